@@ -1,0 +1,134 @@
+internal import CSQLite
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One SQLite connection, the owner of its `sqlite3*` handle.
+///
+/// Opened with WAL journaling, a busy timeout and foreign keys on, as every connection of
+/// this project must be. Not `Sendable`: a connection belongs to the thread that opened it.
+/// See <https://www.sqlite.org/c3ref/open.html>.
+public final class Database {
+    /// How to treat a database file that does not exist yet.
+    public enum OpenMode: Sendable {
+        /// The file must exist (a missing one is `noInput`, 66).
+        case existing
+        /// Create the file, mode 0600, if it is missing.
+        case create
+    }
+
+    let handle: OpaquePointer
+    public let path: String
+
+    /// Opens (and with `.create`, creates) the database at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - mode: whether a missing file is created.
+    ///   - busyTimeoutMS: how long a statement waits for a lock held by another process.
+    /// - Throws: `KeysatError` naming the file and the cause.
+    public init(path: String, mode: OpenMode, busyTimeoutMS: Int = 5000) throws {
+        self.path = path
+        if mode == .existing {
+            var info = stat()
+            if stat(path, &info) != 0 {
+                let code = errno
+                if code == ENOENT {
+                    throw KeysatError(
+                        .noInput,
+                        "database \(path) does not exist (create it with 'keysat-webhooks init')")
+                }
+                throw KeysatError(
+                    code == EACCES ? .permission : .noInput,
+                    "cannot open database \(path): \(String(cString: strerror(code)))")
+            }
+        } else {
+            try Database.createFileIfMissing(path)
+        }
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(db)
+            let kind: KeysatError.Kind =
+                (rc == SQLITE_PERM || rc == SQLITE_READONLY) ? .permission : .noInput
+            throw KeysatError(kind, "cannot open database \(path): \(message)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, Int32(clamping: busyTimeoutMS))
+        do {
+            // journal_mode=WAL needs a write lock only the first time; afterwards it is a read.
+            try execute("PRAGMA journal_mode=WAL")
+            try execute("PRAGMA foreign_keys=ON")
+            try execute("PRAGMA synchronous=NORMAL")
+        } catch {
+            sqlite3_close_v2(db)
+            throw error
+        }
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    /// Creates an empty file with mode 0600 unless it exists, so that SQLite never creates
+    /// the database with the process umask (it may hold secrets).
+    private static func createFileIfMissing(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            close(fd)
+            return
+        }
+        let code = errno
+        if code == EEXIST { return }
+        throw KeysatError(
+            code == EACCES ? .permission : .cannotCreate,
+            "cannot create database \(path): \(String(cString: strerror(code)))")
+    }
+
+    // MARK: - Statements
+
+    /// Runs one or more statements that return no rows.
+    public func execute(_ sql: String) throws {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
+            sqlite3_free(errorMessage)
+            throw SQLiteFailure(code: rc, message: message).keysatError(path: path)
+        }
+    }
+
+    /// Compiles one statement.
+    public func prepare(_ sql: String) throws -> Statement {
+        try Statement(database: self, sql: sql)
+    }
+
+    /// Runs `body` in a transaction: `BEGIN IMMEDIATE` takes the write lock at once (waiting up
+    /// to the busy timeout), so two writers never deadlock upgrading a read lock.
+    /// The transaction is rolled back if `body` throws.
+    public func writeTransaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            if sqlite3_get_autocommit(handle) == 0 {
+                sqlite3_exec(handle, "ROLLBACK", nil, nil, nil)
+            }
+            throw error
+        }
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    var lastErrorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+    var lastErrorCode: Int32 { sqlite3_extended_errcode(handle) }
+}

@@ -1,0 +1,29 @@
+/// Durations as operators write them: `30s`, `15m`, `24h`, `7d`, or plain seconds.
+public enum DurationText {
+    /// The number of seconds `text` stands for, or `nil` if it is not a duration.
+    public static func seconds(_ text: String) -> Int64? {
+        guard let last = text.last else { return nil }
+        let multiplier: Int64
+        var digits = Substring(text)
+        switch last {
+        case "s": multiplier = 1
+        case "m": multiplier = 60
+        case "h": multiplier = 3600
+        case "d": multiplier = 86_400
+        case "w": multiplier = 604_800
+        default: multiplier = 1
+        }
+        if !last.isNumber { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let value = Int64(digits)
+        else { return nil }
+        let (result, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : result
+    }
+
+    /// A moment given as RFC 3339 text or as an age before `now` (`2h`, `7d`).
+    public static func moment(_ text: String, now: Timestamp) -> Timestamp? {
+        if let age = seconds(text) { return now.adding(seconds: -age) }
+        return Timestamp(rfc3339: text)
+    }
+}

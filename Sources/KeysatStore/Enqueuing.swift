@@ -1,0 +1,87 @@
+/// keysat-enqueue's work: read and check the event, write its deliveries, say what was written.
+public struct EnqueueRequest: Sendable {
+    /// Where the event's data comes from.
+    public enum DataSource: Sendable, Equatable {
+        /// Given as the command-line argument.
+        case argument(String)
+        /// Read from standard input (no argument, or `-`).
+        case standardInput
+        /// Read from `--data-file PATH`.
+        case file(String)
+    }
+
+    public var databasePath: String
+    public var busyTimeoutMS: Int = 5000
+    public var eventType: String
+    public var data: DataSource
+    public var maxPayloadBytes: Int = 1_048_576
+    public var idempotencyKey: String?
+    public var json = false
+
+    public init(databasePath: String, eventType: String, data: DataSource) {
+        self.databasePath = databasePath
+        self.eventType = eventType
+        self.data = data
+    }
+
+    /// Validates everything, then enqueues.
+    ///
+    /// - Returns: the text to print on standard output (possibly empty).
+    /// - Throws: `KeysatError`; nothing is written when it throws.
+    public func run(
+        clock: any Clock = SystemClock(),
+        using generator: inout some RandomNumberGenerator
+    ) throws -> String {
+        try EventType.validate(eventType)
+        if let key = idempotencyKey {
+            if key.isEmpty || key.utf8.count > 255
+                || key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            {
+                throw KeysatError(
+                    .data, "idempotency key must be 1 to 255 characters without control characters")
+            }
+        }
+        let bytes = try readData()
+        do {
+            try JSONValidator.validate(bytes)
+        } catch {
+            throw KeysatError(.data, "event data is not valid JSON: \(error)")
+        }
+        let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        let result = try store.enqueue(
+            eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
+        return format(result)
+    }
+
+    private func readData() throws -> [UInt8] {
+        let bytes: [UInt8]?
+        switch data {
+        case .argument(let text):
+            let utf8 = Array(text.utf8)
+            bytes = utf8.count > maxPayloadBytes ? nil : utf8
+        case .standardInput:
+            bytes = try InputFile.read("-", limit: maxPayloadBytes, what: "event data")
+        case .file(let path):
+            bytes = try InputFile.read(path, limit: maxPayloadBytes, what: "data file")
+        }
+        guard let bytes else {
+            throw KeysatError(
+                .data,
+                "event data is larger than \(maxPayloadBytes) bytes (raise --max-payload-bytes if that is intended)")
+        }
+        return bytes
+    }
+
+    private func format(_ result: EnqueueResult) -> String {
+        if json {
+            let deliveries = result.deliveries.map {
+                JSONText.object([("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID))])
+            }
+            return JSONText.object([
+                ("event_type", JSONText.string(result.eventType)),
+                ("deliveries", JSONText.array(deliveries)),
+            ]) + "\n"
+        }
+        return result.deliveries.map { $0.id + "\n" }.joined()
+    }
+}

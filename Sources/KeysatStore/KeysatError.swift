@@ -1,0 +1,61 @@
+/// An error of the keysat-webhooks tools: what went wrong, worded for the operator,
+/// and which sysexits(3) class it belongs to.
+///
+/// Every library error ends up as one of these, and `exitCode` is the only place
+/// where an error becomes an exit status. Messages never carry secrets or bound values.
+public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The sysexits(3) class of an error.
+    public enum Kind: Sendable, Equatable {
+        /// Bad command-line usage (EX_USAGE, 64).
+        case usage
+        /// Input data was malformed (EX_DATAERR, 65).
+        case data
+        /// An input file or the database does not exist or cannot be read (EX_NOINPUT, 66).
+        case noInput
+        /// A service (a receiver, the lock) is unavailable (EX_UNAVAILABLE, 69).
+        case unavailable
+        /// A bug or an unexpected state of the tool itself (EX_SOFTWARE, 70).
+        case `internal`
+        /// A file could not be created (EX_CANTCREAT, 73).
+        case cannotCreate
+        /// Reading or writing failed (EX_IOERR, 74).
+        case io
+        /// Try again later: the database is busy, the lock is held (EX_TEMPFAIL, 75).
+        case temporary
+        /// Permission denied (EX_NOPERM, 77).
+        case permission
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// The sysexits(3) code for this error.
+    public var exitCode: Int32 {
+        switch kind {
+        case .usage: 64
+        case .data: 65
+        case .noInput: 66
+        case .unavailable: 69
+        case .internal: 70
+        case .cannotCreate: 73
+        case .io: 74
+        case .temporary: 75
+        case .permission: 77
+        }
+    }
+}
+
+extension KeysatError {
+    /// Wraps any error as a `KeysatError`, keeping one that already is.
+    public static func from(_ error: any Error) -> KeysatError {
+        if let error = error as? KeysatError { return error }
+        return KeysatError(.internal, "unexpected error: \(error)")
+    }
+}

@@ -1,0 +1,107 @@
+/// The schema, as numbered steps applied once each.
+///
+/// Steps 1 creates the tables exactly as the Keysat licensing service's migration
+/// `0003_expanded_features.sql` does (same names, columns, types, defaults), with
+/// `IF NOT EXISTS` so an existing Keysat database is adopted as it is. Every later step is
+/// additive (new tables, or nullable/defaulted columns) so Keysat's own code keeps working
+/// on the same file. Applied versions are kept in `keysat_webhooks_schema`.
+enum Migrations {
+    static let steps: [(version: Int, sql: String)] = [
+        (
+            1,
+            """
+            CREATE TABLE IF NOT EXISTS webhook_endpoints (
+                id TEXT PRIMARY KEY,
+                url TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                event_types TEXT NOT NULL DEFAULT '["*"]',
+                active INTEGER NOT NULL DEFAULT 1,
+                description TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS idx_webhook_endpoints_active ON webhook_endpoints(active);
+            CREATE TABLE IF NOT EXISTS webhook_deliveries (
+                id TEXT PRIMARY KEY,
+                endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id),
+                event_type TEXT NOT NULL,
+                payload_json TEXT NOT NULL,
+                attempt_count INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT,
+                last_status_code INTEGER,
+                last_error TEXT,
+                delivered_at TEXT,
+                created_at TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_endpoint
+                ON webhook_deliveries(endpoint_id);
+            CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_pending
+                ON webhook_deliveries(next_attempt_at) WHERE delivered_at IS NULL;
+            """
+        ),
+        (
+            2,
+            // Idempotency keys of keysat-enqueue, kept at least 7 days. A table of its own
+            // rather than a column, so that Keysat's inserts need not know about it.
+            """
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_idempotency (
+                key TEXT PRIMARY KEY,
+                event_type TEXT NOT NULL,
+                deliveries_json TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_idempotency_created
+                ON keysat_webhooks_idempotency(created_at);
+            """
+        ),
+        (
+            3,
+            // One row per attempt made by keysat-deliver. No foreign key: Keysat's own code
+            // deletes deliveries without knowing of this table.
+            """
+            CREATE TABLE IF NOT EXISTS webhook_delivery_attempts (
+                id INTEGER PRIMARY KEY,
+                delivery_id TEXT NOT NULL,
+                attempt_number INTEGER NOT NULL,
+                started_at TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL,
+                status_code INTEGER,
+                error TEXT,
+                response_body TEXT
+            );
+            CREATE INDEX IF NOT EXISTS idx_webhook_delivery_attempts_delivery
+                ON webhook_delivery_attempts(delivery_id, attempt_number);
+            """
+        ),
+    ]
+
+    static var latest: Int { steps.last!.version }
+
+    /// Brings the schema up to date. Cheap when it already is (one query); otherwise every
+    /// missing step runs in one `BEGIN IMMEDIATE` transaction, and the applied versions are
+    /// read again inside it, so two processes starting at once apply each step once.
+    static func migrate(_ db: Database, now: Timestamp) throws {
+        if let current = try? currentVersion(db), current >= latest { return }
+        try db.writeTransaction {
+            try db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS keysat_webhooks_schema (
+                    version INTEGER PRIMARY KEY,
+                    applied_at TEXT NOT NULL
+                )
+                """)
+            let current = try currentVersion(db)
+            let record = try db.prepare(
+                "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (?, ?)")
+            for step in steps where step.version > current {
+                try db.execute(step.sql)
+                try record.run([.integer(Int64(step.version)), .text(now.rfc3339)])
+            }
+        }
+    }
+
+    static func currentVersion(_ db: Database) throws -> Int {
+        try db.prepare("SELECT coalesce(max(version), 0) FROM keysat_webhooks_schema")
+            .first { $0.integer(0) ?? 0 } ?? 0
+    }
+}

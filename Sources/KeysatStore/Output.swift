@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Writing to standard output and standard error with write(2), unbuffered.
+public enum Output {
+    /// Writes `text` to standard output.
+    /// - Throws: `KeysatError` (io, 74) if it cannot be written (a closed pipe, a full disk).
+    public static func standard(_ text: String) throws {
+        guard write(text, to: 1) else {
+            throw KeysatError(.io, "cannot write to standard output: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Writes `text` to standard error, ignoring failure (there is nowhere else to tell).
+    public static func error(_ text: String) {
+        _ = write(text, to: 2)
+    }
+
+    /// Prints `NAME: error: MESSAGE` on standard error and exits with the error's sysexits code.
+    public static func fail(_ program: String, _ error: KeysatError, usage: String? = nil) -> Never {
+        var message = "\(program): error: \(error.message)\n"
+        if error.kind == .usage, let usage { message += usage + "\n" }
+        Output.error(message)
+        exit(error.exitCode)
+    }
+
+    @discardableResult
+    static func write(_ text: String, to fd: Int32) -> Bool {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        return bytes.withUnsafeMutableBytes { buffer in
+            while offset < buffer.count {
+                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+    }
+}

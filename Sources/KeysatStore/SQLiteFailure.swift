@@ -1,0 +1,38 @@
+internal import CSQLite
+
+/// A failed SQLite call: the extended result code and SQLite's message, never the bound values.
+struct SQLiteFailure: Error {
+    var code: Int32
+    var message: String
+
+    /// The primary result code (the low byte of an extended one).
+    var primary: Int32 { code & 0xff }
+
+    /// Maps SQLite's result to the tool's error classes.
+    /// See <https://www.sqlite.org/rescode.html>.
+    func keysatError(path: String) -> KeysatError {
+        switch primary {
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            return KeysatError(
+                .temporary,
+                "database \(path) is busy (locked by another process past the busy timeout); try again"
+            )
+        case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH:
+            return KeysatError(.permission, "database \(path) is not writable: \(message)")
+        case SQLITE_FULL:
+            return KeysatError(.io, "database \(path): disk full: \(message)")
+        case SQLITE_IOERR:
+            return KeysatError(.io, "database \(path): I/O error: \(message)")
+        case SQLITE_CANTOPEN:
+            return KeysatError(.noInput, "cannot open database \(path): \(message)")
+        case SQLITE_NOTADB, SQLITE_CORRUPT:
+            return KeysatError(.data, "database \(path) is damaged or not a database: \(message)")
+        case SQLITE_CONSTRAINT:
+            return KeysatError(.data, "database \(path): constraint failed: \(message)")
+        case SQLITE_NOMEM:
+            return KeysatError(.internal, "out of memory")
+        default:
+            return KeysatError(.internal, "database \(path): \(message) (SQLite code \(code))")
+        }
+    }
+}

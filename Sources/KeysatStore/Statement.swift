@@ -1,0 +1,146 @@
+internal import CSQLite
+
+/// A compiled statement, the owner of its `sqlite3_stmt*`.
+///
+/// Binding is by 1-based index, as in C. See <https://www.sqlite.org/c3ref/stmt.html>.
+public final class Statement {
+    let handle: OpaquePointer
+    unowned let database: Database
+
+    /// `SQLITE_TRANSIENT` is a macro Swift does not import: SQLite copies the bound bytes.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    init(database: Database, sql: String) throws {
+        self.database = database
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v2(database.handle, sql, -1, &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else {
+            throw SQLiteFailure(code: rc, message: database.lastErrorMessage)
+                .keysatError(path: database.path)
+        }
+        handle = stmt
+    }
+
+    deinit {
+        sqlite3_finalize(handle)
+    }
+
+    // MARK: - Binding
+
+    /// Binds the values in order, starting at index 1, after a reset.
+    @discardableResult
+    public func bind(_ values: [SQLValue]) -> Statement {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (offset, value) in values.enumerated() {
+            bind(value, at: Int32(offset + 1))
+        }
+        return self
+    }
+
+    private func bind(_ value: SQLValue, at index: Int32) {
+        switch value {
+        case .null:
+            sqlite3_bind_null(handle, index)
+        case .integer(let number):
+            sqlite3_bind_int64(handle, index, number)
+        case .text(let text):
+            sqlite3_bind_text(handle, index, text, -1, Statement.transient)
+        case .bytes(let bytes):
+            // A text value made from raw bytes: payloads are bound without a String round trip.
+            bytes.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress, buffer.count > 0 else {
+                    _ = sqlite3_bind_text(handle, index, "", 0, Statement.transient)
+                    return
+                }
+                _ = sqlite3_bind_text(
+                    handle, index, base.assumingMemoryBound(to: CChar.self),
+                    Int32(buffer.count), Statement.transient)
+            }
+        }
+    }
+
+    // MARK: - Stepping
+
+    /// Steps once: `true` when a row is ready, `false` when done.
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(handle)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let failure = SQLiteFailure(code: rc, message: database.lastErrorMessage)
+            sqlite3_reset(handle)
+            throw failure.keysatError(path: database.path)
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    public func run(_ values: [SQLValue] = []) throws {
+        bind(values)
+        while try step() {}
+        sqlite3_reset(handle)
+    }
+
+    /// Runs a query and maps every row.
+    public func rows<T>(_ values: [SQLValue] = [], _ map: (Row) throws -> T) throws -> [T] {
+        bind(values)
+        var result: [T] = []
+        let row = Row(statement: self)
+        while try step() {
+            result.append(try map(row))
+        }
+        sqlite3_reset(handle)
+        return result
+    }
+
+    /// Runs a query and maps its first row, if any.
+    public func first<T>(_ values: [SQLValue] = [], _ map: (Row) throws -> T) throws -> T? {
+        bind(values)
+        defer { sqlite3_reset(handle) }
+        return try step() ? map(Row(statement: self)) : nil
+    }
+}
+
+/// A value bound to a statement parameter.
+public enum SQLValue: Sendable {
+    case null
+    case integer(Int64)
+    case text(String)
+    /// UTF-8 text given as bytes, bound as TEXT.
+    case bytes([UInt8])
+
+    /// A text value, or NULL for `nil`.
+    public static func optional(_ text: String?) -> SQLValue { text.map(SQLValue.text) ?? .null }
+    /// An integer value, or NULL for `nil`.
+    public static func optional(_ number: Int?) -> SQLValue {
+        number.map { .integer(Int64($0)) } ?? .null
+    }
+}
+
+/// The current row of a stepping statement; valid only until the next step.
+public struct Row {
+    let statement: Statement
+
+    /// Column `index` (0-based) as text, or `nil` for NULL.
+    public func text(_ index: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(statement.handle, index) else { return nil }
+        return String(cString: pointer)
+    }
+
+    /// Column `index` as UTF-8 bytes, or `nil` for NULL.
+    public func bytes(_ index: Int32) -> [UInt8]? {
+        guard let pointer = sqlite3_column_text(statement.handle, index) else { return nil }
+        let count = Int(sqlite3_column_bytes(statement.handle, index))
+        return Array(UnsafeBufferPointer(start: pointer, count: count))
+    }
+
+    /// Column `index` as an integer, or `nil` for NULL.
+    public func integer(_ index: Int32) -> Int? {
+        if sqlite3_column_type(statement.handle, index) == SQLITE_NULL { return nil }
+        return Int(sqlite3_column_int64(statement.handle, index))
+    }
+
+    /// Column `index` as non-NULL text (empty for NULL).
+    public func string(_ index: Int32) -> String { text(index) ?? "" }
+}

@@ -1,0 +1,113 @@
+/// Endpoint administration.
+extension WebhookStore {
+    private static let endpointColumns =
+        "id, url, secret, event_types, active, description, created_at, updated_at"
+
+    private func endpoint(from row: Row) throws -> Endpoint {
+        Endpoint(
+            id: row.string(0), url: row.string(1), secret: row.string(2),
+            eventTypes: try eventTypes(row.string(3)), active: row.integer(4) != 0,
+            description: row.string(5), createdAt: row.string(6), updatedAt: row.string(7))
+    }
+
+    /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
+    private func eventTypes(_ json: String) throws -> [String] {
+        try database.prepare(
+            "SELECT value FROM json_each(CASE WHEN json_valid(?1) THEN ?1 ELSE '[]' END) WHERE type = 'text'"
+        ).rows([.text(json)]) { $0.string(0) }
+    }
+
+    /// Adds an endpoint and returns it.
+    public func addEndpoint(
+        url: String, secret: String, eventTypes: [String], description: String,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> Endpoint {
+        let now = clock.now().rfc3339
+        let endpoint = Endpoint(
+            id: Identifiers.uuid4(using: &generator), url: url, secret: secret,
+            eventTypes: eventTypes.isEmpty ? ["*"] : eventTypes, active: true,
+            description: description, createdAt: now, updatedAt: now)
+        try database.writeTransaction {
+            try database.prepare(
+                "INSERT INTO webhook_endpoints (\(Self.endpointColumns)) VALUES (?, ?, ?, ?, 1, ?, ?, ?)"
+            ).run([
+                .text(endpoint.id), .text(url), .text(secret),
+                .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
+                .text(description), .text(now), .text(now),
+            ])
+        }
+        return endpoint
+    }
+
+    /// Every endpoint, oldest first.
+    public func endpoints() throws -> [Endpoint] {
+        try database.prepare(
+            "SELECT \(Self.endpointColumns) FROM webhook_endpoints ORDER BY created_at, id"
+        ).rows { try endpoint(from: $0) }
+    }
+
+    /// The endpoint with this id.
+    /// - Throws: `KeysatError` (data, 65) when there is none.
+    public func endpoint(id: String) throws -> Endpoint {
+        let found = try database.prepare(
+            "SELECT \(Self.endpointColumns) FROM webhook_endpoints WHERE id = ?"
+        ).first([.text(id)]) { try endpoint(from: $0) }
+        guard let found else { throw Self.noSuchEndpoint(id) }
+        return found
+    }
+
+    static func noSuchEndpoint(_ id: String) -> KeysatError {
+        KeysatError(.data, "no endpoint with id \(JSONText.string(id)) (see 'keysat-webhooks endpoint list')")
+    }
+
+    /// Enables or disables an endpoint; returns `false` if it already was in that state.
+    @discardableResult
+    public func setEndpointActive(id: String, _ active: Bool) throws -> Bool {
+        try database.writeTransaction {
+            let current = try endpoint(id: id)
+            if current.active == active { return false }
+            try database.prepare("UPDATE webhook_endpoints SET active = ?, updated_at = ? WHERE id = ?")
+                .run([.integer(active ? 1 : 0), .text(clock.now().rfc3339), .text(id)])
+            return true
+        }
+    }
+
+    /// Pending deliveries (neither delivered nor dead) of one endpoint.
+    public func pendingDeliveryCount(endpointID: String) throws -> Int {
+        try database.prepare(
+            """
+            SELECT count(*) FROM webhook_deliveries
+            WHERE endpoint_id = ? AND delivered_at IS NULL AND next_attempt_at IS NOT NULL
+            """
+        ).first([.text(endpointID)]) { $0.integer(0) ?? 0 } ?? 0
+    }
+
+    /// Deletes an endpoint with its deliveries and their attempts, in one transaction.
+    ///
+    /// - Parameter force: also when it still has pending deliveries.
+    /// - Returns: how many deliveries were deleted with it.
+    /// - Throws: `KeysatError` (data) for an unknown id, or pending deliveries without `force`.
+    public func removeEndpoint(id: String, force: Bool) throws -> Int {
+        try database.writeTransaction {
+            _ = try endpoint(id: id)
+            let pending = try pendingDeliveryCount(endpointID: id)
+            if pending > 0 && !force {
+                throw KeysatError(
+                    .data,
+                    "endpoint \(id) has \(pending) pending deliver\(pending == 1 ? "y" : "ies"); "
+                        + "disable it with 'keysat-webhooks endpoint disable \(id)' to keep its history, "
+                        + "or pass --force to delete them")
+            }
+            try database.prepare(
+                """
+                DELETE FROM webhook_delivery_attempts WHERE delivery_id IN
+                    (SELECT id FROM webhook_deliveries WHERE endpoint_id = ?)
+                """
+            ).run([.text(id)])
+            try database.prepare("DELETE FROM webhook_deliveries WHERE endpoint_id = ?").run([.text(id)])
+            let deleted = database.changes
+            try database.prepare("DELETE FROM webhook_endpoints WHERE id = ?").run([.text(id)])
+            return deleted
+        }
+    }
+}

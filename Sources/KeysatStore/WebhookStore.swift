@@ -1,0 +1,133 @@
+/// The one type through which the tools reach their database; all SQL lives behind it.
+///
+/// Opening it applies pending migrations. Time and randomness come from the caller, so tests
+/// control them. Not `Sendable`: it owns one SQLite connection.
+public final class WebhookStore {
+    public let database: Database
+    let clock: any Clock
+
+    /// Opens the store at `path`.
+    ///
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - create: create the file (mode 0600) when it is missing; otherwise a missing file
+    ///     is an error telling to run `keysat-webhooks init`.
+    ///   - busyTimeoutMS: how long to wait for another process's write lock.
+    ///   - clock: where "now" comes from.
+    public init(
+        path: String, create: Bool = false, busyTimeoutMS: Int = 5000,
+        clock: any Clock = SystemClock()
+    ) throws {
+        database = try Database(
+            path: path, mode: create ? .create : .existing, busyTimeoutMS: busyTimeoutMS)
+        self.clock = clock
+        try Migrations.migrate(database, now: clock.now())
+    }
+
+    /// The schema version this database has reached.
+    public func schemaVersion() throws -> Int { try Migrations.currentVersion(database) }
+
+    /// Runs `body` in one write transaction.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try database.writeTransaction(body)
+    }
+}
+
+// MARK: - Enqueue
+
+/// What `enqueue` wrote, or found already written for the same idempotency key.
+public struct EnqueueResult: Sendable, Equatable {
+    public struct Delivery: Sendable, Equatable {
+        public var id: String
+        public var endpointID: String
+    }
+    public var eventType: String
+    public var deliveries: [Delivery]
+    /// `true` when the idempotency key had been used before and nothing was written.
+    public var replayed: Bool
+}
+
+extension WebhookStore {
+    /// How long idempotency keys are remembered.
+    public static let idempotencyRetentionSeconds: Int64 = 7 * 86_400
+
+    /// Writes one pending delivery per active endpoint subscribed to `eventType`, all in one
+    /// transaction, each with the same envelope around `data`.
+    ///
+    /// - Parameters:
+    ///   - eventType: a validated event type.
+    ///   - data: bytes already validated as one JSON value.
+    ///   - idempotencyKey: when given and seen before, nothing is written and the deliveries
+    ///     it produced then are returned.
+    ///   - generator: the source of delivery ids.
+    public func enqueue(
+        eventType: String, data: [UInt8], idempotencyKey: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult {
+        try database.writeTransaction {
+            let now = clock.now()
+            if let key = idempotencyKey {
+                try database.prepare("DELETE FROM keysat_webhooks_idempotency WHERE created_at < ?")
+                    .run([.text(now.adding(seconds: -Self.idempotencyRetentionSeconds).rfc3339)])
+                if let previous = try previousEnqueue(key: key) { return previous }
+            }
+            let endpoints = try database.prepare(
+                """
+                SELECT id FROM webhook_endpoints
+                WHERE active = 1 AND json_valid(event_types)
+                  AND EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types)
+                              WHERE value = '*' OR value = ?1)
+                ORDER BY created_at, id
+                """
+            ).rows([.text(eventType)]) { $0.string(0) }
+            let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
+            let insert = try database.prepare(
+                """
+                INSERT INTO webhook_deliveries
+                    (id, endpoint_id, event_type, payload_json, attempt_count,
+                     next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, 0, ?, ?)
+                """)
+            var written: [EnqueueResult.Delivery] = []
+            for endpointID in endpoints {
+                let id = Identifiers.uuid4(using: &generator)
+                try insert.run([
+                    .text(id), .text(endpointID), .text(eventType), .bytes(payload),
+                    .text(now.rfc3339), .text(now.rfc3339),
+                ])
+                written.append(.init(id: id, endpointID: endpointID))
+            }
+            if let key = idempotencyKey {
+                let list = JSONText.array(
+                    written.map {
+                        JSONText.object([
+                            ("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID)),
+                        ])
+                    })
+                try database.prepare(
+                    """
+                    INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at)
+                    VALUES (?, ?, ?, ?)
+                    """
+                ).run([.text(key), .text(eventType), .text(list), .text(now.rfc3339)])
+            }
+            return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
+        }
+    }
+
+    private func previousEnqueue(key: String) throws -> EnqueueResult? {
+        guard
+            let eventType = try database.prepare(
+                "SELECT event_type FROM keysat_webhooks_idempotency WHERE key = ?"
+            ).first([.text(key)], { $0.string(0) })
+        else { return nil }
+        let deliveries = try database.prepare(
+            """
+            SELECT json_extract(value, '$.id'), json_extract(value, '$.endpoint_id')
+            FROM keysat_webhooks_idempotency AS k, json_each(k.deliveries_json)
+            WHERE k.key = ?
+            """
+        ).rows([.text(key)]) { EnqueueResult.Delivery(id: $0.string(0), endpointID: $0.string(1)) }
+        return EnqueueResult(eventType: eventType, deliveries: deliveries, replayed: true)
+    }
+}

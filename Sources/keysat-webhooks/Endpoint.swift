@@ -1,0 +1,197 @@
+import ArgumentParser
+import KeysatStore
+
+extension KeysatWebhooks {
+    struct EndpointCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "endpoint",
+            abstract: "Add, list, show, enable, disable and remove webhook endpoints.",
+            subcommands: [Add.self, List.self, Show.self, Enable.self, Disable.self, Remove.self]
+        )
+
+        @OptionGroup(visibility: .hidden) var database: DatabaseOptions
+    }
+}
+
+/// The secret a command was given through `--secret-file`, or a new random one.
+func endpointSecret(file: String?) throws -> String {
+    guard let file else {
+        var generator = SystemRandomNumberGenerator()
+        return Identifiers.secret(using: &generator)
+    }
+    guard let bytes = try InputFile.read(file, limit: 4096, what: "secret file") else {
+        throw KeysatError(.data, "secret file \(file) is larger than 4096 bytes")
+    }
+    return try EndpointSecret.parse(bytes, source: file == "-" ? "standard input" : file)
+}
+
+/// An endpoint as one JSON object; the secret only when asked for.
+func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
+    var members: [(String, String)] = [
+        ("id", JSONText.string(endpoint.id)),
+        ("url", JSONText.string(endpoint.url)),
+        ("event_types", JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
+        ("active", endpoint.active ? "true" : "false"),
+        ("description", JSONText.string(endpoint.description)),
+        ("created_at", JSONText.string(endpoint.createdAt)),
+        ("updated_at", JSONText.string(endpoint.updatedAt)),
+    ]
+    if includeSecret { members.append(("secret", JSONText.string(endpoint.secret))) }
+    return JSONText.object(members)
+}
+
+extension KeysatWebhooks.EndpointCommand {
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register an endpoint and print its id and secret.",
+            discussion: """
+                The secret is shown in full only here. It is generated (32 random bytes, hex) unless
+                --secret-file gives one; a secret is never taken from the command line, which every
+                user of the host can read. Creates the database if it does not exist.
+                """)
+
+        @Argument(help: "The receiver's absolute http:// or https:// URL.")
+        var url: String
+
+        @Option(name: .customLong("event"), help: "An event type to subscribe to (repeatable; default all, '*').")
+        var events: [String] = []
+
+        @Option(help: "A note for operators.")
+        var description: String = ""
+
+        @Option(help: "Read the secret from PATH ('-' for standard input).")
+        var secretFile: String?
+
+        @Flag(help: "Print a JSON object (with the secret).")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try EndpointURL.validate(url)
+            for event in events where event != "*" { try EventType.validate(event) }
+            let secret = try endpointSecret(file: secretFile)
+            let store = try database.open(create: true)
+            var generator = SystemRandomNumberGenerator()
+            let endpoint = try store.addEndpoint(
+                url: url, secret: secret, eventTypes: events, description: description, using: &generator)
+            if json {
+                try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
+            } else {
+                try Output.standard("id: \(endpoint.id)\nsecret: \(endpoint.secret)\n")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List endpoints (secrets masked).")
+
+        @Flag(help: "Print a JSON array.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let endpoints = try database.open().endpoints()
+            if json {
+                try Output.standard(JSONText.array(endpoints.map { endpointJSON($0, includeSecret: false) }) + "\n")
+                return
+            }
+            var rows = [["ID", "ACTIVE", "EVENTS", "SECRET", "URL", "DESCRIPTION"]]
+            for endpoint in endpoints {
+                rows.append([
+                    endpoint.id, endpoint.active ? "yes" : "no", endpoint.eventTypes.joined(separator: ","),
+                    endpoint.maskedSecret, endpoint.url, endpoint.description,
+                ])
+            }
+            try Output.standard(Table.render(rows))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one endpoint.")
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @Flag(help: "Also print the secret in full.")
+        var showSecret = false
+
+        @Flag(help: "Print a JSON object.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let store = try database.open()
+            let endpoint = try store.endpoint(id: id)
+            let pending = try store.pendingDeliveryCount(endpointID: id)
+            if json {
+                try Output.standard(endpointJSON(endpoint, includeSecret: showSecret) + "\n")
+                return
+            }
+            let rows = [
+                ["id:", endpoint.id],
+                ["url:", endpoint.url],
+                ["events:", endpoint.eventTypes.joined(separator: ", ")],
+                ["active:", endpoint.active ? "yes" : "no"],
+                ["description:", endpoint.description],
+                ["secret:", showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)"],
+                ["pending:", String(pending)],
+                ["created:", endpoint.createdAt],
+                ["updated:", endpoint.updatedAt],
+            ]
+            try Output.standard(Table.render(rows))
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable an endpoint: new events reach it again.")
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try database.open().setEndpointActive(id: id, true)
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable an endpoint: no new deliveries; pending ones are dead-lettered by the next run.",
+            discussion: "The endpoint and its history stay; 'enable' undoes it.")
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try database.open().setEndpointActive(id: id, false)
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete an endpoint together with its delivery history.",
+            discussion: """
+                Refused while the endpoint has pending deliveries, unless --force is given.
+                To keep the history, disable the endpoint instead. Prints how many deliveries were deleted.
+                """)
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @Flag(help: "Delete it even with pending deliveries.")
+        var force = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let deleted = try database.open().removeEndpoint(id: id, force: force)
+            try Output.standard("removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
+        }
+    }
+}

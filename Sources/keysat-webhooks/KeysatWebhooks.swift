@@ -1,0 +1,59 @@
+import ArgumentParser
+import KeysatStore
+
+/// The operator's command: database set-up, endpoints, deliveries.
+@main
+struct KeysatWebhooks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keysat-webhooks",
+        abstract: "Set up and operate keysat-webhooks: database, endpoints, deliveries.",
+        discussion: """
+            The database is --db PATH, else $KEYSAT_DB, else /var/lib/keysat/keysat.db.
+            See keysat-webhooks(1).
+            """,
+        version: KeysatVersion.string,
+        subcommands: [Init.self, EndpointCommand.self]
+    )
+
+    // Accepted before the subcommand words too; the subcommands read the same values.
+    @OptionGroup(visibility: .hidden) var database: DatabaseOptions
+
+    /// Runs the command and maps every error to one line and a sysexits code, here only.
+    static func main() {
+        let name = configuration.commandName!
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as KeysatError {
+            Output.fail(name, error)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode {
+                exit(withError: error)
+            }
+            let message = self.message(for: error)
+            Output.error("\(name): error: \(message)\n(see '\(name) --help')\n")
+            exit(withError: ExitCode(64))
+        }
+    }
+}
+
+/// Options every subcommand accepts, before or after its own words.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("db"), help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
+    var path: String?
+
+    @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")
+    var busyTimeoutMS: Int = 5000
+
+    func validate() throws {
+        if busyTimeoutMS < 0 { throw ValidationError("'--busy-timeout' must be a number of milliseconds") }
+    }
+
+    var resolvedPath: String { Environment.process.databasePath(option: path) }
+
+    /// Opens the store; `create` makes a missing database instead of refusing it.
+    func open(create: Bool = false) throws -> WebhookStore {
+        try WebhookStore(path: resolvedPath, create: create, busyTimeoutMS: busyTimeoutMS)
+    }
+}
