@@ -11,7 +11,9 @@ public enum DurationText {
         case "h": multiplier = 3600
         case "d": multiplier = 86_400
         case "w": multiplier = 604_800
-        default: multiplier = 1
+        default:
+            guard last.isASCII, last.isNumber else { return nil }
+            multiplier = 1
         }
         if !last.isNumber { digits = digits.dropLast() }
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),

@@ -48,11 +48,14 @@ public enum EndpointURL {
         }
         if url.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || !$0.isASCII }) {
             throw KeysatError(
-                .data, "URL \(JSONText.string(url)) contains spaces, control or non-ASCII characters (percent-encode them)")
+                .data,
+                "URL \(JSONText.string(url)) contains spaces, control or non-ASCII characters (percent-encode them)"
+            )
         }
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         if authority.contains("@") {
-            throw KeysatError(.data, "URL must not carry user credentials; sign with the endpoint secret instead")
+            throw KeysatError(
+                .data, "URL must not carry user credentials; sign with the endpoint secret instead")
         }
         var host = authority
         var port: Substring = ""

@@ -67,7 +67,8 @@ public struct EnqueueRequest: Sendable {
         guard let bytes else {
             throw KeysatError(
                 .data,
-                "event data is larger than \(maxPayloadBytes) bytes (raise --max-payload-bytes if that is intended)")
+                "event data is larger than \(maxPayloadBytes) bytes (raise --max-payload-bytes if that is intended)"
+            )
         }
         return bytes
     }
@@ -75,7 +76,9 @@ public struct EnqueueRequest: Sendable {
     private func format(_ result: EnqueueResult) -> String {
         if json {
             let deliveries = result.deliveries.map {
-                JSONText.object([("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID))])
+                JSONText.object([
+                    ("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID)),
+                ])
             }
             return JSONText.object([
                 ("event_type", JSONText.string(result.eventType)),

@@ -36,7 +36,9 @@ public enum InputFile {
                 let code = errno
                 if code == EINTR { continue }
                 throw KeysatError(
-                    .io, "cannot read \(what) \(path == "-" ? "from standard input" : path): \(String(cString: strerror(code)))")
+                    .io,
+                    "cannot read \(what) \(path == "-" ? "from standard input" : path): \(String(cString: strerror(code)))"
+                )
             }
             result += chunk[0..<count]
         }

@@ -154,12 +154,20 @@ public struct JSONValidator {
         var upper: UInt8 = 0xBF
         switch lead {
         case 0xC2...0xDF: count = 1
-        case 0xE0: count = 2; lower = 0xA0
+        case 0xE0:
+            count = 2
+            lower = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: count = 2
-        case 0xED: count = 2; upper = 0x9F
-        case 0xF0: count = 3; lower = 0x90
+        case 0xED:
+            count = 2
+            upper = 0x9F
+        case 0xF0:
+            count = 3
+            lower = 0x90
         case 0xF1...0xF3: count = 3
-        case 0xF4: count = 3; upper = 0x8F
+        case 0xF4:
+            count = 3
+            upper = 0x8F
         default: throw failure("invalid UTF-8")
         }
         for position in 1...count {
@@ -180,13 +188,17 @@ public struct JSONValidator {
         }
         if peek == UInt8(ascii: ".") {
             index += 1
-            guard let byte = peek, byte.isDigit else { throw failure("invalid number: digit expected after '.'") }
+            guard let byte = peek, byte.isDigit else {
+                throw failure("invalid number: digit expected after '.'")
+            }
             while let byte = peek, byte.isDigit { index += 1 }
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
             index += 1
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
-            guard let byte = peek, byte.isDigit else { throw failure("invalid number: digit expected in exponent") }
+            guard let byte = peek, byte.isDigit else {
+                throw failure("invalid number: digit expected in exponent")
+            }
             while let byte = peek, byte.isDigit { index += 1 }
         }
     }

@@ -44,7 +44,9 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
     var options: [String: String] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
-    let valued: Set<String> = ["--data-file", "--idempotency-key", "--max-payload-bytes", "--db", "--busy-timeout"]
+    let valued: Set<String> = [
+        "--data-file", "--idempotency-key", "--max-payload-bytes", "--db", "--busy-timeout",
+    ]
     var index = 0
     var onlyPositionals = false
     while index < arguments.count {
@@ -73,7 +75,9 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
             flags.insert(key)
         case _ where valued.contains(key):
             if value == nil {
-                guard index < arguments.count else { throw KeysatError(.usage, "option '\(key)' needs a value") }
+                guard index < arguments.count else {
+                    throw KeysatError(.usage, "option '\(key)' needs a value")
+                }
                 value = arguments[index]
                 index += 1
             }
@@ -92,7 +96,8 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
     }
     guard let eventType = positionals.first else { throw KeysatError(.usage, "missing EVENT_TYPE") }
     guard positionals.count <= 2 else {
-        throw KeysatError(.usage, "too many arguments (quote DATA as one argument, or pass it on standard input)")
+        throw KeysatError(
+            .usage, "too many arguments (quote DATA as one argument, or pass it on standard input)")
     }
     let data: EnqueueRequest.DataSource
     if let file = options["--data-file"] {
@@ -104,7 +109,8 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         data = .standardInput
     }
     var request = EnqueueRequest(
-        databasePath: Environment.process.databasePath(option: options["--db"]), eventType: eventType, data: data)
+        databasePath: Environment.process.databasePath(option: options["--db"]), eventType: eventType,
+        data: data)
     request.json = flags.contains("--json")
     request.idempotencyKey = options["--idempotency-key"]
     if let text = options["--max-payload-bytes"] {

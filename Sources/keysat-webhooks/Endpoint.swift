@@ -53,7 +53,8 @@ extension KeysatWebhooks.EndpointCommand {
         @Argument(help: "The receiver's absolute http:// or https:// URL.")
         var url: String
 
-        @Option(name: .customLong("event"), help: "An event type to subscribe to (repeatable; default all, '*').")
+        @Option(
+            name: .customLong("event"), help: "An event type to subscribe to (repeatable; default all, '*').")
         var events: [String] = []
 
         @Option(help: "A note for operators.")
@@ -94,7 +95,8 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let endpoints = try database.open().endpoints()
             if json {
-                try Output.standard(JSONText.array(endpoints.map { endpointJSON($0, includeSecret: false) }) + "\n")
+                try Output.standard(
+                    JSONText.array(endpoints.map { endpointJSON($0, includeSecret: false) }) + "\n")
                 return
             }
             var rows = [["ID", "ACTIVE", "EVENTS", "SECRET", "URL", "DESCRIPTION"]]
@@ -136,7 +138,10 @@ extension KeysatWebhooks.EndpointCommand {
                 ["events:", endpoint.eventTypes.joined(separator: ", ")],
                 ["active:", endpoint.active ? "yes" : "no"],
                 ["description:", endpoint.description],
-                ["secret:", showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)"],
+                [
+                    "secret:",
+                    showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)",
+                ],
                 ["pending:", String(pending)],
                 ["created:", endpoint.createdAt],
                 ["updated:", endpoint.updatedAt],
@@ -146,7 +151,8 @@ extension KeysatWebhooks.EndpointCommand {
     }
 
     struct Enable: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enable an endpoint: new events reach it again.")
+        static let configuration = CommandConfiguration(
+            abstract: "Enable an endpoint: new events reach it again.")
 
         @Argument(help: "The endpoint id.")
         var id: String
@@ -160,7 +166,8 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Disable an endpoint: no new deliveries; pending ones are dead-lettered by the next run.",
+            abstract:
+                "Disable an endpoint: no new deliveries; pending ones are dead-lettered by the next run.",
             discussion: "The endpoint and its history stay; 'enable' undoes it.")
 
         @Argument(help: "The endpoint id.")
@@ -191,7 +198,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let deleted = try database.open().removeEndpoint(id: id, force: force)
-            try Output.standard("removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
+            try Output.standard(
+                "removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
         }
     }
 }

@@ -5,7 +5,8 @@ extension KeysatWebhooks {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the database, or bring an existing one (also Keysat's own) up to date.",
-            discussion: "Prints the database path. Safe to run again: it changes nothing when the schema is current.")
+            discussion:
+                "Prints the database path. Safe to run again: it changes nothing when the schema is current.")
 
         @OptionGroup var database: DatabaseOptions
 

@@ -40,7 +40,9 @@ struct KeysatWebhooks: ParsableCommand {
 
 /// Options every subcommand accepts, before or after its own words.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("db"), help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
+    @Option(
+        name: .customLong("db"),
+        help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
     var path: String?
 
     @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")
