@@ -29,3 +29,14 @@ public enum DurationText {
         return Timestamp(rfc3339: text)
     }
 }
+
+extension DurationText {
+    /// Like `seconds(_:)`, but a plain number may have a fraction (`0.5`).
+    public static func fractionalSeconds(_ text: String) -> Double? {
+        if let whole = seconds(text) { return Double(whole) }
+        guard let value = Double(text), value.isFinite, value >= 0,
+            text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") })
+        else { return nil }
+        return value
+    }
+}

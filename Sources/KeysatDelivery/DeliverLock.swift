@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import KeysatStore
+
+/// The exclusive lock that keeps keysat-deliver runs from overlapping.
+///
+/// An `flock(2)` on a lock file: the kernel releases it when the process ends in any way,
+/// so a crashed run never blocks later ones. Released in `deinit`.
+public final class DeliverLock {
+    private let fd: Int32
+    public let path: String
+
+    /// The default lock file for a database: its path plus `.deliver.lock`.
+    public static func defaultPath(database: String) -> String { database + ".deliver.lock" }
+
+    /// Takes the lock, waiting up to `waitSeconds` for another run to release it.
+    ///
+    /// - Returns: the held lock, or `nil` when another run still holds it.
+    /// - Throws: `KeysatError` when the lock file cannot be opened or created.
+    public static func acquire(path: String, waitSeconds: Double = 0) throws -> DeliverLock? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            let code = errno
+            let kind: KeysatError.Kind = code == EACCES || code == EPERM || code == EROFS ? .permission : .cannotCreate
+            throw KeysatError(
+                kind, "cannot open lock file \(path): \(String(cString: strerror(code))) (choose another with --lock-file)")
+        }
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + waitSeconds
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return DeliverLock(fd: fd, path: path) }
+            let code = errno
+            if code != EWOULDBLOCK && code != EINTR {
+                close(fd)
+                throw KeysatError(.io, "cannot lock \(path): \(String(cString: strerror(code)))")
+            }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 >= end {
+                close(fd)
+                return nil
+            }
+            usleep(20_000)
+        }
+    }
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

@@ -1,0 +1,196 @@
+public import KeysatStore
+
+/// How a run behaves; the defaults are keysat-deliver's.
+public struct DeliveryOptions: Sendable {
+    /// Requests in flight at once.
+    public var concurrency = 16
+    /// Whole-attempt timeout.
+    public var timeoutSeconds = 10.0
+    public var connectTimeoutSeconds = 5.0
+    /// Attempt at most this many deliveries in this run.
+    public var limit: Int?
+    /// Due rows read per query.
+    public var pageSize = 256
+    /// Outcomes are committed in batches of this many, or at least once a second.
+    public var flushBatch = 500
+
+    public init() {}
+}
+
+/// Counts of one run.
+public struct RunSummary: Sendable, Equatable {
+    public var attempted = 0
+    public var delivered = 0
+    public var retryScheduled = 0
+    public var deadLettered = 0
+    public var elapsedMS = 0
+
+    public init() {}
+
+    /// The `--json` summary.
+    public var json: String {
+        JSONText.object([
+            ("attempted", String(attempted)), ("delivered", String(delivered)),
+            ("retry_scheduled", String(retryScheduled)), ("dead_lettered", String(deadLettered)),
+            ("elapsed_ms", String(elapsedMS)),
+        ])
+    }
+
+    /// The `-v` one-line summary.
+    public var line: String {
+        "attempted=\(attempted) delivered=\(delivered) retry_scheduled=\(retryScheduled) "
+            + "dead_lettered=\(deadLettered) elapsed_ms=\(elapsedMS)"
+    }
+}
+
+/// One keysat-deliver run: every delivery due at `t0` attempted once, every outcome recorded.
+public final class DeliveryRun {
+    private let queue: any DeliveryQueue
+    private let options: DeliveryOptions
+    private let clock: any Clock
+    private let warn: (String) -> Void
+
+    /// - Parameters:
+    ///   - queue: where due deliveries come from and outcomes go.
+    ///   - warn: receives one line per delivery dead-lettered in this run.
+    public init(
+        queue: any DeliveryQueue, options: DeliveryOptions, clock: any Clock,
+        warn: @escaping (String) -> Void
+    ) {
+        self.queue = queue
+        self.options = options
+        self.clock = clock
+        self.warn = warn
+    }
+
+    /// The deliveries a run at `t0` would attempt, in order; nothing is sent or changed.
+    public func due(at t0: Timestamp) throws -> [DueDelivery] {
+        var result: [DueDelivery] = []
+        var cursor: DueCursor?
+        let limit = options.limit ?? Int.max
+        while result.count < limit {
+            let page = try queue.dueDeliveries(
+                dueBy: t0, after: cursor, limit: min(options.pageSize, limit - result.count))
+            result += page
+            guard let last = page.last, page.count == options.pageSize else { break }
+            cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id)
+        }
+        return result
+    }
+
+    /// Sends every delivery due at `t0` and records the outcomes.
+    public func run(at t0: Timestamp) throws -> RunSummary {
+        var summary = RunSummary()
+        let engine = try HTTPEngine(
+            settings: HTTPEngine.Settings(
+                timeoutMS: Int(options.timeoutSeconds * 1000), connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000)),
+            maximumConnections: options.concurrency, clock: clock)
+        var page: [DueDelivery] = []
+        var pageIndex = 0
+        var cursor: DueCursor?
+        var exhausted = false
+        var inFlight: [Int: DueDelivery] = [:]
+        var nextTag = 0
+        var outcomes: [AttemptOutcome] = []
+        var lastFlush = clock.now()
+        let limit = options.limit ?? Int.max
+
+        func nextDue() throws -> DueDelivery? {
+            if pageIndex == page.count {
+                guard !exhausted else { return nil }
+                page = try queue.dueDeliveries(dueBy: t0, after: cursor, limit: options.pageSize)
+                pageIndex = 0
+                exhausted = page.count < options.pageSize
+                guard let last = page.last else { return nil }
+                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id)
+            }
+            pageIndex += 1
+            return page[pageIndex - 1]
+        }
+
+        func finish(_ outcome: AttemptOutcome, _ delivery: DueDelivery) {
+            switch outcome.result {
+            case .delivered: summary.delivered += 1
+            case .retry: summary.retryScheduled += 1
+            case .dead:
+                summary.deadLettered += 1
+                warn(
+                    "delivery dead-lettered delivery_id=\(delivery.id) endpoint_id=\(delivery.endpointID) "
+                        + "event_type=\(delivery.eventType) attempts=\(delivery.attemptCount + 1) "
+                        + "last_error=\(JSONText.string(outcome.error ?? ""))")
+            }
+            outcomes.append(outcome)
+        }
+
+        while true {
+            while engine.inFlight < options.concurrency, summary.attempted < limit, let delivery = try nextDue() {
+                summary.attempted += 1
+                guard delivery.endpointActive, let url = delivery.url, let secret = delivery.secret else {
+                    let now = clock.now()
+                    finish(
+                        AttemptOutcome(
+                            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: .dead,
+                            statusCode: nil, error: "endpoint deleted or disabled", startedAt: now, finishedAt: now,
+                            requested: false), delivery)
+                    continue
+                }
+                nextTag += 1
+                inFlight[nextTag] = delivery
+                try engine.start(
+                    HTTPRequest(
+                        url: url, headers: RequestHeaders.make(for: delivery, secret: secret), body: delivery.payload,
+                        tag: nextTag))
+            }
+            if engine.inFlight == 0 { break }
+            for result in try engine.poll(timeoutMS: 1000) {
+                guard let delivery = inFlight.removeValue(forKey: result.tag) else { continue }
+                finish(outcome(of: result, for: delivery), delivery)
+            }
+            let now = clock.now()
+            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000 {
+                try queue.record(outcomes)
+                outcomes.removeAll(keepingCapacity: true)
+                lastFlush = now
+            }
+        }
+        try queue.record(outcomes)
+        summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
+        return summary
+    }
+
+    /// Turns an HTTP result into the row's next state.
+    func outcome(of result: HTTPResult, for delivery: DueDelivery) -> AttemptOutcome {
+        let attempt = delivery.attemptCount + 1
+        let error: String?
+        let state: AttemptOutcome.Result
+        if let status = result.status, (200..<300).contains(status) {
+            error = nil
+            state = .delivered
+        } else {
+            if result.status != nil {
+                let text = String(decoding: result.body.prefix(800), as: UTF8.self)
+                error = "non-2xx response: " + String(text.prefix(200))
+            } else {
+                error = "request error: " + (result.transportError ?? "unknown failure")
+            }
+            state = Backoff.result(afterFailedAttempt: attempt, now: result.finished)
+        }
+        return AttemptOutcome(
+            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: state,
+            statusCode: result.status, error: error, startedAt: result.started, finishedAt: result.finished,
+            responseExcerpt: Array(result.body.prefix(1024)))
+    }
+}
+
+/// The headers of a webhook request.
+public enum RequestHeaders {
+    /// `Content-Type`, the Keysat signature, event and delivery id (stable across retries).
+    public static func make(for delivery: DueDelivery, secret: String) -> [String] {
+        [
+            "Content-Type: application/json",
+            "X-Keysat-Signature: " + Signature.keysatHeaderValue(secret: secret, body: delivery.payload),
+            "X-Keysat-Event: " + delivery.eventType,
+            "X-Keysat-Delivery: " + delivery.id,
+        ]
+    }
+}

@@ -1,0 +1,184 @@
+internal import CCurl
+internal import CCurlShim
+public import KeysatStore
+
+/// One POST to send.
+struct HTTPRequest {
+    var url: String
+    var headers: [String]
+    var body: [UInt8]
+    /// The caller's handle on the request, returned with its result.
+    var tag: Int
+}
+
+/// What became of a request.
+struct HTTPResult {
+    var tag: Int
+    /// The final status code, when the receiver sent a status line (even if the body then broke off).
+    var status: Int?
+    /// curl's message when no status line was received.
+    var transportError: String?
+    /// The start of the response body (at most the engine's `maximumResponseBytes`).
+    var body: [UInt8]
+    var started: Timestamp
+    var finished: Timestamp
+}
+
+/// Sends many POSTs at once over one libcurl multi handle, driven from the calling thread.
+///
+/// Connections are cached per host by the multi handle and easy handles are reused, so a run
+/// against a few receivers opens few connections. Redirects are never followed.
+final class HTTPEngine {
+    struct Settings {
+        var timeoutMS = 10_000
+        var connectTimeoutMS = 5_000
+        var maximumResponseBytes = 65_536
+        var userAgent = "keysat-webhooks/\(KeysatVersion.string)"
+    }
+
+    /// State of one transfer, reached from curl's callbacks through an unretained pointer.
+    final class Transfer {
+        let easy: EasyHandle
+        var tag = 0
+        var body: [UInt8] = []
+        var limit = 0
+        var truncated = false
+        var statusLine: Int?
+        var started = Timestamp(microseconds: 0)
+
+        init(easy: EasyHandle) { self.easy = easy }
+    }
+
+    private let multi: MultiHandle
+    private let settings: Settings
+    private let clock: any Clock
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var idle: [Transfer] = []
+
+    var inFlight: Int { active.count }
+
+    init(settings: Settings, maximumConnections: Int, clock: any Clock) throws {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        multi = try MultiHandle()
+        self.settings = settings
+        self.clock = clock
+        try multi.set(CURLMOPT_MAXCONNECTS, max(maximumConnections, 1))
+    }
+
+    /// Starts sending `request`.
+    func start(_ request: HTTPRequest) throws {
+        let transfer = try idle.popLast() ?? Transfer(easy: EasyHandle())
+        let easy = transfer.easy
+        easy.reset()
+        transfer.tag = request.tag
+        transfer.body.removeAll(keepingCapacity: true)
+        transfer.limit = settings.maximumResponseBytes
+        transfer.truncated = false
+        transfer.statusLine = nil
+        transfer.started = clock.now()
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        do {
+            try easy.set(CURLOPT_URL, request.url)
+            try easy.set(CURLOPT_PROTOCOLS_STR, "http,https")
+            try easy.set(CURLOPT_FOLLOWLOCATION, 0)
+            try easy.set(CURLOPT_NOSIGNAL, 1)
+            try easy.set(CURLOPT_TIMEOUT_MS, settings.timeoutMS)
+            try easy.set(CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMS)
+            try easy.set(CURLOPT_USERAGENT, settings.userAgent)
+            try easy.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(easy.errorBuffer))
+            try easy.set(CURLOPT_WRITEFUNCTION, callback: writeBody)
+            try easy.set(CURLOPT_WRITEDATA, pointer: context)
+            try easy.set(CURLOPT_HEADERFUNCTION, callback: readHeader)
+            try easy.set(CURLOPT_HEADERDATA, pointer: context)
+            try easy.set(CURLOPT_POST, 1)
+            try easy.setBody(request.body)
+            try easy.setHeaders(request.headers + ["Expect:"])
+            try multi.add(easy)
+        } catch let failure as CurlFailure {
+            idle.append(transfer)
+            throw failure.keysatError
+        }
+        active[easy.raw] = transfer
+    }
+
+    /// Lets transfers progress, waiting up to `timeoutMS` for activity, and returns the ones that finished.
+    func poll(timeoutMS: Int) throws -> [HTTPResult] {
+        do {
+            _ = try multi.perform()
+            var results = collect()
+            if results.isEmpty && !active.isEmpty {
+                try multi.poll(timeoutMS: timeoutMS)
+                _ = try multi.perform()
+                results = collect()
+            }
+            return results
+        } catch let failure as CurlFailure {
+            throw failure.keysatError
+        }
+    }
+
+    private func collect() -> [HTTPResult] {
+        var results: [HTTPResult] = []
+        for (raw, code) in multi.finished() {
+            guard let transfer = active.removeValue(forKey: raw) else { continue }
+            multi.remove(transfer.easy)
+            let finished = clock.now()
+            var status: Int?
+            var error: String?
+            if code == CURLE_OK {
+                status = transfer.easy.info(CURLINFO_RESPONSE_CODE)
+            } else if let line = transfer.statusLine, line >= 200 {
+                // The receiver answered; the body broke off or was longer than we read.
+                status = line
+            } else {
+                error = transfer.easy.errorMessage(code)
+            }
+            results.append(
+                HTTPResult(
+                    tag: transfer.tag, status: status, transportError: error, body: transfer.body,
+                    started: transfer.started, finished: finished))
+            idle.append(transfer)
+        }
+        return results
+    }
+}
+
+/// Keeps the first bytes of the body; stops the transfer once more than the limit arrives.
+private let writeBody: keysat_curl_data_callback = { data, size, count, context in
+    let transfer = Unmanaged<HTTPEngine.Transfer>.fromOpaque(context!).takeUnretainedValue()
+    let length = size * count
+    let room = transfer.limit - transfer.body.count
+    if room > 0, let data {
+        let take = min(room, length)
+        data.withMemoryRebound(to: UInt8.self, capacity: take) {
+            transfer.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: take))
+        }
+    }
+    if length > room {
+        transfer.truncated = true
+        return 0  // tells curl to stop: at most `limit` bytes of a response are read
+    }
+    return length
+}
+
+/// Notes the status of each status line (`HTTP/1.1 204 No Content`); the last one is final.
+private let readHeader: keysat_curl_data_callback = { data, size, count, context in
+    let transfer = Unmanaged<HTTPEngine.Transfer>.fromOpaque(context!).takeUnretainedValue()
+    let length = size * count
+    guard let data, length >= 12 else { return length }
+    data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        guard bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
+            bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/")
+        else { return }
+        var index = 5
+        while index < length && bytes[index] != UInt8(ascii: " ") { index += 1 }
+        var code = 0
+        for offset in 1...3 where index + offset < length {
+            let digit = bytes[index + offset]
+            guard digit >= 48, digit <= 57 else { return }
+            code = code * 10 + Int(digit - 48)
+        }
+        transfer.statusLine = code
+    }
+    return length
+}

@@ -1,0 +1,38 @@
+internal import COpenSSL
+public import KeysatStore
+
+/// HMAC-SHA256 signatures of webhook bodies.
+///
+/// The key is the endpoint secret's UTF-8 bytes (the hex text itself, not decoded), as Keysat
+/// and BTCPay do, so existing receivers verify unchanged.
+public enum Signature {
+    /// HMAC-SHA256 of `message` with `key`.
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        key.withUnsafeBytes { keyBuffer in
+            message.withUnsafeBytes { messageBuffer in
+                digest.withUnsafeMutableBytes { out in
+                    _ = HMAC(
+                        EVP_sha256(), keyBuffer.baseAddress ?? UnsafeRawPointer(out.baseAddress!),
+                        Int32(keyBuffer.count), messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        messageBuffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+                }
+            }
+        }
+        return digest
+    }
+
+    /// The `X-Keysat-Signature` value: `sha256=` and the lowercase hex HMAC of the body.
+    public static func keysatHeaderValue(secret: String, body: [UInt8]) -> String {
+        "sha256=" + Identifiers.lowercaseHex(hmacSHA256(key: Array(secret.utf8), message: body))
+    }
+
+    /// Compares two byte strings in time that depends only on their length.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}

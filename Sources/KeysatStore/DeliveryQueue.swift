@@ -1,0 +1,166 @@
+/// A delivery that is due, with what is needed to send it.
+public struct DueDelivery: Sendable {
+    public var id: String
+    public var endpointID: String
+    public var eventType: String
+    public var payload: [UInt8]
+    /// Attempts made before this one.
+    public var attemptCount: Int
+    public var nextAttemptAt: String
+    /// The endpoint's URL and secret; `nil` when the endpoint was deleted.
+    public var url: String?
+    public var secret: String?
+    /// `false` when the endpoint is disabled or deleted.
+    public var endpointActive: Bool
+
+    public init(
+        id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int,
+        nextAttemptAt: String, url: String?, secret: String?, endpointActive: Bool
+    ) {
+        self.id = id
+        self.endpointID = endpointID
+        self.eventType = eventType
+        self.payload = payload
+        self.attemptCount = attemptCount
+        self.nextAttemptAt = nextAttemptAt
+        self.url = url
+        self.secret = secret
+        self.endpointActive = endpointActive
+    }
+}
+
+/// Where a page of due deliveries ended; the next page starts after it.
+public struct DueCursor: Sendable, Equatable {
+    public var nextAttemptAt: String
+    public var id: String
+    public init(nextAttemptAt: String, id: String) {
+        self.nextAttemptAt = nextAttemptAt
+        self.id = id
+    }
+}
+
+/// The result of one attempt, to be written to its delivery row and to the attempt history.
+public struct AttemptOutcome: Sendable {
+    public enum Result: Sendable, Equatable {
+        /// The receiver accepted it (2xx).
+        case delivered
+        /// Failed; try again at this moment.
+        case retry(at: Timestamp)
+        /// Failed for the last time (or cannot be sent at all): dead-lettered.
+        case dead
+    }
+
+    public var deliveryID: String
+    /// Attempts made before this one, as read; the row is updated only if it still says so.
+    public var previousAttemptCount: Int
+    public var result: Result
+    public var statusCode: Int?
+    /// `last_error`; `nil` when delivered.
+    public var error: String?
+    public var startedAt: Timestamp
+    public var finishedAt: Timestamp
+    /// The first bytes of the response body, kept in the attempt history.
+    public var responseExcerpt: [UInt8]
+    /// `false` when no request was made (the endpoint was disabled or deleted).
+    public var requested: Bool
+
+    public init(
+        deliveryID: String, previousAttemptCount: Int, result: Result, statusCode: Int?, error: String?,
+        startedAt: Timestamp, finishedAt: Timestamp, responseExcerpt: [UInt8] = [], requested: Bool = true
+    ) {
+        self.deliveryID = deliveryID
+        self.previousAttemptCount = previousAttemptCount
+        self.result = result
+        self.statusCode = statusCode
+        self.error = error
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.responseExcerpt = responseExcerpt
+        self.requested = requested
+    }
+}
+
+/// What the delivery engine needs of a store. A second backend implements just this.
+public protocol DeliveryQueue: AnyObject {
+    /// Up to `limit` deliveries due at `dueBy` (pending, `next_attempt_at <= dueBy`), oldest
+    /// `next_attempt_at` first, starting after `cursor`.
+    func dueDeliveries(dueBy: Timestamp, after cursor: DueCursor?, limit: Int) throws -> [DueDelivery]
+
+    /// Writes outcomes to their rows and to the attempt history, in one transaction.
+    func record(_ outcomes: [AttemptOutcome]) throws
+}
+
+extension WebhookStore: DeliveryQueue {
+    public func dueDeliveries(dueBy: Timestamp, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+    {
+        let statement = try database.prepare(
+            """
+            SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
+                   e.url, e.secret, coalesce(e.active, 0)
+            FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+            WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
+              AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT ?4
+            """)
+        return try statement.rows([
+            .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt), .optional(cursor?.id),
+            .integer(Int64(limit)),
+        ]) { row in
+            DueDelivery(
+                id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
+                payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
+                nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
+                endpointActive: row.integer(8) != 0)
+        }
+    }
+
+    public func record(_ outcomes: [AttemptOutcome]) throws {
+        guard !outcomes.isEmpty else { return }
+        try database.writeTransaction {
+            let update = try database.prepare(
+                """
+                UPDATE webhook_deliveries
+                SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
+                    delivered_at = ?4, next_attempt_at = ?5
+                WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL
+                """)
+            let history = try database.prepare(
+                """
+                INSERT INTO webhook_delivery_attempts
+                    (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for outcome in outcomes {
+                let delivered: SQLValue
+                let next: SQLValue
+                switch outcome.result {
+                case .delivered:
+                    delivered = .text(outcome.finishedAt.rfc3339)
+                    next = .null
+                case .retry(let at):
+                    delivered = .null
+                    next = .text(at.rfc3339)
+                case .dead:
+                    delivered = .null
+                    next = .null
+                }
+                try update.run([
+                    .text(outcome.deliveryID), .optional(outcome.statusCode), .optional(outcome.error),
+                    delivered, next, .integer(Int64(outcome.previousAttemptCount)),
+                ])
+                // A row re-queued or finished by someone else meanwhile keeps its new state.
+                guard database.changes == 1 else { continue }
+                let excerpt = Array(outcome.responseExcerpt.prefix(1024))
+                try history.run([
+                    .text(outcome.deliveryID), .integer(Int64(outcome.previousAttemptCount + 1)),
+                    .text(outcome.startedAt.rfc3339),
+                    .integer((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
+                    .optional(outcome.statusCode), .optional(outcome.error),
+                    excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
+                ])
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import KeysatDelivery
+import KeysatStore
+
+/// keysat-deliver: sends every due webhook delivery once, records the outcomes, exits.
+@main
+struct KeysatDeliver: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keysat-deliver",
+        abstract: "Send every due webhook delivery, record each outcome, and exit.",
+        discussion: """
+            Meant for cron or a systemd timer. Runs never overlap: a run that finds the lock held
+            exits 0 at once. Silent when all went well; prints one warning per delivery given up on.
+            See keysat-deliver(1).
+            """,
+        version: KeysatVersion.string)
+
+    @Option(name: .customLong("db"), help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
+    var database: String?
+
+    @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")
+    var busyTimeoutMS = 5000
+
+    @Option(help: ArgumentHelp("The lock file (default: the database path plus .deliver.lock).", valueName: "path"))
+    var lockFile: String?
+
+    @Option(help: ArgumentHelp("Wait up to this long for a running run to finish, then exit 75.", valueName: "duration"))
+    var wait: String?
+
+    @Option(help: "Requests in flight at once.")
+    var concurrency = 16
+
+    @Option(help: ArgumentHelp("Time limit of one attempt (seconds, or 30s, 2m).", valueName: "duration"))
+    var timeout = "10"
+
+    @Option(help: ArgumentHelp("Time limit for connecting.", valueName: "duration"))
+    var connectTimeout = "5"
+
+    @Option(help: "Attempt at most N deliveries in this run.")
+    var limit: Int?
+
+    @Flag(help: "List what is due and would be sent; send nothing, change nothing.")
+    var dryRun = false
+
+    @Flag(name: .shortAndLong, help: "Print a one-line summary (and a held lock) on standard error.")
+    var verbose = false
+
+    @Flag(help: "Print the run's counts as a JSON object on standard output.")
+    var json = false
+
+    func validate() throws {
+        if busyTimeoutMS < 0 { throw ValidationError("'--busy-timeout' must be a number of milliseconds") }
+        if concurrency < 1 || concurrency > 1024 { throw ValidationError("'--concurrency' must be from 1 to 1024") }
+        if let limit, limit < 1 { throw ValidationError("'--limit' must be a positive number") }
+        if let wait, DurationText.fractionalSeconds(wait) == nil {
+            throw ValidationError("'--wait' must be a duration such as 30, 30s or 2m")
+        }
+        for (name, value) in [("--timeout", timeout), ("--connect-timeout", connectTimeout)] {
+            guard let seconds = DurationText.fractionalSeconds(value), seconds > 0, seconds <= 86_400 else {
+                throw ValidationError("'\(name)' must be a positive duration such as 10, 0.5 or 2m")
+            }
+        }
+    }
+
+    func run() throws {
+        var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: database))
+        deliverer.lockPath = lockFile
+        deliverer.busyTimeoutMS = busyTimeoutMS
+        deliverer.waitSeconds = wait.flatMap(DurationText.fractionalSeconds) ?? 0
+        deliverer.options.concurrency = concurrency
+        deliverer.options.timeoutSeconds = DurationText.fractionalSeconds(timeout) ?? 10
+        deliverer.options.connectTimeoutSeconds = DurationText.fractionalSeconds(connectTimeout) ?? 5
+        deliverer.options.limit = limit
+        let name = Self.configuration.commandName!
+        let result = try deliverer.execute(dryRun: dryRun) { line in
+            Output.error("\(name): warning: \(line)\n")
+        }
+        switch result {
+        case .lockHeld(let path):
+            if verbose { Output.error("\(name): another run holds \(path); nothing to do\n") }
+            if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
+        case .wouldSend(let deliveries):
+            try Output.standard(
+                deliveries.map {
+                    "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n"
+                }.joined())
+        case .ran(let summary):
+            if verbose { Output.error("\(name): \(summary.line)\n") }
+            if json { try Output.standard(summary.json + "\n") }
+        }
+    }
+
+    /// Maps every error to one line and a sysexits code, here only.
+    static func main() {
+        let name = configuration.commandName!
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as KeysatError {
+            Output.fail(name, error)
+        } catch {
+            if exitCode(for: error) == .success || error is ExitCode { exit(withError: error) }
+            Output.error("\(name): error: \(message(for: error))\n(see '\(name) --help')\n")
+            exit(withError: ExitCode(64))
+        }
+    }
+}
