@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A webhook receiver for the end-to-end tests: real HTTP/1.1 on loopback, an independent
+signature check with Python's hmac module, and a JSON line per request in a log file.
+
+usage: receiver.py DIR   (writes DIR/port once listening, appends DIR/requests.jsonl,
+                          reads DIR/secrets.json {"/path": "secret"} on each request)
+
+Paths choose the answer:
+  /status/NNN[/...]   answer NNN with a short body
+  /hang[/...]         accept, read the request, never answer
+  /big/NNN            answer NNN with a 1 MiB body
+  /cut/NNN            send the status line and headers of NNN, then close mid-body
+  /redirect           302 to /redirect-target (must never be followed)
+  /slow/MS/NNN        wait MS milliseconds, then answer NNN
+"""
+import base64, hashlib, hmac, json, os, socket, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DIR = sys.argv[1]
+LOCK = threading.Lock()
+STATE = {"open": 0, "max_open": 0}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with LOCK:
+            STATE["open"] += 1
+            STATE["max_open"] = max(STATE["max_open"], STATE["open"])
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with LOCK:
+                STATE["open"] -= 1
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        try:
+            with open(os.path.join(DIR, "secrets.json")) as f:
+                secrets = json.load(f)
+        except FileNotFoundError:
+            secrets = {}
+        prefix = next((p for p in sorted(secrets, key=len, reverse=True) if self.path.startswith(p)), None)
+        signature_ok = None
+        if prefix is not None:
+            expected = "sha256=" + hmac.new(secrets[prefix].encode(), body, hashlib.sha256).hexdigest()
+            signature_ok = hmac.compare_digest(expected, self.headers.get("X-Keysat-Signature", ""))
+        record = {
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body_b64": base64.b64encode(body).decode(),
+            "signature_ok": signature_ok,
+            "received_at": time.time(),
+            "open_connections": STATE["open"],
+        }
+        with LOCK:
+            with open(os.path.join(DIR, "requests.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
+        self.answer()
+
+    def answer(self):
+        parts = self.path.strip("/").split("/")
+        kind = parts[0]
+        if kind == "hang":
+            time.sleep(3600)
+            return
+        if kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "/redirect-target")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if kind == "slow":
+            time.sleep(int(parts[1]) / 1000)
+            parts = parts[1:]
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 204
+        if kind == "big":
+            body = (b"x" * 1023 + b"\n") * 1024
+        elif kind == "cut":
+            self.send_response(status)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"partial")
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        else:
+            body = ("receiver says %d: " % status + "e" * 300).encode() if status >= 300 else b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+server = Server(("127.0.0.1", 0), Handler)
+with open(os.path.join(DIR, "port.tmp"), "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(os.path.join(DIR, "port.tmp"), os.path.join(DIR, "port"))
+server.serve_forever()
