@@ -36,3 +36,11 @@ public enum Signature {
         return difference == 0
     }
 }
+
+extension Signature {
+    /// Whether `header` (an `X-Keysat-Signature` value) signs `body` with `secret`.
+    public static func verifyKeysatHeader(_ header: String, secret: String, body: [UInt8]) -> Bool {
+        let expected = Array(keysatHeaderValue(secret: secret, body: body).utf8)
+        return constantTimeEqual(expected, Array(header.lowercased().utf8))
+    }
+}
