@@ -30,7 +30,7 @@ lint-man:
 	else echo "lint-man: mandoc not installed, skipped"; fi
 
 quickstart: release
-	./bench/quickstart.sh
+	./scripts/quickstart.sh
 
 bench: release
 	./bench/run.sh
