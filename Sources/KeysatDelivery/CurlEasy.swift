@@ -20,7 +20,9 @@ final class EasyHandle {
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     init() throws {
-        guard let raw = curl_easy_init() else { throw CurlFailure(call: "curl_easy_init", message: "out of memory") }
+        guard let raw = curl_easy_init() else {
+            throw CurlFailure(call: "curl_easy_init", message: "out of memory")
+        }
         self.raw = raw
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -77,7 +79,8 @@ final class EasyHandle {
         try body.withUnsafeBytes { buffer in
             let pointer = buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0) }
             try check(
-                keysat_easy_setopt_pointer(raw, CURLOPT_COPYPOSTFIELDS, pointer ?? UnsafeMutableRawPointer(errorBuffer)),
+                keysat_easy_setopt_pointer(
+                    raw, CURLOPT_COPYPOSTFIELDS, pointer ?? UnsafeMutableRawPointer(errorBuffer)),
                 "setopt COPYPOSTFIELDS")
         }
     }
@@ -106,7 +109,9 @@ final class MultiHandle {
     let raw: UnsafeMutableRawPointer
 
     init() throws {
-        guard let raw = curl_multi_init() else { throw CurlFailure(call: "curl_multi_init", message: "out of memory") }
+        guard let raw = curl_multi_init() else {
+            throw CurlFailure(call: "curl_multi_init", message: "out of memory")
+        }
         self.raw = raw
     }
 
@@ -116,7 +121,9 @@ final class MultiHandle {
         try check(keysat_multi_setopt_long(raw, option, value), "multi_setopt")
     }
 
-    func add(_ easy: EasyHandle) throws { try check(curl_multi_add_handle(raw, easy.raw), "multi_add_handle") }
+    func add(_ easy: EasyHandle) throws {
+        try check(curl_multi_add_handle(raw, easy.raw), "multi_add_handle")
+    }
 
     func remove(_ easy: EasyHandle) { curl_multi_remove_handle(raw, easy.raw) }
 

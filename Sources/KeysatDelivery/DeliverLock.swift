@@ -1,7 +1,8 @@
+public import KeysatStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-public import KeysatStore
 
 /// The exclusive lock that keeps keysat-deliver runs from overlapping.
 ///
@@ -22,9 +23,12 @@ public final class DeliverLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 {
             let code = errno
-            let kind: KeysatError.Kind = code == EACCES || code == EPERM || code == EROFS ? .permission : .cannotCreate
+            let kind: KeysatError.Kind =
+                code == EACCES || code == EPERM || code == EROFS ? .permission : .cannotCreate
             throw KeysatError(
-                kind, "cannot open lock file \(path): \(String(cString: strerror(code))) (choose another with --lock-file)")
+                kind,
+                "cannot open lock file \(path): \(String(cString: strerror(code))) (choose another with --lock-file)"
+            )
         }
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)

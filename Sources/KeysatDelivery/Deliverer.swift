@@ -33,7 +33,8 @@ public struct Deliverer {
         guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {
                 throw KeysatError(
-                    .temporary, "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+                    .temporary,
+                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
             }
             return .lockHeld(lockPath: lockFile)
         }

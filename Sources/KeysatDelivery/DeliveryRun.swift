@@ -83,7 +83,8 @@ public final class DeliveryRun {
         var summary = RunSummary()
         let engine = try HTTPEngine(
             settings: HTTPEngine.Settings(
-                timeoutMS: Int(options.timeoutSeconds * 1000), connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000)),
+                timeoutMS: Int(options.timeoutSeconds * 1000),
+                connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000)),
             maximumConnections: options.concurrency, clock: clock)
         var page: [DueDelivery] = []
         var pageIndex = 0
@@ -123,14 +124,18 @@ public final class DeliveryRun {
         }
 
         while true {
-            while engine.inFlight < options.concurrency, summary.attempted < limit, let delivery = try nextDue() {
+            while engine.inFlight < options.concurrency, summary.attempted < limit,
+                let delivery = try nextDue()
+            {
                 summary.attempted += 1
                 guard delivery.endpointActive, let url = delivery.url, let secret = delivery.secret else {
                     let now = clock.now()
                     finish(
                         AttemptOutcome(
-                            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: .dead,
-                            statusCode: nil, error: "endpoint deleted or disabled", startedAt: now, finishedAt: now,
+                            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount,
+                            result: .dead,
+                            statusCode: nil, error: "endpoint deleted or disabled", startedAt: now,
+                            finishedAt: now,
                             requested: false), delivery)
                     continue
                 }
@@ -138,7 +143,8 @@ public final class DeliveryRun {
                 inFlight[nextTag] = delivery
                 try engine.start(
                     HTTPRequest(
-                        url: url, headers: RequestHeaders.make(for: delivery, secret: secret), body: delivery.payload,
+                        url: url, headers: RequestHeaders.make(for: delivery, secret: secret),
+                        body: delivery.payload,
                         tag: nextTag))
             }
             if engine.inFlight == 0 { break }
@@ -147,7 +153,8 @@ public final class DeliveryRun {
                 finish(outcome(of: result, for: delivery), delivery)
             }
             let now = clock.now()
-            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000 {
+            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000
+            {
                 try queue.record(outcomes)
                 outcomes.removeAll(keepingCapacity: true)
                 lastFlush = now
@@ -189,8 +196,13 @@ public enum RequestHeaders {
         [
             "Content-Type: application/json",
             "X-Keysat-Signature: " + Signature.keysatHeaderValue(secret: secret, body: delivery.payload),
-            "X-Keysat-Event: " + delivery.eventType,
-            "X-Keysat-Delivery: " + delivery.id,
+            "X-Keysat-Event: " + headerSafe(delivery.eventType),
+            "X-Keysat-Delivery: " + headerSafe(delivery.id),
         ]
+    }
+
+    /// A value without control characters: rows written by other programs cannot add header lines.
+    static func headerSafe(_ value: String) -> String {
+        String(String.UnicodeScalarView(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))
     }
 }

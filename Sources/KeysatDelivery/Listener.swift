@@ -1,7 +1,8 @@
+public import KeysatStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-public import KeysatStore
 
 /// A small HTTP/1.1 receiver for trying keysat-deliver out: `keysat-webhooks listen`.
 ///
@@ -38,11 +39,15 @@ public final class Listener {
             throw KeysatError(.usage, "cannot resolve --host \(host): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
-        let socketFD = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw KeysatError(.unavailable, "cannot create a socket: \(String(cString: strerror(errno)))") }
+        let socketFD = socket(
+            first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else {
+            throw KeysatError(.unavailable, "cannot create a socket: \(String(cString: strerror(errno)))")
+        }
         var one: Int32 = 1
         setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(socketFD, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(socketFD, 128) == 0 else {
+        guard bind(socketFD, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(socketFD, 128) == 0
+        else {
             let code = errno
             close(socketFD)
             throw KeysatError(
@@ -57,9 +62,13 @@ public final class Listener {
         let family = address.ss_family
         let boundPort = withUnsafePointer(to: &address) { pointer -> UInt16 in
             if family == sa_family_t(AF_INET6) {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    UInt16(bigEndian: $0.pointee.sin6_port)
+                }
             }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                UInt16(bigEndian: $0.pointee.sin_port)
+            }
         }
         fd = socketFD
         self.port = Int(boundPort)
@@ -109,9 +118,12 @@ public final class Listener {
             connections[client] = Array(buffer[used...])
             let goOn = request.method == "POST" ? try handle(request) : true
             let status = request.method == "POST" ? respondStatus : 405
-            let response = "HTTP/1.1 \(status) \(Listener.reason(status))\r\nContent-Length: 0\r\n"
+            let response =
+                "HTTP/1.1 \(status) \(Listener.reason(status))\r\nContent-Length: 0\r\n"
                 + (keepAlive ? "" : "Connection: close\r\n") + "\r\n"
-            _ = Array(response.utf8).withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            _ = Array(response.utf8).withUnsafeBytes {
+                send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if !keepAlive { drop(client) }
             if !goOn { return false }
             if !keepAlive { break }
@@ -151,7 +163,9 @@ public final class Listener {
     private func headerEnd(_ buffer: [UInt8]) -> Int? {
         guard buffer.count >= 4 else { return nil }
         for index in 0...(buffer.count - 4)
-        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13
+            && buffer[index + 3] == 10
+        {
             return index
         }
         return nil

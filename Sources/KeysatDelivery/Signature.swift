@@ -15,7 +15,8 @@ public enum Signature {
                 digest.withUnsafeMutableBytes { out in
                     _ = HMAC(
                         EVP_sha256(), keyBuffer.baseAddress ?? UnsafeRawPointer(out.baseAddress!),
-                        Int32(keyBuffer.count), messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        Int32(keyBuffer.count),
+                        messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
                         messageBuffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
                 }
             }

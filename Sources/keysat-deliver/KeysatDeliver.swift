@@ -15,16 +15,22 @@ struct KeysatDeliver: ParsableCommand {
             """,
         version: KeysatVersion.string)
 
-    @Option(name: .customLong("db"), help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
+    @Option(
+        name: .customLong("db"),
+        help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
     var database: String?
 
     @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")
     var busyTimeoutMS = 5000
 
-    @Option(help: ArgumentHelp("The lock file (default: the database path plus .deliver.lock).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The lock file (default: the database path plus .deliver.lock).", valueName: "path"))
     var lockFile: String?
 
-    @Option(help: ArgumentHelp("Wait up to this long for a running run to finish, then exit 75.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Wait up to this long for a running run to finish, then exit 75.", valueName: "duration"))
     var wait: String?
 
     @Option(help: "Requests in flight at once.")
@@ -50,7 +56,9 @@ struct KeysatDeliver: ParsableCommand {
 
     func validate() throws {
         if busyTimeoutMS < 0 { throw ValidationError("'--busy-timeout' must be a number of milliseconds") }
-        if concurrency < 1 || concurrency > 1024 { throw ValidationError("'--concurrency' must be from 1 to 1024") }
+        if concurrency < 1 || concurrency > 1024 {
+            throw ValidationError("'--concurrency' must be from 1 to 1024")
+        }
         if let limit, limit < 1 { throw ValidationError("'--limit' must be a positive number") }
         if let wait, DurationText.fractionalSeconds(wait) == nil {
             throw ValidationError("'--wait' must be a duration such as 30, 30s or 2m")

@@ -19,7 +19,9 @@ extension KeysatWebhooks {
         @Option(help: "The port to listen on (0 picks a free one).")
         var port = 8088
 
-        @Option(help: ArgumentHelp("Read the endpoint secret from PATH ('-' for standard input).", valueName: "path"))
+        @Option(
+            help: ArgumentHelp(
+                "Read the endpoint secret from PATH ('-' for standard input).", valueName: "path"))
         var secretFile: String?
 
         @Option(help: ArgumentHelp("Answer every delivery with this HTTP status.", valueName: "status"))
@@ -32,7 +34,9 @@ extension KeysatWebhooks {
         var json = false
 
         func validate() throws {
-            if !(200...599).contains(respond) { throw ValidationError("'--respond' must be an HTTP status from 200 to 599") }
+            if !(200...599).contains(respond) {
+                throw ValidationError("'--respond' must be an HTTP status from 200 to 599")
+            }
             if !(0...65535).contains(port) { throw ValidationError("'--port' must be from 0 to 65535") }
             if let count, count < 1 { throw ValidationError("'--count' must be a positive number") }
         }
@@ -61,7 +65,9 @@ extension KeysatWebhooks {
             let signature: String
             if let secret {
                 let header = delivery.header("X-Keysat-Signature") ?? ""
-                signature = Signature.verifyKeysatHeader(header, secret: secret, body: delivery.body) ? "valid" : "INVALID"
+                signature =
+                    Signature.verifyKeysatHeader(header, secret: secret, body: delivery.body)
+                    ? "valid" : "INVALID"
             } else {
                 signature = "unchecked"
             }
@@ -69,7 +75,8 @@ extension KeysatWebhooks {
             let event = delivery.header("X-Keysat-Event") ?? "-"
             guard json else { return "\(id) \(event) signature=\(signature) \(delivery.body.count) bytes" }
             let isJSON = (try? JSONValidator.validate(delivery.body)) != nil
-            let body = isJSON
+            let body =
+                isJSON
                 ? String(decoding: Envelope.trimmed(delivery.body), as: UTF8.self)
                 : JSONText.string(String(decoding: delivery.body, as: UTF8.self))
             return JSONText.object([

@@ -9,7 +9,9 @@ final class DeliverTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/204")
-        let id = try XCTUnwrap(db.enqueue(["license.issued", #"{"big": 12345678901234567890, "p": 1.10, "s": "é😀\n"}"#]).lines.first)
+        let id = try XCTUnwrap(
+            db.enqueue(["license.issued", #"{"big": 12345678901234567890, "p": 1.10, "s": "é😀\n"}"#]).lines
+                .first)
 
         let result = try db.deliver()
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -25,8 +27,11 @@ final class DeliverTests: XCTestCase {
         XCTAssertEqual(request.headers["content-type"], "application/json")
         XCTAssertEqual(request.headers["x-keysat-event"], "license.issued")
         XCTAssertEqual(request.headers["x-keysat-delivery"], id)
-        XCTAssertTrue(request.headers["user-agent"]?.hasPrefix("keysat-webhooks/") == true, "\(request.headers)")
-        XCTAssertNotNil(request.headers["x-keysat-signature"]?.range(of: "^sha256=[0-9a-f]{64}$", options: .regularExpression))
+        XCTAssertTrue(
+            request.headers["user-agent"]?.hasPrefix("keysat-webhooks/") == true, "\(request.headers)")
+        XCTAssertNotNil(
+            request.headers["x-keysat-signature"]?.range(
+                of: "^sha256=[0-9a-f]{64}$", options: .regularExpression))
 
         XCTAssertEqual(row["attempt_count"] as? Int, 1)
         XCTAssertEqual(row["last_status_code"] as? Int, 204)
@@ -65,8 +70,11 @@ final class DeliverTests: XCTestCase {
         ]
         var ids: [String: String] = [:]
         for item in cases {
-            try db.addEndpoint(on: receiver, path: item.path, events: ["only." + item.path.replacingOccurrences(of: "/", with: "_")])
-            ids[item.path] = try XCTUnwrap(db.enqueue(["only." + item.path.replacingOccurrences(of: "/", with: "_"), "{}"]).lines.first)
+            try db.addEndpoint(
+                on: receiver, path: item.path,
+                events: ["only." + item.path.replacingOccurrences(of: "/", with: "_")])
+            ids[item.path] = try XCTUnwrap(
+                db.enqueue(["only." + item.path.replacingOccurrences(of: "/", with: "_"), "{}"]).lines.first)
         }
         // A port nobody listens on: the connection is refused.
         try db.addEndpoint("http://127.0.0.1:1/refused", events: ["only.refused"])
@@ -84,16 +92,24 @@ final class DeliverTests: XCTestCase {
             XCTAssertTrue(error.hasPrefix(item.error!), "\(item.path): \(error)")
             XCTAssertLessThanOrEqual(error.count, "non-2xx response: ".count + 200, item.path)
             // Rescheduled 5 seconds after the failed attempt.
-            let attempt = try XCTUnwrap(SQL.rows(db.path, "SELECT started_at, duration_ms FROM webhook_delivery_attempts WHERE delivery_id = '\(ids[item.path]!)'").first)
-            let end = try epochSeconds(attempt["started_at"]) + Double(attempt["duration_ms"] as? Int ?? 0) / 1000
+            let attempt = try XCTUnwrap(
+                SQL.rows(
+                    db.path,
+                    "SELECT started_at, duration_ms FROM webhook_delivery_attempts WHERE delivery_id = '\(ids[item.path]!)'"
+                ).first)
+            let end =
+                try epochSeconds(attempt["started_at"]) + Double(attempt["duration_ms"] as? Int ?? 0) / 1000
             XCTAssertEqual(try epochSeconds(row["next_attempt_at"]) - end, 5, accuracy: 0.1, item.path)
         }
         let hang = try db.row(ids["/hang"]!)
         XCTAssertTrue((hang["last_error"] as? String ?? "").contains("imed out"), "\(hang)")
         let refusedRow = try db.row(refused)
-        XCTAssertTrue((refusedRow["last_error"] as? String ?? "").hasPrefix("request error: "), "\(refusedRow)")
+        XCTAssertTrue(
+            (refusedRow["last_error"] as? String ?? "").hasPrefix("request error: "), "\(refusedRow)")
         XCTAssertTrue(refusedRow["last_status_code"] is NSNull)
-        XCTAssertFalse(try receiver.requests().contains { $0.path == "/redirect-target" }, "redirects are never followed")
+        XCTAssertFalse(
+            try receiver.requests().contains { $0.path == "/redirect-target" }, "redirects are never followed"
+        )
     }
 
     func testTwoHundredWithALargeOrBrokenBodyIsDelivered() throws {
@@ -109,7 +125,9 @@ final class DeliverTests: XCTestCase {
         XCTAssertTrue(try db.row(big)["delivered_at"] is String)
         XCTAssertEqual(try db.row(cut)["last_status_code"] as? Int, 201)
         XCTAssertTrue(try db.row(cut)["delivered_at"] is String)
-        let excerpt = try SQL.value(db.path, "SELECT length(response_body) FROM webhook_delivery_attempts WHERE delivery_id = '\(big)'")
+        let excerpt = try SQL.value(
+            db.path,
+            "SELECT length(response_body) FROM webhook_delivery_attempts WHERE delivery_id = '\(big)'")
         XCTAssertEqual(excerpt, "1024", "the history keeps the first KiB of the response")
     }
 
@@ -125,11 +143,19 @@ final class DeliverTests: XCTestCase {
             XCTAssertEqual(result.status, 0)
             let row = try db.row(id)
             XCTAssertEqual(row["attempt_count"] as? Int, attempt)
-            let history = try XCTUnwrap(SQL.rows(db.path, "SELECT started_at, duration_ms FROM webhook_delivery_attempts WHERE delivery_id = '\(id)' AND attempt_number = \(attempt)").first)
+            let history = try XCTUnwrap(
+                SQL.rows(
+                    db.path,
+                    "SELECT started_at, duration_ms FROM webhook_delivery_attempts WHERE delivery_id = '\(id)' AND attempt_number = \(attempt)"
+                ).first)
             if attempt < 10 {
                 XCTAssertEqual(result.stderr, "", "attempt \(attempt): scheduled retries are silent")
-                let end = try epochSeconds(history["started_at"]) + Double(history["duration_ms"] as? Int ?? 0) / 1000
-                XCTAssertEqual(try epochSeconds(row["next_attempt_at"]) - end, ladder[attempt - 1], accuracy: 0.1, "attempt \(attempt)")
+                let end =
+                    try epochSeconds(history["started_at"]) + Double(history["duration_ms"] as? Int ?? 0)
+                    / 1000
+                XCTAssertEqual(
+                    try epochSeconds(row["next_attempt_at"]) - end, ladder[attempt - 1], accuracy: 0.1,
+                    "attempt \(attempt)")
                 // Not due yet: another run does not send it.
                 XCTAssertEqual(try db.deliver().status, 0)
                 XCTAssertEqual(try receiver.requests().count, attempt)
@@ -139,7 +165,9 @@ final class DeliverTests: XCTestCase {
                 XCTAssertTrue(row["delivered_at"] is NSNull)
                 let lines = result.stderr.split(separator: "\n")
                 XCTAssertEqual(lines.count, 1, result.stderr)
-                XCTAssertTrue(lines.first?.hasPrefix("keysat-deliver: warning: delivery dead-lettered") == true, result.stderr)
+                XCTAssertTrue(
+                    lines.first?.hasPrefix("keysat-deliver: warning: delivery dead-lettered") == true,
+                    result.stderr)
                 XCTAssertTrue(result.stderr.contains(id))
             }
         }
@@ -157,9 +185,11 @@ final class DeliverTests: XCTestCase {
         let deleted = try db.addEndpoint(on: receiver, path: "/status/204/b")
         let ids = try db.enqueue(["e", "{}"]).lines
         XCTAssertEqual(ids.count, 2)
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "disable", disabled, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "disable", disabled, "--db", db.path]).status, 0)
         // Keysat's own code may delete an endpoint row under the deliveries (foreign keys off).
-        try SQL.execute(db.path, "PRAGMA foreign_keys = OFF; DELETE FROM webhook_endpoints WHERE id = '\(deleted)'")
+        try SQL.execute(
+            db.path, "PRAGMA foreign_keys = OFF; DELETE FROM webhook_endpoints WHERE id = '\(deleted)'")
         let result = try db.deliver()
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 2, result.stderr)
@@ -214,7 +244,9 @@ final class DeliverTests: XCTestCase {
         // A custom lock file is another lock.
         XCTAssertEqual(try db.deliver(["--lock-file", scratch.file("other.lock")]).status, 0)
         XCTAssertEqual(try receiver.requests().count, 1)
-        let mode = try FileManager.default.attributesOfItem(atPath: scratch.file("other.lock"))[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: scratch.file("other.lock"))[.posixPermissions]
+            as? Int
         XCTAssertEqual(mode, 0o600)
     }
 
@@ -241,7 +273,8 @@ final class DeliverTests: XCTestCase {
         let after = try db.deliver()
         XCTAssertEqual(after.status, 0, after.stderr)
         XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 150)
-        XCTAssertEqual(Set(try receiver.requests().map(\.deliveryID)), ids, "every delivery reached the receiver")
+        XCTAssertEqual(
+            Set(try receiver.requests().map(\.deliveryID)), ids, "every delivery reached the receiver")
     }
 
     func testAHangingEndpointDoesNotHoldUpTheOthers() throws {
@@ -259,12 +292,23 @@ final class DeliverTests: XCTestCase {
         XCTAssertEqual(summary["delivered"], 60)
         XCTAssertEqual(summary["retry_scheduled"], 3)
         // Every fast delivery finished well before the hanging ones gave up.
-        let lastFast = try epochSeconds(try SQL.value(db.path, "SELECT max(delivered_at) FROM webhook_deliveries WHERE event_type = 'fast'"))
-        let firstSlowStart = try epochSeconds(try SQL.value(db.path, "SELECT min(a.started_at) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.event_type = 'slow'"))
+        let lastFast = try epochSeconds(
+            try SQL.value(
+                db.path, "SELECT max(delivered_at) FROM webhook_deliveries WHERE event_type = 'fast'"))
+        let firstSlowStart = try epochSeconds(
+            try SQL.value(
+                db.path,
+                "SELECT min(a.started_at) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.event_type = 'slow'"
+            ))
         XCTAssertLessThan(lastFast - firstSlowStart, 2.0)
-        let slowDurations = try SQL.rows(db.path, "SELECT a.duration_ms FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.event_type = 'slow'")
+        let slowDurations = try SQL.rows(
+            db.path,
+            "SELECT a.duration_ms FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.event_type = 'slow'"
+        )
         for row in slowDurations {
-            XCTAssertEqual(Double(row["duration_ms"] as? Int ?? 0), 3000, accuracy: 500, "a hanging attempt ends at its timeout")
+            XCTAssertEqual(
+                Double(row["duration_ms"] as? Int ?? 0), 3000, accuracy: 500,
+                "a hanging attempt ends at its timeout")
         }
     }
 
@@ -273,14 +317,17 @@ final class DeliverTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         let endpoint = try db.addEndpoint(on: receiver, path: "/status/204")
-        let ids = try db.enqueue(["license.issued", "{}"]).lines + db.enqueue(["license.revoked", "{}"]).lines
+        let ids =
+            try db.enqueue(["license.issued", "{}"]).lines + db.enqueue(["license.revoked", "{}"]).lines
         let before = try SQL.dump(db.path)
         let result = try db.deliver(["--dry-run"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(result.lines, [
-            "\(ids[0]) \(endpoint) license.issued 1 \(receiver.url("/status/204"))",
-            "\(ids[1]) \(endpoint) license.revoked 1 \(receiver.url("/status/204"))",
-        ])
+        XCTAssertEqual(
+            result.lines,
+            [
+                "\(ids[0]) \(endpoint) license.issued 1 \(receiver.url("/status/204"))",
+                "\(ids[1]) \(endpoint) license.revoked 1 \(receiver.url("/status/204"))",
+            ])
         XCTAssertEqual(try SQL.dump(db.path), before)
         XCTAssertEqual(try receiver.requests().count, 0)
         XCTAssertEqual(try db.deliver(["--dry-run", "--limit", "1"]).lines.count, 1)
@@ -307,7 +354,10 @@ final class DeliverTests: XCTestCase {
     func testBadOptionsAndMissingDatabase() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
-        for arguments in [["--concurrency", "0"], ["--timeout", "soon"], ["--limit", "-1"], ["--wait", "x"], ["--frobnicate"], ["extra"]] {
+        for arguments in [
+            ["--concurrency", "0"], ["--timeout", "soon"], ["--limit", "-1"], ["--wait", "x"],
+            ["--frobnicate"], ["extra"],
+        ] {
             let result = try db.deliver(arguments)
             XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
             XCTAssertTrue(result.stderr.hasPrefix("keysat-deliver: error: "), result.stderr)

@@ -3,7 +3,9 @@ import XCTest
 
 final class ListenTests: XCTestCase {
     /// Starts `keysat-webhooks listen` on a free port; returns the process, its port and its output files.
-    private func startListener(_ scratch: Scratch, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Int, String) {
+    private func startListener(_ scratch: Scratch, _ arguments: [String], environment: [String: String] = [:])
+        throws -> (Process, Int, String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("keysat-webhooks"))
         process.arguments = ["listen", "--port", "0"] + arguments
@@ -20,11 +22,15 @@ final class ListenTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while true {
             let text = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+            if let range = text.range(
+                of: #"listening on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression)
+            {
                 let port = Int(text[range].split(separator: ":").last!.dropLast())!
                 return (process, port, out)
             }
-            guard Date() < deadline, process.isRunning else { throw NSError(domain: "listen did not start: \(text)", code: 1) }
+            guard Date() < deadline, process.isRunning else {
+                throw NSError(domain: "listen did not start: \(text)", code: 1)
+            }
             usleep(20_000)
         }
     }
@@ -33,8 +39,17 @@ final class ListenTests: XCTestCase {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let secretFile = try scratch.write("secret", "0123456789abcdef0123456789abcdef\n", mode: 0o600)
-        let (process, port, out) = try startListener(scratch, ["--count", "20"], environment: ["KEYSAT_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"])
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "add", "http://127.0.0.1:\(port)/good", "--secret-file", secretFile, "--event", "good", "--db", db.path]).status, 0)
+        let (process, port, out) = try startListener(
+            scratch, ["--count", "20"],
+            environment: ["KEYSAT_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"])
+        XCTAssertEqual(
+            try runTool(
+                "keysat-webhooks",
+                [
+                    "endpoint", "add", "http://127.0.0.1:\(port)/good", "--secret-file", secretFile,
+                    "--event", "good", "--db", db.path,
+                ]
+            ).status, 0)
         try db.addEndpoint("http://127.0.0.1:\(port)/bad", events: ["bad"])
         var good: Set<String> = []
         for i in 0..<15 { good.formUnion(try db.enqueue(["good", "{\"i\":\(i)}"]).lines) }
@@ -68,7 +83,8 @@ final class ListenTests: XCTestCase {
         let id = try XCTUnwrap(db.enqueue(["e", #"{"n": 1.10}"#]).lines.first)
         XCTAssertEqual(try db.deliver().status, 0)
         process.waitUntilExit()
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        let object = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
         XCTAssertEqual(object["delivery_id"] as? String, id)
         XCTAssertEqual(object["signature"] as? String, "unchecked")
         XCTAssertEqual((object["body"] as? [String: Any])?["event_type"] as? String, "e")

@@ -22,14 +22,17 @@ final class Receiver {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/receiver.py").path
+        let script = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/receiver.py")
+            .path
         process.arguments = ["python3", script, directory]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let portFile = directory + "/port"
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: portFile) {
-            guard Date() < deadline, process.isRunning else { throw NSError(domain: "receiver did not start", code: 1) }
+            guard Date() < deadline, process.isRunning else {
+                throw NSError(domain: "receiver did not start", code: 1)
+            }
             usleep(20_000)
         }
         port = Int(try String(contentsOfFile: portFile, encoding: .utf8)) ?? 0
@@ -46,14 +49,18 @@ final class Receiver {
     /// Tells the receiver which secret an endpoint path signs with, for its own HMAC check.
     func expectSecret(_ secret: String, forPath path: String) throws {
         let file = directory + "/secrets.json"
-        var secrets = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file)))) as? [String: String] ?? [:]
+        var secrets =
+            (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))))
+            as? [String: String] ?? [:]
         secrets[path] = secret
         try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: file))
     }
 
     /// Every request received so far, in arrival order.
     func requests() throws -> [Request] {
-        guard let text = try? String(contentsOfFile: directory + "/requests.jsonl", encoding: .utf8) else { return [] }
+        guard let text = try? String(contentsOfFile: directory + "/requests.jsonl", encoding: .utf8) else {
+            return []
+        }
         return try text.split(separator: "\n").map { line in
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             return Request(
@@ -72,7 +79,9 @@ extension TestDatabase {
     @discardableResult
     func addEndpoint(on receiver: Receiver, path: String, events: [String] = []) throws -> String {
         let id = try addEndpoint(receiver.url(path), events: events)
-        try receiver.expectSecret(try SQL.value(self.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(id)'"), forPath: path)
+        try receiver.expectSecret(
+            try SQL.value(self.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(id)'"), forPath: path
+        )
         return id
     }
 
@@ -82,7 +91,10 @@ extension TestDatabase {
 
     /// Makes every pending delivery due now, as if its backoff had passed.
     func makeAllDue() throws {
-        try SQL.execute(path, "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000000+00:00' WHERE next_attempt_at IS NOT NULL")
+        try SQL.execute(
+            path,
+            "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000000+00:00' WHERE next_attempt_at IS NOT NULL"
+        )
     }
 
     func row(_ id: String) throws -> [String: Any] {
