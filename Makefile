@@ -21,7 +21,7 @@ release:
 # The test command CI runs: unit tests and end-to-end tests against the built binaries.
 test: lint-man
 	$(SWIFT) build --build-tests
-	KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build
+	KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
 
 lint-man:
 	@if command -v mandoc >/dev/null; then \
