@@ -38,6 +38,18 @@ public final class Statement {
         return self
     }
 
+    /// Binds values by parameter name (`:name`), after a reset; names not in the SQL are ignored.
+    @discardableResult
+    public func bind(named values: [(String, SQLValue)]) -> Statement {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (name, value) in values {
+            let index = sqlite3_bind_parameter_index(handle, name)
+            if index > 0 { bind(value, at: index) }
+        }
+        return self
+    }
+
     private func bind(_ value: SQLValue, at index: Int32) {
         switch value {
         case .null:
@@ -85,6 +97,23 @@ public final class Statement {
     /// Runs a query and maps every row.
     public func rows<T>(_ values: [SQLValue] = [], _ map: (Row) throws -> T) throws -> [T] {
         bind(values)
+        return try boundRows(map)
+    }
+
+    /// Runs a query with named values and maps every row.
+    public func rows<T>(named values: [(String, SQLValue)], _ map: (Row) throws -> T) throws -> [T] {
+        bind(named: values)
+        return try boundRows(map)
+    }
+
+    /// Runs a statement with named values that returns no rows.
+    public func run(named values: [(String, SQLValue)]) throws {
+        bind(named: values)
+        while try step() {}
+        sqlite3_reset(handle)
+    }
+
+    private func boundRows<T>(_ map: (Row) throws -> T) throws -> [T] {
         var result: [T] = []
         let row = Row(statement: self)
         while try step() {

@@ -111,3 +111,27 @@ extension WebhookStore {
         }
     }
 }
+
+extension WebhookStore {
+    /// Changes an endpoint's URL, event types or description (`nil` keeps the current one).
+    /// - Returns: the endpoint as it is now.
+    @discardableResult
+    public func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?) throws
+        -> Endpoint
+    {
+        try database.writeTransaction {
+            var endpoint = try endpoint(id: id)
+            if let url { endpoint.url = url }
+            if let eventTypes { endpoint.eventTypes = eventTypes.isEmpty ? ["*"] : eventTypes }
+            if let description { endpoint.description = description }
+            endpoint.updatedAt = clock.now().rfc3339
+            try database.prepare(
+                "UPDATE webhook_endpoints SET url = ?, event_types = ?, description = ?, updated_at = ? WHERE id = ?"
+            ).run([
+                .text(endpoint.url), .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
+                .text(endpoint.description), .text(endpoint.updatedAt), .text(id),
+            ])
+            return endpoint
+        }
+    }
+}

@@ -6,7 +6,7 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             commandName: "endpoint",
             abstract: "Add, list, show, enable, disable and remove webhook endpoints.",
-            subcommands: [Add.self, List.self, Show.self, Enable.self, Disable.self, Remove.self]
+            subcommands: [Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Remove.self]
         )
 
         @OptionGroup(visibility: .hidden) var database: DatabaseOptions
@@ -147,6 +147,43 @@ extension KeysatWebhooks.EndpointCommand {
                 ["updated:", endpoint.updatedAt],
             ]
             try Output.standard(Table.render(rows))
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change an endpoint's URL, event types or description.",
+            discussion: "Options not given keep their value. --event replaces the whole list of event types.")
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @Option(help: "The receiver's new absolute http:// or https:// URL.")
+        var url: String?
+
+        @Option(name: .customLong("event"), help: "An event type to subscribe to (repeatable; '*' for all).")
+        var events: [String] = []
+
+        @Option(help: "A note for operators.")
+        var description: String?
+
+        @Flag(help: "Print the endpoint as a JSON object.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if url == nil && events.isEmpty && description == nil {
+                throw ValidationError("nothing to change: give --url, --event or --description")
+            }
+        }
+
+        func run() throws {
+            if let url { try EndpointURL.validate(url) }
+            for event in events where event != "*" { try EventType.validate(event) }
+            let endpoint = try database.open().updateEndpoint(
+                id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description)
+            if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
         }
     }
 

@@ -1,0 +1,132 @@
+/// A row of `webhook_deliveries`, as the operator's commands show it.
+public struct DeliveryRecord: Sendable {
+    /// The delivery states, as defined on the stored columns.
+    public enum State: String, Sendable, CaseIterable {
+        /// Not yet delivered, still to be attempted.
+        case pending
+        /// Pending, and its next attempt time has come.
+        case due
+        case delivered
+        /// Given up on (dead-lettered).
+        case dead
+        case all
+
+        /// The SQL condition on table alias `d`; `now` is bound as `:now`.
+        var condition: String {
+            switch self {
+            case .pending: "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL"
+            case .due: "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now"
+            case .delivered: "d.delivered_at IS NOT NULL"
+            case .dead: "d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0"
+            case .all: "1"
+            }
+        }
+    }
+
+    public var id: String
+    public var endpointID: String
+    public var eventType: String
+    public var payload: [UInt8]
+    public var attemptCount: Int
+    public var nextAttemptAt: String?
+    public var lastStatusCode: Int?
+    public var lastError: String?
+    public var deliveredAt: String?
+    public var createdAt: String
+
+    /// The state word of this row.
+    public var state: String {
+        if deliveredAt != nil { return "delivered" }
+        if nextAttemptAt != nil { return "pending" }
+        return attemptCount > 0 ? "dead" : "unscheduled"
+    }
+
+    static let columns =
+        "d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at, "
+        + "d.last_status_code, d.last_error, d.delivered_at, d.created_at"
+
+    init(row: Row) {
+        id = row.string(0)
+        endpointID = row.string(1)
+        eventType = row.string(2)
+        payload = row.bytes(3) ?? []
+        attemptCount = row.integer(4) ?? 0
+        nextAttemptAt = row.text(5)
+        lastStatusCode = row.integer(6)
+        lastError = row.text(7)
+        deliveredAt = row.text(8)
+        createdAt = row.string(9)
+    }
+
+    /// The row as a JSON object keyed by its column names, plus `status`.
+    public func json(includePayload: Bool = true) -> String {
+        var members: [(String, String)] = [
+            ("id", JSONText.string(id)), ("endpoint_id", JSONText.string(endpointID)),
+            ("event_type", JSONText.string(eventType)),
+        ]
+        if includePayload {
+            members.append(("payload_json", JSONText.string(String(decoding: payload, as: UTF8.self))))
+        }
+        members += [
+            ("attempt_count", String(attemptCount)), ("next_attempt_at", JSONText.string(nextAttemptAt)),
+            ("last_status_code", JSONText.number(lastStatusCode)), ("last_error", JSONText.string(lastError)),
+            ("delivered_at", JSONText.string(deliveredAt)), ("created_at", JSONText.string(createdAt)),
+            ("status", JSONText.string(state)),
+        ]
+        return JSONText.object(members)
+    }
+}
+
+/// One row of the attempt history.
+public struct AttemptRecord: Sendable {
+    public var attemptNumber: Int
+    public var startedAt: String
+    public var durationMS: Int
+    public var statusCode: Int?
+    public var error: String?
+    public var responseBody: String?
+
+    public var json: String {
+        JSONText.object([
+            ("attempt_number", String(attemptNumber)), ("started_at", JSONText.string(startedAt)),
+            ("duration_ms", String(durationMS)), ("status_code", JSONText.number(statusCode)),
+            ("error", JSONText.string(error)), ("response_body", JSONText.string(responseBody)),
+        ])
+    }
+}
+
+/// Which deliveries an operator's command is about.
+public struct DeliveryFilter: Sendable {
+    public var state: DeliveryRecord.State = .all
+    public var endpointID: String?
+    public var eventType: String?
+    /// `created_at` at or after this moment.
+    public var since: Timestamp?
+    /// `created_at` before this moment.
+    public var until: Timestamp?
+
+    public init() {}
+
+    /// The WHERE clause and its named values.
+    func sql(now: Timestamp) -> (String, [(String, SQLValue)]) {
+        var conditions = [state.condition]
+        var values: [(String, SQLValue)] = [(":now", .text(now.rfc3339))]
+        if let endpointID {
+            conditions.append("d.endpoint_id = :endpoint")
+            values.append((":endpoint", .text(endpointID)))
+        }
+        if let eventType {
+            conditions.append("d.event_type = :event")
+            values.append((":event", .text(eventType)))
+        }
+        if let since {
+            conditions.append("d.created_at >= :since")
+            values.append((":since", .text(since.rfc3339)))
+        }
+        if let until {
+            conditions.append("d.created_at < :until")
+            values.append((":until", .text(until.rfc3339)))
+        }
+        return (conditions.joined(separator: " AND "), values)
+    }
+}

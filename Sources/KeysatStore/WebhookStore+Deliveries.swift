@@ -1,0 +1,101 @@
+/// Inspecting and recovering deliveries.
+extension WebhookStore {
+    /// Deliveries matching `filter`, newest first.
+    public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
+        let (condition, values) = filter.sql(now: clock.now())
+        return try database.prepare(
+            """
+            SELECT \(DeliveryRecord.columns) FROM webhook_deliveries AS d
+            WHERE \(condition) ORDER BY d.created_at DESC, d.id DESC LIMIT :limit
+            """
+        ).rows(named: values + [(":limit", .integer(Int64(limit)))]) { DeliveryRecord(row: $0) }
+    }
+
+    /// The delivery with this id.
+    /// - Throws: `KeysatError` (data, 65) when there is none.
+    public func delivery(id: String) throws -> DeliveryRecord {
+        let found = try database.prepare(
+            "SELECT \(DeliveryRecord.columns) FROM webhook_deliveries AS d WHERE d.id = ?"
+        ).first([.text(id)]) { DeliveryRecord(row: $0) }
+        guard let found else {
+            throw KeysatError(
+                .data, "no delivery with id \(JSONText.string(id)) (see 'keysat-webhooks deliveries list')")
+        }
+        return found
+    }
+
+    /// The attempt history of one delivery, oldest first.
+    public func attempts(deliveryID: String) throws -> [AttemptRecord] {
+        try database.prepare(
+            """
+            SELECT attempt_number, started_at, duration_ms, status_code, error, response_body
+            FROM webhook_delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number, id
+            """
+        ).rows([.text(deliveryID)]) {
+            AttemptRecord(
+                attemptNumber: $0.integer(0) ?? 0, startedAt: $0.string(1), durationMS: $0.integer(2) ?? 0,
+                statusCode: $0.integer(3), error: $0.text(4), responseBody: $0.text(5))
+        }
+    }
+
+    /// Re-queues deliveries: attempt count back to 0, outcome columns cleared, due now.
+    ///
+    /// - Parameters:
+    ///   - ids: the deliveries; every one must exist.
+    ///   - force: also re-send ones already delivered.
+    /// - Returns: how many were re-queued.
+    /// - Throws: `KeysatError` (data) for an unknown id, or delivered ones without `force`;
+    ///   nothing is changed then.
+    public func retry(ids: [String], force: Bool) throws -> Int {
+        try database.writeTransaction {
+            var delivered: [String] = []
+            for id in ids where try delivery(id: id).deliveredAt != nil { delivered.append(id) }
+            if !delivered.isEmpty && !force {
+                throw KeysatError(
+                    .data,
+                    "\(delivered.count) of these deliveries already arrived (\(delivered.prefix(3).joined(separator: ", "))"
+                        + "\(delivered.count > 3 ? ", …" : "")); pass --force to send them again")
+            }
+            let requeue = try database.prepare(Self.requeueSQL(now: ":now") + " WHERE id = :id")
+            for id in Set(ids) { try requeue.run(named: [(":now", .text(clock.now().rfc3339)), (":id", .text(id))]) }
+            return Set(ids).count
+        }
+    }
+
+    /// Re-queues every dead delivery matching `filter` (its state is forced to `dead`).
+    public func retryDead(_ filter: DeliveryFilter) throws -> Int {
+        var scope = filter
+        scope.state = .dead
+        let (condition, values) = scope.sql(now: clock.now())
+        return try database.writeTransaction {
+            try database.prepare(
+                Self.requeueSQL(now: ":now")
+                    + " WHERE id IN (SELECT d.id FROM webhook_deliveries AS d WHERE \(condition))"
+            ).run(named: values)
+            return database.changes
+        }
+    }
+
+    private static func requeueSQL(now: String) -> String {
+        """
+        UPDATE webhook_deliveries SET attempt_count = 0, delivered_at = NULL, last_error = NULL,
+            last_status_code = NULL, next_attempt_at = \(now)
+        """
+    }
+
+    /// Endpoint ids among `ids` whose endpoint is disabled or gone: re-queued deliveries to
+    /// them would be dead-lettered again.
+    public func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String> {
+        var result: Set<String> = []
+        let statement = try database.prepare(
+            """
+            SELECT d.endpoint_id FROM webhook_deliveries AS d
+            LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+            WHERE d.id = ? AND coalesce(e.active, 0) = 0
+            """)
+        for id in ids {
+            if let endpoint = try statement.first([.text(id)], { $0.string(0) }) { result.insert(endpoint) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,201 @@
+public import ArgumentParser
+public import KeysatStore
+
+extension KeysatWebhooks {
+    struct Deliveries: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Inspect and re-queue deliveries.",
+            subcommands: [List.self, Show.self, Retry.self])
+
+        @OptionGroup(visibility: .hidden) var database: DatabaseOptions
+    }
+}
+
+extension DeliveryRecord.State: ExpressibleByArgument {}
+
+/// A moment given as RFC 3339 or as an age (`2h`, `7d`).
+func parseMoment(_ text: String?, option: String) throws -> Timestamp? {
+    guard let text else { return nil }
+    guard let moment = DurationText.moment(text, now: SystemClock().now()) else {
+        throw ValidationError("'\(option)' must be an RFC 3339 time or an age such as 2h or 7d")
+    }
+    return moment
+}
+
+extension KeysatWebhooks.Deliveries {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List deliveries, newest first.",
+            discussion: """
+                --since and --until take an RFC 3339 time or an age (2h, 7d) and apply to the time the
+                delivery was created. --json prints an array of objects keyed by column name.
+                """)
+
+        @Option(help: "pending, due, delivered, dead or all.")
+        var status: DeliveryRecord.State = .all
+
+        @Option(help: "Only this endpoint's deliveries.")
+        var endpoint: String?
+
+        @Option(help: "Only this event type.")
+        var event: String?
+
+        @Option(help: ArgumentHelp("Created at or after this time or age.", valueName: "time"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("Created before this time or age.", valueName: "time"))
+        var until: String?
+
+        @Option(help: "At most this many rows.")
+        var limit = 50
+
+        @Flag(help: "Print a JSON array.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if limit < 1 { throw ValidationError("'--limit' must be a positive number") }
+            _ = try parseMoment(since, option: "--since")
+            _ = try parseMoment(until, option: "--until")
+        }
+
+        func run() throws {
+            var filter = DeliveryFilter()
+            filter.state = status
+            filter.endpointID = endpoint
+            filter.eventType = event
+            filter.since = try parseMoment(since, option: "--since")
+            filter.until = try parseMoment(until, option: "--until")
+            let records = try database.open().deliveries(filter, limit: limit)
+            if json {
+                try Output.standard(JSONText.array(records.map { $0.json() }) + "\n")
+                return
+            }
+            var rows = [["ID", "ENDPOINT", "EVENT", "STATUS", "ATTEMPTS", "CODE", "CREATED", "NEXT/DELIVERED"]]
+            for record in records {
+                rows.append([
+                    record.id, String(record.endpointID.prefix(8)), record.eventType, record.state,
+                    String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-", record.createdAt,
+                    record.deliveredAt ?? record.nextAttemptAt ?? "-",
+                ])
+            }
+            try Output.standard(Table.render(rows))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one delivery, its payload and its attempt history.")
+
+        @Argument(help: "The delivery id.")
+        var id: String
+
+        @Flag(help: "Print a JSON object, with the payload and an array of attempts.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let store = try database.open()
+            let record = try store.delivery(id: id)
+            let attempts = try store.attempts(deliveryID: id)
+            if json {
+                let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
+                var object = record.json(includePayload: false)
+                object.removeLast()
+                object += ",\"payload\":"
+                    + (payloadIsJSON
+                        ? String(decoding: Envelope.trimmed(record.payload), as: UTF8.self)
+                        : JSONText.string(String(decoding: record.payload, as: UTF8.self)))
+                object += ",\"attempts\":" + JSONText.array(attempts.map(\.json)) + "}"
+                try Output.standard(object + "\n")
+                return
+            }
+            var text = Table.render([
+                ["id:", record.id], ["endpoint:", record.endpointID], ["event:", record.eventType],
+                ["status:", record.state], ["attempts:", String(record.attemptCount)],
+                ["last status:", record.lastStatusCode.map(String.init) ?? "-"],
+                ["last error:", record.lastError ?? "-"], ["next attempt:", record.nextAttemptAt ?? "-"],
+                ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],
+            ])
+            let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
+            text += "\npayload:\n"
+                + (payloadIsJSON ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self))
+                + "\n"
+            if attempts.isEmpty {
+                text += "\nno attempts recorded\n"
+            } else {
+                var rows = [["#", "STARTED", "MS", "STATUS", "ERROR"]]
+                for attempt in attempts {
+                    rows.append([
+                        String(attempt.attemptNumber), attempt.startedAt, String(attempt.durationMS),
+                        attempt.statusCode.map(String.init) ?? "-", attempt.error ?? "-",
+                    ])
+                }
+                text += "\nattempts:\n" + Table.render(rows)
+            }
+            try Output.standard(text)
+        }
+    }
+
+    struct Retry: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-queue deliveries: attempts back to 0, due now.",
+            discussion: """
+                Give delivery ids, or --dead to re-queue every dead-lettered delivery (narrowed by
+                --endpoint and --since). Re-sending one that already arrived needs --force.
+                Prints how many were re-queued. This is the recovery path after a receiver outage.
+                """)
+
+        @Argument(help: "Delivery ids.")
+        var ids: [String] = []
+
+        @Flag(help: "Re-queue every dead-lettered delivery in scope.")
+        var dead = false
+
+        @Option(help: "With --dead: only this endpoint's deliveries.")
+        var endpoint: String?
+
+        @Option(help: ArgumentHelp("With --dead: only deliveries created at or after this time or age.", valueName: "time"))
+        var since: String?
+
+        @Flag(help: "Also re-send deliveries that already arrived.")
+        var force = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if dead == !ids.isEmpty { throw ValidationError("give delivery ids or --dead, not both and not neither") }
+            if !dead && (endpoint != nil || since != nil) {
+                throw ValidationError("'--endpoint' and '--since' go with --dead")
+            }
+            _ = try parseMoment(since, option: "--since")
+        }
+
+        func run() throws {
+            let store = try database.open()
+            let count: Int
+            if dead {
+                var filter = DeliveryFilter()
+                filter.endpointID = endpoint
+                filter.since = try parseMoment(since, option: "--since")
+                if let endpoint { _ = try store.endpoint(id: endpoint) }
+                count = try store.retryDead(filter)
+                if let endpoint, try !store.endpoint(id: endpoint).active {
+                    Output.error(
+                        "keysat-webhooks: warning: endpoint \(endpoint) is disabled: enable it, or the next run dead-letters these again\n"
+                    )
+                }
+            } else {
+                count = try store.retry(ids: ids, force: force)
+                for endpoint in try store.inactiveEndpoints(forDeliveries: ids).sorted() {
+                    Output.error(
+                        "keysat-webhooks: warning: endpoint \(endpoint) is disabled or deleted: the next run dead-letters its deliveries again\n"
+                    )
+                }
+            }
+            try Output.standard("re-queued \(count) deliver\(count == 1 ? "y" : "ies")\n")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+public import ArgumentParser
+public import KeysatStore
+
+extension WebhookStore.PurgeScope: ExpressibleByArgument {}
+
+extension KeysatWebhooks {
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete finished deliveries older than an age, with their attempt history.",
+            discussion: """
+                Pending deliveries are never deleted. Delivered ones age from their delivery time,
+                dead ones from their creation. Deletes in batches of 1000 rows, so keysat-enqueue is
+                never blocked for long. Prints the counts.
+                """)
+
+        @Option(help: ArgumentHelp("Delete what finished longer ago than this (e.g. 30d).", valueName: "age"))
+        var olderThan: String
+
+        @Option(help: "delivered, dead or all-finished.")
+        var status: WebhookStore.PurgeScope = .allFinished
+
+        @Flag(help: "Print what would be deleted; delete nothing.")
+        var dryRun = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if DurationText.seconds(olderThan) == nil {
+                throw ValidationError("'--older-than' must be an age such as 30d, 24h or 3600")
+            }
+        }
+
+        func run() throws {
+            let age = DurationText.seconds(olderThan) ?? 0
+            let cutoff = SystemClock().now().adding(seconds: -age)
+            let (deliveries, attempts) = try database.open().purge(scope: status, before: cutoff, dryRun: dryRun)
+            try Output.standard(
+                "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
+            )
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show queue counts and the health of each endpoint.")
+
+        @Flag(help: "Print a JSON object.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let store = try database.open()
+            let queue = try store.queueCounts()
+            let endpoints = try store.endpointStats()
+            if json {
+                let list = endpoints.map { stats in
+                    JSONText.object([
+                        ("id", JSONText.string(stats.endpoint.id)), ("url", JSONText.string(stats.endpoint.url)),
+                        ("active", stats.endpoint.active ? "true" : "false"),
+                        ("pending", String(stats.pending)), ("dead", String(stats.dead)),
+                        ("delivered_24h", String(stats.delivered24h)),
+                        ("success_rate_24h", stats.successRate24h.map { String($0) } ?? "null"),
+                        ("last_success", JSONText.string(stats.lastSuccess)),
+                        ("last_failure", JSONText.string(stats.lastFailure)),
+                        ("failure_streak", String(stats.failureStreak)),
+                    ])
+                }
+                try Output.standard(
+                    JSONText.object([
+                        ("pending", String(queue.pending)), ("due", String(queue.due)),
+                        ("delivered", String(queue.delivered)), ("dead", String(queue.dead)),
+                        ("oldest_due_age_seconds", String(Int(queue.oldestDueAgeSeconds))),
+                        ("endpoints", JSONText.array(list)),
+                    ]) + "\n")
+                return
+            }
+            var text = Table.render([
+                ["pending:", String(queue.pending)], ["due now:", String(queue.due)],
+                ["oldest due:", queue.due == 0 ? "-" : "\(Int(queue.oldestDueAgeSeconds))s ago"],
+                ["delivered:", String(queue.delivered)], ["dead:", String(queue.dead)],
+            ])
+            var rows = [["ENDPOINT", "ACTIVE", "PENDING", "DEAD", "OK/24H", "RATE/24H", "LAST SUCCESS", "LAST FAILURE", "STREAK", "URL"]]
+            for stats in endpoints {
+                rows.append([
+                    stats.endpoint.id, stats.endpoint.active ? "yes" : "no", String(stats.pending), String(stats.dead),
+                    String(stats.delivered24h),
+                    stats.successRate24h.map { "\(Int(($0 * 100).rounded()))%" } ?? "-",
+                    stats.lastSuccess ?? "-", stats.lastFailure ?? "-", String(stats.failureStreak), stats.endpoint.url,
+                ])
+            }
+            text += "\n" + Table.render(rows)
+            try Output.standard(text)
+        }
+    }
+}
