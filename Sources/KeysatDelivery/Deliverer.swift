@@ -1,11 +1,12 @@
 public import KeysatStore
 
-/// keysat-deliver's whole job: lock, open, run (or list), unlock.
+/// keysat-deliver's whole job: lock, open, run (or list), write metrics, unlock.
 public struct Deliverer {
     public var databasePath: String
     public var lockPath: String?
     public var busyTimeoutMS = 5000
     public var waitSeconds = 0.0
+    public var metricsPath: String?
     public var options = DeliveryOptions()
 
     public init(databasePath: String) { self.databasePath = databasePath }
@@ -24,24 +25,45 @@ public struct Deliverer {
     /// `dryRun` lists it.
     ///
     /// - Throws: `KeysatError`; `temporary` (75) when `waitSeconds > 0` and the lock stayed held.
-    public func execute(
-        dryRun: Bool, clock: any Clock = SystemClock(), warn: @escaping (String) -> Void
-    ) throws -> Result {
+    public func execute(dryRun: Bool, clock: any Clock = SystemClock(), logger: Logger) throws -> Result {
         // A missing database is reported before a lock file is created beside it.
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
         guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {
                 throw KeysatError(
-                    .temporary,
-                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+                    .temporary, "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
             }
+            logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
             return .lockHeld(lockPath: lockFile)
         }
         defer { withExtendedLifetime(lock) {} }
         let t0 = clock.now()
-        let run = DeliveryRun(queue: store, options: options, clock: clock, warn: warn)
+        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
         if dryRun { return .wouldSend(try run.due(at: t0)) }
-        return .ran(try run.run(at: t0))
+        do {
+            let summary = try run.run(at: t0)
+            logger.log(
+                .info, "run finished",
+                [
+                    "attempted": String(summary.attempted), "delivered": String(summary.delivered),
+                    "retry_scheduled": String(summary.retryScheduled), "dead_lettered": String(summary.deadLettered),
+                    "skipped": String(summary.skipped), "elapsed_ms": String(summary.elapsedMS),
+                ])
+            try writeMetrics(store: store, started: t0, clock: clock, summary: summary)
+            return .ran(summary)
+        } catch {
+            // The failed run is still recorded, so an alert on the last success can fire.
+            try? writeMetrics(store: store, started: t0, clock: clock, summary: nil)
+            throw error
+        }
+    }
+
+    private func writeMetrics(store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?) throws {
+        guard let metricsPath else { return }
+        var snapshot = MetricsFile.Snapshot(runStarted: started, runFinished: clock.now(), summary: summary)
+        snapshot.queue = try? store.queueCounts()
+        snapshot.endpoints = (try? store.endpointStats()) ?? []
+        try MetricsFile(path: metricsPath).write(snapshot)
     }
 }

@@ -23,6 +23,8 @@ public struct RunSummary: Sendable, Equatable {
     public var delivered = 0
     public var retryScheduled = 0
     public var deadLettered = 0
+    /// Due deliveries this run left untouched (their endpoint's circuit breaker was open).
+    public var skipped = 0
     public var elapsedMS = 0
 
     public init() {}
@@ -32,14 +34,8 @@ public struct RunSummary: Sendable, Equatable {
         JSONText.object([
             ("attempted", String(attempted)), ("delivered", String(delivered)),
             ("retry_scheduled", String(retryScheduled)), ("dead_lettered", String(deadLettered)),
-            ("elapsed_ms", String(elapsedMS)),
+            ("skipped", String(skipped)), ("elapsed_ms", String(elapsedMS)),
         ])
-    }
-
-    /// The `-v` one-line summary.
-    public var line: String {
-        "attempted=\(attempted) delivered=\(delivered) retry_scheduled=\(retryScheduled) "
-            + "dead_lettered=\(deadLettered) elapsed_ms=\(elapsedMS)"
     }
 }
 
@@ -48,19 +44,17 @@ public final class DeliveryRun {
     private let queue: any DeliveryQueue
     private let options: DeliveryOptions
     private let clock: any Clock
-    private let warn: (String) -> Void
+    private let logger: Logger
 
     /// - Parameters:
     ///   - queue: where due deliveries come from and outcomes go.
-    ///   - warn: receives one line per delivery dead-lettered in this run.
-    public init(
-        queue: any DeliveryQueue, options: DeliveryOptions, clock: any Clock,
-        warn: @escaping (String) -> Void
-    ) {
+    ///   - logger: gets one warning per delivery dead-lettered in this run, and at debug level
+    ///     one line per attempt.
+    public init(queue: any DeliveryQueue, options: DeliveryOptions, clock: any Clock, logger: Logger) {
         self.queue = queue
         self.options = options
         self.clock = clock
-        self.warn = warn
+        self.logger = logger
     }
 
     /// The deliveries a run at `t0` would attempt, in order; nothing is sent or changed.
@@ -110,15 +104,35 @@ public final class DeliveryRun {
         }
 
         func finish(_ outcome: AttemptOutcome, _ delivery: DueDelivery) {
+            let word: String
             switch outcome.result {
-            case .delivered: summary.delivered += 1
-            case .retry: summary.retryScheduled += 1
+            case .delivered:
+                summary.delivered += 1
+                word = "delivered"
+            case .retry:
+                summary.retryScheduled += 1
+                word = "retry_scheduled"
             case .dead:
                 summary.deadLettered += 1
-                warn(
-                    "delivery dead-lettered delivery_id=\(delivery.id) endpoint_id=\(delivery.endpointID) "
-                        + "event_type=\(delivery.eventType) attempts=\(delivery.attemptCount + 1) "
-                        + "last_error=\(JSONText.string(outcome.error ?? ""))")
+                word = "dead_lettered"
+                logger.log(
+                    .warn, "delivery dead-lettered",
+                    [
+                        "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
+                        "event_type": delivery.eventType, "attempts": String(delivery.attemptCount + 1),
+                        "last_error": outcome.error ?? "",
+                    ])
+            }
+            if logger.enabled(.debug) {
+                logger.log(
+                    .debug, "attempt",
+                    [
+                        "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
+                        "attempt": String(delivery.attemptCount + 1), "outcome": word,
+                        "status": outcome.statusCode.map(String.init) ?? "-",
+                        "duration_ms": String((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
+                        "error": outcome.error ?? "",
+                    ])
             }
             outcomes.append(outcome)
         }

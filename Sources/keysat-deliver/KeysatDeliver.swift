@@ -1,6 +1,8 @@
-import ArgumentParser
+public import ArgumentParser
 import KeysatDelivery
-import KeysatStore
+public import KeysatStore
+
+extension Logger.Level: ExpressibleByArgument {}
 
 /// keysat-deliver: sends every due webhook delivery once, records the outcomes, exits.
 @main
@@ -48,7 +50,13 @@ struct KeysatDeliver: ParsableCommand {
     @Flag(help: "List what is due and would be sent; send nothing, change nothing.")
     var dryRun = false
 
-    @Flag(name: .shortAndLong, help: "Print a one-line summary (and a held lock) on standard error.")
+    @Option(help: ArgumentHelp("After the run, write Prometheus metrics to PATH (atomically).", valueName: "path"))
+    var metricsFile: String?
+
+    @Option(help: "error, warn, info or debug (one line per attempt).")
+    var logLevel: Logger.Level = .warn
+
+    @Flag(name: .shortAndLong, help: "Print a one-line summary (and a held lock) on standard error: --log-level info.")
     var verbose = false
 
     @Flag(help: "Print the run's counts as a JSON object on standard output.")
@@ -79,13 +87,12 @@ struct KeysatDeliver: ParsableCommand {
         deliverer.options.timeoutSeconds = DurationText.fractionalSeconds(timeout) ?? 10
         deliverer.options.connectTimeoutSeconds = DurationText.fractionalSeconds(connectTimeout) ?? 5
         deliverer.options.limit = limit
-        let name = Self.configuration.commandName!
-        let result = try deliverer.execute(dryRun: dryRun) { line in
-            Output.error("\(name): warning: \(line)\n")
-        }
+        deliverer.metricsPath = metricsFile
+        let logger = Logger(
+            program: Self.configuration.commandName!, threshold: verbose ? max(logLevel, .info) : logLevel)
+        let result = try deliverer.execute(dryRun: dryRun, logger: logger)
         switch result {
-        case .lockHeld(let path):
-            if verbose { Output.error("\(name): another run holds \(path); nothing to do\n") }
+        case .lockHeld:
             if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
         case .wouldSend(let deliveries):
             try Output.standard(
@@ -93,7 +100,6 @@ struct KeysatDeliver: ParsableCommand {
                     "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n"
                 }.joined())
         case .ran(let summary):
-            if verbose { Output.error("\(name): \(summary.line)\n") }
             if json { try Output.standard(summary.json + "\n") }
         }
     }

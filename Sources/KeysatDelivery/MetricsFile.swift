@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import KeysatStore
+
+/// The Prometheus text exposition written after each run, for node_exporter's textfile
+/// collector. See <https://prometheus.io/docs/instrumenting/exposition_formats/>.
+public struct MetricsFile {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// Endpoints listed one by one at most; beyond that only the totals (label sets stay bounded).
+    public static let maximumEndpoints = 100
+
+    /// What a run knew when it ended.
+    public struct Snapshot {
+        public var runStarted: Timestamp
+        public var runFinished: Timestamp
+        /// `nil` when the run failed.
+        public var summary: RunSummary?
+        public var queue: WebhookStore.QueueCounts?
+        public var endpoints: [WebhookStore.EndpointStats] = []
+
+        public init(runStarted: Timestamp, runFinished: Timestamp, summary: RunSummary?) {
+            self.runStarted = runStarted
+            self.runFinished = runFinished
+            self.summary = summary
+        }
+    }
+
+    /// The exposition text; `previousSuccess` is kept when this run failed.
+    public func render(_ snapshot: Snapshot, previousSuccess: Double?) -> String {
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { out += "\(name)\(labels) \(MetricsFile.number(value))\n" }
+        }
+        let finished = Double(snapshot.runFinished.microseconds) / 1e6
+        metric("keysat_webhooks_last_run_timestamp_seconds", "gauge", "When the last keysat-deliver run ended.", [("", finished)])
+        let success = snapshot.summary != nil ? finished : previousSuccess
+        if let success {
+            metric(
+                "keysat_webhooks_last_success_timestamp_seconds", "gauge",
+                "When the last keysat-deliver run that finished without an error of its own ended.", [("", success)])
+        }
+        metric(
+            "keysat_webhooks_last_run_duration_seconds", "gauge", "How long the last run took.",
+            [("", Double(snapshot.runFinished.microseconds - snapshot.runStarted.microseconds) / 1e6)])
+        metric(
+            "keysat_webhooks_last_run_success", "gauge", "1 if the last run finished without an error of its own.",
+            [("", snapshot.summary == nil ? 0 : 1)])
+        if let summary = snapshot.summary {
+            metric(
+                "keysat_webhooks_last_run_deliveries", "gauge", "Deliveries attempted in the last run, by outcome.",
+                [
+                    ("{outcome=\"delivered\"}", Double(summary.delivered)),
+                    ("{outcome=\"retry_scheduled\"}", Double(summary.retryScheduled)),
+                    ("{outcome=\"dead_lettered\"}", Double(summary.deadLettered)),
+                    ("{outcome=\"skipped\"}", Double(summary.skipped)),
+                ])
+        }
+        if let queue = snapshot.queue {
+            metric(
+                "keysat_webhooks_queue_deliveries", "gauge", "Deliveries in the queue, by state.",
+                [
+                    ("{state=\"pending\"}", Double(queue.pending)), ("{state=\"due\"}", Double(queue.due)),
+                    ("{state=\"dead\"}", Double(queue.dead)),
+                ])
+            metric(
+                "keysat_webhooks_oldest_due_age_seconds", "gauge",
+                "How long the oldest due delivery has been waiting (0 when none is due).",
+                [("", queue.oldestDueAgeSeconds)])
+        }
+        if !snapshot.endpoints.isEmpty {
+            let listed = snapshot.endpoints.prefix(MetricsFile.maximumEndpoints)
+            metric(
+                "keysat_webhooks_endpoint_deliveries", "gauge", "Deliveries per endpoint, by state.",
+                listed.flatMap { stats in
+                    [
+                        ("{endpoint=\"\(stats.endpoint.id)\",state=\"pending\"}", Double(stats.pending)),
+                        ("{endpoint=\"\(stats.endpoint.id)\",state=\"dead\"}", Double(stats.dead)),
+                    ]
+                })
+            metric(
+                "keysat_webhooks_endpoint_active", "gauge", "1 if the endpoint is enabled.",
+                listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", $0.endpoint.active ? 1 : 0) })
+            metric(
+                "keysat_webhooks_endpoint_failure_streak", "gauge", "Failed attempts since the endpoint's last success.",
+                listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", Double($0.failureStreak)) })
+        }
+        return out
+    }
+
+    /// Writes the file atomically: a temporary file in the same folder, then rename(2).
+    public func write(_ snapshot: Snapshot) throws {
+        let text = render(snapshot, previousSuccess: previousSuccess())
+        let temporary = path + ".tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw KeysatError(.cannotCreate, "cannot write metrics file \(temporary): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw KeysatError(.io, "cannot write metrics file \(path): \(message)")
+        }
+    }
+
+    /// The last success time in the existing file, if any.
+    func previousSuccess() -> Double? {
+        guard let bytes = try? InputFile.read(path, limit: 1 << 20, what: "metrics file") else {
+            return nil
+        }
+        let prefix = "keysat_webhooks_last_success_timestamp_seconds "
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+            return Double(line.dropFirst(prefix.count))
+        }
+        return nil
+    }
+
+    static func number(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+}
