@@ -32,7 +32,8 @@ public struct Deliverer {
         guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {
                 throw KeysatError(
-                    .temporary, "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+                    .temporary,
+                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
             }
             logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
             return .lockHeld(lockPath: lockFile)
@@ -47,7 +48,8 @@ public struct Deliverer {
                 .info, "run finished",
                 [
                     "attempted": String(summary.attempted), "delivered": String(summary.delivered),
-                    "retry_scheduled": String(summary.retryScheduled), "dead_lettered": String(summary.deadLettered),
+                    "retry_scheduled": String(summary.retryScheduled),
+                    "dead_lettered": String(summary.deadLettered),
                     "skipped": String(summary.skipped), "elapsed_ms": String(summary.elapsedMS),
                 ])
             try writeMetrics(store: store, started: t0, clock: clock, summary: summary)
@@ -59,7 +61,9 @@ public struct Deliverer {
         }
     }
 
-    private func writeMetrics(store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?) throws {
+    private func writeMetrics(store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?)
+        throws
+    {
         guard let metricsPath else { return }
         var snapshot = MetricsFile.Snapshot(runStarted: started, runFinished: clock.now(), summary: summary)
         snapshot.queue = try? store.queueCounts()

@@ -130,7 +130,8 @@ public final class DeliveryRun {
                         "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
                         "attempt": String(delivery.attemptCount + 1), "outcome": word,
                         "status": outcome.statusCode.map(String.init) ?? "-",
-                        "duration_ms": String((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
+                        "duration_ms": String(
+                            (outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
                         "error": outcome.error ?? "",
                     ])
             }

@@ -1,7 +1,8 @@
+public import KeysatStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-public import KeysatStore
 
 /// The Prometheus text exposition written after each run, for node_exporter's textfile
 /// collector. See <https://prometheus.io/docs/instrumenting/exposition_formats/>.
@@ -37,22 +38,27 @@ public struct MetricsFile {
             for (labels, value) in samples { out += "\(name)\(labels) \(MetricsFile.number(value))\n" }
         }
         let finished = Double(snapshot.runFinished.microseconds) / 1e6
-        metric("keysat_webhooks_last_run_timestamp_seconds", "gauge", "When the last keysat-deliver run ended.", [("", finished)])
+        metric(
+            "keysat_webhooks_last_run_timestamp_seconds", "gauge", "When the last keysat-deliver run ended.",
+            [("", finished)])
         let success = snapshot.summary != nil ? finished : previousSuccess
         if let success {
             metric(
                 "keysat_webhooks_last_success_timestamp_seconds", "gauge",
-                "When the last keysat-deliver run that finished without an error of its own ended.", [("", success)])
+                "When the last keysat-deliver run that finished without an error of its own ended.",
+                [("", success)])
         }
         metric(
             "keysat_webhooks_last_run_duration_seconds", "gauge", "How long the last run took.",
             [("", Double(snapshot.runFinished.microseconds - snapshot.runStarted.microseconds) / 1e6)])
         metric(
-            "keysat_webhooks_last_run_success", "gauge", "1 if the last run finished without an error of its own.",
+            "keysat_webhooks_last_run_success", "gauge",
+            "1 if the last run finished without an error of its own.",
             [("", snapshot.summary == nil ? 0 : 1)])
         if let summary = snapshot.summary {
             metric(
-                "keysat_webhooks_last_run_deliveries", "gauge", "Deliveries attempted in the last run, by outcome.",
+                "keysat_webhooks_last_run_deliveries", "gauge",
+                "Deliveries attempted in the last run, by outcome.",
                 [
                     ("{outcome=\"delivered\"}", Double(summary.delivered)),
                     ("{outcome=\"retry_scheduled\"}", Double(summary.retryScheduled)),
@@ -86,7 +92,8 @@ public struct MetricsFile {
                 "keysat_webhooks_endpoint_active", "gauge", "1 if the endpoint is enabled.",
                 listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", $0.endpoint.active ? 1 : 0) })
             metric(
-                "keysat_webhooks_endpoint_failure_streak", "gauge", "Failed attempts since the endpoint's last success.",
+                "keysat_webhooks_endpoint_failure_streak", "gauge",
+                "Failed attempts since the endpoint's last success.",
                 listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", Double($0.failureStreak)) })
         }
         return out
@@ -98,7 +105,8 @@ public struct MetricsFile {
         let temporary = path + ".tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw KeysatError(.cannotCreate, "cannot write metrics file \(temporary): \(String(cString: strerror(errno)))")
+            throw KeysatError(
+                .cannotCreate, "cannot write metrics file \(temporary): \(String(cString: strerror(errno)))")
         }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -117,7 +125,8 @@ public struct MetricsFile {
             return nil
         }
         let prefix = "keysat_webhooks_last_success_timestamp_seconds "
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix)
+        {
             return Double(line.dropFirst(prefix.count))
         }
         return nil

@@ -15,7 +15,8 @@ public struct DeliveryRecord: Sendable {
         var condition: String {
             switch self {
             case .pending: "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL"
-            case .due: "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now"
+            case .due:
+                "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now"
             case .delivered: "d.delivered_at IS NOT NULL"
             case .dead: "d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0"
             case .all: "1"

@@ -53,7 +53,11 @@ public struct Logger: Sendable {
 
     /// A value as it appears after `key=`: bare when it has no spaces, quotes or controls.
     static func quoted(_ value: String) -> String {
-        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7F }
+        let plain =
+            !value.isEmpty
+            && value.unicodeScalars.allSatisfy {
+                $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7F
+            }
         return plain ? value : JSONText.string(value)
     }
 }

@@ -57,7 +57,9 @@ extension WebhookStore {
                         + "\(delivered.count > 3 ? ", …" : "")); pass --force to send them again")
             }
             let requeue = try database.prepare(Self.requeueSQL(now: ":now") + " WHERE id = :id")
-            for id in Set(ids) { try requeue.run(named: [(":now", .text(clock.now().rfc3339)), (":id", .text(id))]) }
+            for id in Set(ids) {
+                try requeue.run(named: [(":now", .text(clock.now().rfc3339)), (":id", .text(id))])
+            }
             return Set(ids).count
         }
     }

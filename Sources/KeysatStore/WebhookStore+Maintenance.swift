@@ -24,18 +24,24 @@ extension WebhookStore {
     /// Pending deliveries are never deleted.
     ///
     /// - Returns: deliveries and attempts deleted (or, with `dryRun`, that would be).
-    public func purge(scope: PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int = 1000) throws -> (
-        deliveries: Int, attempts: Int
-    ) {
-        let values: [(String, SQLValue)] = [(":cutoff", .text(cutoff.rfc3339)), (":batch", .integer(Int64(batch)))]
+    public func purge(scope: PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int = 1000) throws
+        -> (
+            deliveries: Int, attempts: Int
+        )
+    {
+        let values: [(String, SQLValue)] = [
+            (":cutoff", .text(cutoff.rfc3339)), (":batch", .integer(Int64(batch))),
+        ]
         let chosen = "SELECT d.id FROM webhook_deliveries AS d WHERE \(scope.condition)"
         if dryRun {
-            let deliveries = try database.prepare("SELECT count(*) FROM (\(chosen))").rows(named: values) {
-                $0.integer(0) ?? 0
-            }.first ?? 0
-            let attempts = try database.prepare(
-                "SELECT count(*) FROM webhook_delivery_attempts WHERE delivery_id IN (\(chosen))"
-            ).rows(named: values) { $0.integer(0) ?? 0 }.first ?? 0
+            let deliveries =
+                try database.prepare("SELECT count(*) FROM (\(chosen))").rows(named: values) {
+                    $0.integer(0) ?? 0
+                }.first ?? 0
+            let attempts =
+                try database.prepare(
+                    "SELECT count(*) FROM webhook_delivery_attempts WHERE delivery_id IN (\(chosen))"
+                ).rows(named: values) { $0.integer(0) ?? 0 }.first ?? 0
             return (deliveries, attempts)
         }
         var total = (deliveries: 0, attempts: 0)
@@ -45,7 +51,8 @@ extension WebhookStore {
                 try database.prepare("DELETE FROM webhook_delivery_attempts WHERE delivery_id IN (\(page))")
                     .run(named: values)
                 let attempts = database.changes
-                try database.prepare("DELETE FROM webhook_deliveries WHERE id IN (\(page))").run(named: values)
+                try database.prepare("DELETE FROM webhook_deliveries WHERE id IN (\(page))").run(
+                    named: values)
                 return (database.changes, attempts)
             }
             total.deliveries += deliveries
@@ -82,20 +89,21 @@ extension WebhookStore {
 
     public func queueCounts() throws -> QueueCounts {
         let now = clock.now()
-        let counts = try database.prepare(
-            """
-            SELECT
-              count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL),
-              count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now),
-              count(*) FILTER (WHERE delivered_at IS NOT NULL),
-              count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NULL AND attempt_count > 0)
-            FROM webhook_deliveries
-            """
-        ).rows(named: [(":now", .text(now.rfc3339))]) { row in
-            QueueCounts(
-                pending: row.integer(0) ?? 0, due: row.integer(1) ?? 0, delivered: row.integer(2) ?? 0,
-                dead: row.integer(3) ?? 0)
-        }.first ?? QueueCounts()
+        let counts =
+            try database.prepare(
+                """
+                SELECT
+                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL),
+                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now),
+                  count(*) FILTER (WHERE delivered_at IS NOT NULL),
+                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NULL AND attempt_count > 0)
+                FROM webhook_deliveries
+                """
+            ).rows(named: [(":now", .text(now.rfc3339))]) { row in
+                QueueCounts(
+                    pending: row.integer(0) ?? 0, due: row.integer(1) ?? 0, delivered: row.integer(2) ?? 0,
+                    dead: row.integer(3) ?? 0)
+            }.first ?? QueueCounts()
         var result = counts
         // The partial index on next_attempt_at answers this at once.
         if let oldest = try database.prepare(

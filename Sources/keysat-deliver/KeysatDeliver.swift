@@ -50,13 +50,17 @@ struct KeysatDeliver: ParsableCommand {
     @Flag(help: "List what is due and would be sent; send nothing, change nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("After the run, write Prometheus metrics to PATH (atomically).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp("After the run, write Prometheus metrics to PATH (atomically).", valueName: "path")
+    )
     var metricsFile: String?
 
     @Option(help: "error, warn, info or debug (one line per attempt).")
     var logLevel: Logger.Level = .warn
 
-    @Flag(name: .shortAndLong, help: "Print a one-line summary (and a held lock) on standard error: --log-level info.")
+    @Flag(
+        name: .shortAndLong,
+        help: "Print a one-line summary (and a held lock) on standard error: --log-level info.")
     var verbose = false
 
     @Flag(help: "Print the run's counts as a JSON object on standard output.")

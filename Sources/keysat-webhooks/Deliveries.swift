@@ -72,11 +72,14 @@ extension KeysatWebhooks.Deliveries {
                 try Output.standard(JSONText.array(records.map { $0.json() }) + "\n")
                 return
             }
-            var rows = [["ID", "ENDPOINT", "EVENT", "STATUS", "ATTEMPTS", "CODE", "CREATED", "NEXT/DELIVERED"]]
+            var rows = [
+                ["ID", "ENDPOINT", "EVENT", "STATUS", "ATTEMPTS", "CODE", "CREATED", "NEXT/DELIVERED"]
+            ]
             for record in records {
                 rows.append([
                     record.id, String(record.endpointID.prefix(8)), record.eventType, record.state,
-                    String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-", record.createdAt,
+                    String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-",
+                    record.createdAt,
                     record.deliveredAt ?? record.nextAttemptAt ?? "-",
                 ])
             }
@@ -104,7 +107,8 @@ extension KeysatWebhooks.Deliveries {
                 let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
                 var object = record.json(includePayload: false)
                 object.removeLast()
-                object += ",\"payload\":"
+                object +=
+                    ",\"payload\":"
                     + (payloadIsJSON
                         ? String(decoding: Envelope.trimmed(record.payload), as: UTF8.self)
                         : JSONText.string(String(decoding: record.payload, as: UTF8.self)))
@@ -120,8 +124,10 @@ extension KeysatWebhooks.Deliveries {
                 ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],
             ])
             let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
-            text += "\npayload:\n"
-                + (payloadIsJSON ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self))
+            text +=
+                "\npayload:\n"
+                + (payloadIsJSON
+                    ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self))
                 + "\n"
             if attempts.isEmpty {
                 text += "\nno attempts recorded\n"
@@ -157,7 +163,9 @@ extension KeysatWebhooks.Deliveries {
         @Option(help: "With --dead: only this endpoint's deliveries.")
         var endpoint: String?
 
-        @Option(help: ArgumentHelp("With --dead: only deliveries created at or after this time or age.", valueName: "time"))
+        @Option(
+            help: ArgumentHelp(
+                "With --dead: only deliveries created at or after this time or age.", valueName: "time"))
         var since: String?
 
         @Flag(help: "Also re-send deliveries that already arrived.")
@@ -166,7 +174,9 @@ extension KeysatWebhooks.Deliveries {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            if dead == !ids.isEmpty { throw ValidationError("give delivery ids or --dead, not both and not neither") }
+            if dead == !ids.isEmpty {
+                throw ValidationError("give delivery ids or --dead, not both and not neither")
+            }
             if !dead && (endpoint != nil || since != nil) {
                 throw ValidationError("'--endpoint' and '--since' go with --dead")
             }

@@ -6,7 +6,9 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             commandName: "endpoint",
             abstract: "Add, list, show, enable, disable and remove webhook endpoints.",
-            subcommands: [Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Remove.self]
+            subcommands: [
+                Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Remove.self,
+            ]
         )
 
         @OptionGroup(visibility: .hidden) var database: DatabaseOptions

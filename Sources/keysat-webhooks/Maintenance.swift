@@ -33,7 +33,8 @@ extension KeysatWebhooks {
         func run() throws {
             let age = DurationText.seconds(olderThan) ?? 0
             let cutoff = SystemClock().now().adding(seconds: -age)
-            let (deliveries, attempts) = try database.open().purge(scope: status, before: cutoff, dryRun: dryRun)
+            let (deliveries, attempts) = try database.open().purge(
+                scope: status, before: cutoff, dryRun: dryRun)
             try Output.standard(
                 "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
             )
@@ -56,7 +57,8 @@ extension KeysatWebhooks {
             if json {
                 let list = endpoints.map { stats in
                     JSONText.object([
-                        ("id", JSONText.string(stats.endpoint.id)), ("url", JSONText.string(stats.endpoint.url)),
+                        ("id", JSONText.string(stats.endpoint.id)),
+                        ("url", JSONText.string(stats.endpoint.url)),
                         ("active", stats.endpoint.active ? "true" : "false"),
                         ("pending", String(stats.pending)), ("dead", String(stats.dead)),
                         ("delivered_24h", String(stats.delivered24h)),
@@ -80,13 +82,20 @@ extension KeysatWebhooks {
                 ["oldest due:", queue.due == 0 ? "-" : "\(Int(queue.oldestDueAgeSeconds))s ago"],
                 ["delivered:", String(queue.delivered)], ["dead:", String(queue.dead)],
             ])
-            var rows = [["ENDPOINT", "ACTIVE", "PENDING", "DEAD", "OK/24H", "RATE/24H", "LAST SUCCESS", "LAST FAILURE", "STREAK", "URL"]]
+            var rows = [
+                [
+                    "ENDPOINT", "ACTIVE", "PENDING", "DEAD", "OK/24H", "RATE/24H", "LAST SUCCESS",
+                    "LAST FAILURE", "STREAK", "URL",
+                ]
+            ]
             for stats in endpoints {
                 rows.append([
-                    stats.endpoint.id, stats.endpoint.active ? "yes" : "no", String(stats.pending), String(stats.dead),
+                    stats.endpoint.id, stats.endpoint.active ? "yes" : "no", String(stats.pending),
+                    String(stats.dead),
                     String(stats.delivered24h),
                     stats.successRate24h.map { "\(Int(($0 * 100).rounded()))%" } ?? "-",
-                    stats.lastSuccess ?? "-", stats.lastFailure ?? "-", String(stats.failureStreak), stats.endpoint.url,
+                    stats.lastSuccess ?? "-", stats.lastFailure ?? "-", String(stats.failureStreak),
+                    stats.endpoint.url,
                 ])
             }
             text += "\n" + Table.render(rows)
