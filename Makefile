@@ -3,12 +3,15 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man
+DATADIR = $(DESTDIR)$(PREFIX)/share
+DOCDIR = $(DESTDIR)$(PREFIX)/share/doc/keysat-webhooks
+UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 SWIFT ?= swift
 # Installed binaries carry the Swift runtime inside: target hosts have no toolchain.
 RELEASE_FLAGS = -c release --static-swift-stdlib
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
 
-.PHONY: all build release test lint-man quickstart bench install uninstall clean
+.PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units clean
 
 all: build
 
@@ -36,14 +39,37 @@ bench: release
 	./bench/run.sh
 
 install: release
-	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7
-	for p in $(PROGRAMS); do install -m 0755 "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/$$p" $(BINDIR)/$$p; done
-	for page in man/*.1; do [ -e "$$page" ] && install -m 0644 "$$page" $(MANDIR)/man1/ || true; done
-	for page in man/*.7; do [ -e "$$page" ] && install -m 0644 "$$page" $(MANDIR)/man7/ || true; done
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(UNITDIR) $(DOCDIR) \
+		$(DATADIR)/bash-completion/completions $(DATADIR)/zsh/site-functions $(DATADIR)/fish/vendor_completions.d
+	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
+	for p in $(PROGRAMS); do install -m 0755 -s "$$bin/$$p" $(BINDIR)/$$p; done; \
+	for p in keysat-deliver keysat-webhooks; do \
+		"$$bin/$$p" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/$$p; \
+		"$$bin/$$p" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_$$p; \
+		"$$bin/$$p" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/$$p.fish; \
+	done
+	install -m 0644 man/*.1 $(MANDIR)/man1/
+	install -m 0644 man/*.7 $(MANDIR)/man7/
+	for unit in cron/*.service cron/*.timer cron/*.path; do [ -e "$$unit" ] || continue; \
+		sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' "$$unit" > $(UNITDIR)/$$(basename "$$unit"); done
+	install -m 0644 cron/keysat-deliver.cron $(DOCDIR)/keysat-deliver.cron.example
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f $(BINDIR)/$$p; done
-	rm -f $(MANDIR)/man1/keysat-enqueue.1 $(MANDIR)/man1/keysat-deliver.1 $(MANDIR)/man1/keysat-webhooks.1 $(MANDIR)/man7/keysat-webhooks.7
+	rm -f $(MANDIR)/man1/keysat-enqueue.1 $(MANDIR)/man1/keysat-deliver.1 $(MANDIR)/man1/keysat-webhooks.1 \
+		$(MANDIR)/man7/keysat-webhooks.7
+	rm -f $(UNITDIR)/keysat-deliver.service $(UNITDIR)/keysat-deliver.timer $(UNITDIR)/keysat-deliver.path
+	for p in keysat-deliver keysat-webhooks; do rm -f $(DATADIR)/bash-completion/completions/$$p \
+		$(DATADIR)/zsh/site-functions/_$$p $(DATADIR)/fish/vendor_completions.d/$$p.fish; done
+	rm -rf $(DOCDIR)
+
+# Installs into a scratch folder and runs the installed binaries with the Swift toolchain
+# out of reach, as on a target host.
+check-install:
+	./scripts/check-install.sh
+
+check-units: build
+	./scripts/check-units.sh
 
 clean:
 	rm -rf .build quickstart
