@@ -75,6 +75,10 @@ public final class DeliveryRun {
     /// Sends every delivery due at `t0` and records the outcomes.
     public func run(at t0: Timestamp) throws -> RunSummary {
         var summary = RunSummary()
+        let erased = try queue.eraseExpiredSecrets(now: t0)
+        if erased > 0 {
+            logger.log(.info, "erased expired previous secrets", ["endpoints": String(erased)])
+        }
         let engine = try HTTPEngine(
             settings: HTTPEngine.Settings(
                 timeoutMS: Int(options.timeoutSeconds * 1000),
@@ -158,7 +162,8 @@ public final class DeliveryRun {
                 inFlight[nextTag] = delivery
                 try engine.start(
                     HTTPRequest(
-                        url: url, headers: RequestHeaders.make(for: delivery, secret: secret),
+                        url: url,
+                        headers: RequestHeaders.make(for: delivery, secret: secret, timestamp: clock.now()),
                         body: delivery.payload,
                         tag: nextTag))
             }
@@ -206,14 +211,34 @@ public final class DeliveryRun {
 
 /// The headers of a webhook request.
 public enum RequestHeaders {
-    /// `Content-Type`, the Keysat signature, event and delivery id (stable across retries).
-    public static func make(for delivery: DueDelivery, secret: String) -> [String] {
-        [
+    /// `Content-Type`, the Keysat signature (and the previous secret's during a rotation),
+    /// event and delivery id (stable across retries), and the Standard Webhooks headers.
+    ///
+    /// - Parameter timestamp: the attempt's time, signed into `webhook-signature`.
+    public static func make(for delivery: DueDelivery, secret: String, timestamp: Timestamp) -> [String] {
+        let id = headerSafe(delivery.id)
+        var headers = [
             "Content-Type: application/json",
             "X-Keysat-Signature: " + Signature.keysatHeaderValue(secret: secret, body: delivery.payload),
-            "X-Keysat-Event: " + headerSafe(delivery.eventType),
-            "X-Keysat-Delivery: " + headerSafe(delivery.id),
         ]
+        if let previous = delivery.previousSecret {
+            headers.append(
+                "X-Keysat-Previous-Signature: "
+                    + Signature.keysatHeaderValue(secret: previous, body: delivery.payload))
+        }
+        headers += [
+            "X-Keysat-Event: " + headerSafe(delivery.eventType),
+            "X-Keysat-Delivery: " + id,
+            "webhook-id: " + id,
+            "webhook-timestamp: " + String(timestamp.seconds),
+        ]
+        // The new secret's signature first, as the specification asks during a rotation.
+        let signatures = ([secret] + (delivery.previousSecret.map { [$0] } ?? [])).map {
+            StandardWebhooks.signature(
+                key: Array($0.utf8), id: id, timestamp: timestamp.seconds, body: delivery.payload)
+        }
+        headers.append("webhook-signature: " + signatures.joined(separator: " "))
+        return headers
     }
 
     /// A value without control characters: rows written by other programs cannot add header lines.

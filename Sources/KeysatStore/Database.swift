@@ -66,6 +66,8 @@ public final class Database {
             try execute("PRAGMA journal_mode=WAL")
             try execute("PRAGMA foreign_keys=ON")
             try execute("PRAGMA synchronous=NORMAL")
+            // Deleted and overwritten content (old secrets above all) is zeroed, not left in free space.
+            try execute("PRAGMA secure_delete=ON")
         } catch {
             sqlite3_close_v2(db)
             throw error

@@ -12,11 +12,15 @@ public struct DueDelivery: Sendable {
     public var secret: String?
     /// `false` when the endpoint is disabled or deleted.
     public var endpointActive: Bool
+    /// The secret before the last rotation, while its grace period lasts.
+    public var previousSecret: String?
 
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int,
-        nextAttemptAt: String, url: String?, secret: String?, endpointActive: Bool
+        nextAttemptAt: String, url: String?, secret: String?, endpointActive: Bool,
+        previousSecret: String? = nil
     ) {
+        self.previousSecret = previousSecret
         self.id = id
         self.endpointID = endpointID
         self.eventType = eventType
@@ -88,6 +92,9 @@ public protocol DeliveryQueue: AnyObject {
 
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
+
+    /// Erases previous secrets whose grace period ended before `now`; returns how many.
+    func eraseExpiredSecrets(now: Timestamp) throws -> Int
 }
 
 extension WebhookStore: DeliveryQueue {
@@ -97,7 +104,8 @@ extension WebhookStore: DeliveryQueue {
         let statement = try database.prepare(
             """
             SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
-                   e.url, e.secret, coalesce(e.active, 0)
+                   e.url, e.secret, coalesce(e.active, 0),
+                   CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END
             FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
             WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
               AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
@@ -112,8 +120,26 @@ extension WebhookStore: DeliveryQueue {
                 id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
                 payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
                 nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
-                endpointActive: row.integer(8) != 0)
+                endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
         }
+    }
+
+    public func eraseExpiredSecrets(now: Timestamp) throws -> Int {
+        let erased = try database.writeTransaction {
+            try database.prepare(
+                """
+                UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
+                WHERE previous_secret IS NOT NULL AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ?)
+                """
+            ).run([.text(now.rfc3339)])
+            return database.changes
+        }
+        if erased > 0 {
+            // secure_delete zeroed the old bytes in the database pages; the WAL still holds
+            // page images with them until it is checkpointed and truncated.
+            try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        return erased
     }
 
     public func record(_ outcomes: [AttemptOutcome]) throws {

@@ -73,6 +73,14 @@ enum Migrations {
                 ON webhook_delivery_attempts(delivery_id, attempt_number);
             """
         ),
+        (
+            4,
+            // Secret rotation: the previous secret still signs until it expires, then is erased.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_secret TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_expires_at TEXT;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

@@ -135,3 +135,34 @@ extension WebhookStore {
         }
     }
 }
+
+extension WebhookStore {
+    /// Makes `secret` the endpoint's current secret and keeps the old one signing until
+    /// `graceSeconds` from now (0: the old one stops at once and is erased).
+    /// - Returns: the endpoint with its new secret.
+    public func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint {
+        try database.writeTransaction {
+            var endpoint = try endpoint(id: id)
+            let now = clock.now()
+            let previous: SQLValue = graceSeconds > 0 ? .text(endpoint.secret) : .null
+            let expires: SQLValue =
+                graceSeconds > 0 ? .text(now.adding(seconds: graceSeconds).rfc3339) : .null
+            try database.prepare(
+                """
+                UPDATE webhook_endpoints SET secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
+                    updated_at = ? WHERE id = ?
+                """
+            ).run([.text(secret), previous, expires, .text(now.rfc3339), .text(id)])
+            endpoint.secret = secret
+            endpoint.updatedAt = now.rfc3339
+            return endpoint
+        }
+    }
+
+    /// When the endpoint's previous secret stops signing, if it still does.
+    public func previousSecretExpiry(id: String) throws -> String? {
+        try database.prepare(
+            "SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ? AND previous_secret IS NOT NULL"
+        ).first([.text(id)]) { $0.text(0) } ?? nil
+    }
+}

@@ -1,13 +1,15 @@
 import ArgumentParser
+import KeysatDelivery
 import KeysatStore
 
 extension KeysatWebhooks {
     struct EndpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "endpoint",
-            abstract: "Add, list, show, enable, disable and remove webhook endpoints.",
+            abstract: "Add, list, show, update, rotate the secret of, enable, disable and remove endpoints.",
             subcommands: [
-                Add.self, List.self, Show.self, Update.self, Enable.self, Disable.self, Remove.self,
+                Add.self, List.self, Show.self, Update.self, RotateSecret.self, Enable.self, Disable.self,
+                Remove.self,
             ]
         )
 
@@ -38,7 +40,10 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("created_at", JSONText.string(endpoint.createdAt)),
         ("updated_at", JSONText.string(endpoint.updatedAt)),
     ]
-    if includeSecret { members.append(("secret", JSONText.string(endpoint.secret))) }
+    if includeSecret {
+        members.append(("secret", JSONText.string(endpoint.secret)))
+        members.append(("secret_whsec", JSONText.string(StandardWebhooks.whsec(endpoint.secret))))
+    }
     return JSONText.object(members)
 }
 
@@ -47,7 +52,8 @@ extension KeysatWebhooks.EndpointCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register an endpoint and print its id and secret.",
             discussion: """
-                The secret is shown in full only here. It is generated (32 random bytes, hex) unless
+                The secret is shown in full only here, also in the Standard Webhooks form (whsec_…)
+                that those libraries take. It is generated (32 random bytes, hex) unless
                 --secret-file gives one; a secret is never taken from the command line, which every
                 user of the host can read. Creates the database if it does not exist.
                 """)
@@ -81,7 +87,9 @@ extension KeysatWebhooks.EndpointCommand {
             if json {
                 try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
             } else {
-                try Output.standard("id: \(endpoint.id)\nsecret: \(endpoint.secret)\n")
+                try Output.standard(
+                    "id: \(endpoint.id)\nsecret: \(endpoint.secret)\nwhsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
+                )
             }
         }
     }
@@ -186,6 +194,58 @@ extension KeysatWebhooks.EndpointCommand {
             let endpoint = try database.open().updateEndpoint(
                 id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
+        }
+    }
+
+    struct RotateSecret: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give an endpoint a new secret, keeping the old one valid for a grace period.",
+            discussion: """
+                While the grace period lasts, deliveries carry signatures made with both secrets (the
+                new one first in webhook-signature; X-Keysat-Signature with the new one and
+                X-Keysat-Previous-Signature with the old), so the receiver can switch at any moment.
+                Afterwards keysat-deliver erases the old secret from the database. Prints the new
+                secret in both forms.
+                """)
+
+        @Argument(help: "The endpoint id.")
+        var id: String
+
+        @Option(
+            help: ArgumentHelp(
+                "How long the old secret keeps signing (default 24h; 0 stops it at once).",
+                valueName: "duration"))
+        var grace = "24h"
+
+        @Option(help: "Read the new secret from PATH ('-' for standard input) instead of generating one.")
+        var secretFile: String?
+
+        @Flag(help: "Print a JSON object (with the new secret).")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            if DurationText.seconds(grace) == nil {
+                throw ValidationError("'--grace' must be a duration such as 24h, 30m or 0")
+            }
+        }
+
+        func run() throws {
+            let secret = try endpointSecret(file: secretFile)
+            let store = try database.open()
+            let endpoint = try store.rotateSecret(
+                id: id, to: secret, graceSeconds: DurationText.seconds(grace) ?? 86_400)
+            let expires = try store.previousSecretExpiry(id: id)
+            if json {
+                var object = endpointJSON(endpoint, includeSecret: true)
+                object.removeLast()
+                try Output.standard(object + ",\"previous_secret_expires_at\":\(JSONText.string(expires))}\n")
+            } else {
+                try Output.standard(
+                    "id: \(endpoint.id)\nsecret: \(endpoint.secret)\nwhsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
+                        + "previous secret valid until: \(expires ?? "no longer valid")\n")
+            }
         }
     }
 

@@ -12,7 +12,10 @@ struct KeysatWebhooks: ParsableCommand {
             See keysat-webhooks(1).
             """,
         version: KeysatVersion.string,
-        subcommands: [Init.self, EndpointCommand.self, Deliveries.self, Purge.self, Stats.self, Listen.self]
+        subcommands: [
+            Init.self, EndpointCommand.self, Deliveries.self, Purge.self, Stats.self, Listen.self,
+            Verify.self,
+        ]
     )
 
     // Accepted before the subcommand words too; the subcommands read the same values.

@@ -9,7 +9,7 @@ extension KeysatWebhooks {
             discussion: """
                 A receiver for trying keysat-deliver out. With a secret (from --secret-file or
                 $KEYSAT_WEBHOOK_SECRET, never from the command line) each X-Keysat-Signature is
-                verified and shown as valid or INVALID. Answers every POST with --respond's status.
+                verified (Standard Webhooks headers, else X-Keysat-Signature) and shown as valid or INVALID. Answers every POST with --respond's status.
                 Prints 'listening on URL' on standard error once ready.
                 """)
 

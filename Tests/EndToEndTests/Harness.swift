@@ -153,3 +153,16 @@ struct TestDatabase {
         Int(try SQL.value(path, "SELECT count(*) FROM \(table) WHERE \(condition)")) ?? -1
     }
 }
+
+/// HMAC-SHA256 computed by Python's hmac module: an implementation independent of the tool's.
+enum IndependentHMAC {
+    static func sha256(key: Data, message: Data) throws -> Data {
+        let script =
+            "import hmac, hashlib, sys; k = bytes.fromhex(sys.argv[1]); sys.stdout.buffer.write(hmac.new(k, sys.stdin.buffer.read(), hashlib.sha256).digest())"
+        let result = try runTool(
+            "/usr/bin/env", ["python3", "-c", script, key.map { String(format: "%02x", $0) }.joined()],
+            stdin: message)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return result.stdout
+    }
+}

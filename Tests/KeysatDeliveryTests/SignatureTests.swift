@@ -1,3 +1,4 @@
+import Foundation
 import KeysatDelivery
 import KeysatStore
 import XCTest
@@ -57,27 +58,132 @@ final class BackoffTests: XCTestCase {
 }
 
 final class RequestHeadersTests: XCTestCase {
-    func testHeadersCarryEventDeliveryAndSignature() {
+    private func headers(_ delivery: DueDelivery, secret: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in RequestHeaders.make(
+            for: delivery, secret: secret, timestamp: Timestamp(seconds: 1_700_000_000))
+        {
+            let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
+            result[parts[0]] = parts[1].trimmingCharacters(in: .whitespaces)
+        }
+        return result
+    }
+
+    func testHeadersCarryEventDeliveryAndBothSchemes() {
+        let secret = "secret-secret-secret"
         let delivery = DueDelivery(
             id: "d-1", endpointID: "e-1", eventType: "license.issued", payload: Array("{}".utf8),
             attemptCount: 0,
-            nextAttemptAt: "", url: "http://h/", secret: "secret-secret-secret", endpointActive: true)
-        let headers = RequestHeaders.make(for: delivery, secret: "secret-secret-secret")
-        XCTAssertEqual(headers[0], "Content-Type: application/json")
+            nextAttemptAt: "", url: "http://h/", secret: secret, endpointActive: true)
+        let h = headers(delivery, secret: secret)
+        XCTAssertEqual(h["Content-Type"], "application/json")
         XCTAssertEqual(
-            headers[1],
-            "X-Keysat-Signature: "
-                + Signature.keysatHeaderValue(secret: "secret-secret-secret", body: Array("{}".utf8)))
-        XCTAssertEqual(headers[2], "X-Keysat-Event: license.issued")
-        XCTAssertEqual(headers[3], "X-Keysat-Delivery: d-1")
+            h["X-Keysat-Signature"], Signature.keysatHeaderValue(secret: secret, body: Array("{}".utf8)))
+        XCTAssertEqual(h["X-Keysat-Event"], "license.issued")
+        XCTAssertEqual(h["X-Keysat-Delivery"], "d-1")
+        XCTAssertEqual(h["webhook-id"], "d-1")
+        XCTAssertEqual(h["webhook-timestamp"], "1700000000")
+        XCTAssertEqual(
+            h["webhook-signature"],
+            StandardWebhooks.signature(
+                key: Array(secret.utf8), id: "d-1", timestamp: 1_700_000_000, body: Array("{}".utf8)))
+        XCTAssertNil(h["X-Keysat-Previous-Signature"])
+    }
+
+    func testDuringARotationBothSecretsSignNewFirst() {
+        var delivery = DueDelivery(
+            id: "d-1", endpointID: "e", eventType: "e", payload: Array("1".utf8), attemptCount: 0,
+            nextAttemptAt: "", url: "http://h/", secret: "new-secret-0000000", endpointActive: true)
+        delivery.previousSecret = "old-secret-0000000"
+        let h = headers(delivery, secret: "new-secret-0000000")
+        XCTAssertEqual(
+            h["X-Keysat-Signature"],
+            Signature.keysatHeaderValue(secret: "new-secret-0000000", body: Array("1".utf8)))
+        XCTAssertEqual(
+            h["X-Keysat-Previous-Signature"],
+            Signature.keysatHeaderValue(secret: "old-secret-0000000", body: Array("1".utf8)))
+        let signatures = h["webhook-signature"]?.split(separator: " ").map(String.init) ?? []
+        XCTAssertEqual(signatures.count, 2)
+        XCTAssertEqual(
+            signatures[0],
+            StandardWebhooks.signature(
+                key: Array("new-secret-0000000".utf8), id: "d-1", timestamp: 1_700_000_000,
+                body: Array("1".utf8)))
+        XCTAssertEqual(
+            signatures[1],
+            StandardWebhooks.signature(
+                key: Array("old-secret-0000000".utf8), id: "d-1", timestamp: 1_700_000_000,
+                body: Array("1".utf8)))
     }
 
     func testHeaderValuesCannotInjectLines() {
         let delivery = DueDelivery(
             id: "d-1\r\nX-Evil: 1", endpointID: "e", eventType: "a\nb", payload: [], attemptCount: 0,
             nextAttemptAt: "", url: "http://h/", secret: "s", endpointActive: true)
-        for header in RequestHeaders.make(for: delivery, secret: "s") {
+        for header in RequestHeaders.make(for: delivery, secret: "s", timestamp: Timestamp(seconds: 0)) {
             XCTAssertFalse(header.contains("\r") || header.contains("\n"), header)
         }
+    }
+}
+
+final class StandardWebhooksTests: XCTestCase {
+    func testMatchesThePublishedExample() throws {
+        // The example of the Standard Webhooks / Svix documentation.
+        let key = try XCTUnwrap(StandardWebhooks.key(from: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        XCTAssertEqual(
+            StandardWebhooks.signature(
+                key: key, id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
+                body: Array(#"{"test": 2432232314}"#.utf8)),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    }
+
+    func testWhsecFormRoundTripsTheSecretText() {
+        let secret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+        let whsec = StandardWebhooks.whsec(secret)
+        XCTAssertTrue(whsec.hasPrefix("whsec_"))
+        XCTAssertEqual(StandardWebhooks.key(from: whsec), Array(secret.utf8))
+        XCTAssertEqual(StandardWebhooks.key(from: secret), Array(secret.utf8))
+    }
+
+    func testVerifyChecksSignatureAndTolerance() {
+        let key = Array("k-0123456789abcdef".utf8)
+        let body = Array("{}".utf8)
+        let signature = StandardWebhooks.signature(key: key, id: "m", timestamp: 1000, body: body)
+        let now = Timestamp(seconds: 1100)
+        XCTAssertNoThrow(
+            try StandardWebhooks.verify(
+                key: key, id: "m", timestamp: "1000", signatures: "v1,bogus " + signature, body: body,
+                now: now, toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: "m", timestamp: "1000", signatures: signature, body: body + [1], now: now,
+                toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: "n", timestamp: "1000", signatures: signature, body: body, now: now,
+                toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: "m", timestamp: "1000", signatures: signature, body: body,
+                now: Timestamp(seconds: 1400), toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: "m", timestamp: "x", signatures: signature, body: body, now: now,
+                toleranceSeconds: 300))
+    }
+}
+
+final class Base64Tests: XCTestCase {
+    func testRFC4648Vectors() {
+        let vectors = [
+            "": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=",
+            "foobar": "Zm9vYmFy",
+        ]
+        for (plain, encoded) in vectors {
+            XCTAssertEqual(Base64.encode(Array(plain.utf8)), encoded)
+            XCTAssertEqual(Base64.decode(encoded), Array(plain.utf8))
+        }
+        XCTAssertNil(Base64.decode("Zm9v!"))
+        XCTAssertNil(Base64.decode("Z"))
     }
 }

@@ -1,0 +1,54 @@
+public import KeysatStore
+
+/// The Standard Webhooks signature scheme (<https://www.standardwebhooks.com>), which Svix's
+/// and Standard Webhooks' own libraries verify.
+///
+/// The key is the same as for `X-Keysat-Signature`, the UTF-8 bytes of the endpoint secret, so
+/// one secret serves both schemes; in Standard Webhooks form it is written `whsec_` + base64.
+public enum StandardWebhooks {
+    /// The secret in the form the standard libraries take.
+    public static func whsec(_ secret: String) -> String { "whsec_" + Base64.encode(Array(secret.utf8)) }
+
+    /// The key bytes of a secret given in hex (Keysat) or `whsec_` form.
+    public static func key(from secret: String) -> [UInt8]? {
+        if secret.hasPrefix("whsec_") { return Base64.decode(String(secret.dropFirst(6))) }
+        return Array(secret.utf8)
+    }
+
+    /// `v1,` + base64 of HMAC-SHA256 over `{id}.{timestamp}.{body}`.
+    public static func signature(key: [UInt8], id: String, timestamp: Int64, body: [UInt8]) -> String {
+        let message = Array("\(id).\(timestamp).".utf8) + body
+        return "v1," + Base64.encode(Signature.hmacSHA256(key: key, message: message))
+    }
+
+    /// Why a verification failed.
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case missingHeader(String)
+        case badTimestamp
+        case timestampOutsideTolerance
+        case badSignature
+
+        public var description: String {
+            switch self {
+            case .missingHeader(let name): "missing header \(name)"
+            case .badTimestamp: "webhook-timestamp is not a number of seconds"
+            case .timestampOutsideTolerance: "timestamp outside tolerance"
+            case .badSignature: "bad signature"
+            }
+        }
+    }
+
+    /// Verifies a received webhook: any `v1` signature in `signatures` made with `key` passes.
+    public static func verify(
+        key: [UInt8], id: String, timestamp: String, signatures: String, body: [UInt8], now: Timestamp,
+        toleranceSeconds: Int64
+    ) throws(Failure) {
+        guard let seconds = Int64(timestamp) else { throw .badTimestamp }
+        guard abs(now.seconds - seconds) <= toleranceSeconds else { throw .timestampOutsideTolerance }
+        let expected = Array(signature(key: key, id: id, timestamp: seconds, body: body).utf8)
+        let candidates = signatures.split(separator: " ").map { Array($0.utf8) }
+        var matched = false
+        for candidate in candidates where Signature.constantTimeEqual(candidate, expected) { matched = true }
+        if !matched { throw .badSignature }
+    }
+}
