@@ -30,7 +30,7 @@ for i in $(seq 100); do grep -q listening "$1/listen.err" && break; sleep 0.05; 
 url=$(sed -n "s/.*listening on \(http[^ ]*\).*/\1/p" "$1/listen.err")
 "$0/keysat-webhooks" endpoint add "$url" --db "$db" > /dev/null
 "$0/keysat-enqueue" --db "$db" license.issued "{\"ok\":true}" > /dev/null
-"$0/keysat-deliver" --db "$db"
+"$0/keysat-deliver" --db "$db" --allow-network 127.0.0.1
 wait
 grep -q "license.issued" "$1/listen.out"
 '

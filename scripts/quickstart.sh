@@ -35,8 +35,8 @@ step "keysat-enqueue license.issued '{\"license_id\":\"lic_123\",\"plan\":\"pro\
 step "echo '{\"machine_id\":\"m-42\"}' | keysat-enqueue machine.activated"
 echo '{"machine_id":"m-42"}' | "$bin/keysat-enqueue" machine.activated
 
-step "keysat-deliver -v"
-"$bin/keysat-deliver" -v
+step "keysat-deliver -v --allow-network 127.0.0.1   # receivers on loopback are refused unless allowed"
+"$bin/keysat-deliver" -v --allow-network 127.0.0.1
 
 wait "$listener" || true
 trap - EXIT

@@ -31,3 +31,8 @@ CURLcode keysat_easy_getinfo_string(CURL *handle, CURLINFO info, char **value) {
 CURLMcode keysat_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }
+
+CURLcode keysat_easy_setopt_opensocket(CURL *handle, keysat_curl_opensocket_callback value) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, value);
+    return code;
+}

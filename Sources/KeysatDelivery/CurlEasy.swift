@@ -60,6 +60,10 @@ final class EasyHandle {
         try check(keysat_easy_setopt_callback(raw, option, callback), "setopt \(option.rawValue)")
     }
 
+    func setOpenSocket(_ callback: keysat_curl_opensocket_callback) throws {
+        try check(keysat_easy_setopt_opensocket(raw, callback), "setopt OPENSOCKETFUNCTION")
+    }
+
     /// Sets the request headers; the list lives as long as this handle or until `reset`.
     func setHeaders(_ lines: [String]) throws {
         curl_slist_free_all(headers)

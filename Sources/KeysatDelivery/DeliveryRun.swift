@@ -13,6 +13,12 @@ public struct DeliveryOptions: Sendable {
     public var pageSize = 256
     /// Outcomes are committed in batches of this many, or at least once a second.
     public var flushBatch = 500
+    /// Which destination addresses may be connected to.
+    public var policy = NetworkPolicy()
+    /// A CA bundle to trust for TLS instead of the system's.
+    public var caFile: String?
+    /// Refuse plain http.
+    public var httpsOnly = false
 
     public init() {}
 }
@@ -82,7 +88,8 @@ public final class DeliveryRun {
         let engine = try HTTPEngine(
             settings: HTTPEngine.Settings(
                 timeoutMS: Int(options.timeoutSeconds * 1000),
-                connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000)),
+                connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000),
+                policy: options.policy, caFile: options.caFile, httpsOnly: options.httpsOnly),
             maximumConnections: options.concurrency, clock: clock)
         var page: [DueDelivery] = []
         var pageIndex = 0

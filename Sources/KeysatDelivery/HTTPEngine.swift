@@ -2,6 +2,10 @@ internal import CCurl
 internal import CCurlShim
 public import KeysatStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One POST to send.
 struct HTTPRequest {
     var url: String
@@ -34,6 +38,10 @@ final class HTTPEngine {
         var connectTimeoutMS = 5_000
         var maximumResponseBytes = 65_536
         var userAgent = "keysat-webhooks/\(KeysatVersion.string)"
+        var policy = NetworkPolicy()
+        /// A CA bundle to trust instead of the system's.
+        var caFile: String?
+        var httpsOnly = false
     }
 
     /// State of one transfer, reached from curl's callbacks through an unretained pointer.
@@ -45,8 +53,14 @@ final class HTTPEngine {
         var truncated = false
         var statusLine: Int?
         var started = Timestamp(microseconds: 0)
+        let policy: NetworkPolicy
+        /// An address the network policy refused for this transfer.
+        var refused: String?
 
-        init(easy: EasyHandle) { self.easy = easy }
+        init(easy: EasyHandle, policy: NetworkPolicy) {
+            self.easy = easy
+            self.policy = policy
+        }
     }
 
     private let multi: MultiHandle
@@ -67,7 +81,7 @@ final class HTTPEngine {
 
     /// Starts sending `request`.
     func start(_ request: HTTPRequest) throws {
-        let transfer = try idle.popLast() ?? Transfer(easy: EasyHandle())
+        let transfer = try idle.popLast() ?? Transfer(easy: EasyHandle(), policy: settings.policy)
         let easy = transfer.easy
         easy.reset()
         transfer.tag = request.tag
@@ -75,12 +89,21 @@ final class HTTPEngine {
         transfer.limit = settings.maximumResponseBytes
         transfer.truncated = false
         transfer.statusLine = nil
+        transfer.refused = nil
         transfer.started = clock.now()
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         do {
             try easy.set(CURLOPT_URL, request.url)
-            try easy.set(CURLOPT_PROTOCOLS_STR, "http,https")
+            try easy.set(CURLOPT_PROTOCOLS_STR, settings.httpsOnly ? "https" : "http,https")
             try easy.set(CURLOPT_FOLLOWLOCATION, 0)
+            // Peers are always verified; no option turns this off.
+            try easy.set(CURLOPT_SSL_VERIFYPEER, 1)
+            try easy.set(CURLOPT_SSL_VERIFYHOST, 2)
+            if let caFile = settings.caFile { try easy.set(CURLOPT_CAINFO, caFile) }
+            // Environment proxies are ignored: the network policy judges the receiver's own address.
+            try easy.set(CURLOPT_PROXY, "")
+            try easy.setOpenSocket(openSocket)
+            try easy.set(CURLOPT_OPENSOCKETDATA, pointer: context)
             try easy.set(CURLOPT_NOSIGNAL, 1)
             try easy.set(CURLOPT_TIMEOUT_MS, settings.timeoutMS)
             try easy.set(CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMS)
@@ -130,6 +153,10 @@ final class HTTPEngine {
             } else if let line = transfer.statusLine, line >= 200 {
                 // The receiver answered; the body broke off or was longer than we read.
                 status = line
+            } else if let refused = transfer.refused {
+                error = "destination \(refused) is not allowed by the network policy"
+            } else if code == CURLE_UNSUPPORTED_PROTOCOL && settings.httpsOnly {
+                error = "plain http is refused by --https-only"
             } else {
                 error = transfer.easy.errorMessage(code)
             }
@@ -181,4 +208,18 @@ private let readHeader: keysat_curl_data_callback = { data, size, count, context
         transfer.statusLine = code
     }
     return length
+}
+
+/// Opens the socket for an address curl is about to connect to, unless the network policy
+/// refuses that address: the check is on the very address used, after DNS.
+private let openSocket: keysat_curl_opensocket_callback = { context, _, address in
+    let transfer = Unmanaged<HTTPEngine.Transfer>.fromOpaque(context!).takeUnretainedValue()
+    guard let address else { return keysat_curl_socket_bad }
+    if let bytes = NetworkPolicy.socketAddressBytes(keysat_curl_sockaddr_address(address)),
+        !transfer.policy.allows(bytes)
+    {
+        transfer.refused = NetworkPolicy.format(bytes)
+        return keysat_curl_socket_bad
+    }
+    return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
 }

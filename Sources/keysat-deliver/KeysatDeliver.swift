@@ -47,6 +47,18 @@ struct KeysatDeliver: ParsableCommand {
     @Option(help: "Attempt at most N deliveries in this run.")
     var limit: Int?
 
+    @Option(help: ArgumentHelp("Allow connecting to this network although the policy refuses it (repeatable).", valueName: "cidr"))
+    var allowNetwork: [String] = []
+
+    @Flag(help: "Allow loopback, RFC 1918, unique local and carrier-grade NAT addresses (not link-local).")
+    var allowPrivateNetworks = false
+
+    @Option(help: ArgumentHelp("Trust this CA bundle (PEM) for TLS instead of the system's.", valueName: "path"))
+    var caFile: String?
+
+    @Flag(help: "Refuse plain http endpoints.")
+    var httpsOnly = false
+
     @Flag(help: "List what is due and would be sent; send nothing, change nothing.")
     var dryRun = false
 
@@ -72,6 +84,9 @@ struct KeysatDeliver: ParsableCommand {
             throw ValidationError("'--concurrency' must be from 1 to 1024")
         }
         if let limit, limit < 1 { throw ValidationError("'--limit' must be a positive number") }
+        for network in allowNetwork where NetworkPolicy.Network(network) == nil {
+            throw ValidationError("'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
+        }
         if let wait, DurationText.fractionalSeconds(wait) == nil {
             throw ValidationError("'--wait' must be a duration such as 30, 30s or 2m")
         }
@@ -92,6 +107,15 @@ struct KeysatDeliver: ParsableCommand {
         deliverer.options.connectTimeoutSeconds = DurationText.fractionalSeconds(connectTimeout) ?? 5
         deliverer.options.limit = limit
         deliverer.metricsPath = metricsFile
+        deliverer.options.policy = try NetworkPolicy.make(
+            allow: allowNetwork, allowPrivate: allowPrivateNetworks, environment: .process)
+        deliverer.options.httpsOnly = httpsOnly
+        if let caFile {
+            guard (try InputFile.read(caFile, limit: 16 << 20, what: "CA file")) != nil else {
+                throw KeysatError(.data, "CA file \(caFile) is larger than 16 MiB")
+            }
+            deliverer.options.caFile = caFile
+        }
         let logger = Logger(
             program: Self.configuration.commandName!, threshold: verbose ? max(logLevel, .info) : logLevel)
         let result = try deliverer.execute(dryRun: dryRun, logger: logger)

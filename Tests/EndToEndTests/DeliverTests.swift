@@ -259,7 +259,7 @@ final class DeliverTests: XCTestCase {
         for i in 0..<150 { ids.formUnion(try db.enqueue(["e", "\(i)"]).lines) }
         let run = Process()
         run.executableURL = URL(fileURLWithPath: Binaries.path("keysat-deliver"))
-        run.arguments = ["--db", db.path, "--concurrency", "4"]
+        run.arguments = ["--db", db.path, "--concurrency", "4", "--allow-network", "127.0.0.1"]
         try run.run()
         usleep(400_000)
         kill(run.processIdentifier, SIGKILL)

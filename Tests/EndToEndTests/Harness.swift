@@ -39,6 +39,9 @@ func runTool(
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "KEYSAT_DB")
+    // The test receivers listen on 127.0.0.1, which the network policy refuses by default;
+    // the policy's own tests set this variable themselves.
+    env["KEYSAT_ALLOW_NETWORKS"] = "127.0.0.1"
     for (key, value) in environment { env[key] = value }
     process.environment = env
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("keysat-io-\(UUID().uuidString)")

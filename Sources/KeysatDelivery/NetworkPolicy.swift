@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+public import KeysatStore
+
+/// Which addresses keysat-deliver may connect to.
+///
+/// By default it refuses loopback, private (RFC 1918, `fc00::/7`), link-local (cloud metadata
+/// services live there), carrier-grade NAT, multicast, unspecified, documentation and reserved
+/// addresses, IPv4-mapped and NAT64 forms included: whoever can add an endpoint must not be able
+/// to reach the host's own network. The check is made on the address curl is about to connect
+/// to (after resolution), so a DNS answer that changes cannot get around it.
+public struct NetworkPolicy: Sendable {
+    /// An IPv4 or IPv6 network, stored as 16 bytes (IPv4 as `::ffff:a.b.c.d`).
+    public struct Network: Sendable, Equatable, CustomStringConvertible {
+        var bytes: [UInt8]
+        var prefix: Int
+        public let description: String
+
+        /// Parses `a.b.c.d/n`, `x:y::/n`, or an address alone (a single host).
+        public init?(_ text: String) {
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let address = NetworkPolicy.parseAddress(String(parts[0])) else { return nil }
+            let isV4 = !parts[0].contains(":")
+            let maximum = isV4 ? 32 : 128
+            var length = maximum
+            if parts.count == 2 {
+                guard let value = Int(parts[1]), (0...maximum).contains(value) else { return nil }
+                length = value
+            }
+            bytes = address
+            prefix = isV4 ? length + 96 : length
+            description = text
+        }
+
+        func contains(_ address: [UInt8]) -> Bool {
+            var remaining = prefix
+            for index in 0..<16 where remaining > 0 {
+                let bits = min(8, remaining)
+                let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+                if address[index] & mask != bytes[index] & mask { return false }
+                remaining -= bits
+            }
+            return true
+        }
+    }
+
+    static let refused: [Network] = [
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "::/96", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10",
+        "fec0::/10", "ff00::/8",
+    ].map { Network($0)! }
+
+    /// What `--allow-private-networks` opens: loopback, RFC 1918, unique local, carrier-grade NAT.
+    /// Link-local (and with it the cloud metadata address) stays closed unless named.
+    static let privateNetworks: [Network] = [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "::1/128", "fc00::/7",
+    ].map { Network($0)! }
+
+    public var allowed: [Network]
+
+    public init(allowed: [Network] = []) { self.allowed = allowed }
+
+    /// The policy from `--allow-network` values, `--allow-private-networks` and
+    /// `$KEYSAT_ALLOW_NETWORKS` (CIDRs separated by commas or spaces; the word `private` too).
+    /// - Throws: `KeysatError` (usage) naming a value that is not a network.
+    public static func make(allow: [String], allowPrivate: Bool, environment: Environment) throws -> NetworkPolicy {
+        var policy = NetworkPolicy()
+        var values = allow
+        if let extra = environment["KEYSAT_ALLOW_NETWORKS"] {
+            values += extra.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        }
+        if allowPrivate { values.append("private") }
+        for value in values {
+            if value == "private" {
+                policy.allowed += privateNetworks
+            } else if let network = Network(value) {
+                policy.allowed.append(network)
+            } else {
+                throw KeysatError(.usage, "\(JSONText.string(value)) is not a network (write it as 10.0.0.0/8, 2001:db8::/32 or an address)")
+            }
+        }
+        return policy
+    }
+
+    /// Whether connecting to `address` (16 bytes; IPv4 mapped) is allowed.
+    public func allows(_ address: [UInt8]) -> Bool {
+        let candidates = NetworkPolicy.forms(of: address)
+        if candidates.contains(where: { form in allowed.contains { $0.contains(form) } }) { return true }
+        return !candidates.contains { form in NetworkPolicy.refused.contains { $0.contains(form) } }
+    }
+
+    /// The address itself and, for IPv4-mapped and NAT64 (`64:ff9b::/96`) forms, the IPv4
+    /// address inside, which is what the connection reaches.
+    static func forms(of address: [UInt8]) -> [[UInt8]] {
+        var forms = [address]
+        let nat64: [UInt8] = [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]
+        if Array(address[0..<12]) == nat64 {
+            forms.append([UInt8](repeating: 0, count: 10) + [0xff, 0xff] + Array(address[12..<16]))
+        }
+        return forms
+    }
+
+    /// An address as 16 bytes, IPv4 as `::ffff:a.b.c.d`; `nil` if it is not an address.
+    public static func parseAddress(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + withUnsafeBytes(of: v4.s_addr) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+
+    /// The text form of a 16-byte address (IPv4-mapped shown as IPv4).
+    public static func format(_ address: [UInt8]) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        if Array(address[0..<12]) == [UInt8](repeating: 0, count: 10) + [0xff, 0xff] {
+            var v4 = in_addr()
+            withUnsafeMutableBytes(of: &v4.s_addr) { $0.copyBytes(from: address[12..<16]) }
+            inet_ntop(AF_INET, &v4, &buffer, socklen_t(buffer.count))
+        } else {
+            var v6 = in6_addr()
+            withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: address) }
+            inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count))
+        }
+        return String(cString: buffer)
+    }
+
+    /// The addresses `host` resolves to now, for the warning of `endpoint add`.
+    public static func resolve(host: String) -> [[UInt8]] {
+        if let literal = parseAddress(host) { return [literal] }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0 else { return [] }
+        defer { freeaddrinfo(list) }
+        var result: [[UInt8]] = []
+        var entry = list
+        while let current = entry {
+            if let address = socketAddressBytes(current.pointee.ai_addr), !result.contains(address) {
+                result.append(address)
+            }
+            entry = current.pointee.ai_next
+        }
+        return result
+    }
+
+    /// The 16-byte address in a `sockaddr` (IPv4 mapped), or `nil` for other families.
+    static func socketAddressBytes(_ address: UnsafePointer<sockaddr>?) -> [UInt8]? {
+        guard let address else { return nil }
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + withUnsafeBytes(of: v4.pointee.sin_addr.s_addr) { Array($0) }
+            }
+        case AF_INET6:
+            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                var copy = v6.pointee.sin6_addr
+                return withUnsafeBytes(of: &copy) { Array($0) }
+            }
+        default:
+            return nil
+        }
+    }
+}
