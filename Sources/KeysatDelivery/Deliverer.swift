@@ -28,6 +28,7 @@ public struct Deliverer {
     public func execute(dryRun: Bool, clock: any Clock = SystemClock(), logger: Logger) throws -> Result {
         // A missing database is reported before a lock file is created beside it.
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        if let warning = store.permissionWarning() { logger.log(.warn, warning) }
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
         guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {
@@ -50,7 +51,9 @@ public struct Deliverer {
                     "attempted": String(summary.attempted), "delivered": String(summary.delivered),
                     "retry_scheduled": String(summary.retryScheduled),
                     "dead_lettered": String(summary.deadLettered),
-                    "skipped": String(summary.skipped), "elapsed_ms": String(summary.elapsedMS),
+                    "skipped": String(summary.skipped),
+                    "endpoints_disabled": String(summary.endpointsDisabled),
+                    "elapsed_ms": String(summary.elapsedMS),
                 ])
             try writeMetrics(store: store, started: t0, clock: clock, summary: summary)
             return .ran(summary)

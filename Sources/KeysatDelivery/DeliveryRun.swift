@@ -19,6 +19,8 @@ public struct DeliveryOptions: Sendable {
     public var caFile: String?
     /// Refuse plain http.
     public var httpsOnly = false
+    /// Disable an endpoint whose attempts have all failed for longer than this (0: never).
+    public var disableAfterSeconds: Int64 = 5 * 86_400
 
     public init() {}
 }
@@ -31,6 +33,8 @@ public struct RunSummary: Sendable, Equatable {
     public var deadLettered = 0
     /// Due deliveries this run left untouched (their endpoint's circuit breaker was open).
     public var skipped = 0
+    /// Endpoints this run disabled (failing too long, or 410 Gone).
+    public var endpointsDisabled = 0
     public var elapsedMS = 0
 
     public init() {}
@@ -40,7 +44,8 @@ public struct RunSummary: Sendable, Equatable {
         JSONText.object([
             ("attempted", String(attempted)), ("delivered", String(delivered)),
             ("retry_scheduled", String(retryScheduled)), ("dead_lettered", String(deadLettered)),
-            ("skipped", String(skipped)), ("elapsed_ms", String(elapsedMS)),
+            ("skipped", String(skipped)), ("endpoints_disabled", String(endpointsDisabled)),
+            ("elapsed_ms", String(elapsedMS)),
         ])
     }
 }
@@ -100,6 +105,10 @@ public final class DeliveryRun {
         var outcomes: [AttemptOutcome] = []
         var lastFlush = clock.now()
         let limit = options.limit ?? Int.max
+        // Endpoints whose attempts failed in this run, and those disabled during it.
+        var failedEndpoints: Set<String> = []
+        var succeededEndpoints: Set<String> = []
+        var disabled: Set<String> = []
 
         func nextDue() throws -> DueDelivery? {
             if pageIndex == page.count {
@@ -119,9 +128,11 @@ public final class DeliveryRun {
             switch outcome.result {
             case .delivered:
                 summary.delivered += 1
+                succeededEndpoints.insert(delivery.endpointID)
                 word = "delivered"
             case .retry:
                 summary.retryScheduled += 1
+                failedEndpoints.insert(delivery.endpointID)
                 word = "retry_scheduled"
             case .dead:
                 summary.deadLettered += 1
@@ -154,7 +165,10 @@ public final class DeliveryRun {
                 let delivery = try nextDue()
             {
                 summary.attempted += 1
-                guard delivery.endpointActive, let url = delivery.url, let secret = delivery.secret else {
+                guard delivery.endpointActive, !disabled.contains(delivery.endpointID),
+                    let url = delivery.url,
+                    let secret = delivery.secret
+                else {
                     let now = clock.now()
                     finish(
                         AttemptOutcome(
@@ -177,7 +191,16 @@ public final class DeliveryRun {
             if engine.inFlight == 0 { break }
             for result in try engine.poll(timeoutMS: 1000) {
                 guard let delivery = inFlight.removeValue(forKey: result.tag) else { continue }
-                finish(outcome(of: result, for: delivery), delivery)
+                var attempt = outcome(of: result, for: delivery)
+                if result.status == 410 {
+                    // The receiver says it wants no more: stop now, as Standard Webhooks advises.
+                    attempt.result = .dead
+                    if !disabled.contains(delivery.endpointID) {
+                        disabled.insert(delivery.endpointID)
+                        try disable(delivery.endpointID, reason: "receiver answered 410 Gone", &summary)
+                    }
+                }
+                finish(attempt, delivery)
             }
             let now = clock.now()
             if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000
@@ -188,8 +211,23 @@ public final class DeliveryRun {
             }
         }
         try queue.record(outcomes)
+        if options.disableAfterSeconds > 0 {
+            let now = clock.now()
+            for endpoint in failedEndpoints.subtracting(succeededEndpoints).subtracting(disabled).sorted() {
+                guard let since = try queue.failingSince(endpointID: endpoint),
+                    now.microseconds - since.microseconds > options.disableAfterSeconds * 1_000_000
+                else { continue }
+                try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)", &summary)
+            }
+        }
         summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
         return summary
+    }
+
+    private func disable(_ endpoint: String, reason: String, _ summary: inout RunSummary) throws {
+        guard try queue.disableEndpoint(id: endpoint, reason: reason) else { return }
+        summary.endpointsDisabled += 1
+        logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
     }
 
     /// Turns an HTTP result into the row's next state.

@@ -65,6 +65,10 @@ public struct MetricsFile {
                     ("{outcome=\"dead_lettered\"}", Double(summary.deadLettered)),
                     ("{outcome=\"skipped\"}", Double(summary.skipped)),
                 ])
+            metric(
+                "keysat_webhooks_last_run_endpoints_disabled", "gauge",
+                "Endpoints the last run disabled (failing too long, or 410 Gone).",
+                [("", Double(summary.endpointsDisabled))])
         }
         if let queue = snapshot.queue {
             metric(

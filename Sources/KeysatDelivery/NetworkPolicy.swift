@@ -1,7 +1,8 @@
+public import KeysatStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-public import KeysatStore
 
 /// Which addresses keysat-deliver may connect to.
 ///
@@ -20,7 +21,9 @@ public struct NetworkPolicy: Sendable {
         /// Parses `a.b.c.d/n`, `x:y::/n`, or an address alone (a single host).
         public init?(_ text: String) {
             let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count <= 2, let address = NetworkPolicy.parseAddress(String(parts[0])) else { return nil }
+            guard parts.count <= 2, let address = NetworkPolicy.parseAddress(String(parts[0])) else {
+                return nil
+            }
             let isV4 = !parts[0].contains(":")
             let maximum = isV4 ? 32 : 128
             var length = maximum
@@ -47,7 +50,8 @@ public struct NetworkPolicy: Sendable {
 
     static let refused: [Network] = [
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24",
         "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
         "::/128", "::1/128", "::/96", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10",
         "fec0::/10", "ff00::/8",
@@ -56,7 +60,8 @@ public struct NetworkPolicy: Sendable {
     /// What `--allow-private-networks` opens: loopback, RFC 1918, unique local, carrier-grade NAT.
     /// Link-local (and with it the cloud metadata address) stays closed unless named.
     static let privateNetworks: [Network] = [
-        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "::1/128", "fc00::/7",
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "::1/128",
+        "fc00::/7",
     ].map { Network($0)! }
 
     public var allowed: [Network]
@@ -66,7 +71,9 @@ public struct NetworkPolicy: Sendable {
     /// The policy from `--allow-network` values, `--allow-private-networks` and
     /// `$KEYSAT_ALLOW_NETWORKS` (CIDRs separated by commas or spaces; the word `private` too).
     /// - Throws: `KeysatError` (usage) naming a value that is not a network.
-    public static func make(allow: [String], allowPrivate: Bool, environment: Environment) throws -> NetworkPolicy {
+    public static func make(allow: [String], allowPrivate: Bool, environment: Environment) throws
+        -> NetworkPolicy
+    {
         var policy = NetworkPolicy()
         var values = allow
         if let extra = environment["KEYSAT_ALLOW_NETWORKS"] {
@@ -79,7 +86,10 @@ public struct NetworkPolicy: Sendable {
             } else if let network = Network(value) {
                 policy.allowed.append(network)
             } else {
-                throw KeysatError(.usage, "\(JSONText.string(value)) is not a network (write it as 10.0.0.0/8, 2001:db8::/32 or an address)")
+                throw KeysatError(
+                    .usage,
+                    "\(JSONText.string(value)) is not a network (write it as 10.0.0.0/8, 2001:db8::/32 or an address)"
+                )
             }
         }
         return policy
@@ -107,7 +117,8 @@ public struct NetworkPolicy: Sendable {
     public static func parseAddress(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
-            return [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + withUnsafeBytes(of: v4.s_addr) { Array($0) }
+            return [UInt8](repeating: 0, count: 10) + [0xff, 0xff]
+                + withUnsafeBytes(of: v4.s_addr) { Array($0) }
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
@@ -154,7 +165,8 @@ public struct NetworkPolicy: Sendable {
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
             return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
-                [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + withUnsafeBytes(of: v4.pointee.sin_addr.s_addr) { Array($0) }
+                [UInt8](repeating: 0, count: 10) + [0xff, 0xff]
+                    + withUnsafeBytes(of: v4.pointee.sin_addr.s_addr) { Array($0) }
             }
         case AF_INET6:
             return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in

@@ -45,6 +45,11 @@ public final class Database {
                     code == EACCES ? .permission : .noInput,
                     "cannot open database \(path): \(String(cString: strerror(code)))")
             }
+            if access(path, R_OK) != 0 {
+                throw KeysatError(
+                    .permission,
+                    "cannot read database \(path): \(String(cString: strerror(errno))) (run as its owner)")
+            }
         } else {
             try Database.createFileIfMissing(path)
         }
@@ -102,7 +107,8 @@ public final class Database {
         if rc != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
             sqlite3_free(errorMessage)
-            throw SQLiteFailure(code: rc, message: message).keysatError(path: path)
+            throw SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle))
+                .keysatError(path: path)
         }
     }
 

@@ -95,6 +95,12 @@ public protocol DeliveryQueue: AnyObject {
 
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
+
+    /// Disables an endpoint, recording why; `false` if it already was.
+    func disableEndpoint(id: String, reason: String) throws -> Bool
+
+    /// When the endpoint's current run of failed attempts began, if its last attempt failed.
+    func failingSince(endpointID: String) throws -> Timestamp?
 }
 
 extension WebhookStore: DeliveryQueue {

@@ -10,6 +10,9 @@ public struct Endpoint: Sendable, Equatable {
     public var description: String
     public var createdAt: String
     public var updatedAt: String
+    /// Why keysat-deliver disabled the endpoint by itself, and when (`nil` otherwise).
+    public var disabledReason: String?
+    public var disabledAt: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: [String], active: Bool,
@@ -31,8 +34,10 @@ public struct Endpoint: Sendable, Equatable {
 
 /// Checks endpoint URLs: absolute `http` or `https` with a host.
 public enum EndpointURL {
+    /// - Returns: the host (an IPv6 address without its brackets).
     /// - Throws: `KeysatError` (data, 65) saying why `url` is refused.
-    public static func validate(_ url: String) throws {
+    @discardableResult
+    public static func validate(_ url: String) throws -> String {
         let lower = url.lowercased()
         let rest: Substring
         if lower.hasPrefix("https://") {
@@ -86,5 +91,6 @@ public enum EndpointURL {
                 throw KeysatError(.data, "URL \(JSONText.string(url)) has an invalid port")
             }
         }
+        return String(host)
     }
 }

@@ -81,6 +81,14 @@ enum Migrations {
             ALTER TABLE webhook_endpoints ADD COLUMN previous_secret_expires_at TEXT;
             """
         ),
+        (
+            5,
+            // Endpoints keysat-deliver disabled by itself (all deliveries failing, or 410 Gone).
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN disabled_reason TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN disabled_at TEXT;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

@@ -1,9 +1,15 @@
 internal import CSQLite
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A failed SQLite call: the extended result code and SQLite's message, never the bound values.
 struct SQLiteFailure: Error {
     var code: Int32
     var message: String
+    /// The errno of the failed system call, when SQLite knows it.
+    var systemError: Int32 = 0
 
     /// The primary result code (the low byte of an extended one).
     var primary: Int32 { code & 0xff }
@@ -20,9 +26,16 @@ struct SQLiteFailure: Error {
         case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH:
             return KeysatError(.permission, "database \(path) is not writable: \(message)")
         case SQLITE_FULL:
-            return KeysatError(.io, "database \(path): disk full: \(message)")
+            return KeysatError(
+                .io, "database \(path): disk full: \(message) (free some space; nothing was written)")
+        case SQLITE_IOERR where systemError == ENOSPC || systemError == EDQUOT || systemError == EFBIG:
+            return KeysatError(
+                .io,
+                "database \(path): disk full: \(String(cString: strerror(systemError))) (free some space; nothing was written)"
+            )
         case SQLITE_IOERR:
-            return KeysatError(.io, "database \(path): I/O error: \(message)")
+            let cause = systemError != 0 ? ": \(String(cString: strerror(systemError)))" : ""
+            return KeysatError(.io, "database \(path): I/O error: \(message)\(cause)")
         case SQLITE_CANTOPEN:
             return KeysatError(.noInput, "cannot open database \(path): \(message)")
         case SQLITE_NOTADB, SQLITE_CORRUPT:

@@ -15,8 +15,11 @@ public final class Statement {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v2(database.handle, sql, -1, &stmt, nil)
         guard rc == SQLITE_OK, let stmt else {
-            throw SQLiteFailure(code: rc, message: database.lastErrorMessage)
-                .keysatError(path: database.path)
+            throw SQLiteFailure(
+                code: rc, message: database.lastErrorMessage,
+                systemError: sqlite3_system_errno(database.handle)
+            )
+            .keysatError(path: database.path)
         }
         handle = stmt
     }
@@ -81,7 +84,9 @@ public final class Statement {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
         default:
-            let failure = SQLiteFailure(code: rc, message: database.lastErrorMessage)
+            let failure = SQLiteFailure(
+                code: rc, message: database.lastErrorMessage,
+                systemError: sqlite3_system_errno(database.handle))
             sqlite3_reset(handle)
             throw failure.keysatError(path: database.path)
         }

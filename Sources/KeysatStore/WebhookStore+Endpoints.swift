@@ -1,13 +1,20 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Endpoint administration.
 extension WebhookStore {
     private static let endpointColumns =
         "id, url, secret, event_types, active, description, created_at, updated_at"
 
     private func endpoint(from row: Row) throws -> Endpoint {
-        Endpoint(
+        var endpoint = Endpoint(
             id: row.string(0), url: row.string(1), secret: row.string(2),
             eventTypes: try eventTypes(row.string(3)), active: row.integer(4) != 0,
             description: row.string(5), createdAt: row.string(6), updatedAt: row.string(7))
+        endpoint.disabledReason = row.text(8)
+        endpoint.disabledAt = row.text(9)
+        return endpoint
     }
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
@@ -42,7 +49,7 @@ extension WebhookStore {
     /// Every endpoint, oldest first.
     public func endpoints() throws -> [Endpoint] {
         try database.prepare(
-            "SELECT \(Self.endpointColumns) FROM webhook_endpoints ORDER BY created_at, id"
+            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at FROM webhook_endpoints ORDER BY created_at, id"
         ).rows { try endpoint(from: $0) }
     }
 
@@ -50,7 +57,7 @@ extension WebhookStore {
     /// - Throws: `KeysatError` (data, 65) when there is none.
     public func endpoint(id: String) throws -> Endpoint {
         let found = try database.prepare(
-            "SELECT \(Self.endpointColumns) FROM webhook_endpoints WHERE id = ?"
+            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at FROM webhook_endpoints WHERE id = ?"
         ).first([.text(id)]) { try endpoint(from: $0) }
         guard let found else { throw Self.noSuchEndpoint(id) }
         return found
@@ -66,8 +73,10 @@ extension WebhookStore {
         try database.writeTransaction {
             let current = try endpoint(id: id)
             if current.active == active { return false }
-            try database.prepare("UPDATE webhook_endpoints SET active = ?, updated_at = ? WHERE id = ?")
-                .run([.integer(active ? 1 : 0), .text(clock.now().rfc3339), .text(id)])
+            // Enabling or disabling by hand clears the reason keysat-deliver may have recorded.
+            try database.prepare(
+                "UPDATE webhook_endpoints SET active = ?, updated_at = ?, disabled_reason = NULL, disabled_at = NULL WHERE id = ?"
+            ).run([.integer(active ? 1 : 0), .text(clock.now().rfc3339), .text(id)])
             return true
         }
     }
@@ -164,5 +173,51 @@ extension WebhookStore {
         try database.prepare(
             "SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ? AND previous_secret IS NOT NULL"
         ).first([.text(id)]) { $0.text(0) } ?? nil
+    }
+}
+
+extension WebhookStore {
+    /// Disables an endpoint on keysat-deliver's own decision, recording why and when.
+    /// Returns `false` if it was already disabled.
+    @discardableResult
+    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+        try database.writeTransaction {
+            let now = clock.now().rfc3339
+            try database.prepare(
+                """
+                UPDATE webhook_endpoints SET active = 0, disabled_reason = ?, disabled_at = ?, updated_at = ?
+                WHERE id = ? AND active = 1
+                """
+            ).run([.text(reason), .text(now), .text(now), .text(id)])
+            return database.changes == 1
+        }
+    }
+
+    /// When the endpoint's current run of failed attempts began: the first attempt after its
+    /// last successful one, if every attempt since has failed; `nil` when its last attempt succeeded
+    /// or it has none.
+    public func failingSince(endpointID: String) throws -> Timestamp? {
+        let text =
+            try database.prepare(
+                """
+                SELECT min(a.started_at) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+                WHERE d.endpoint_id = ?1 AND a.started_at > coalesce(
+                    (SELECT max(a2.started_at) FROM webhook_delivery_attempts a2
+                     JOIN webhook_deliveries d2 ON d2.id = a2.delivery_id
+                     WHERE d2.endpoint_id = ?1 AND a2.status_code BETWEEN 200 AND 299), '')
+                """
+            ).first([.text(endpointID)]) { $0.text(0) } ?? nil
+        return text.flatMap { Timestamp(rfc3339: $0) }
+    }
+
+    /// A warning when the database file can be read or written by other users: it holds secrets.
+    public func permissionWarning() -> String? {
+        var info = stat()
+        guard stat(database.path, &info) == 0 else { return nil }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o006 != 0 || mode & 0o020 != 0 else { return nil }
+        let octal = String(mode, radix: 8)
+        return "database \(database.path) can be read or written by other users (mode 0\(octal)); "
+            + "it holds endpoint secrets: chmod 600 \(database.path)"
     }
 }

@@ -47,17 +47,27 @@ struct KeysatDeliver: ParsableCommand {
     @Option(help: "Attempt at most N deliveries in this run.")
     var limit: Int?
 
-    @Option(help: ArgumentHelp("Allow connecting to this network although the policy refuses it (repeatable).", valueName: "cidr"))
+    @Option(
+        help: ArgumentHelp(
+            "Allow connecting to this network although the policy refuses it (repeatable).", valueName: "cidr"
+        ))
     var allowNetwork: [String] = []
 
     @Flag(help: "Allow loopback, RFC 1918, unique local and carrier-grade NAT addresses (not link-local).")
     var allowPrivateNetworks = false
 
-    @Option(help: ArgumentHelp("Trust this CA bundle (PEM) for TLS instead of the system's.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp("Trust this CA bundle (PEM) for TLS instead of the system's.", valueName: "path"))
     var caFile: String?
 
     @Flag(help: "Refuse plain http endpoints.")
     var httpsOnly = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Disable an endpoint whose attempts have all failed for longer than this (0: never).",
+            valueName: "duration"))
+    var disableAfter = "5d"
 
     @Flag(help: "List what is due and would be sent; send nothing, change nothing.")
     var dryRun = false
@@ -85,7 +95,11 @@ struct KeysatDeliver: ParsableCommand {
         }
         if let limit, limit < 1 { throw ValidationError("'--limit' must be a positive number") }
         for network in allowNetwork where NetworkPolicy.Network(network) == nil {
-            throw ValidationError("'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
+            throw ValidationError(
+                "'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
+        }
+        if DurationText.seconds(disableAfter) == nil {
+            throw ValidationError("'--disable-after' must be a duration such as 5d, 12h or 0")
         }
         if let wait, DurationText.fractionalSeconds(wait) == nil {
             throw ValidationError("'--wait' must be a duration such as 30, 30s or 2m")
@@ -110,6 +124,7 @@ struct KeysatDeliver: ParsableCommand {
         deliverer.options.policy = try NetworkPolicy.make(
             allow: allowNetwork, allowPrivate: allowPrivateNetworks, environment: .process)
         deliverer.options.httpsOnly = httpsOnly
+        deliverer.options.disableAfterSeconds = DurationText.seconds(disableAfter) ?? 0
         if let caFile {
             guard (try InputFile.read(caFile, limit: 16 << 20, what: "CA file")) != nil else {
                 throw KeysatError(.data, "CA file \(caFile) is larger than 16 MiB")

@@ -29,6 +29,16 @@ func endpointSecret(file: String?) throws -> String {
     return try EndpointSecret.parse(bytes, source: file == "-" ? "standard input" : file)
 }
 
+/// Warns when the URL's host resolves into an address keysat-deliver refuses by default.
+func warnAboutNetworkPolicy(host: String) {
+    let refused = NetworkPolicy.resolve(host: host).filter { !NetworkPolicy().allows($0) }
+    guard let first = refused.first else { return }
+    let address = NetworkPolicy.format(first)
+    Output.error(
+        "keysat-webhooks: warning: \(host) resolves to \(address), which keysat-deliver refuses by default; "
+            + "allow it with 'keysat-deliver --allow-network \(address)' (or --allow-private-networks)\n")
+}
+
 /// An endpoint as one JSON object; the secret only when asked for.
 func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
     var members: [(String, String)] = [
@@ -39,6 +49,8 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("description", JSONText.string(endpoint.description)),
         ("created_at", JSONText.string(endpoint.createdAt)),
         ("updated_at", JSONText.string(endpoint.updatedAt)),
+        ("disabled_reason", JSONText.string(endpoint.disabledReason)),
+        ("disabled_at", JSONText.string(endpoint.disabledAt)),
     ]
     if includeSecret {
         members.append(("secret", JSONText.string(endpoint.secret)))
@@ -77,9 +89,10 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            try EndpointURL.validate(url)
+            let host = try EndpointURL.validate(url)
             for event in events where event != "*" { try EventType.validate(event) }
             let secret = try endpointSecret(file: secretFile)
+            warnAboutNetworkPolicy(host: host)
             let store = try database.open(create: true)
             var generator = SystemRandomNumberGenerator()
             let endpoint = try store.addEndpoint(
@@ -112,7 +125,9 @@ extension KeysatWebhooks.EndpointCommand {
             var rows = [["ID", "ACTIVE", "EVENTS", "SECRET", "URL", "DESCRIPTION"]]
             for endpoint in endpoints {
                 rows.append([
-                    endpoint.id, endpoint.active ? "yes" : "no", endpoint.eventTypes.joined(separator: ","),
+                    endpoint.id,
+                    endpoint.active ? "yes" : (endpoint.disabledReason == nil ? "no" : "no (auto)"),
+                    endpoint.eventTypes.joined(separator: ","),
                     endpoint.maskedSecret, endpoint.url, endpoint.description,
                 ])
             }
@@ -142,20 +157,25 @@ extension KeysatWebhooks.EndpointCommand {
                 try Output.standard(endpointJSON(endpoint, includeSecret: showSecret) + "\n")
                 return
             }
-            let rows = [
-                ["id:", endpoint.id],
-                ["url:", endpoint.url],
-                ["events:", endpoint.eventTypes.joined(separator: ", ")],
-                ["active:", endpoint.active ? "yes" : "no"],
-                ["description:", endpoint.description],
+            let rows =
                 [
-                    "secret:",
-                    showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)",
-                ],
-                ["pending:", String(pending)],
-                ["created:", endpoint.createdAt],
-                ["updated:", endpoint.updatedAt],
-            ]
+                    ["id:", endpoint.id],
+                    ["url:", endpoint.url],
+                    ["events:", endpoint.eventTypes.joined(separator: ", ")],
+                    ["active:", endpoint.active ? "yes" : "no"],
+                ]
+                + (endpoint.disabledReason.map {
+                    [["disabled:", "\($0) (at \(endpoint.disabledAt ?? "?"))"]]
+                } ?? []) + [
+                    ["description:", endpoint.description],
+                    [
+                        "secret:",
+                        showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)",
+                    ],
+                    ["pending:", String(pending)],
+                    ["created:", endpoint.createdAt],
+                    ["updated:", endpoint.updatedAt],
+                ]
             try Output.standard(Table.render(rows))
         }
     }
@@ -189,8 +209,9 @@ extension KeysatWebhooks.EndpointCommand {
         }
 
         func run() throws {
-            if let url { try EndpointURL.validate(url) }
+            let host = try url.map { try EndpointURL.validate($0) }
             for event in events where event != "*" { try EventType.validate(event) }
+            if let host { warnAboutNetworkPolicy(host: host) }
             let endpoint = try database.open().updateEndpoint(
                 id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }

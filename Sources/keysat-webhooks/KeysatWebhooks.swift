@@ -59,6 +59,8 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Opens the store; `create` makes a missing database instead of refusing it.
     func open(create: Bool = false) throws -> WebhookStore {
-        try WebhookStore(path: resolvedPath, create: create, busyTimeoutMS: busyTimeoutMS)
+        let store = try WebhookStore(path: resolvedPath, create: create, busyTimeoutMS: busyTimeoutMS)
+        if let warning = store.permissionWarning() { Output.error("keysat-webhooks: warning: \(warning)\n") }
+        return store
     }
 }

@@ -66,6 +66,7 @@ extension KeysatWebhooks {
                         ("last_success", JSONText.string(stats.lastSuccess)),
                         ("last_failure", JSONText.string(stats.lastFailure)),
                         ("failure_streak", String(stats.failureStreak)),
+                        ("disabled_reason", JSONText.string(stats.endpoint.disabledReason)),
                     ])
                 }
                 try Output.standard(

@@ -15,16 +15,21 @@ final class Receiver {
 
     let directory: String
     let port: Int
+    let scheme: String
     private let process: Process
 
-    init(in scratch: Scratch) throws {
-        directory = scratch.file("receiver")
+    init(in scratch: Scratch, host: String = "127.0.0.1", tls: (certificate: String, key: String)? = nil)
+        throws
+    {
+        directory = scratch.file("receiver-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let script = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/receiver.py")
             .path
-        process.arguments = ["python3", script, directory]
+        process.arguments =
+            ["python3", script, directory, host] + (tls.map { [$0.certificate, $0.key] } ?? [])
+        scheme = tls == nil ? "http" : "https"
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let portFile = directory + "/port"
@@ -44,7 +49,7 @@ final class Receiver {
     }
 
     /// A URL on this receiver.
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
     /// Tells the receiver which secret an endpoint path signs with, for its own HMAC check.
     func expectSecret(_ secret: String, forPath path: String) throws {

@@ -2,8 +2,10 @@
 """A webhook receiver for the end-to-end tests: real HTTP/1.1 on loopback, an independent
 signature check with Python's hmac module, and a JSON line per request in a log file.
 
-usage: receiver.py DIR   (writes DIR/port once listening, appends DIR/requests.jsonl,
-                          reads DIR/secrets.json {"/path": "secret"} on each request)
+usage: receiver.py DIR [HOST] [CERT KEY]
+  writes DIR/port once listening, appends DIR/requests.jsonl, reads DIR/secrets.json
+  {"/path": "secret"} on each request; listens on HOST (default 127.0.0.1), with TLS when a
+  certificate and key are given.
 
 Paths choose the answer:
   /status/NNN[/...]   answer NNN with a short body
@@ -12,8 +14,11 @@ Paths choose the answer:
   /cut/NNN            send the status line and headers of NNN, then close mid-body
   /redirect           302 to /redirect-target (must never be followed)
   /slow/MS/NNN        wait MS milliseconds, then answer NNN
+  /garbage            answer with bytes that are not HTTP
+  /reset              close the connection with a TCP reset instead of answering
+  /huge/NNN           answer NNN with a body of 2 GiB (streamed until the client stops reading)
 """
-import base64, hashlib, hmac, json, os, socket, sys, threading, time
+import base64, hashlib, hmac, json, os, socket, ssl, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
@@ -78,6 +83,27 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if kind == "garbage":
+            self.wfile.write(b"\x00\xffTHIS IS NOT HTTP\r\n\r\n")
+            self.close_connection = True
+            return
+        if kind == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if kind == "huge":
+            self.send_response(int(parts[1]))
+            self.send_header("Content-Length", str(2 << 30))
+            self.end_headers()
+            chunk = b"h" * 65536
+            try:
+                for _ in range((2 << 30) // len(chunk)):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return
         if kind == "slow":
             time.sleep(int(parts[1]) / 1000)
             parts = parts[1:]
@@ -109,7 +135,12 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-server = Server(("127.0.0.1", 0), Handler)
+host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+server = Server((host, 0), Handler)
+if len(sys.argv) > 4:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(os.path.join(DIR, "port.tmp"), "w") as f:
     f.write(str(server.server_address[1]))
 os.rename(os.path.join(DIR, "port.tmp"), os.path.join(DIR, "port"))
