@@ -11,7 +11,7 @@ SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
 
-.PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units clean
+.PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units fuzz clean
 
 all: build
 
@@ -67,6 +67,11 @@ uninstall:
 # out of reach, as on a target host.
 check-install:
 	./scripts/check-install.sh
+
+# libFuzzer targets for the JSON and URL validators (CI runs them briefly; longer by hand).
+FUZZ_SECONDS ?= 60
+fuzz:
+	./Fuzz/run.sh $(FUZZ_SECONDS)
 
 check-units: build
 	./scripts/check-units.sh

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets and runs each for SECONDS (default 20; CI runs them briefly,
+# run longer by hand: Fuzz/run.sh 600). Crashes are saved under Fuzz/artifacts/ and must become
+# regression tests (in Tests/KeysatStoreTests/JSONValidatorTests.swift and StoreTests.swift).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+out=.build/fuzz
+mkdir -p "$out" Fuzz/artifacts
+store=Sources/KeysatStore
+common=("$store/KeysatError.swift" "$store/JSONText.swift")
+build() {
+    # ld.gold warns about every ASan helper symbol; only real errors are worth showing.
+    swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name KeysatFuzz "$@" 2>&1 \
+        | { grep -v -e 'Cannot export local symbol' -e '^$' || true; }
+    [ "${PIPESTATUS[0]}" -eq 0 ]
+}
+build -o "$out/json-fuzz" Fuzz/JSONValidatorFuzz.swift "$store/JSONValidator.swift" "$store/JSONPretty.swift" "${common[@]}"
+build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "${common[@]}"
+for target in json url; do
+    corpus="$out/corpus-$target"
+    mkdir -p "$corpus"
+    cp Fuzz/corpus/$target/* "$corpus/" 2>/dev/null || true
+    echo "fuzz: $target for ${seconds}s"
+    "$out/$target-fuzz" -max_total_time="$seconds" -artifact_prefix=Fuzz/artifacts/$target- "$corpus" \
+        > "$out/$target.log" 2>&1 || { tail -n 40 "$out/$target.log"; echo "fuzz: $target crashed; see Fuzz/artifacts/" >&2; exit 1; }
+    grep -E '^Done [0-9]+ runs' "$out/$target.log" || true
+done
