@@ -41,7 +41,8 @@ public struct Deliverer {
         }
         defer { withExtendedLifetime(lock) {} }
         let t0 = clock.now()
-        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
+        let signals = StopSignal()
+        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger) { signals.requested }
         if dryRun { return .wouldSend(try run.due(at: t0)) }
         do {
             let summary = try run.run(at: t0)

@@ -22,6 +22,8 @@ struct HTTPResult {
     var status: Int?
     /// curl's message when no status line was received.
     var transportError: String?
+    /// The `Retry-After` header, if the receiver sent one.
+    var retryAfter: String?
     /// The start of the response body (at most the engine's `maximumResponseBytes`).
     var body: [UInt8]
     var started: Timestamp
@@ -52,6 +54,7 @@ final class HTTPEngine {
         var limit = 0
         var truncated = false
         var statusLine: Int?
+        var retryAfter: String?
         var started = Timestamp(microseconds: 0)
         let policy: NetworkPolicy
         /// An address the network policy refused for this transfer.
@@ -89,6 +92,7 @@ final class HTTPEngine {
         transfer.limit = settings.maximumResponseBytes
         transfer.truncated = false
         transfer.statusLine = nil
+        transfer.retryAfter = nil
         transfer.refused = nil
         transfer.started = clock.now()
         let context = Unmanaged.passUnretained(transfer).toOpaque()
@@ -162,8 +166,8 @@ final class HTTPEngine {
             }
             results.append(
                 HTTPResult(
-                    tag: transfer.tag, status: status, transportError: error, body: transfer.body,
-                    started: transfer.started, finished: finished))
+                    tag: transfer.tag, status: status, transportError: error, retryAfter: transfer.retryAfter,
+                    body: transfer.body, started: transfer.started, finished: finished))
             idle.append(transfer)
         }
         return results
@@ -188,12 +192,19 @@ private let writeBody: keysat_curl_data_callback = { data, size, count, context 
     return length
 }
 
-/// Notes the status of each status line (`HTTP/1.1 204 No Content`); the last one is final.
+/// Notes the status of each status line (`HTTP/1.1 204 No Content`; the last one is final)
+/// and the `Retry-After` header.
 private let readHeader: keysat_curl_data_callback = { data, size, count, context in
     let transfer = Unmanaged<HTTPEngine.Transfer>.fromOpaque(context!).takeUnretainedValue()
     let length = size * count
     guard let data, length >= 12 else { return length }
     data.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        let line = UnsafeBufferPointer(start: bytes, count: min(length, 200))
+        let name = Array("retry-after:".utf8)
+        if line.count > name.count, zip(line, name).allSatisfy({ $0 | 0x20 == $1 | 0x20 }) {
+            transfer.retryAfter = String(decoding: line[name.count...], as: UTF8.self).trimmingSpaces
+            return
+        }
         guard bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
             bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/")
         else { return }

@@ -189,12 +189,6 @@ public final class Listener {
     }
 }
 
-extension String {
-    fileprivate var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}
-
 extension Substring {
     fileprivate var trimmingSpaces: String { String(self).trimmingSpaces }
 }

@@ -14,6 +14,9 @@ public struct DueDelivery: Sendable {
     public var endpointActive: Bool
     /// The secret before the last rotation, while its grace period lasts.
     public var previousSecret: String?
+    /// The endpoint takes its deliveries one at a time, oldest first.
+    public var ordered = false
+    public var createdAt = ""
 
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int,
@@ -87,8 +90,13 @@ public struct AttemptOutcome: Sendable {
 /// What the delivery engine needs of a store. A second backend implements just this.
 public protocol DeliveryQueue: AnyObject {
     /// Up to `limit` deliveries due at `dueBy` (pending, `next_attempt_at <= dueBy`), oldest
-    /// `next_attempt_at` first, starting after `cursor`.
-    func dueDeliveries(dueBy: Timestamp, after cursor: DueCursor?, limit: Int) throws -> [DueDelivery]
+    /// `next_attempt_at` first, starting after `cursor`: those never attempted, or with
+    /// `retries`, those attempted before.
+    func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+
+    /// Whether an older delivery to the same endpoint is still pending (due or not).
+    func hasOlderPending(than delivery: DueDelivery) throws -> Bool
 
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
@@ -104,30 +112,47 @@ public protocol DeliveryQueue: AnyObject {
 }
 
 extension WebhookStore: DeliveryQueue {
-    public func dueDeliveries(dueBy: Timestamp, after cursor: DueCursor?, limit: Int) throws
+    public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
     {
         let statement = try database.prepare(
             """
             SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
                    e.url, e.secret, coalesce(e.active, 0),
-                   CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END
+                   CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
+                   coalesce(e.ordered, 0), d.created_at
             FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
             WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
+              AND (d.attempt_count > 0) = ?5
               AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
             ORDER BY d.next_attempt_at, d.id
             LIMIT ?4
             """)
         return try statement.rows([
             .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt), .optional(cursor?.id),
-            .integer(Int64(limit)),
+            .integer(Int64(limit)), .integer(retries ? 1 : 0),
         ]) { row in
-            DueDelivery(
+            var delivery = DueDelivery(
                 id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
                 payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
                 nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
                 endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
+            delivery.ordered = row.integer(10) == 1
+            delivery.createdAt = row.string(11)
+            return delivery
         }
+    }
+
+    public func hasOlderPending(than delivery: DueDelivery) throws -> Bool {
+        try database.prepare(
+            """
+            SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                WHERE endpoint_id = ?1 AND delivered_at IS NULL AND next_attempt_at IS NOT NULL
+                  AND (created_at, id) < (?2, ?3))
+            """
+        ).first([.text(delivery.endpointID), .text(delivery.createdAt), .text(delivery.id)]) {
+            $0.integer(0) == 1
+        } ?? false
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {

@@ -13,6 +13,8 @@ public struct Endpoint: Sendable, Equatable {
     /// Why keysat-deliver disabled the endpoint by itself, and when (`nil` otherwise).
     public var disabledReason: String?
     public var disabledAt: String?
+    /// Deliveries go one at a time, oldest first; a failing one holds back the newer ones.
+    public var ordered = false
 
     public init(
         id: String, url: String, secret: String, eventTypes: [String], active: Bool,

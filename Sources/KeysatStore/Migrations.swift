@@ -89,6 +89,15 @@ enum Migrations {
             ALTER TABLE webhook_endpoints ADD COLUMN disabled_at TEXT;
             """
         ),
+        (
+            6,
+            // Ordered endpoints get their deliveries one at a time, oldest first.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_order
+                ON webhook_deliveries(endpoint_id, created_at, id) WHERE delivered_at IS NULL;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

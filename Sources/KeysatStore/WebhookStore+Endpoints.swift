@@ -14,6 +14,7 @@ extension WebhookStore {
             description: row.string(5), createdAt: row.string(6), updatedAt: row.string(7))
         endpoint.disabledReason = row.text(8)
         endpoint.disabledAt = row.text(9)
+        endpoint.ordered = row.integer(10) == 1
         return endpoint
     }
 
@@ -26,21 +27,22 @@ extension WebhookStore {
 
     /// Adds an endpoint and returns it.
     public func addEndpoint(
-        url: String, secret: String, eventTypes: [String], description: String,
+        url: String, secret: String, eventTypes: [String], description: String, ordered: Bool = false,
         using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         let now = clock.now().rfc3339
-        let endpoint = Endpoint(
+        var endpoint = Endpoint(
             id: Identifiers.uuid4(using: &generator), url: url, secret: secret,
             eventTypes: eventTypes.isEmpty ? ["*"] : eventTypes, active: true,
             description: description, createdAt: now, updatedAt: now)
+        endpoint.ordered = ordered
         try database.writeTransaction {
             try database.prepare(
-                "INSERT INTO webhook_endpoints (\(Self.endpointColumns)) VALUES (?, ?, ?, ?, 1, ?, ?, ?)"
+                "INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)"
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
                 .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
-                .text(description), .text(now), .text(now),
+                .text(description), .text(now), .text(now), .integer(ordered ? 1 : 0),
             ])
         }
         return endpoint
@@ -49,7 +51,7 @@ extension WebhookStore {
     /// Every endpoint, oldest first.
     public func endpoints() throws -> [Endpoint] {
         try database.prepare(
-            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at FROM webhook_endpoints ORDER BY created_at, id"
+            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at, ordered FROM webhook_endpoints ORDER BY created_at, id"
         ).rows { try endpoint(from: $0) }
     }
 
@@ -57,7 +59,7 @@ extension WebhookStore {
     /// - Throws: `KeysatError` (data, 65) when there is none.
     public func endpoint(id: String) throws -> Endpoint {
         let found = try database.prepare(
-            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at FROM webhook_endpoints WHERE id = ?"
+            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at, ordered FROM webhook_endpoints WHERE id = ?"
         ).first([.text(id)]) { try endpoint(from: $0) }
         guard let found else { throw Self.noSuchEndpoint(id) }
         return found
@@ -125,20 +127,21 @@ extension WebhookStore {
     /// Changes an endpoint's URL, event types or description (`nil` keeps the current one).
     /// - Returns: the endpoint as it is now.
     @discardableResult
-    public func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?) throws
-        -> Endpoint
-    {
+    public func updateEndpoint(
+        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool? = nil
+    ) throws -> Endpoint {
         try database.writeTransaction {
             var endpoint = try endpoint(id: id)
             if let url { endpoint.url = url }
             if let eventTypes { endpoint.eventTypes = eventTypes.isEmpty ? ["*"] : eventTypes }
             if let description { endpoint.description = description }
+            if let ordered { endpoint.ordered = ordered }
             endpoint.updatedAt = clock.now().rfc3339
             try database.prepare(
-                "UPDATE webhook_endpoints SET url = ?, event_types = ?, description = ?, updated_at = ? WHERE id = ?"
+                "UPDATE webhook_endpoints SET url = ?, event_types = ?, description = ?, ordered = ?, updated_at = ? WHERE id = ?"
             ).run([
                 .text(endpoint.url), .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
-                .text(endpoint.description), .text(endpoint.updatedAt), .text(id),
+                .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt), .text(id),
             ])
             return endpoint
         }

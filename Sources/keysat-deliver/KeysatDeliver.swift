@@ -38,6 +38,15 @@ struct KeysatDeliver: ParsableCommand {
     @Option(help: "Requests in flight at once.")
     var concurrency = 16
 
+    @Option(help: ArgumentHelp("Requests in flight to one endpoint at once.", valueName: "n"))
+    var perEndpoint = 4
+
+    @Option(help: ArgumentHelp("Stop trying an endpoint for this run after K transport failures in a row.", valueName: "k"))
+    var breaker = 3
+
+    @Option(help: ArgumentHelp("Stop starting attempts after this long; in-flight ones finish.", valueName: "duration"))
+    var maxRuntime: String?
+
     @Option(help: ArgumentHelp("Time limit of one attempt (seconds, or 30s, 2m).", valueName: "duration"))
     var timeout = "10"
 
@@ -94,6 +103,11 @@ struct KeysatDeliver: ParsableCommand {
             throw ValidationError("'--concurrency' must be from 1 to 1024")
         }
         if let limit, limit < 1 { throw ValidationError("'--limit' must be a positive number") }
+        if perEndpoint < 1 { throw ValidationError("'--per-endpoint' must be a positive number") }
+        if breaker < 1 { throw ValidationError("'--breaker' must be a positive number") }
+        if let maxRuntime, (DurationText.fractionalSeconds(maxRuntime) ?? 0) <= 0 {
+            throw ValidationError("'--max-runtime' must be a positive duration such as 25, 25s or 5m")
+        }
         for network in allowNetwork where NetworkPolicy.Network(network) == nil {
             throw ValidationError(
                 "'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
@@ -120,6 +134,9 @@ struct KeysatDeliver: ParsableCommand {
         deliverer.options.timeoutSeconds = DurationText.fractionalSeconds(timeout) ?? 10
         deliverer.options.connectTimeoutSeconds = DurationText.fractionalSeconds(connectTimeout) ?? 5
         deliverer.options.limit = limit
+        deliverer.options.perEndpoint = perEndpoint
+        deliverer.options.breaker = breaker
+        deliverer.options.maxRuntimeSeconds = maxRuntime.flatMap(DurationText.fractionalSeconds)
         deliverer.metricsPath = metricsFile
         deliverer.options.policy = try NetworkPolicy.make(
             allow: allowNetwork, allowPrivate: allowPrivateNetworks, environment: .process)

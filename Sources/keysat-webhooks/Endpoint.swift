@@ -49,6 +49,7 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("description", JSONText.string(endpoint.description)),
         ("created_at", JSONText.string(endpoint.createdAt)),
         ("updated_at", JSONText.string(endpoint.updatedAt)),
+        ("ordered", endpoint.ordered ? "true" : "false"),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
     ]
@@ -83,6 +84,9 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(help: "Read the secret from PATH ('-' for standard input).")
         var secretFile: String?
 
+        @Flag(help: "Deliver one at a time, oldest first; a failing delivery holds back the newer ones.")
+        var ordered = false
+
         @Flag(help: "Print a JSON object (with the secret).")
         var json = false
 
@@ -96,7 +100,8 @@ extension KeysatWebhooks.EndpointCommand {
             let store = try database.open(create: true)
             var generator = SystemRandomNumberGenerator()
             let endpoint = try store.addEndpoint(
-                url: url, secret: secret, eventTypes: events, description: description, using: &generator)
+                url: url, secret: secret, eventTypes: events, description: description, ordered: ordered,
+                using: &generator)
             if json {
                 try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
             } else {
@@ -162,6 +167,7 @@ extension KeysatWebhooks.EndpointCommand {
                     ["id:", endpoint.id],
                     ["url:", endpoint.url],
                     ["events:", endpoint.eventTypes.joined(separator: ", ")],
+                ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
                     ["active:", endpoint.active ? "yes" : "no"],
                 ]
                 + (endpoint.disabledReason.map {
@@ -197,14 +203,19 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(help: "A note for operators.")
         var description: String?
 
+        @Flag(
+            inversion: .prefixedNo,
+            help: "Deliver one at a time, oldest first (--no-ordered: concurrently, in any order).")
+        var ordered: Bool?
+
         @Flag(help: "Print the endpoint as a JSON object.")
         var json = false
 
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            if url == nil && events.isEmpty && description == nil {
-                throw ValidationError("nothing to change: give --url, --event or --description")
+            if url == nil && events.isEmpty && description == nil && ordered == nil {
+                throw ValidationError("nothing to change: give --url, --event, --description or --[no-]ordered")
             }
         }
 
@@ -213,7 +224,7 @@ extension KeysatWebhooks.EndpointCommand {
             for event in events where event != "*" { try EventType.validate(event) }
             if let host { warnAboutNetworkPolicy(host: host) }
             let endpoint = try database.open().updateEndpoint(
-                id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description)
+                id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description, ordered: ordered)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
         }
     }

@@ -1,0 +1,89 @@
+public import KeysatStore
+
+/// How a run behaves; the defaults are keysat-deliver's.
+public struct DeliveryOptions: Sendable {
+    /// Requests in flight at once.
+    public var concurrency = 16
+    /// Requests in flight to one endpoint at once (ordered endpoints: always 1).
+    public var perEndpoint = 4
+    /// Consecutive transport failures or timeouts after which a run stops trying an endpoint.
+    public var breaker = 3
+    /// Whole-attempt timeout.
+    public var timeoutSeconds = 10.0
+    public var connectTimeoutSeconds = 5.0
+    /// Attempt at most this many deliveries in this run.
+    public var limit: Int?
+    /// Stop starting attempts after this many seconds (in-flight ones finish).
+    public var maxRuntimeSeconds: Double?
+    /// Due rows read per query.
+    public var pageSize = 256
+    /// Due rows held in memory at most, waiting for a free slot.
+    public var bufferLimit = 2048
+    /// Outcomes are committed in batches of this many, or at least once a second.
+    public var flushBatch = 500
+    /// Which destination addresses may be connected to.
+    public var policy = NetworkPolicy()
+    /// A CA bundle to trust for TLS instead of the system's.
+    public var caFile: String?
+    /// Refuse plain http.
+    public var httpsOnly = false
+    /// Disable an endpoint whose attempts have all failed for longer than this (0: never).
+    public var disableAfterSeconds: Int64 = 5 * 86_400
+
+    public init() {}
+}
+
+/// Counts of one run, in all and per endpoint.
+public struct RunSummary: Sendable, Equatable {
+    public struct Counts: Sendable, Equatable {
+        public var attempted = 0
+        public var delivered = 0
+        public var retryScheduled = 0
+        public var deadLettered = 0
+        /// Due deliveries left untouched because the endpoint's circuit breaker opened.
+        public var skipped = 0
+
+        public init() {}
+
+        var jsonMembers: [(String, String)] {
+            [
+                ("attempted", String(attempted)), ("delivered", String(delivered)),
+                ("retry_scheduled", String(retryScheduled)), ("dead_lettered", String(deadLettered)),
+                ("skipped", String(skipped)),
+            ]
+        }
+    }
+
+    public var total = Counts()
+    public var endpoints: [String: Counts] = [:]
+    /// Endpoints this run disabled (failing too long, or 410 Gone).
+    public var endpointsDisabled = 0
+    /// Why the run stopped before attempting everything due, if it did.
+    public var stoppedBy: String?
+    public var elapsedMS = 0
+
+    public init() {}
+
+    public var attempted: Int { total.attempted }
+    public var delivered: Int { total.delivered }
+    public var retryScheduled: Int { total.retryScheduled }
+    public var deadLettered: Int { total.deadLettered }
+    public var skipped: Int { total.skipped }
+
+    mutating func count(_ endpoint: String, _ change: (inout Counts) -> Void) {
+        change(&total)
+        change(&endpoints[endpoint, default: Counts()])
+    }
+
+    /// The `--json` summary.
+    public var json: String {
+        let perEndpoint = endpoints.keys.sorted().map { (JSONText.string($0) + ":" + JSONText.object(endpoints[$0]!.jsonMembers)) }
+        return JSONText.object(
+            total.jsonMembers + [
+                ("endpoints_disabled", String(endpointsDisabled)),
+                ("stopped_by", JSONText.string(stoppedBy)),
+                ("elapsed_ms", String(elapsedMS)),
+                ("endpoints", "{" + perEndpoint.joined(separator: ",") + "}"),
+            ])
+    }
+}

@@ -1,0 +1,99 @@
+public import KeysatStore
+
+/// The deliveries due at a run's start, read page by page and held per endpoint, so that
+/// a busy or capped endpoint does not hold up the others.
+///
+/// Deliveries never attempted come first, then retries, each group oldest first. At most
+/// `bufferLimit` rows are held in memory, whatever the backlog.
+final class DueQueue {
+    private let queue: any DeliveryQueue
+    private let t0: Timestamp
+    private let pageSize: Int
+    private let bufferLimit: Int
+    private var retries = false
+    private var cursor: DueCursor?
+    private(set) var exhausted = false
+    /// Rows waiting, per endpoint, in arrival order; `heads` index the next one.
+    private var waiting: [String: [DueDelivery]] = [:]
+    private var heads: [String: Int] = [:]
+    /// Endpoints with rows waiting, in the order they first appeared (round robin).
+    private var order: [String] = []
+    private var nextTurn = 0
+    private(set) var buffered = 0
+
+    init(queue: any DeliveryQueue, t0: Timestamp, pageSize: Int, bufferLimit: Int) {
+        self.queue = queue
+        self.t0 = t0
+        self.pageSize = pageSize
+        self.bufferLimit = bufferLimit
+    }
+
+    /// Reads pages until the buffer is full or nothing due is left.
+    func fill() throws {
+        while !exhausted && buffered + pageSize <= max(bufferLimit, pageSize) {
+            let page = try queue.dueDeliveries(dueBy: t0, retries: retries, after: cursor, limit: pageSize)
+            for delivery in page { append(delivery) }
+            if let last = page.last { cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id) }
+            if page.count < pageSize {
+                if retries {
+                    exhausted = true
+                } else {
+                    retries = true
+                    cursor = nil
+                }
+            }
+        }
+    }
+
+    private func append(_ delivery: DueDelivery) {
+        if waiting[delivery.endpointID] == nil {
+            waiting[delivery.endpointID] = []
+            heads[delivery.endpointID] = 0
+            order.append(delivery.endpointID)
+        }
+        waiting[delivery.endpointID]!.append(delivery)
+        buffered += 1
+    }
+
+    /// The next delivery of the next endpoint, in turn, that `canStart` accepts.
+    func next(where canStart: (String) -> Bool) -> DueDelivery? {
+        guard !order.isEmpty else { return nil }
+        for step in 0..<order.count {
+            let endpoint = order[(nextTurn + step) % order.count]
+            guard canStart(endpoint), let delivery = pop(endpoint) else { continue }
+            nextTurn = (nextTurn + step + 1) % max(order.count, 1)
+            return delivery
+        }
+        return nil
+    }
+
+    private func pop(_ endpoint: String) -> DueDelivery? {
+        guard let rows = waiting[endpoint], let head = heads[endpoint], head < rows.count else { return nil }
+        heads[endpoint] = head + 1
+        buffered -= 1
+        if head + 1 == rows.count { forget(endpoint) }
+        return rows[head]
+    }
+
+    /// Drops every waiting row of `endpoint` (and rows of it read later); returns how many.
+    func drop(_ endpoint: String) -> Int {
+        var dropped = 0
+        if let rows = waiting[endpoint], let head = heads[endpoint] { dropped = rows.count - head }
+        buffered -= dropped
+        forget(endpoint)
+        return dropped
+    }
+
+    private func forget(_ endpoint: String) {
+        waiting[endpoint] = nil
+        heads[endpoint] = nil
+        if let index = order.firstIndex(of: endpoint) {
+            order.remove(at: index)
+            if nextTurn > index { nextTurn -= 1 }
+            if nextTurn >= order.count { nextTurn = 0 }
+        }
+    }
+
+    /// Whether any row is waiting.
+    var isEmpty: Bool { buffered == 0 }
+}
