@@ -42,7 +42,9 @@ public struct Deliverer {
         defer { withExtendedLifetime(lock) {} }
         let t0 = clock.now()
         let signals = StopSignal()
-        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger) { signals.requested }
+        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger) {
+            signals.requested
+        }
         if dryRun { return .wouldSend(try run.due(at: t0)) }
         do {
             let summary = try run.run(at: t0)

@@ -77,7 +77,9 @@ public struct RunSummary: Sendable, Equatable {
 
     /// The `--json` summary.
     public var json: String {
-        let perEndpoint = endpoints.keys.sorted().map { (JSONText.string($0) + ":" + JSONText.object(endpoints[$0]!.jsonMembers)) }
+        let perEndpoint = endpoints.keys.sorted().map {
+            (JSONText.string($0) + ":" + JSONText.object(endpoints[$0]!.jsonMembers))
+        }
         return JSONText.object(
             total.jsonMembers + [
                 ("endpoints_disabled", String(endpointsDisabled)),

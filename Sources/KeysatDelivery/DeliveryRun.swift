@@ -34,7 +34,8 @@ public final class DeliveryRun {
             var cursor: DueCursor?
             while result.count < limit {
                 let page = try queue.dueDeliveries(
-                    dueBy: t0, retries: retries, after: cursor, limit: min(options.pageSize, limit - result.count))
+                    dueBy: t0, retries: retries, after: cursor,
+                    limit: min(options.pageSize, limit - result.count))
                 result += page
                 guard let last = page.last, page.count == options.pageSize else { break }
                 cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id)
@@ -110,7 +111,8 @@ public final class DeliveryRun {
                         "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
                         "attempt": String(delivery.attemptCount + 1), "outcome": word,
                         "status": outcome.statusCode.map(String.init) ?? "-",
-                        "duration_ms": String((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
+                        "duration_ms": String(
+                            (outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
                         "error": outcome.error ?? "",
                     ])
             }
@@ -137,50 +139,76 @@ public final class DeliveryRun {
             return summary.stoppedBy == nil
         }
 
+        /// An endpoint with transport failures in this run and no success since gets one probe at a time.
         func capacity(_ endpoint: String) -> Bool {
             let state = endpoints[endpoint] ?? EndpointState()
-            return state.inFlight < options.perEndpoint
+            if state.breakerOpen || chains.contains(endpoint) { return false }
+            return state.inFlight < (state.transportFailures > 0 ? 1 : options.perEndpoint)
+        }
+
+        // Ordered endpoints are not served from the due pages but as chains: their oldest
+        // pending delivery, if due, then the next once it is delivered or dead.
+        var chains: Set<String> = []
+        var chainAttempted: Set<String> = []
+
+        /// The next delivery of an ordered endpoint's chain, or `nil` when the chain stops here.
+        func nextInChain(_ endpoint: String) throws -> DueDelivery? {
+            try flush()
+            guard let oldest = try queue.oldestPending(endpointID: endpoint),
+                oldest.nextAttemptAt <= t0.rfc3339,
+                !chainAttempted.contains(oldest.id)
+            else { return nil }
+            chainAttempted.insert(oldest.id)
+            return oldest
+        }
+
+        /// Starts an attempt, or records at once why there can be none.
+        func start(_ delivery: DueDelivery) throws {
+            let endpoint = delivery.endpointID
+            summary.count(endpoint) { $0.attempted += 1 }
+            guard delivery.endpointActive, !(endpoints[endpoint]?.disabled ?? false), let url = delivery.url,
+                let secret = delivery.secret
+            else {
+                let now = clock.now()
+                finish(
+                    AttemptOutcome(
+                        deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: .dead,
+                        statusCode: nil, error: "endpoint deleted or disabled", startedAt: now,
+                        finishedAt: now,
+                        requested: false), delivery)
+                return
+            }
+            nextTag += 1
+            inFlight[nextTag] = delivery
+            endpoints[endpoint, default: EndpointState()].inFlight += 1
+            try engine.start(
+                HTTPRequest(
+                    url: url,
+                    headers: RequestHeaders.make(for: delivery, secret: secret, timestamp: clock.now()),
+                    body: delivery.payload, tag: nextTag))
+        }
+
+        /// Continues an ordered endpoint's chain after one of its deliveries finished or was dropped.
+        func continueChain(_ endpoint: String) throws {
+            while mayStart(), engine.inFlight < options.concurrency, let next = try nextInChain(endpoint) {
+                try start(next)
+                if inFlight.values.contains(where: { $0.endpointID == endpoint }) { return }
+                // Recorded at once (disabled endpoint): go on with the next one.
+            }
         }
 
         while true {
+            _ = mayStart()  // notices a signal even while every slot is busy
             try due.fill()
-            while engine.inFlight < options.concurrency, mayStart(),
-                let delivery = due.next(where: { capacity($0) && !(endpoints[$0]?.breakerOpen ?? false) })
+            while engine.inFlight < options.concurrency, mayStart(), let delivery = due.next(where: capacity)
             {
-                let endpoint = delivery.endpointID
                 if delivery.ordered {
-                    // One at a time, oldest first: wait for the one in flight, and hold this one
-                    // back (it stays due) while an older one is still pending.
-                    if endpoints[endpoint]?.inFlight ?? 0 > 0 {
-                        _ = due.drop(endpoint)
-                        continue
-                    }
-                    try flush()
-                    if try queue.hasOlderPending(than: delivery) {
-                        _ = due.drop(endpoint)
-                        continue
-                    }
+                    _ = due.drop(delivery.endpointID)
+                    chains.insert(delivery.endpointID)
+                    try continueChain(delivery.endpointID)
+                } else {
+                    try start(delivery)
                 }
-                summary.count(endpoint) { $0.attempted += 1 }
-                guard delivery.endpointActive, !(endpoints[endpoint]?.disabled ?? false), let url = delivery.url,
-                    let secret = delivery.secret
-                else {
-                    let now = clock.now()
-                    finish(
-                        AttemptOutcome(
-                            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: .dead,
-                            statusCode: nil, error: "endpoint deleted or disabled", startedAt: now, finishedAt: now,
-                            requested: false), delivery)
-                    continue
-                }
-                nextTag += 1
-                inFlight[nextTag] = delivery
-                endpoints[endpoint, default: EndpointState()].inFlight += 1
-                try engine.start(
-                    HTTPRequest(
-                        url: url, headers: RequestHeaders.make(for: delivery, secret: secret, timestamp: clock.now()),
-                        body: delivery.payload, tag: nextTag))
-                if delivery.ordered { break }
                 try due.fill()
             }
             if engine.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil) { break }
@@ -198,26 +226,37 @@ public final class DeliveryRun {
                 }
                 if result.status == nil {
                     endpoints[endpoint, default: EndpointState()].transportFailures += 1
-                    if endpoints[endpoint]!.transportFailures >= options.breaker && !endpoints[endpoint]!.breakerOpen {
+                    if endpoints[endpoint]!.transportFailures >= options.breaker
+                        && !endpoints[endpoint]!.breakerOpen
+                    {
                         endpoints[endpoint]!.breakerOpen = true
                         let skipped = due.drop(endpoint)
                         summary.count(endpoint) { $0.skipped += skipped }
                         logger.log(
                             .info, "circuit breaker opened",
-                            ["endpoint_id": endpoint, "failures": String(options.breaker), "skipped": String(skipped)])
+                            [
+                                "endpoint_id": endpoint, "failures": String(options.breaker),
+                                "skipped": String(skipped),
+                            ])
                     }
                 } else {
                     endpoints[endpoint, default: EndpointState()].transportFailures = 0
                 }
                 finish(attempt, delivery)
+                if delivery.ordered, case .retry = attempt.result {
+                    continue  // a failure holds back the newer deliveries
+                }
+                if delivery.ordered { try continueChain(endpoint) }
             }
-            // Rows read after the breaker opened are skipped as they come.
+            // Rows read after the breaker opened are skipped as they come; ordered ones wait for their chain.
             for (endpoint, state) in endpoints where state.breakerOpen {
                 let skipped = due.drop(endpoint)
                 if skipped > 0 { summary.count(endpoint) { $0.skipped += skipped } }
             }
+            for endpoint in chains { _ = due.drop(endpoint) }
             let now = clock.now()
-            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000 {
+            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000
+            {
                 try flush()
             }
         }
@@ -252,10 +291,13 @@ public final class DeliveryRun {
                 error = "request error: " + (result.transportError ?? "unknown failure")
             }
             state = Backoff.result(afterFailedAttempt: attempt, now: result.finished)
-            if case .retry(let at) = state, result.status == 429 || result.status == 503, let header = result.retryAfter {
+            if case .retry(let at) = state, result.status == 429 || result.status == 503,
+                let header = result.retryAfter
+            {
                 state = .retry(
                     at: RetryAfter.schedule(
-                        backoff: at, requested: RetryAfter.moment(header, now: result.finished), now: result.finished))
+                        backoff: at, requested: RetryAfter.moment(header, now: result.finished),
+                        now: result.finished))
             }
         }
         return AttemptOutcome(

@@ -6,7 +6,8 @@ public enum RetryAfter {
     /// (`Sun, 06 Nov 1994 08:49:37 GMT`); `nil` when the value is neither.
     public static func moment(_ value: String, now: Timestamp) -> Timestamp? {
         let text = value.trimmingSpaces
-        if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int64(text.prefix(12)) {
+        if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int64(text.prefix(12))
+        {
             return now.adding(seconds: seconds)
         }
         // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
@@ -16,11 +17,13 @@ public enum RetryAfter {
             let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3])
         else { return nil }
         let time = parts[4].split(separator: ":")
-        guard time.count == 3, let hour = Int(time[0]), let minute = Int(time[1]), let second = Int(time[2]) else {
+        guard time.count == 3, let hour = Int(time[0]), let minute = Int(time[1]), let second = Int(time[2])
+        else {
             return nil
         }
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
-        return Timestamp(rfc3339: "\(year)-\(two(month + 1))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second))Z")
+        return Timestamp(
+            rfc3339: "\(year)-\(two(month + 1))-\(two(day))T\(two(hour)):\(two(minute)):\(two(second))Z")
     }
 
     /// The next attempt after a 429 or 503 with `Retry-After`: the later of the backoff and
@@ -33,10 +36,13 @@ public enum RetryAfter {
 }
 
 extension String {
+    /// Without leading and trailing spaces, tabs and line ends (scalar by scalar: "\r\n" is one
+    /// Character in Swift).
     var trimmingSpaces: String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
-        while let last = text.last, last == " " || last == "\t" || last == "\r" || last == "\n" { text = text.dropLast() }
-        return String(text)
+        var scalars = Substring(self).unicodeScalars
+        let space: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        while let first = scalars.first, space(first) { scalars = scalars.dropFirst() }
+        while let last = scalars.last, space(last) { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
     }
 }

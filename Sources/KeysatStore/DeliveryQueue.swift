@@ -95,8 +95,8 @@ public protocol DeliveryQueue: AnyObject {
     func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
 
-    /// Whether an older delivery to the same endpoint is still pending (due or not).
-    func hasOlderPending(than delivery: DueDelivery) throws -> Bool
+    /// The oldest pending delivery (by creation) of an endpoint, due or not.
+    func oldestPending(endpointID: String) throws -> DueDelivery?
 
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
@@ -112,47 +112,50 @@ public protocol DeliveryQueue: AnyObject {
 }
 
 extension WebhookStore: DeliveryQueue {
+    /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
+    private static let dueColumns = """
+        SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
+               e.url, e.secret, coalesce(e.active, 0),
+               CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
+               coalesce(e.ordered, 0), d.created_at
+        FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+        """
+
+    private static func dueDelivery(_ row: Row) -> DueDelivery {
+        var delivery = DueDelivery(
+            id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
+            payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
+            nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
+            endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
+        delivery.ordered = row.integer(10) == 1
+        delivery.createdAt = row.string(11)
+        return delivery
+    }
+
     public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
     {
-        let statement = try database.prepare(
-            """
-            SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
-                   e.url, e.secret, coalesce(e.active, 0),
-                   CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-                   coalesce(e.ordered, 0), d.created_at
-            FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-            WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
-              AND (d.attempt_count > 0) = ?5
-              AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
-            ORDER BY d.next_attempt_at, d.id
-            LIMIT ?4
-            """)
-        return try statement.rows([
+        try database.prepare(
+            Self.dueColumns + "\n" + """
+                WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
+                  AND (d.attempt_count > 0) = ?5
+                  AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
+                ORDER BY d.next_attempt_at, d.id
+                LIMIT ?4
+                """
+        ).rows([
             .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt), .optional(cursor?.id),
             .integer(Int64(limit)), .integer(retries ? 1 : 0),
-        ]) { row in
-            var delivery = DueDelivery(
-                id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
-                payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
-                nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
-                endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
-            delivery.ordered = row.integer(10) == 1
-            delivery.createdAt = row.string(11)
-            return delivery
-        }
+        ]) { Self.dueDelivery($0) }
     }
 
-    public func hasOlderPending(than delivery: DueDelivery) throws -> Bool {
+    public func oldestPending(endpointID: String) throws -> DueDelivery? {
         try database.prepare(
-            """
-            SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-                WHERE endpoint_id = ?1 AND delivered_at IS NULL AND next_attempt_at IS NOT NULL
-                  AND (created_at, id) < (?2, ?3))
-            """
-        ).first([.text(delivery.endpointID), .text(delivery.createdAt), .text(delivery.id)]) {
-            $0.integer(0) == 1
-        } ?? false
+            Self.dueColumns + "\n" + """
+                WHERE d.endpoint_id = ?2 AND d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL
+                ORDER BY d.created_at, d.id LIMIT 1
+                """
+        ).first([.text(clock.now().rfc3339), .text(endpointID)]) { Self.dueDelivery($0) }
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {

@@ -141,7 +141,8 @@ extension WebhookStore {
                 "UPDATE webhook_endpoints SET url = ?, event_types = ?, description = ?, ordered = ?, updated_at = ? WHERE id = ?"
             ).run([
                 .text(endpoint.url), .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
-                .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt), .text(id),
+                .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt),
+                .text(id),
             ])
             return endpoint
         }

@@ -41,10 +41,14 @@ struct KeysatDeliver: ParsableCommand {
     @Option(help: ArgumentHelp("Requests in flight to one endpoint at once.", valueName: "n"))
     var perEndpoint = 4
 
-    @Option(help: ArgumentHelp("Stop trying an endpoint for this run after K transport failures in a row.", valueName: "k"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop trying an endpoint for this run after K transport failures in a row.", valueName: "k"))
     var breaker = 3
 
-    @Option(help: ArgumentHelp("Stop starting attempts after this long; in-flight ones finish.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop starting attempts after this long; in-flight ones finish.", valueName: "duration"))
     var maxRuntime: String?
 
     @Option(help: ArgumentHelp("Time limit of one attempt (seconds, or 30s, 2m).", valueName: "duration"))

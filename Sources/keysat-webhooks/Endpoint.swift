@@ -167,7 +167,7 @@ extension KeysatWebhooks.EndpointCommand {
                     ["id:", endpoint.id],
                     ["url:", endpoint.url],
                     ["events:", endpoint.eventTypes.joined(separator: ", ")],
-                ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
+                    ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
                     ["active:", endpoint.active ? "yes" : "no"],
                 ]
                 + (endpoint.disabledReason.map {
@@ -215,7 +215,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         func validate() throws {
             if url == nil && events.isEmpty && description == nil && ordered == nil {
-                throw ValidationError("nothing to change: give --url, --event, --description or --[no-]ordered")
+                throw ValidationError(
+                    "nothing to change: give --url, --event, --description or --[no-]ordered")
             }
         }
 
@@ -224,7 +225,8 @@ extension KeysatWebhooks.EndpointCommand {
             for event in events where event != "*" { try EventType.validate(event) }
             if let host { warnAboutNetworkPolicy(host: host) }
             let endpoint = try database.open().updateEndpoint(
-                id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description, ordered: ordered)
+                id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description,
+                ordered: ordered)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
         }
     }

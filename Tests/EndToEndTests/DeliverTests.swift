@@ -287,7 +287,8 @@ final class DeliverTests: XCTestCase {
         for i in 0..<60 { _ = try db.enqueue(["fast", "\(i)"]) }
         let result = try db.deliver(["--timeout", "3", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]).compactMapValues { $0 as? Int }
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            .compactMapValues { $0 as? Int }
         XCTAssertEqual(summary["attempted"], 63)
         XCTAssertEqual(summary["delivered"], 60)
         XCTAssertEqual(summary["retry_scheduled"], 3)
@@ -341,7 +342,8 @@ final class DeliverTests: XCTestCase {
         for i in 0..<5 { _ = try db.enqueue(["e", "\(i)"]) }
         let limited = try db.deliver(["--limit", "2", "--json", "-v"])
         XCTAssertEqual(limited.status, 0)
-        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: limited.stdout) as? [String: Any]).compactMapValues { $0 as? Int }
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: limited.stdout) as? [String: Any])
+            .compactMapValues { $0 as? Int }
         XCTAssertEqual(summary["attempted"], 2)
         XCTAssertEqual(summary["delivered"], 2)
         XCTAssertNotNil(summary["elapsed_ms"])

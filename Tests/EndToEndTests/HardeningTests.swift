@@ -163,7 +163,8 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(
             run.stderr.contains("keysat-deliver: warning: endpoint disabled endpoint_id=\(failing)"),
             run.stderr)
-        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: run.stdout) as? [String: Any]).compactMapValues { $0 as? Int }
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: run.stdout) as? [String: Any])
+            .compactMapValues { $0 as? Int }
         XCTAssertEqual(summary["endpoints_disabled"], 1)
         XCTAssertTrue(
             try String(contentsOfFile: metrics, encoding: .utf8).contains(

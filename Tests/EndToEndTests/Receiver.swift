@@ -10,6 +10,7 @@ final class Receiver {
         var signatureOK: Bool?
         var receivedAt: Double
         var openConnections: Int
+        var activeRequests: Int
         var deliveryID: String { headers["x-keysat-delivery"] ?? "" }
     }
 
@@ -74,7 +75,8 @@ final class Receiver {
                 body: Data(base64Encoded: object["body_b64"] as? String ?? "") ?? Data(),
                 signatureOK: object["signature_ok"] as? Bool,
                 receivedAt: object["received_at"] as? Double ?? 0,
-                openConnections: object["open_connections"] as? Int ?? 0)
+                openConnections: object["open_connections"] as? Int ?? 0,
+                activeRequests: object["active_requests"] as? Int ?? 0)
         }
     }
 }

@@ -17,13 +17,14 @@ Paths choose the answer:
   /garbage            answer with bytes that are not HTTP
   /reset              close the connection with a TCP reset instead of answering
   /huge/NNN           answer NNN with a body of 2 GiB (streamed until the client stops reading)
+  /retryafter/V/NNN   answer NNN with "Retry-After: V" (underscores stand for spaces)
 """
 import base64, hashlib, hmac, json, os, socket, ssl, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIR = sys.argv[1]
 LOCK = threading.Lock()
-STATE = {"open": 0, "max_open": 0}
+STATE = {"open": 0, "max_open": 0, "active": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -46,6 +47,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        with LOCK:
+            STATE["active"] += 1
+            active = STATE["active"]
+        try:
+            self.handle_post(active)
+        finally:
+            with LOCK:
+                STATE["active"] -= 1
+
+    def handle_post(self, active):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         try:
@@ -65,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
             "signature_ok": signature_ok,
             "received_at": time.time(),
             "open_connections": STATE["open"],
+            "active_requests": active,
         }
         with LOCK:
             with open(os.path.join(DIR, "requests.jsonl"), "a") as f:
@@ -103,6 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             self.close_connection = True
+            return
+        if kind == "retryafter":
+            self.send_response(int(parts[2]))
+            self.send_header("Retry-After", parts[1].replace("_", " "))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if kind == "slow":
             time.sleep(int(parts[1]) / 1000)
