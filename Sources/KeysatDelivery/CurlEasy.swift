@@ -20,7 +20,7 @@ final class EasyHandle {
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     init() throws {
-        guard let raw = curl_easy_init() else {
+        guard let raw = keysat_curl_easy_init() else {
             throw CurlFailure(call: "curl_easy_init", message: "out of memory")
         }
         self.raw = raw
@@ -29,15 +29,15 @@ final class EasyHandle {
     }
 
     deinit {
-        curl_easy_cleanup(raw)
-        curl_slist_free_all(headers)
+        keysat_curl_easy_cleanup(raw)
+        keysat_curl_slist_free_all(headers)
         errorBuffer.deallocate()
     }
 
     /// Back to a fresh state for the next transfer; connections stay cached in the multi handle.
     func reset() {
-        curl_easy_reset(raw)
-        curl_slist_free_all(headers)
+        keysat_curl_easy_reset(raw)
+        keysat_curl_slist_free_all(headers)
         headers = nil
         errorBuffer[0] = 0
     }
@@ -66,10 +66,10 @@ final class EasyHandle {
 
     /// Sets the request headers; the list lives as long as this handle or until `reset`.
     func setHeaders(_ lines: [String]) throws {
-        curl_slist_free_all(headers)
+        keysat_curl_slist_free_all(headers)
         headers = nil
         for line in lines {
-            guard let appended = curl_slist_append(headers, line) else {
+            guard let appended = keysat_curl_slist_append(headers, line) else {
                 throw CurlFailure(call: "curl_slist_append", message: "out of memory")
             }
             headers = appended
@@ -98,12 +98,12 @@ final class EasyHandle {
     /// curl's detailed message for the last failure, else the generic one for `code`.
     func errorMessage(_ code: CURLcode) -> String {
         let detail = String(cString: errorBuffer)
-        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        return detail.isEmpty ? String(cString: keysat_curl_easy_strerror(code)) : detail
     }
 
     private func check(_ code: CURLcode, _ call: String) throws {
         guard code == CURLE_OK else {
-            throw CurlFailure(call: call, message: String(cString: curl_easy_strerror(code)))
+            throw CurlFailure(call: call, message: String(cString: keysat_curl_easy_strerror(code)))
         }
     }
 }
@@ -113,42 +113,42 @@ final class MultiHandle {
     let raw: UnsafeMutableRawPointer
 
     init() throws {
-        guard let raw = curl_multi_init() else {
+        guard let raw = keysat_curl_multi_init() else {
             throw CurlFailure(call: "curl_multi_init", message: "out of memory")
         }
         self.raw = raw
     }
 
-    deinit { curl_multi_cleanup(raw) }
+    deinit { keysat_curl_multi_cleanup(raw) }
 
     func set(_ option: CURLMoption, _ value: Int) throws {
         try check(keysat_multi_setopt_long(raw, option, value), "multi_setopt")
     }
 
     func add(_ easy: EasyHandle) throws {
-        try check(curl_multi_add_handle(raw, easy.raw), "multi_add_handle")
+        try check(keysat_curl_multi_add_handle(raw, easy.raw), "multi_add_handle")
     }
 
-    func remove(_ easy: EasyHandle) { curl_multi_remove_handle(raw, easy.raw) }
+    func remove(_ easy: EasyHandle) { keysat_curl_multi_remove_handle(raw, easy.raw) }
 
     /// Lets curl make progress; returns how many transfers are still running.
     func perform() throws -> Int {
         var running: Int32 = 0
-        try check(curl_multi_perform(raw, &running), "multi_perform")
+        try check(keysat_curl_multi_perform(raw, &running), "multi_perform")
         return Int(running)
     }
 
     /// Waits up to `timeoutMS` for activity on any transfer (or a `wakeup`).
     func poll(timeoutMS: Int) throws {
         var ready: Int32 = 0
-        try check(curl_multi_poll(raw, nil, 0, Int32(timeoutMS), &ready), "multi_poll")
+        try check(keysat_curl_multi_poll(raw, nil, 0, Int32(timeoutMS), &ready), "multi_poll")
     }
 
     /// Finished transfers since the last call: the easy handle and its result code.
     func finished() -> [(UnsafeMutableRawPointer, CURLcode)] {
         var done: [(UnsafeMutableRawPointer, CURLcode)] = []
         var remaining: Int32 = 0
-        while let message = curl_multi_info_read(raw, &remaining) {
+        while let message = keysat_curl_multi_info_read(raw, &remaining) {
             if message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle {
                 done.append((easy, message.pointee.data.result))
             }
@@ -158,7 +158,7 @@ final class MultiHandle {
 
     private func check(_ code: CURLMcode, _ call: String) throws {
         guard code == CURLM_OK else {
-            throw CurlFailure(call: call, message: String(cString: curl_multi_strerror(code)))
+            throw CurlFailure(call: call, message: String(cString: keysat_curl_multi_strerror(code)))
         }
     }
 }

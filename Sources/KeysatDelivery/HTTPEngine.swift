@@ -75,7 +75,12 @@ final class HTTPEngine {
     var inFlight: Int { active.count }
 
     init(settings: Settings, maximumConnections: Int, clock: any Clock) throws {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        var message = [CChar](repeating: 0, count: 512)
+        if keysat_curl_load(&message, message.count) != 0 {
+            throw KeysatError(
+                .unavailable, "cannot load libcurl: \(String(cString: message)) (install the libcurl4 package)")
+        }
+        keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         multi = try MultiHandle()
         self.settings = settings
         self.clock = clock

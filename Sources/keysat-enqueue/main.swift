@@ -40,53 +40,18 @@ func fail(_ error: KeysatError) -> Never {
     Output.fail(name, error, usage: "Usage: keysat-enqueue [OPTIONS] EVENT_TYPE [DATA | -] (see --help)")
 }
 
+let parser = OptionParser([
+    .init("--data-file", value: true), .init("--idempotency-key", value: true),
+    .init("--max-payload-bytes", value: true), .init("--db", value: true), .init("--busy-timeout", value: true),
+    .init("--json"), .init("--version"), .init("-h", "--help"),
+])
+
 func parse(_ arguments: [String]) throws -> EnqueueRequest {
-    var options: [String: String] = [:]
-    var flags: Set<String> = []
-    var positionals: [String] = []
-    let valued: Set<String> = [
-        "--data-file", "--idempotency-key", "--max-payload-bytes", "--db", "--busy-timeout",
-    ]
-    var index = 0
-    var onlyPositionals = false
-    while index < arguments.count {
-        let argument = arguments[index]
-        index += 1
-        // A DATA argument may itself start with '-' (a negative number) and '-' means stdin.
-        if onlyPositionals || !argument.hasPrefix("-") || argument == "-"
-            || argument.dropFirst().first.map({ $0.isNumber }) == true
-        {
-            positionals.append(argument)
-            continue
-        }
-        if argument == "--" {
-            onlyPositionals = true
-            continue
-        }
-        var key = argument
-        var value: String?
-        if let equals = argument.firstIndex(of: "=") {
-            key = String(argument[..<equals])
-            value = String(argument[argument.index(after: equals)...])
-        }
-        switch key {
-        case "-h", "--help", "--version", "--json":
-            guard value == nil else { throw KeysatError(.usage, "option '\(key)' takes no value") }
-            flags.insert(key)
-        case _ where valued.contains(key):
-            if value == nil {
-                guard index < arguments.count else {
-                    throw KeysatError(.usage, "option '\(key)' needs a value")
-                }
-                value = arguments[index]
-                index += 1
-            }
-            options[key] = value
-        default:
-            throw KeysatError(.usage, "unknown option '\(key)'")
-        }
-    }
-    if flags.contains("-h") || flags.contains("--help") {
+    let parsed = try parser.parse(arguments)
+    let flags = parsed.flags
+    let positionals = parsed.positionals
+    let options = parsed.values.mapValues { $0.last! }
+    if flags.contains("--help") {
         try Output.standard(usage)
         exit(0)
     }
@@ -113,16 +78,10 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         data: data)
     request.json = flags.contains("--json")
     request.idempotencyKey = options["--idempotency-key"]
-    if let text = options["--max-payload-bytes"] {
-        guard let limit = Int(text), limit > 0 else {
-            throw KeysatError(.usage, "'--max-payload-bytes' must be a positive number of bytes")
-        }
+    if let limit = try parsed.integer("--max-payload-bytes", in: 1...Int.max, what: "a positive number of bytes") {
         request.maxPayloadBytes = limit
     }
-    if let text = options["--busy-timeout"] {
-        guard let timeout = Int(text), timeout >= 0 else {
-            throw KeysatError(.usage, "'--busy-timeout' must be a number of milliseconds")
-        }
+    if let timeout = try parsed.integer("--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds") {
         request.busyTimeoutMS = timeout
     }
     return request

@@ -1,0 +1,141 @@
+// keysat-deliver: sends every due webhook delivery once, records the outcomes, exits.
+//
+// The command line is parsed by hand (OptionParser) rather than with swift-argument-parser:
+// this program runs every 30–60 s, mostly with nothing to do, and its idle run is budgeted
+// (see docs/BENCHMARKS.md).
+
+import KeysatDelivery
+import KeysatStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let name = "keysat-deliver"
+
+let usage = """
+    USAGE: keysat-deliver [OPTIONS]
+
+    Sends every due webhook delivery once, records each outcome, reschedules failures with
+    backoff (10 attempts), and exits. Runs never overlap: a run that finds the lock held exits
+    0 at once. Silent when all went well; one warning per delivery given up on.
+
+    OPTIONS:
+      --db PATH                 Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
+      --busy-timeout MS         Wait up to MS milliseconds for a locked database (default 5000).
+      --lock-file PATH          Lock file (default: the database path plus .deliver.lock).
+      --wait DURATION           Wait this long for a running run to finish, then exit 75.
+      --concurrency N           Requests in flight at once (default 16).
+      --per-endpoint N          Requests in flight to one endpoint at once (default 4).
+      --breaker K               Stop trying an endpoint for this run after K transport
+                                failures in a row (default 3).
+      --max-runtime DURATION    Stop starting attempts after this long; in-flight ones finish.
+      --timeout DURATION        Time limit of one attempt (default 10s).
+      --connect-timeout DURATION  Time limit for connecting (default 5s).
+      --limit N                 Attempt at most N deliveries in this run.
+      --allow-network CIDR      Allow this network although the policy refuses it (repeatable).
+      --allow-private-networks  Allow loopback, RFC 1918, unique local and CGNAT addresses.
+      --ca-file PATH            Trust this CA bundle (PEM) for TLS instead of the system's.
+      --https-only              Refuse plain http endpoints.
+      --disable-after DURATION  Disable an endpoint failing for longer than this (default 5d; 0 never).
+      --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically).
+      --log-level LEVEL         error, warn (default), info or debug.
+      --dry-run                 List what is due and would be sent; send nothing, change nothing.
+      -v, --verbose             A one-line summary on standard error (--log-level info).
+      --json                    The run's counts as a JSON object on standard output.
+      --version                 Print the version.
+      -h, --help                Print this help.
+
+    Durations: 30, 0.5, 30s, 15m, 24h, 7d. Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS.
+    EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
+    64 usage; 65 damaged database; 66 no database; 73 cannot create the lock file; 74 I/O error;
+    75 database busy or lock still held after --wait; 77 permission denied. See keysat-deliver(1).
+
+    """
+
+let parser = OptionParser([
+    .init("--db", value: true), .init("--busy-timeout", value: true), .init("--lock-file", value: true),
+    .init("--wait", value: true), .init("--concurrency", value: true), .init("--per-endpoint", value: true),
+    .init("--breaker", value: true), .init("--max-runtime", value: true), .init("--timeout", value: true),
+    .init("--connect-timeout", value: true), .init("--limit", value: true), .init("--allow-network", value: true),
+    .init("--allow-private-networks"), .init("--ca-file", value: true), .init("--https-only"),
+    .init("--disable-after", value: true), .init("--metrics-file", value: true), .init("--log-level", value: true),
+    .init("--dry-run"), .init("-v", "--verbose"), .init("--json"), .init("--version"), .init("-h", "--help"),
+])
+
+/// The command line as a `Deliverer`, or `nil` after printing help or the version.
+func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool, json: Bool)? {
+    let parsed = try parser.parse(arguments)
+    if parsed.has("--help") {
+        try Output.standard(usage)
+        return nil
+    }
+    if parsed.has("--version") {
+        try Output.standard(KeysatVersion.string + "\n")
+        return nil
+    }
+    if let extra = parsed.positionals.first { throw KeysatError(.usage, "unexpected argument '\(extra)'") }
+    var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: parsed.value("--db")))
+    deliverer.lockPath = parsed.value("--lock-file")
+    deliverer.metricsPath = parsed.value("--metrics-file")
+    if let value = try parsed.integer("--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds") {
+        deliverer.busyTimeoutMS = value
+    }
+    deliverer.waitSeconds = try parsed.seconds("--wait", positive: false) ?? 0
+    var options = DeliveryOptions()
+    options.concurrency = try parsed.integer("--concurrency", in: 1...1024, what: "from 1 to 1024") ?? options.concurrency
+    options.perEndpoint = try parsed.integer("--per-endpoint", in: 1...1024, what: "a positive number") ?? options.perEndpoint
+    options.breaker = try parsed.integer("--breaker", in: 1...1_000_000, what: "a positive number") ?? options.breaker
+    options.limit = try parsed.integer("--limit", in: 1...Int.max, what: "a positive number")
+    options.maxRuntimeSeconds = try parsed.seconds("--max-runtime")
+    options.timeoutSeconds = try parsed.seconds("--timeout") ?? options.timeoutSeconds
+    options.connectTimeoutSeconds = try parsed.seconds("--connect-timeout") ?? options.connectTimeoutSeconds
+    if let text = parsed.value("--disable-after") {
+        guard let seconds = DurationText.seconds(text) else {
+            throw KeysatError(.usage, "'--disable-after' must be a duration such as 5d, 12h or 0")
+        }
+        options.disableAfterSeconds = seconds
+    }
+    for network in parsed.all("--allow-network") where NetworkPolicy.Network(network) == nil {
+        throw KeysatError(.usage, "'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
+    }
+    options.policy = try NetworkPolicy.make(
+        allow: parsed.all("--allow-network"), allowPrivate: parsed.has("--allow-private-networks"),
+        environment: .process)
+    options.httpsOnly = parsed.has("--https-only")
+    if let caFile = parsed.value("--ca-file") {
+        guard try InputFile.read(caFile, limit: 16 << 20, what: "CA file") != nil else {
+            throw KeysatError(.data, "CA file \(caFile) is larger than 16 MiB")
+        }
+        options.caFile = caFile
+    }
+    deliverer.options = options
+    var level = Logger.Level.warn
+    if let text = parsed.value("--log-level") {
+        guard let chosen = Logger.Level(rawValue: text) else {
+            throw KeysatError(.usage, "'--log-level' must be error, warn, info or debug")
+        }
+        level = chosen
+    }
+    if parsed.has("--verbose") { level = max(level, .info) }
+    return (deliverer, Logger(program: name, threshold: level), parsed.has("--dry-run"), parsed.has("--json"))
+}
+
+do {
+    guard let (deliverer, logger, dryRun, json) = try configure(Array(CommandLine.arguments.dropFirst())) else {
+        exit(0)
+    }
+    switch try deliverer.execute(dryRun: dryRun, logger: logger) {
+    case .lockHeld:
+        if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
+    case .wouldSend(let deliveries):
+        try Output.standard(
+            deliveries.map { "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n" }
+                .joined())
+    case .ran(let summary):
+        if json { try Output.standard(summary.json + "\n") }
+    }
+    exit(0)
+} catch {
+    Output.fail(name, KeysatError.from(error), usage: "Usage: keysat-deliver [OPTIONS] (see --help)")
+}
