@@ -23,12 +23,11 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(
-            name: "COpenSSL", pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]),
+        // OpenSSL's headers only: CCurlShim loads libcrypto's HMAC at run time (see its header).
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
         // libcurl's headers only: CCurlShim loads the library at run time (see its header).
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CCurlShim", dependencies: ["CCurl", "COpenSSL"]),
 
         // MARK: - Libraries
         // Links SQLite only: keysat-enqueue depends on nothing else.
@@ -36,7 +35,7 @@ let package = Package(
         // Links libcurl and libcrypto.
         .target(
             name: "KeysatDelivery",
-            dependencies: ["KeysatStore", "CCurl", "CCurlShim", "COpenSSL"],
+            dependencies: ["KeysatStore", "CCurl", "CCurlShim"],
             swiftSettings: strict),
 
         // MARK: - Executables (thin mains)

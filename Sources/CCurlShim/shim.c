@@ -1,6 +1,8 @@
 #include "CCurlShim.h"
 
 #include <dlfcn.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 
 // The functions used, resolved from libcurl.so.4 by keysat_curl_load().
@@ -96,4 +98,39 @@ CURLcode keysat_easy_getinfo_string(CURL *handle, CURLINFO info, char **value) {
 }
 CURLMcode keysat_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return p_curl_multi_setopt(multi, option, value);
+}
+
+// MARK: - libcrypto
+
+static unsigned char *(*p_HMAC)(const EVP_MD *, const void *, int, const unsigned char *, size_t, unsigned char *,
+                                unsigned int *);
+static const EVP_MD *(*p_EVP_sha256)(void);
+
+int keysat_crypto_load(char *error, size_t size) {
+    if (p_HMAC) return 0;
+    void *handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        snprintf(error, size, "%s", dlerror());
+        return -1;
+    }
+    p_EVP_sha256 = (const EVP_MD * (*)(void)) dlsym(handle, "EVP_sha256");
+    p_HMAC = (unsigned char *(*)(const EVP_MD *, const void *, int, const unsigned char *, size_t, unsigned char *,
+                                 unsigned int *))dlsym(handle, "HMAC");
+    if (!p_HMAC || !p_EVP_sha256) {
+        p_HMAC = NULL;
+        snprintf(error, size, "libcrypto.so.3 has no HMAC or EVP_sha256");
+        return -1;
+    }
+    return 0;
+}
+
+int keysat_hmac_sha256(const void *key, int key_length, const unsigned char *message, size_t message_length,
+                       unsigned char *digest) {
+    static const unsigned char empty = 0;
+    unsigned int length = 0;
+    if (!p_HMAC) return -1;
+    return p_HMAC(p_EVP_sha256(), key ? key : &empty, key_length, message ? message : &empty, message_length,
+                  digest, &length)
+               ? 0
+               : -1;
 }

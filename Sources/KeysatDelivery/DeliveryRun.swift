@@ -61,12 +61,15 @@ public final class DeliveryRun {
         if erased > 0 {
             logger.log(.info, "erased expired previous secrets", ["endpoints": String(erased)])
         }
-        let engine = try HTTPEngine(
-            settings: HTTPEngine.Settings(
-                timeoutMS: Int(options.timeoutSeconds * 1000),
-                connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000),
-                policy: options.policy, caFile: options.caFile, httpsOnly: options.httpsOnly),
-            maximumConnections: options.concurrency, clock: clock)
+        let engine = LazyEngine {
+            try HTTPEngine(
+                settings: HTTPEngine.Settings(
+                    timeoutMS: Int(self.options.timeoutSeconds * 1000),
+                    connectTimeoutMS: Int(self.options.connectTimeoutSeconds * 1000),
+                    policy: self.options.policy, caFile: self.options.caFile,
+                    httpsOnly: self.options.httpsOnly),
+                maximumConnections: self.options.concurrency, clock: self.clock)
+        }
         let due = DueQueue(queue: queue, t0: t0, pageSize: options.pageSize, bufferLimit: options.bufferLimit)
         var endpoints: [String: EndpointState] = [:]
         var inFlight: [Int: DueDelivery] = [:]
@@ -181,7 +184,7 @@ public final class DeliveryRun {
             nextTag += 1
             inFlight[nextTag] = delivery
             endpoints[endpoint, default: EndpointState()].inFlight += 1
-            try engine.start(
+            try engine.get().start(
                 HTTPRequest(
                     url: url,
                     headers: RequestHeaders.make(for: delivery, secret: secret, timestamp: clock.now()),
@@ -212,7 +215,7 @@ public final class DeliveryRun {
                 try due.fill()
             }
             if engine.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil) { break }
-            for result in try engine.poll(timeoutMS: 100) {
+            for result in try engine.poll(timeoutMS: 100) {  // returns at once while no request was made
                 guard let delivery = inFlight.removeValue(forKey: result.tag) else { continue }
                 let endpoint = delivery.endpointID
                 endpoints[endpoint, default: EndpointState()].inFlight -= 1
@@ -305,4 +308,24 @@ public final class DeliveryRun {
             statusCode: result.status, error: error, startedAt: result.started, finishedAt: result.finished,
             responseExcerpt: Array(result.body.prefix(1024)))
     }
+}
+
+/// The HTTP engine, made (and libcurl loaded) only when a run has a request to send: an idle
+/// run never pays for it.
+private final class LazyEngine {
+    private let make: () throws -> HTTPEngine
+    private var engine: HTTPEngine?
+
+    init(_ make: @escaping () throws -> HTTPEngine) { self.make = make }
+
+    func get() throws -> HTTPEngine {
+        if let engine { return engine }
+        let made = try make()
+        engine = made
+        return made
+    }
+
+    var inFlight: Int { engine?.inFlight ?? 0 }
+
+    func poll(timeoutMS: Int) throws -> [HTTPResult] { try engine?.poll(timeoutMS: timeoutMS) ?? [] }
 }

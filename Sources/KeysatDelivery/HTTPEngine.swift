@@ -78,8 +78,10 @@ final class HTTPEngine {
         var message = [CChar](repeating: 0, count: 512)
         if keysat_curl_load(&message, message.count) != 0 {
             throw KeysatError(
-                .unavailable, "cannot load libcurl: \(String(cString: message)) (install the libcurl4 package)")
+                .unavailable,
+                "cannot load libcurl: \(String(cString: message)) (install the libcurl4 package)")
         }
+        try Signature.load()
         keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         multi = try MultiHandle()
         self.settings = settings

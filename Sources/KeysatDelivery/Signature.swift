@@ -1,4 +1,4 @@
-internal import COpenSSL
+internal import CCurlShim
 public import KeysatStore
 
 /// HMAC-SHA256 signatures of webhook bodies.
@@ -6,18 +6,29 @@ public import KeysatStore
 /// The key is the endpoint secret's UTF-8 bytes (the hex text itself, not decoded), as Keysat
 /// and BTCPay do, so existing receivers verify unchanged.
 public enum Signature {
-    /// HMAC-SHA256 of `message` with `key`.
+    /// Loads libcrypto, once; the paths that sign or verify call this first, so that a missing
+    /// library is one clear error rather than a crash.
+    /// - Throws: `KeysatError` (unavailable) when the library cannot be loaded.
+    public static func load() throws {
+        var message = [CChar](repeating: 0, count: 512)
+        if keysat_crypto_load(&message, message.count) != 0 {
+            let text = String(
+                decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KeysatError(.unavailable, "cannot load libcrypto: \(text) (install the libssl3 package)")
+        }
+    }
+
+    /// HMAC-SHA256 of `message` with `key`, by OpenSSL's one-shot `HMAC()`.
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        precondition((try? load()) != nil, "libcrypto could not be loaded; call Signature.load() first")
         var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
         key.withUnsafeBytes { keyBuffer in
             message.withUnsafeBytes { messageBuffer in
                 digest.withUnsafeMutableBytes { out in
-                    _ = HMAC(
-                        EVP_sha256(), keyBuffer.baseAddress ?? UnsafeRawPointer(out.baseAddress!),
-                        Int32(keyBuffer.count),
-                        messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                        messageBuffer.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+                    _ = keysat_hmac_sha256(
+                        keyBuffer.baseAddress, Int32(keyBuffer.count),
+                        messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), messageBuffer.count,
+                        out.baseAddress!.assumingMemoryBound(to: UInt8.self))
                 }
             }
         }

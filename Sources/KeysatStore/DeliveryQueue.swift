@@ -159,6 +159,15 @@ extension WebhookStore: DeliveryQueue {
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {
+        // A read first: most runs have nothing to erase and need no write transaction.
+        let expired =
+            try database.prepare(
+                """
+                SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE previous_secret IS NOT NULL
+                    AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ?))
+                """
+            ).first([.text(now.rfc3339)]) { $0.integer(0) == 1 } ?? false
+        guard expired else { return 0 }
         let erased = try database.writeTransaction {
             try database.prepare(
                 """

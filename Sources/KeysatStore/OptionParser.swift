@@ -43,7 +43,8 @@ public struct OptionParser: Sendable {
             guard let text = value(option) else { return nil }
             guard let seconds = DurationText.fractionalSeconds(text), !positive || seconds > 0 else {
                 throw KeysatError(
-                    .usage, "'\(option)' must be a\(positive ? " positive" : "") duration such as 10, 0.5, 30s or 2m")
+                    .usage,
+                    "'\(option)' must be a\(positive ? " positive" : "") duration such as 10, 0.5, 30s or 2m")
             }
             return seconds
         }
@@ -83,7 +84,9 @@ public struct OptionParser: Sendable {
             }
             if option.takesValue {
                 if value == nil {
-                    guard index < arguments.count else { throw KeysatError(.usage, "option '\(name)' needs a value") }
+                    guard index < arguments.count else {
+                        throw KeysatError(.usage, "option '\(name)' needs a value")
+                    }
                     value = arguments[index]
                     index += 1
                 }

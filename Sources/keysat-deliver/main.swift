@@ -57,9 +57,11 @@ let parser = OptionParser([
     .init("--db", value: true), .init("--busy-timeout", value: true), .init("--lock-file", value: true),
     .init("--wait", value: true), .init("--concurrency", value: true), .init("--per-endpoint", value: true),
     .init("--breaker", value: true), .init("--max-runtime", value: true), .init("--timeout", value: true),
-    .init("--connect-timeout", value: true), .init("--limit", value: true), .init("--allow-network", value: true),
+    .init("--connect-timeout", value: true), .init("--limit", value: true),
+    .init("--allow-network", value: true),
     .init("--allow-private-networks"), .init("--ca-file", value: true), .init("--https-only"),
-    .init("--disable-after", value: true), .init("--metrics-file", value: true), .init("--log-level", value: true),
+    .init("--disable-after", value: true), .init("--metrics-file", value: true),
+    .init("--log-level", value: true),
     .init("--dry-run"), .init("-v", "--verbose"), .init("--json"), .init("--version"), .init("-h", "--help"),
 ])
 
@@ -78,14 +80,19 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: parsed.value("--db")))
     deliverer.lockPath = parsed.value("--lock-file")
     deliverer.metricsPath = parsed.value("--metrics-file")
-    if let value = try parsed.integer("--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds") {
+    if let value = try parsed.integer(
+        "--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds")
+    {
         deliverer.busyTimeoutMS = value
     }
     deliverer.waitSeconds = try parsed.seconds("--wait", positive: false) ?? 0
     var options = DeliveryOptions()
-    options.concurrency = try parsed.integer("--concurrency", in: 1...1024, what: "from 1 to 1024") ?? options.concurrency
-    options.perEndpoint = try parsed.integer("--per-endpoint", in: 1...1024, what: "a positive number") ?? options.perEndpoint
-    options.breaker = try parsed.integer("--breaker", in: 1...1_000_000, what: "a positive number") ?? options.breaker
+    options.concurrency =
+        try parsed.integer("--concurrency", in: 1...1024, what: "from 1 to 1024") ?? options.concurrency
+    options.perEndpoint =
+        try parsed.integer("--per-endpoint", in: 1...1024, what: "a positive number") ?? options.perEndpoint
+    options.breaker =
+        try parsed.integer("--breaker", in: 1...1_000_000, what: "a positive number") ?? options.breaker
     options.limit = try parsed.integer("--limit", in: 1...Int.max, what: "a positive number")
     options.maxRuntimeSeconds = try parsed.seconds("--max-runtime")
     options.timeoutSeconds = try parsed.seconds("--timeout") ?? options.timeoutSeconds
@@ -97,7 +104,8 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
         options.disableAfterSeconds = seconds
     }
     for network in parsed.all("--allow-network") where NetworkPolicy.Network(network) == nil {
-        throw KeysatError(.usage, "'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
+        throw KeysatError(
+            .usage, "'--allow-network' must be a network such as 10.0.0.0/8 or an address, not '\(network)'")
     }
     options.policy = try NetworkPolicy.make(
         allow: parsed.all("--allow-network"), allowPrivate: parsed.has("--allow-private-networks"),
@@ -122,7 +130,8 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
 }
 
 do {
-    guard let (deliverer, logger, dryRun, json) = try configure(Array(CommandLine.arguments.dropFirst())) else {
+    guard let (deliverer, logger, dryRun, json) = try configure(Array(CommandLine.arguments.dropFirst()))
+    else {
         exit(0)
     }
     switch try deliverer.execute(dryRun: dryRun, logger: logger) {
@@ -130,8 +139,10 @@ do {
         if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
     case .wouldSend(let deliveries):
         try Output.standard(
-            deliveries.map { "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n" }
-                .joined())
+            deliveries.map {
+                "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n"
+            }
+            .joined())
     case .ran(let summary):
         if json { try Output.standard(summary.json + "\n") }
     }

@@ -42,7 +42,8 @@ func fail(_ error: KeysatError) -> Never {
 
 let parser = OptionParser([
     .init("--data-file", value: true), .init("--idempotency-key", value: true),
-    .init("--max-payload-bytes", value: true), .init("--db", value: true), .init("--busy-timeout", value: true),
+    .init("--max-payload-bytes", value: true), .init("--db", value: true),
+    .init("--busy-timeout", value: true),
     .init("--json"), .init("--version"), .init("-h", "--help"),
 ])
 
@@ -78,10 +79,14 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         data: data)
     request.json = flags.contains("--json")
     request.idempotencyKey = options["--idempotency-key"]
-    if let limit = try parsed.integer("--max-payload-bytes", in: 1...Int.max, what: "a positive number of bytes") {
+    if let limit = try parsed.integer(
+        "--max-payload-bytes", in: 1...Int.max, what: "a positive number of bytes")
+    {
         request.maxPayloadBytes = limit
     }
-    if let timeout = try parsed.integer("--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds") {
+    if let timeout = try parsed.integer(
+        "--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds")
+    {
         request.busyTimeoutMS = timeout
     }
     return request

@@ -50,6 +50,7 @@ extension KeysatWebhooks {
             } else {
                 secret = nil
             }
+            try Signature.load()
             let listener = try Listener(host: host, port: port, respondStatus: respond)
             let shownHost = host.contains(":") ? "[\(host)]" : host
             Output.error("keysat-webhooks: listening on http://\(shownHost):\(listener.port)/\n")

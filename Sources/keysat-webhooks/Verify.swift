@@ -39,6 +39,7 @@ extension KeysatWebhooks {
         }
 
         func run() throws {
+            try Signature.load()
             let secret: String
             if let secretFile {
                 guard let bytes = try InputFile.read(secretFile, limit: 4096, what: "secret file") else {
