@@ -29,6 +29,12 @@ public struct Deliverer {
         // A missing database is reported before a lock file is created beside it.
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
+        if store.database.isReadOnly && !dryRun {
+            throw KeysatError(
+                .permission,
+                "database \(databasePath) is read-only for this user, and a run must record its outcomes (run keysat-deliver as the database's owner)"
+            )
+        }
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
         guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {

@@ -134,6 +134,9 @@ public final class Database {
         }
     }
 
+    /// Whether SQLite could open the file for reading only (it falls back silently).
+    public var isReadOnly: Bool { sqlite3_db_readonly(handle, "main") == 1 }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
