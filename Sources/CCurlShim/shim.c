@@ -1,8 +1,7 @@
 #include "CCurlShim.h"
 
 #include <dlfcn.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <string.h>
 #include <stdio.h>
 
 // The functions used, resolved from libcurl.so.4 by keysat_curl_load().
@@ -102,35 +101,63 @@ CURLMcode keysat_multi_setopt_long(CURLM *multi, CURLMoption option, long value)
 
 // MARK: - libcrypto
 
-static unsigned char *(*p_HMAC)(const EVP_MD *, const void *, int, const unsigned char *, size_t, unsigned char *,
-                                unsigned int *);
-static const EVP_MD *(*p_EVP_sha256)(void);
+// HMAC-SHA256 (RFC 2104) over libcrypto's SHA-256, with the inner and outer states computed once
+// per key: a run signs thousands of bodies with a handful of endpoint secrets, and OpenSSL 3's
+// HMAC() and EVP_MAC set the key up again (provider look-ups included) for every body, which
+// cost more than hashing the body itself. SHA256_Init/Update/Final are deprecated in OpenSSL 3
+// but exported; they are the plain primitive this construction needs.
+static int (*p_SHA256_Init)(SHA256_CTX *);
+static int (*p_SHA256_Update)(SHA256_CTX *, const void *, size_t);
+static int (*p_SHA256_Final)(unsigned char *, SHA256_CTX *);
 
 int keysat_crypto_load(char *error, size_t size) {
-    if (p_HMAC) return 0;
+    if (p_SHA256_Final) return 0;
     void *handle = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         snprintf(error, size, "%s", dlerror());
         return -1;
     }
-    p_EVP_sha256 = (const EVP_MD * (*)(void)) dlsym(handle, "EVP_sha256");
-    p_HMAC = (unsigned char *(*)(const EVP_MD *, const void *, int, const unsigned char *, size_t, unsigned char *,
-                                 unsigned int *))dlsym(handle, "HMAC");
-    if (!p_HMAC || !p_EVP_sha256) {
-        p_HMAC = NULL;
-        snprintf(error, size, "libcrypto.so.3 has no HMAC or EVP_sha256");
+    *(void **)(&p_SHA256_Init) = dlsym(handle, "SHA256_Init");
+    *(void **)(&p_SHA256_Update) = dlsym(handle, "SHA256_Update");
+    *(void **)(&p_SHA256_Final) = dlsym(handle, "SHA256_Final");
+    if (!p_SHA256_Init || !p_SHA256_Update || !p_SHA256_Final) {
+        p_SHA256_Final = NULL;
+        snprintf(error, size, "libcrypto.so.3 has no SHA256_Init, SHA256_Update or SHA256_Final");
         return -1;
     }
     return 0;
 }
 
-int keysat_hmac_sha256(const void *key, int key_length, const unsigned char *message, size_t message_length,
-                       unsigned char *digest) {
-    static const unsigned char empty = 0;
-    unsigned int length = 0;
-    if (!p_HMAC) return -1;
-    return p_HMAC(p_EVP_sha256(), key ? key : &empty, key_length, message ? message : &empty, message_length,
-                  digest, &length)
-               ? 0
-               : -1;
+int keysat_hmac_key_init(keysat_hmac_key *key, const void *secret, size_t length) {
+    unsigned char block[64] = {0};
+    unsigned char pad[64];
+    if (!p_SHA256_Final) return -1;
+    if (length > sizeof block) {
+        SHA256_CTX hashed;
+        p_SHA256_Init(&hashed);
+        p_SHA256_Update(&hashed, secret, length);
+        p_SHA256_Final(block, &hashed);
+    } else if (length > 0) {
+        memcpy(block, secret, length);
+    }
+    for (size_t i = 0; i < sizeof pad; i++) pad[i] = block[i] ^ 0x36;
+    p_SHA256_Init(&key->inner);
+    p_SHA256_Update(&key->inner, pad, sizeof pad);
+    for (size_t i = 0; i < sizeof pad; i++) pad[i] = block[i] ^ 0x5c;
+    p_SHA256_Init(&key->outer);
+    p_SHA256_Update(&key->outer, pad, sizeof pad);
+    return 0;
+}
+
+int keysat_hmac_key_sign(const keysat_hmac_key *key, const unsigned char *prefix, size_t prefix_length,
+                         const unsigned char *message, size_t length, unsigned char *digest) {
+    SHA256_CTX context = key->inner;
+    if (!p_SHA256_Final) return -1;
+    if (prefix_length) p_SHA256_Update(&context, prefix, prefix_length);
+    if (length) p_SHA256_Update(&context, message, length);
+    p_SHA256_Final(digest, &context);
+    context = key->outer;
+    p_SHA256_Update(&context, digest, 32);
+    p_SHA256_Final(digest, &context);
+    return 0;
 }

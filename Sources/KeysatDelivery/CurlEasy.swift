@@ -34,14 +34,6 @@ final class EasyHandle {
         errorBuffer.deallocate()
     }
 
-    /// Back to a fresh state for the next transfer; connections stay cached in the multi handle.
-    func reset() {
-        keysat_curl_easy_reset(raw)
-        keysat_curl_slist_free_all(headers)
-        headers = nil
-        errorBuffer[0] = 0
-    }
-
     // MARK: - Typed setters (each checks curl's answer)
 
     func set(_ option: CURLoption, _ value: Int) throws {

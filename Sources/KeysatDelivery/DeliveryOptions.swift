@@ -20,7 +20,7 @@ public struct DeliveryOptions: Sendable {
     /// Due rows held in memory at most, waiting for a free slot.
     public var bufferLimit = 2048
     /// Outcomes are committed in batches of this many, or at least once a second.
-    public var flushBatch = 500
+    public var flushBatch = 5000
     /// Which destination addresses may be connected to.
     public var policy = NetworkPolicy()
     /// A CA bundle to trust for TLS instead of the system's.

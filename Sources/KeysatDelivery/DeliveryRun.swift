@@ -38,7 +38,7 @@ public final class DeliveryRun {
                     limit: min(options.pageSize, limit - result.count))
                 result += page
                 guard let last = page.last, page.count == options.pageSize else { break }
-                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id)
+                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
             }
         }
         return result
@@ -74,6 +74,7 @@ public final class DeliveryRun {
         var endpoints: [String: EndpointState] = [:]
         var inFlight: [Int: DueDelivery] = [:]
         var nextTag = 0
+        let keys = SigningKeys()
         var outcomes: [AttemptOutcome] = []
         var lastFlush = clock.now()
         let limit = options.limit ?? Int.max
@@ -129,12 +130,15 @@ public final class DeliveryRun {
             logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
         }
 
+        /// Asks about signals once per turn of the loop (a system call), not once per attempt.
+        func checkSignals() {
+            if summary.stoppedBy == nil && stop() { summary.stoppedBy = "signal" }
+        }
+
         /// Whether a new attempt may start at all.
         func mayStart() -> Bool {
             if summary.stoppedBy != nil { return false }
-            if stop() {
-                summary.stoppedBy = "signal"
-            } else if let deadline, clock.now().microseconds >= deadline {
+            if let deadline, clock.now().microseconds >= deadline {
                 summary.stoppedBy = "max-runtime"
             } else if summary.attempted >= limit {
                 summary.stoppedBy = "limit"
@@ -201,7 +205,7 @@ public final class DeliveryRun {
         }
 
         while true {
-            _ = mayStart()  // notices a signal even while every slot is busy
+            checkSignals()  // also while every slot is busy
             try due.fill()
             while engine.inFlight < options.concurrency, mayStart(), let delivery = due.next(where: capacity)
             {

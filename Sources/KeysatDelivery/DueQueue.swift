@@ -33,7 +33,9 @@ final class DueQueue {
         while !exhausted && buffered + pageSize <= max(bufferLimit, pageSize) {
             let page = try queue.dueDeliveries(dueBy: t0, retries: retries, after: cursor, limit: pageSize)
             for delivery in page { append(delivery) }
-            if let last = page.last { cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, id: last.id) }
+            if let last = page.last {
+                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
+            }
             if page.count < pageSize {
                 if retries {
                     exhausted = true

@@ -89,22 +89,13 @@ final class HTTPEngine {
         try multi.set(CURLMOPT_MAXCONNECTS, max(maximumConnections, 1))
     }
 
-    /// Starts sending `request`.
-    func start(_ request: HTTPRequest) throws {
-        let transfer = try idle.popLast() ?? Transfer(easy: EasyHandle(), policy: settings.policy)
+    /// A transfer whose easy handle carries every option that is the same for all requests:
+    /// set once, not reset and set again for each request.
+    private func makeTransfer() throws -> Transfer {
+        let transfer = Transfer(easy: try EasyHandle(), policy: settings.policy)
         let easy = transfer.easy
-        easy.reset()
-        transfer.tag = request.tag
-        transfer.body.removeAll(keepingCapacity: true)
-        transfer.limit = settings.maximumResponseBytes
-        transfer.truncated = false
-        transfer.statusLine = nil
-        transfer.retryAfter = nil
-        transfer.refused = nil
-        transfer.started = clock.now()
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         do {
-            try easy.set(CURLOPT_URL, request.url)
             try easy.set(CURLOPT_PROTOCOLS_STR, settings.httpsOnly ? "https" : "http,https")
             try easy.set(CURLOPT_FOLLOWLOCATION, 0)
             // Peers are always verified; no option turns this off.
@@ -125,6 +116,27 @@ final class HTTPEngine {
             try easy.set(CURLOPT_HEADERFUNCTION, callback: readHeader)
             try easy.set(CURLOPT_HEADERDATA, pointer: context)
             try easy.set(CURLOPT_POST, 1)
+        } catch let failure as CurlFailure {
+            throw failure.keysatError
+        }
+        return transfer
+    }
+
+    /// Starts sending `request`.
+    func start(_ request: HTTPRequest) throws {
+        let transfer = try idle.popLast() ?? makeTransfer()
+        let easy = transfer.easy
+        easy.errorBuffer[0] = 0
+        transfer.tag = request.tag
+        transfer.body.removeAll(keepingCapacity: true)
+        transfer.limit = settings.maximumResponseBytes
+        transfer.truncated = false
+        transfer.statusLine = nil
+        transfer.retryAfter = nil
+        transfer.refused = nil
+        transfer.started = clock.now()
+        do {
+            try easy.set(CURLOPT_URL, request.url)
             try easy.setBody(request.body)
             try easy.setHeaders(request.headers + ["Expect:"])
             try multi.add(easy)
@@ -135,17 +147,13 @@ final class HTTPEngine {
         active[easy.raw] = transfer
     }
 
-    /// Lets transfers progress, waiting up to `timeoutMS` for activity, and returns the ones that finished.
+    /// Waits up to `timeoutMS` for activity (at once when curl has work pending, as for new
+    /// requests), lets the transfers progress once, and returns the ones that finished.
     func poll(timeoutMS: Int) throws -> [HTTPResult] {
         do {
+            if !active.isEmpty { try multi.poll(timeoutMS: timeoutMS) }
             _ = try multi.perform()
-            var results = collect()
-            if results.isEmpty && !active.isEmpty {
-                try multi.poll(timeoutMS: timeoutMS)
-                _ = try multi.perform()
-                results = collect()
-            }
-            return results
+            return collect()
         } catch let failure as CurlFailure {
             throw failure.keysatError
         }

@@ -6,34 +6,47 @@ public enum RequestHeaders {
     /// event and delivery id (stable across retries), and the Standard Webhooks headers.
     ///
     /// - Parameter timestamp: the attempt's time, signed into `webhook-signature`.
-    public static func make(for delivery: DueDelivery, secret: String, timestamp: Timestamp) -> [String] {
+    public static func make(for delivery: DueDelivery, secret: String, timestamp: Timestamp) throws
+        -> [String]
+    {
+        try make(for: delivery, secret: secret, timestamp: timestamp, keys: SigningKeys())
+    }
+
+    static func make(for delivery: DueDelivery, secret: String, timestamp: Timestamp, keys: SigningKeys)
+        throws
+        -> [String]
+    {
         let id = headerSafe(delivery.id)
+        let body = delivery.payload
+        let current = try keys.key(secret)
+        let previous = try delivery.previousSecret.map { try keys.key($0) }
         var headers = [
             "Content-Type: application/json",
-            "X-Keysat-Signature: " + Signature.keysatHeaderValue(secret: secret, body: delivery.payload),
+            "X-Keysat-Signature: sha256=" + Identifiers.lowercaseHex(current.sign(body)),
         ]
-        if let previous = delivery.previousSecret {
+        if let previous {
             headers.append(
-                "X-Keysat-Previous-Signature: "
-                    + Signature.keysatHeaderValue(secret: previous, body: delivery.payload))
+                "X-Keysat-Previous-Signature: sha256=" + Identifiers.lowercaseHex(previous.sign(body)))
         }
+        let seconds = String(timestamp.seconds)
         headers += [
             "X-Keysat-Event: " + headerSafe(delivery.eventType),
             "X-Keysat-Delivery: " + id,
             "webhook-id: " + id,
-            "webhook-timestamp: " + String(timestamp.seconds),
+            "webhook-timestamp: " + seconds,
         ]
-        // The new secret's signature first, as the specification asks during a rotation.
-        let signatures = ([secret] + (delivery.previousSecret.map { [$0] } ?? [])).map {
-            StandardWebhooks.signature(
-                key: Array($0.utf8), id: id, timestamp: timestamp.seconds, body: delivery.payload)
-        }
-        headers.append("webhook-signature: " + signatures.joined(separator: " "))
+        // Standard Webhooks signs "{id}.{timestamp}.{body}"; the new secret's signature comes first.
+        let prefix = Array("\(id).\(seconds).".utf8)
+        var signatures = "v1," + Base64.encode(current.sign(body, prefix: prefix))
+        if let previous { signatures += " v1," + Base64.encode(previous.sign(body, prefix: prefix)) }
+        headers.append("webhook-signature: " + signatures)
         return headers
     }
 
     /// A value without control characters: rows written by other programs cannot add header lines.
     static func headerSafe(_ value: String) -> String {
-        String(String.UnicodeScalarView(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) { return value }
+        return String(
+            String.UnicodeScalarView(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))
     }
 }

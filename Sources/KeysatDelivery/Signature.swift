@@ -18,21 +18,12 @@ public enum Signature {
         }
     }
 
-    /// HMAC-SHA256 of `message` with `key`, by OpenSSL's one-shot `HMAC()`.
+    /// HMAC-SHA256 of `message` with `key`.
     public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        precondition((try? load()) != nil, "libcrypto could not be loaded; call Signature.load() first")
-        var digest = [UInt8](repeating: 0, count: 32)
-        key.withUnsafeBytes { keyBuffer in
-            message.withUnsafeBytes { messageBuffer in
-                digest.withUnsafeMutableBytes { out in
-                    _ = keysat_hmac_sha256(
-                        keyBuffer.baseAddress, Int32(keyBuffer.count),
-                        messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), messageBuffer.count,
-                        out.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                }
-            }
+        guard let signer = try? SigningKey(key) else {
+            preconditionFailure("libcrypto could not be loaded; call Signature.load() first")
         }
-        return digest
+        return signer.sign(message)
     }
 
     /// The `X-Keysat-Signature` value: `sha256=` and the lowercase hex HMAC of the body.

@@ -17,6 +17,8 @@ public struct DueDelivery: Sendable {
     /// The endpoint takes its deliveries one at a time, oldest first.
     public var ordered = false
     public var createdAt = ""
+    /// The row's rowid, for paging.
+    public var rowID: Int64 = 0
 
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int,
@@ -39,10 +41,12 @@ public struct DueDelivery: Sendable {
 /// Where a page of due deliveries ended; the next page starts after it.
 public struct DueCursor: Sendable, Equatable {
     public var nextAttemptAt: String
-    public var id: String
-    public init(nextAttemptAt: String, id: String) {
+    /// The row's rowid: with `next_attempt_at`, a key that Keysat's index on `next_attempt_at`
+    /// (which holds rowids) can seek to.
+    public var rowID: Int64
+    public init(nextAttemptAt: String, rowID: Int64) {
         self.nextAttemptAt = nextAttemptAt
-        self.id = id
+        self.rowID = rowID
     }
 }
 
@@ -117,7 +121,7 @@ extension WebhookStore: DeliveryQueue {
         SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
                e.url, e.secret, coalesce(e.active, 0),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-               coalesce(e.ordered, 0), d.created_at
+               coalesce(e.ordered, 0), d.created_at, d.rowid
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -129,22 +133,26 @@ extension WebhookStore: DeliveryQueue {
             endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
         delivery.ordered = row.integer(10) == 1
         delivery.createdAt = row.string(11)
+        delivery.rowID = Int64(row.integer(12) ?? 0)
         return delivery
     }
 
     public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
     {
-        try database.prepare(
+        // Two statements rather than one with "?2 IS NULL OR …", which would keep SQLite from
+        // seeking idx_webhook_deliveries_pending to the cursor.
+        let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.rowid) > (?2, ?3)"
+        return try database.prepare(
             Self.dueColumns + "\n" + """
-                WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ?1
+                WHERE d.delivered_at IS NULL AND d.next_attempt_at <= ?1 \(after)
                   AND (d.attempt_count > 0) = ?5
-                  AND (?2 IS NULL OR (d.next_attempt_at, d.id) > (?2, ?3))
-                ORDER BY d.next_attempt_at, d.id
+                ORDER BY d.next_attempt_at, d.rowid
                 LIMIT ?4
                 """
         ).rows([
-            .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt), .optional(cursor?.id),
+            .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt),
+            cursor.map { .integer($0.rowID) } ?? .null,
             .integer(Int64(limit)), .integer(retries ? 1 : 0),
         ]) { Self.dueDelivery($0) }
     }

@@ -98,6 +98,24 @@ enum Migrations {
                 ON webhook_deliveries(endpoint_id, created_at, id) WHERE delivered_at IS NULL;
             """
         ),
+        (
+            7,
+            """
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_due
+                ON webhook_deliveries(next_attempt_at, id) WHERE delivered_at IS NULL;
+            """
+        ),
+        (
+            8,
+            // Every index on webhook_deliveries costs each recorded outcome its upkeep. Due rows
+            // are paged by (next_attempt_at, rowid), which Keysat's own idx_webhook_deliveries_pending
+            // answers (an index holds the rowid), and ordered endpoints find their oldest pending
+            // delivery through idx_webhook_deliveries_endpoint: the two indexes of steps 6 and 7 go.
+            """
+            DROP INDEX IF EXISTS idx_keysat_webhooks_deliveries_due;
+            DROP INDEX IF EXISTS idx_keysat_webhooks_deliveries_order;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

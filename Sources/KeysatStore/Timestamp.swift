@@ -32,19 +32,46 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
         let secs = seconds
         let micros = Int(microseconds - secs * 1_000_000)
         var days = secs / 86_400
-        var rest = secs - days * 86_400
+        var rest = Int(secs - days * 86_400)
         if rest < 0 {
             rest += 86_400
             days -= 1
         }
         let (year, month, day) = Timestamp.civil(fromDays: days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        // Written digit by digit into 32 bytes: this runs for every outcome a run records.
+        return String(unsafeUninitializedCapacity: 32) { out in
+            var position = 0
+            func put(_ value: Int, _ width: Int) {
+                var remaining = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    out[position + offset] = UInt8(48 + remaining % 10)
+                    remaining /= 10
+                }
+                position += width
+            }
+            func put(_ byte: Character) {
+                out[position] = byte.asciiValue!
+                position += 1
+            }
+            put(year, 4)
+            put("-")
+            put(month, 2)
+            put("-")
+            put(day, 2)
+            put("T")
+            put(rest / 3600, 2)
+            put(":")
+            put(rest / 60 % 60, 2)
+            put(":")
+            put(rest % 60, 2)
+            put(".")
+            put(micros, 6)
+            put("+")
+            put(0, 2)
+            put(":")
+            put(0, 2)
+            return position
         }
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
-            + pad(Int(rest / 3600), 2) + ":" + pad(Int(rest / 60 % 60), 2) + ":"
-            + pad(Int(rest % 60), 2) + "." + pad(micros, 6) + "+00:00"
     }
 
     public var description: String { rfc3339 }

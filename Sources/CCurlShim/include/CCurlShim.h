@@ -11,6 +11,7 @@
 #define KEYSAT_CCURLSHIM_H
 
 #include <curl/curl.h>
+#include <openssl/sha.h>
 #include <stddef.h>
 
 typedef size_t (*keysat_curl_data_callback)(char *data, size_t size, size_t count, void *context);
@@ -46,13 +47,22 @@ CURLcode keysat_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode keysat_easy_getinfo_string(CURL *handle, CURLINFO info, char **value);
 CURLMcode keysat_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
-/// Loads libcrypto (once) for HMAC; returns 0, or -1 with a message in `error`. Linked, it
-/// would cost every start ~0.7 ms; loaded, it costs only the runs that sign or verify.
+/// Loads libcrypto's SHA-256 (once); returns 0, or -1 with a message in `error`. Linked,
+/// libcrypto would cost every start ~0.7 ms; loaded, it costs only the runs that sign or verify.
 int keysat_crypto_load(char *error, size_t size);
 
-/// HMAC-SHA256 of `message` with `key` into `digest` (32 bytes); returns 0 on success.
-int keysat_hmac_sha256(const void *key, int key_length, const unsigned char *message, size_t message_length,
-                       unsigned char *digest);
+/// An HMAC-SHA256 key: the SHA-256 states after the inner and outer padded key (RFC 2104).
+typedef struct keysat_hmac_key {
+    SHA256_CTX inner;
+    SHA256_CTX outer;
+} keysat_hmac_key;
+
+/// Prepares `key` from the secret's bytes; returns 0 on success.
+int keysat_hmac_key_init(keysat_hmac_key *key, const void *secret, size_t length);
+
+/// HMAC-SHA256 of `prefix` followed by `message` into `digest` (32 bytes); returns 0 on success.
+int keysat_hmac_key_sign(const keysat_hmac_key *key, const unsigned char *prefix, size_t prefix_length,
+                         const unsigned char *message, size_t length, unsigned char *digest);
 
 /// The address in a curl_sockaddr, whose `addr` member is followed by room for IPv6.
 static inline const struct sockaddr *keysat_curl_sockaddr_address(const struct curl_sockaddr *address) {

@@ -1,0 +1,42 @@
+internal import CCurlShim
+public import KeysatStore
+
+/// An HMAC-SHA256 key made ready once, to sign many messages (the endpoint secret's UTF-8 bytes).
+public final class SigningKey {
+    private let state: UnsafeMutablePointer<keysat_hmac_key>
+
+    /// - Throws: `KeysatError` (unavailable) when libcrypto cannot be loaded.
+    public init(_ key: [UInt8]) throws {
+        try Signature.load()
+        state = .allocate(capacity: 1)
+        _ = key.withUnsafeBytes { keysat_hmac_key_init(state, $0.baseAddress, $0.count) }
+    }
+
+    deinit { state.deallocate() }
+
+    /// HMAC-SHA256 of `prefix` followed by `message`.
+    public func sign(_ message: [UInt8], prefix: [UInt8] = []) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        prefix.withUnsafeBufferPointer { head in
+            message.withUnsafeBufferPointer { body in
+                digest.withUnsafeMutableBufferPointer { out in
+                    _ = keysat_hmac_key_sign(
+                        state, head.baseAddress, head.count, body.baseAddress, body.count, out.baseAddress)
+                }
+            }
+        }
+        return digest
+    }
+}
+
+/// Signing keys by secret, made on first use: a run signs thousands of bodies with a few secrets.
+final class SigningKeys {
+    private var keys: [String: SigningKey] = [:]
+
+    func key(_ secret: String) throws -> SigningKey {
+        if let key = keys[secret] { return key }
+        let key = try SigningKey(Array(secret.utf8))
+        keys[secret] = key
+        return key
+    }
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""keysat-webhooks benchmark: throughput against curl's command line, enqueue and idle start-up
+against the sqlite3 tool, memory with a large backlog, and isolation from a hanging receiver.
+
+Every comparison is made in the same run, as a ratio, because these machines are shared and
+noisy. usage: bench.py BIN_DIR [--quick]
+"""
+import hashlib, hmac, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+BIN = sys.argv[1]
+QUICK = "--quick" in sys.argv
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = tempfile.mkdtemp(prefix="keysat-bench-")
+ENV = dict(os.environ, KEYSAT_ALLOW_NETWORKS="127.0.0.1")
+ENV.pop("KEYSAT_DB", None)
+N = 2000 if QUICK else 20000
+REPEATS = 1 if QUICK else 3
+results = []  # (section, measure, value, target, verdict)
+
+
+def tool(name, *args, db=None, check=True, **kwargs):
+    argv = [os.path.join(BIN, name), *args] + (["--db", db] if db else [])
+    return subprocess.run(argv, env=ENV, check=check, capture_output=True, text=True, **kwargs)
+
+
+def sql(db, statement):
+    return subprocess.run(["sqlite3", db, statement], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx():
+    port = free_port()
+    conf = os.path.join(WORK, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+pid {WORK}/nginx.pid;
+error_log {WORK}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_buffer_size 64k;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}
+}}
+""")
+    subprocess.run(["nginx", "-c", conf, "-p", WORK], check=True)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return port
+
+
+def stop_nginx():
+    subprocess.run(["nginx", "-c", os.path.join(WORK, "nginx.conf"), "-p", WORK, "-s", "stop"], check=False,
+                   capture_output=True)
+
+
+def make_db(name, urls, count, events=None):
+    """A database with one endpoint per URL and `count` due deliveries spread over them."""
+    db = os.path.join(WORK, name)
+    tool("keysat-webhooks", "init", db=db)
+    for url in urls:
+        tool("keysat-webhooks", "endpoint", "add", url, db=db)
+    if count:
+        # Inserted in bulk with SQL: spawning 20,000 processes would measure the shell.
+        sql(db, f"""
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {count - 1}),
+e AS (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k, count(*) OVER () AS c FROM webhook_endpoints)
+INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
+SELECT lower(hex(randomblob(16))), e.id, 'license.issued',
+       '{{"event_type":"license.issued","timestamp":"2026-11-29T07:25:05.123456+00:00","data":{{"license_id":"lic_' || i || '","plan":"pro","seats":5}}}}',
+       0, '2026-01-01T00:00:00.000000+00:00', '2026-01-01T00:00:00.000000+00:00'
+FROM n JOIN e ON e.k = n.i % e.c;""")
+    return db
+
+
+def reset(db):
+    sql(db, "DELETE FROM webhook_delivery_attempts; UPDATE webhook_deliveries SET delivered_at = NULL, "
+            "attempt_count = 0, last_status_code = NULL, last_error = NULL, "
+            "next_attempt_at = '2026-01-01T00:00:00.000000+00:00'; PRAGMA wal_checkpoint(TRUNCATE);")
+
+
+def timed(argv, **kwargs):
+    start = time.perf_counter()
+    result = subprocess.run(argv, env=ENV, capture_output=True, text=True, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def curl_config(db, path):
+    """The same signed POSTs as a curl config file, one request per delivery."""
+    rows = sql(db, "SELECT e.url, e.secret, d.payload_json FROM webhook_deliveries d "
+                   "JOIN webhook_endpoints e ON e.id = d.endpoint_id").splitlines()
+    entries = []
+    for row in rows:
+        url, secret, body = row.split("|", 2)
+        signature = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+        escaped = body.replace("\\", "\\\\").replace('"', '\\"')
+        entries.append(f'url = "{url}"\nrequest = "POST"\ndata-binary = "{escaped}"\n'
+                       f'header = "Content-Type: application/json"\nheader = "X-Keysat-Signature: sha256={signature}"\n'
+                       f'output = "/dev/null"\n')
+    with open(path, "w") as f:
+        f.write("next\n".join(entries))
+
+
+# MARK: - 1. Throughput
+
+def throughput():
+    port = start_nginx()
+    try:
+        urls = [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)]
+        db = make_db("throughput.db", urls, N)
+        config = os.path.join(WORK, "curl.cfg")
+        curl_config(db, config)
+        rates = {}
+        for concurrency in [1, 16, 32, 64]:
+            ours, theirs = [], []
+            for _ in range(REPEATS):
+                reset(db)
+                seconds, result = timed([os.path.join(BIN, "keysat-deliver"), "--db", db, "--concurrency",
+                                         str(concurrency), "--per-endpoint", str(concurrency), "--json"])
+                summary = json.loads(result.stdout)
+                assert summary["delivered"] == N, result.stdout + result.stderr
+                ours.append(N / seconds)
+                seconds, result = timed(["curl", "--parallel", "--parallel-max", str(concurrency),
+                                         "--no-progress-meter", "-K", config])
+                assert result.returncode == 0, result.stderr
+                theirs.append(N / seconds)
+            rates[concurrency] = (statistics.median(ours), statistics.median(theirs))
+        for concurrency, (ours, theirs) in rates.items():
+            target = "≥ 1.2× curl" if concurrency == 32 else ""
+            verdict = ("met" if ours >= 1.2 * theirs else "MISSED") if concurrency == 32 else ""
+            results.append(("throughput", f"concurrency {concurrency}: keysat-deliver {ours:,.0f}/s, "
+                            f"curl --parallel {theirs:,.0f}/s", f"{ours / theirs:.2f}× curl", target, verdict))
+    finally:
+        stop_nginx()
+
+
+# MARK: - 2. and 3. Start-up: enqueue and the idle run
+
+def hyperfine(commands):
+    out = os.path.join(WORK, "hyperfine.json")
+    subprocess.run(["hyperfine", "-N", "--warmup", "20", "--runs", "100" if QUICK else "300", "--export-json", out,
+                    *commands], check=True, capture_output=True, env=ENV)
+    with open(out) as f:
+        return [r["median"] for r in json.load(f)["results"]]
+
+
+def startup():
+    db = make_db("startup.db", ["https://a.example/h", "https://b.example/h", "https://c.example/h"], 0)
+    sql(db, "CREATE TABLE bench(x)")
+    enqueue, insert = hyperfine([f"{BIN}/keysat-enqueue --db {db} license.issued [1]",
+                                 f"sqlite3 {db} 'INSERT INTO bench VALUES (1)'"])
+    ratio = enqueue / insert
+    results.append(("enqueue latency", f"keysat-enqueue (3 endpoints) {enqueue * 1000:.2f} ms, "
+                    f"sqlite3 one insert {insert * 1000:.2f} ms", f"{ratio:.2f}×", "≤ 1.5×",
+                    "met" if ratio <= 1.5 else "MISSED"))
+    sql(db, "UPDATE webhook_deliveries SET next_attempt_at = NULL")
+    idle, select = hyperfine([f"{BIN}/keysat-deliver --db {db}", f"sqlite3 {db} 'SELECT count(*) FROM bench'"])
+    ratio = idle / select
+    results.append(("idle run", f"keysat-deliver, nothing due {idle * 1000:.2f} ms, sqlite3 one select "
+                    f"{select * 1000:.2f} ms", f"{ratio:.2f}×", "≤ 2×", "met" if ratio <= 2 else "MISSED"))
+
+
+# MARK: - 4. Memory
+
+def peak_rss(db):
+    result = subprocess.run(["/usr/bin/time", "-v", os.path.join(BIN, "keysat-deliver"), "--db", db,
+                             "--concurrency", "32", "--per-endpoint", "32"], env=ENV, capture_output=True, text=True)
+    for line in result.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[1]) / 1024
+    raise RuntimeError(result.stderr)
+
+
+def memory():
+    port = start_nginx()
+    try:
+        urls = [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)]
+        small = peak_rss(make_db("memory-10k.db", urls, 10000 // (10 if QUICK else 1)))
+        large = peak_rss(make_db("memory-100k.db", urls, 100000 // (10 if QUICK else 1)))
+        growth = large / small - 1
+        results.append(("memory", f"peak RSS, 100,000 due {large:.1f} MiB; 10,000 due {small:.1f} MiB",
+                        f"{large:.1f} MiB, +{growth * 100:.0f}%", "≤ 40 MiB and ≤ +10%",
+                        "met" if large <= 40 and growth <= 0.10 else "MISSED"))
+    finally:
+        stop_nginx()
+
+
+# MARK: - 5. Isolation
+
+def isolation():
+    port = start_nginx()
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(4096)  # accepts connections (the kernel does) and never answers
+    try:
+        fast = [f"http://127.0.0.1:{port}/fast"]
+        count = 500 if QUICK else 5000
+        db = make_db("isolation.db", fast, count)
+        seconds_fast, _ = timed([f"{BIN}/keysat-deliver", "--db", db, "--timeout", "2"])
+        db2 = make_db("isolation-mixed.db", fast, count)
+        tool("keysat-webhooks", "endpoint", "add", f"http://127.0.0.1:{hang.getsockname()[1]}/hang", db=db2)
+        hanging = sql(db2, "SELECT id FROM webhook_endpoints WHERE url LIKE '%/hang'")
+        sql(db2, f"""WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 199)
+INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, next_attempt_at, created_at)
+SELECT lower(hex(randomblob(16))), '{hanging}', 'license.issued', '{{}}', '2026-01-01', '2026-01-01' FROM n""")
+        seconds_mixed, result = timed([f"{BIN}/keysat-deliver", "--db", db2, "--timeout", "2", "--json"])
+        summary = json.loads(result.stdout)
+        skipped = summary["endpoints"][hanging]["skipped"]
+        extra = seconds_mixed - seconds_fast
+        results.append(("isolation", f"{count} fast + 200 to a receiver that never answers (--timeout 2): "
+                        f"{seconds_mixed:.2f} s vs {seconds_fast:.2f} s fast only; {skipped} skipped by the breaker",
+                        f"+{extra:.2f} s", "≤ timeout + 2 s (4 s)", "met" if extra <= 4 else "MISSED"))
+    finally:
+        hang.close()
+        stop_nginx()
+
+
+def report():
+    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` (bench/run.sh) at commit {rev} on {time.strftime('%Y-%m-%d')}, "
+        f"{os.cpu_count()} cores ({cpu}); binaries as installed (release, --static-swift-stdlib); "
+        f"everything on loopback; {N:,} deliveries for throughput{' (--quick)' if QUICK else ''}. "
+        "Ratios compare two programs in the same run (medians); absolute numbers vary with the "
+        "machine's load.",
+        "",
+        "| what | measured | result | target | |",
+        "|---|---|---|---|---|",
+    ]
+    for section, measured, value, target, verdict in results:
+        lines.append(f"| {section} | {measured} | {value} | {target} | {verdict} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not QUICK:
+        notes = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+        previous = open(notes).read() if os.path.exists(notes) else ""
+        marker = "\n## Notes\n"
+        tail = previous[previous.index(marker):] if marker in previous else ""
+        with open(notes, "w") as f:
+            f.write(text + tail)
+
+
+try:
+    for step in (startup, throughput, memory, isolation):
+        print(f"bench: {step.__name__} …", file=sys.stderr, flush=True)
+        step()
+    report()
+finally:
+    stop_nginx()
+    shutil.rmtree(WORK, ignore_errors=True)
