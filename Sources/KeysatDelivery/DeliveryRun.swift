@@ -307,10 +307,12 @@ public final class DeliveryRun {
                         now: result.finished))
             }
         }
-        return AttemptOutcome(
+        var outcome = AttemptOutcome(
             deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: state,
             statusCode: result.status, error: error, startedAt: result.started, finishedAt: result.finished,
             responseExcerpt: Array(result.body.prefix(1024)))
+        outcome.rowID = delivery.rowID
+        return outcome
     }
 }
 

@@ -62,6 +62,8 @@ public struct AttemptOutcome: Sendable {
     }
 
     public var deliveryID: String
+    /// The row's rowid when known (0 otherwise): found faster than by the text id.
+    public var rowID: Int64 = 0
     /// Attempts made before this one, as read; the row is updated only if it still says so.
     public var previousAttemptCount: Int
     public var result: Result
@@ -196,13 +198,15 @@ extension WebhookStore: DeliveryQueue {
     public func record(_ outcomes: [AttemptOutcome]) throws {
         guard !outcomes.isEmpty else { return }
         try database.writeTransaction {
-            let update = try database.prepare(
-                """
+            // By rowid when known (an integer seek), by id otherwise; the id must match either way.
+            let set = """
                 UPDATE webhook_deliveries
                 SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
                     delivered_at = ?4, next_attempt_at = ?5
-                WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL
-                """)
+                """
+            let byID = try database.prepare(set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+            let byRowID = try database.prepare(
+                set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
             let history = try database.prepare(
                 """
                 INSERT INTO webhook_delivery_attempts
@@ -223,10 +227,15 @@ extension WebhookStore: DeliveryQueue {
                     delivered = .null
                     next = .null
                 }
-                try update.run([
+                let values: [SQLValue] = [
                     .text(outcome.deliveryID), .optional(outcome.statusCode), .optional(outcome.error),
                     delivered, next, .integer(Int64(outcome.previousAttemptCount)),
-                ])
+                ]
+                if outcome.rowID > 0 {
+                    try byRowID.run(values + [.integer(outcome.rowID)])
+                } else {
+                    try byID.run(values)
+                }
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 let excerpt = Array(outcome.responseExcerpt.prefix(1024))
