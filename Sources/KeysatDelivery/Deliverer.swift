@@ -7,6 +7,8 @@ public struct Deliverer {
     public var busyTimeoutMS = 5000
     public var waitSeconds = 0.0
     public var metricsPath: String?
+    /// The kick file (default: the database path plus `.kick`); see `Kick`.
+    public var kickPath: String?
     public var options = DeliveryOptions()
 
     public init(databasePath: String) { self.databasePath = databasePath }
@@ -48,14 +50,16 @@ public struct Deliverer {
             return .lockHeld(lockPath: lockFile)
         }
         defer { withExtendedLifetime(lock) {} }
-        let t0 = clock.now()
         let signals = StopSignal()
-        let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger) {
-            signals.requested
+        if dryRun {
+            let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
+            return .wouldSend(try run.due(at: clock.now()))
         }
-        if dryRun { return .wouldSend(try run.due(at: t0)) }
+        let start = clock.now()
         do {
-            let summary = try run.run(at: t0)
+            let summary = try rounds(store: store, start: start, clock: clock, logger: logger) {
+                signals.requested
+            }
             logger.log(
                 .info, "run finished",
                 [
@@ -64,14 +68,49 @@ public struct Deliverer {
                     "dead_lettered": String(summary.deadLettered),
                     "skipped": String(summary.skipped),
                     "endpoints_disabled": String(summary.endpointsDisabled),
+                    "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy ?? "-",
                     "elapsed_ms": String(summary.elapsedMS),
                 ])
-            try writeMetrics(store: store, started: t0, clock: clock, summary: summary)
+            if let reason = summary.stoppedBy, reason != "limit" {
+                logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
+            }
+            try writeMetrics(store: store, started: start, clock: clock, summary: summary)
             return .ran(summary)
         } catch {
             // The failed run is still recorded, so an alert on the last success can fire.
-            try? writeMetrics(store: store, started: t0, clock: clock, summary: nil)
+            try? writeMetrics(store: store, started: start, clock: clock, summary: nil)
             throw error
+        }
+    }
+
+    /// Runs rounds until one ends without the kick file having changed during it (an event was
+    /// enqueued and kicked meanwhile), within the time budget and the limit.
+    private func rounds(
+        store: WebhookStore, start: Timestamp, clock: any Clock, logger: Logger, stop: @escaping () -> Bool
+    ) throws -> RunSummary {
+        let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
+        var total = RunSummary()
+        var roundOptions = options
+        while true {
+            // Emptied and read before T0: a kick written after this point belongs to an event
+            // that may have missed T0, and shows as a change.
+            Kick.reset(kickFile)
+            let before = Kick.stamp(kickFile)
+            let t0 = clock.now()
+            if let budget = options.maxRuntimeSeconds {
+                roundOptions.maxRuntimeSeconds = budget - Double(t0.microseconds - start.microseconds) / 1e6
+            }
+            if let limit = options.limit { roundOptions.limit = limit - total.attempted }
+            let run = DeliveryRun(
+                queue: store, options: roundOptions, clock: clock, logger: logger, stop: stop)
+            total.merge(try run.run(at: t0))
+            total.rounds += 1
+            total.elapsedMS = Int((clock.now().microseconds - start.microseconds) / 1000)
+            guard Kick.stamp(kickFile) != before, total.stoppedBy == nil, total.rounds < 1000,
+                (roundOptions.maxRuntimeSeconds ?? 1) > 0, (roundOptions.limit ?? 1) > 0
+            else { return total }
+            logger.log(
+                .debug, "kicked during the round; going round again", ["round": String(total.rounds + 1)])
         }
     }
 

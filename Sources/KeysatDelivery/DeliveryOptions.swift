@@ -45,6 +45,14 @@ public struct RunSummary: Sendable, Equatable {
 
         public init() {}
 
+        mutating func add(_ other: Counts) {
+            attempted += other.attempted
+            delivered += other.delivered
+            retryScheduled += other.retryScheduled
+            deadLettered += other.deadLettered
+            skipped += other.skipped
+        }
+
         var jsonMembers: [(String, String)] {
             [
                 ("attempted", String(attempted)), ("delivered", String(delivered)),
@@ -61,6 +69,8 @@ public struct RunSummary: Sendable, Equatable {
     /// Why the run stopped before attempting everything due, if it did.
     public var stoppedBy: String?
     public var elapsedMS = 0
+    /// Rounds made: more than one when events were kicked during the run.
+    public var rounds = 0
 
     public init() {}
 
@@ -69,6 +79,14 @@ public struct RunSummary: Sendable, Equatable {
     public var retryScheduled: Int { total.retryScheduled }
     public var deadLettered: Int { total.deadLettered }
     public var skipped: Int { total.skipped }
+
+    /// Adds a round's counts to these.
+    mutating func merge(_ round: RunSummary) {
+        total.add(round.total)
+        for (endpoint, counts) in round.endpoints { endpoints[endpoint, default: Counts()].add(counts) }
+        endpointsDisabled += round.endpointsDisabled
+        stoppedBy = round.stoppedBy
+    }
 
     mutating func count(_ endpoint: String, _ change: (inout Counts) -> Void) {
         change(&total)
@@ -83,7 +101,7 @@ public struct RunSummary: Sendable, Equatable {
         return JSONText.object(
             total.jsonMembers + [
                 ("endpoints_disabled", String(endpointsDisabled)),
-                ("stopped_by", JSONText.string(stoppedBy)),
+                ("stopped_by", JSONText.string(stoppedBy)), ("rounds", String(rounds)),
                 ("elapsed_ms", String(elapsedMS)),
                 ("endpoints", "{" + perEndpoint.joined(separator: ",") + "}"),
             ])

@@ -204,7 +204,8 @@ extension WebhookStore: DeliveryQueue {
                 SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
                     delivered_at = ?4, next_attempt_at = ?5
                 """
-            let byID = try database.prepare(set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+            let byID = try database.prepare(
+                set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
             let byRowID = try database.prepare(
                 set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
             let history = try database.prepare(

@@ -17,6 +17,10 @@ public struct EnqueueRequest: Sendable {
     public var maxPayloadBytes: Int = 1_048_576
     public var idempotencyKey: String?
     public var json = false
+    /// After the commit, tell keysat-deliver (see `Kick`).
+    public var kick: Kick.Mode?
+    /// The trigger file (default: the database path plus `.kick`).
+    public var kickPath: String?
 
     public init(databasePath: String, eventType: String, data: DataSource) {
         self.databasePath = databasePath
@@ -50,6 +54,22 @@ public struct EnqueueRequest: Sendable {
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
+        if let kick, !result.deliveries.isEmpty {
+            // After the commit; a failure here loses nothing (the timer is the safety net).
+            let path = kickPath ?? Kick.defaultPath(database: databasePath)
+            do {
+                try Kick.touch(path)
+            } catch {
+                Output.error(
+                    "keysat-enqueue: warning: \(KeysatError.from(error).message); the next timer run will send the event\n"
+                )
+            }
+            if kick == .spawn {
+                Kick.spawnDeliver(
+                    database: databasePath, lockPath: databasePath + ".deliver.lock",
+                    executable: Kick.deliverExecutable())
+            }
+        }
         return format(result)
     }
 

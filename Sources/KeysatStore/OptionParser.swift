@@ -7,10 +7,13 @@ public struct OptionParser: Sendable {
     public struct Option: Sendable {
         public var names: [String]
         public var takesValue: Bool
+        /// A flag that may also be given a value as `--name=value` (its value is "" otherwise).
+        public var optionalValue = false
 
-        public init(_ names: String..., value: Bool = false) {
+        public init(_ names: String..., value: Bool = false, optionalValue: Bool = false) {
             self.names = names
             self.takesValue = value
+            self.optionalValue = optionalValue
         }
 
         /// The name results are filed under: the last (long) one.
@@ -91,6 +94,9 @@ public struct OptionParser: Sendable {
                     index += 1
                 }
                 parsed.values[option.key, default: []].append(value!)
+            } else if option.optionalValue {
+                parsed.flags.insert(option.key)
+                parsed.values[option.key, default: []].append(value ?? "")
             } else {
                 guard value == nil else { throw KeysatError(.usage, "option '\(name)' takes no value") }
                 parsed.flags.insert(option.key)

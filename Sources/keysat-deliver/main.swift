@@ -39,6 +39,8 @@ let usage = """
       --https-only              Refuse plain http endpoints.
       --disable-after DURATION  Disable an endpoint failing for longer than this (default 5d; 0 never).
       --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically).
+      --kick-file PATH          The file keysat-enqueue --kick writes (default: the database path
+                                plus .kick); when it changes during a run, the run goes round again.
       --log-level LEVEL         error, warn (default), info or debug.
       --dry-run                 List what is due and would be sent; send nothing, change nothing.
       -v, --verbose             A one-line summary on standard error (--log-level info).
@@ -62,7 +64,8 @@ let parser = OptionParser([
     .init("--allow-private-networks"), .init("--ca-file", value: true), .init("--https-only"),
     .init("--disable-after", value: true), .init("--metrics-file", value: true),
     .init("--log-level", value: true),
-    .init("--dry-run"), .init("-v", "--verbose"), .init("--json"), .init("--version"), .init("-h", "--help"),
+    .init("--kick-file", value: true), .init("--dry-run"), .init("-v", "--verbose"), .init("--json"),
+    .init("--version"), .init("-h", "--help"),
 ])
 
 /// The command line as a `Deliverer`, or `nil` after printing help or the version.
@@ -80,6 +83,7 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: parsed.value("--db")))
     deliverer.lockPath = parsed.value("--lock-file")
     deliverer.metricsPath = parsed.value("--metrics-file")
+    deliverer.kickPath = parsed.value("--kick-file")
     if let value = try parsed.integer(
         "--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds")
     {

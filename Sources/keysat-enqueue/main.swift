@@ -24,6 +24,10 @@ let usage = """
       --data-file PATH          Read DATA from PATH.
       --idempotency-key KEY     Write nothing if KEY was used before; print its ids again.
       --json                    Print {"event_type": ..., "deliveries": [{"id", "endpoint_id"}]}.
+      --kick[=file|spawn]       After the commit, signal keysat-deliver: write the kick file
+                                (a systemd path unit starts a run), and with =spawn start a run
+                                now unless one is going on. Also KEYSAT_KICK=1 or KEYSAT_KICK=spawn.
+      --kick-file PATH          The kick file (default: the database path plus .kick).
       --max-payload-bytes N     Refuse DATA larger than N bytes (default 1048576).
       --db PATH                 Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
       --busy-timeout MS         Wait up to MS milliseconds for a locked database (default 5000).
@@ -44,7 +48,8 @@ let parser = OptionParser([
     .init("--data-file", value: true), .init("--idempotency-key", value: true),
     .init("--max-payload-bytes", value: true), .init("--db", value: true),
     .init("--busy-timeout", value: true),
-    .init("--json"), .init("--version"), .init("-h", "--help"),
+    .init("--json"), .init("--version"), .init("-h", "--help"), .init("--kick", optionalValue: true),
+    .init("--kick-file", value: true),
 ])
 
 func parse(_ arguments: [String]) throws -> EnqueueRequest {
@@ -78,6 +83,17 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         databasePath: Environment.process.databasePath(option: options["--db"]), eventType: eventType,
         data: data)
     request.json = flags.contains("--json")
+    request.kickPath = parsed.value("--kick-file")
+    var kick = parsed.value("--kick")
+    if kick == nil, let variable = Environment.process["KEYSAT_KICK"], !variable.isEmpty, variable != "0" {
+        kick = variable == "1" ? "" : variable
+    }
+    if let kick {
+        guard let mode = kick.isEmpty ? .file : Kick.Mode(rawValue: kick) else {
+            throw KeysatError(.usage, "'--kick' (or KEYSAT_KICK) must be file or spawn, not '\(kick)'")
+        }
+        request.kick = mode
+    }
     request.idempotencyKey = options["--idempotency-key"]
     if let limit = try parsed.integer(
         "--max-payload-bytes", in: 1...Int.max, what: "a positive number of bytes")

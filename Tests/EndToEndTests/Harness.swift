@@ -96,7 +96,7 @@ final class Scratch {
 enum SQL {
     /// Rows of a query, each column as text (NULL as nil).
     static func rows(_ database: String, _ sql: String) throws -> [[String: Any]] {
-        let result = try runTool("/usr/bin/sqlite3", ["-json", database, sql])
+        let result = try runTool("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", "-json", database, sql])
         guard result.status == 0 else {
             throw NSError(
                 domain: "sqlite3", code: Int(result.status),
@@ -108,7 +108,7 @@ enum SQL {
 
     /// One value of a query, as text.
     static func value(_ database: String, _ sql: String) throws -> String {
-        let result = try runTool("/usr/bin/sqlite3", [database, sql])
+        let result = try runTool("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", database, sql])
         guard result.status == 0 else {
             throw NSError(
                 domain: "sqlite3", code: Int(result.status),

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Telling keysat-deliver that deliveries are waiting, without a resident process.
+///
+/// The trigger file next to the database grows by one byte per kick. A systemd path unit
+/// (`PathChanged=`) starts keysat-deliver when it is written; a running keysat-deliver compares
+/// its size and time before and after a round and goes round again when they changed. Growing
+/// rather than touching matters: file times move in steps of a clock tick, so two kicks within
+/// one tick would look like one, but a size never stays the same after a write.
+public enum Kick {
+    /// How enqueue kicks.
+    public enum Mode: String, Sendable {
+        /// Write the trigger file only (a systemd path unit starts the run).
+        case file
+        /// Write the trigger file, and start keysat-deliver itself when no run holds the lock.
+        case spawn
+    }
+
+    /// The default trigger file for a database.
+    public static func defaultPath(database: String) -> String { database + ".kick" }
+
+    /// The trigger file's state, to compare before and after a round.
+    public struct Stamp: Equatable, Sendable {
+        var size: Int64
+        var seconds: Int
+        var nanoseconds: Int
+    }
+
+    /// The trigger file's current state (`nil` when it does not exist).
+    public static func stamp(_ path: String) -> Stamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Stamp(
+            size: Int64(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
+    }
+
+    /// Empties the trigger file (a run does this before it looks at it) so it never grows for long.
+    public static func reset(_ path: String) {
+        if stamp(path) != nil { _ = truncate(path, 0) }
+    }
+
+    /// Writes one byte to the trigger file (created 0600) and closes it.
+    /// - Throws: `KeysatError` when the file cannot be written.
+    public static func touch(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw KeysatError(
+                .cannotCreate, "cannot write the kick file \(path): \(String(cString: strerror(errno)))")
+        }
+        var byte: UInt8 = 0x0A
+        let written = write(fd, &byte, 1)
+        close(fd)
+        if written != 1 {
+            throw KeysatError(.io, "cannot write the kick file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Starts `keysat-deliver --db DATABASE` detached (a new session, standard streams on
+    /// /dev/null, no other descriptor inherited) unless a run holds the lock right now; returns
+    /// at once. Failing to start it is not an error of the enqueue: the timer is the safety net.
+    ///
+    /// - Returns: whether a run was started.
+    @discardableResult
+    public static func spawnDeliver(database: String, lockPath: String, executable: String) -> Bool {
+        // Free right now? A run that holds it will see the kick file change and go round again.
+        let fd = open(lockPath, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            if flock(fd, LOCK_SH | LOCK_NB) != 0 { return false }
+            flock(fd, LOCK_UN)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for target in Int32(0)...2 {
+            posix_spawn_file_actions_addopen(
+                &actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        closeFrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, spawnSetSID)
+        let arguments = [executable, "--db", database]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawn = executable.contains("/") ? posix_spawn : posix_spawnp
+        return spawn(&pid, executable, &actions, &attributes, &argv, environ) == 0
+    }
+
+    // glibc (2.34+) declares these only under _GNU_SOURCE, which Swift's Glibc module does not set.
+    /// POSIX_SPAWN_SETSID from <spawn.h>: the child starts a new session.
+    private static let spawnSetSID: Int16 = 0x80
+
+    /// keysat-deliver beside the running program, else the one on PATH.
+    public static func deliverExecutable() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if length > 0 {
+            let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let slash = path.lastIndex(of: "/") {
+                let candidate = String(path[...slash]) + "keysat-deliver"
+                if access(candidate, X_OK) == 0 { return candidate }
+            }
+        }
+        return "keysat-deliver"
+    }
+}
+
+/// posix_spawn_file_actions_addclosefrom_np(3): close every descriptor from `from` on in the child.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
