@@ -32,7 +32,7 @@ public struct Deliverer {
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
         // A run touches delivery rows by random id; a larger page cache saves most re-reads.
-        try store.database.execute("PRAGMA cache_size = -8192")
+        try store.database.execute("PRAGMA cache_size = -4096")
         if store.database.isReadOnly && !dryRun {
             throw KeysatError(
                 .permission,

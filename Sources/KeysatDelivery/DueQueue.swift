@@ -71,10 +71,18 @@ final class DueQueue {
 
     private func pop(_ endpoint: String) -> DueDelivery? {
         guard let rows = waiting[endpoint], let head = heads[endpoint], head < rows.count else { return nil }
+        let delivery = rows[head]
         heads[endpoint] = head + 1
         buffered -= 1
-        if head + 1 == rows.count { forget(endpoint) }
-        return rows[head]
+        if head + 1 == rows.count {
+            forget(endpoint)
+        } else if head + 1 >= 256 && head + 1 >= rows.count / 2 {
+            // Rows taken are dropped now and then, or a busy endpoint's list would keep every
+            // row (and payload) read in the run.
+            waiting[endpoint]!.removeFirst(head + 1)
+            heads[endpoint] = 0
+        }
+        return delivery
     }
 
     /// Drops every waiting row of `endpoint` (and rows of it read later); returns how many.
