@@ -43,11 +43,11 @@ install: release
 		$(DATADIR)/bash-completion/completions $(DATADIR)/zsh/site-functions $(DATADIR)/fish/vendor_completions.d
 	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
 	for p in $(PROGRAMS); do install -m 0755 -s "$$bin/$$p" $(BINDIR)/$$p; done; \
-	for p in keysat-deliver keysat-webhooks; do \
-		"$$bin/$$p" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/$$p; \
-		"$$bin/$$p" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_$$p; \
-		"$$bin/$$p" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/$$p.fish; \
-	done
+	"$$bin/keysat-webhooks" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/keysat-webhooks; \
+	"$$bin/keysat-webhooks" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_keysat-webhooks; \
+	"$$bin/keysat-webhooks" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
+	for p in keysat-enqueue keysat-deliver; do \
+		install -m 0644 completions/$$p.bash $(DATADIR)/bash-completion/completions/$$p; done
 	install -m 0644 man/*.1 $(MANDIR)/man1/
 	install -m 0644 man/*.7 $(MANDIR)/man7/
 	for unit in cron/*.service cron/*.timer cron/*.path; do [ -e "$$unit" ] || continue; \
@@ -59,8 +59,8 @@ uninstall:
 	rm -f $(MANDIR)/man1/keysat-enqueue.1 $(MANDIR)/man1/keysat-deliver.1 $(MANDIR)/man1/keysat-webhooks.1 \
 		$(MANDIR)/man7/keysat-webhooks.7
 	rm -f $(UNITDIR)/keysat-deliver.service $(UNITDIR)/keysat-deliver.timer $(UNITDIR)/keysat-deliver.path
-	for p in keysat-deliver keysat-webhooks; do rm -f $(DATADIR)/bash-completion/completions/$$p \
-		$(DATADIR)/zsh/site-functions/_$$p $(DATADIR)/fish/vendor_completions.d/$$p.fish; done
+	for p in $(PROGRAMS); do rm -f $(DATADIR)/bash-completion/completions/$$p; done
+	rm -f $(DATADIR)/zsh/site-functions/_keysat-webhooks $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
 	rm -rf $(DOCDIR)
 
 # Installs into a scratch folder and runs the installed binaries with the Swift toolchain

@@ -11,10 +11,13 @@ rm -f "$stage.log"
 bin="$stage/usr/local/bin"
 for f in bin/keysat-enqueue bin/keysat-deliver bin/keysat-webhooks share/man/man1/keysat-deliver.1 \
          share/man/man7/keysat-webhooks.7 lib/systemd/system/keysat-deliver.service \
-         share/bash-completion/completions/keysat-webhooks share/zsh/site-functions/_keysat-deliver \
+         share/bash-completion/completions/keysat-webhooks share/bash-completion/completions/keysat-deliver \
+         share/zsh/site-functions/_keysat-webhooks lib/systemd/system/keysat-deliver.path \
          share/fish/vendor_completions.d/keysat-webhooks.fish; do
     [ -s "$stage/usr/local/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
 done
+bash -n "$stage/usr/local/share/bash-completion/completions/keysat-deliver"
+bash -n "$stage/usr/local/share/bash-completion/completions/keysat-enqueue"
 if ldd "$bin"/keysat-* | grep -q swift; then
     echo "check-install: an installed binary still links the Swift runtime dynamically" >&2
     ldd "$bin"/keysat-* >&2
@@ -28,7 +31,7 @@ db=$1/test.db
 "$0/keysat-webhooks" listen --port 0 --count 1 > "$1/listen.out" 2> "$1/listen.err" &
 for i in $(seq 100); do grep -q listening "$1/listen.err" && break; sleep 0.05; done
 url=$(sed -n "s/.*listening on \(http[^ ]*\).*/\1/p" "$1/listen.err")
-"$0/keysat-webhooks" endpoint add "$url" --db "$db" > /dev/null
+"$0/keysat-webhooks" endpoint add "$url" --db "$db" > /dev/null 2>&1
 "$0/keysat-enqueue" --db "$db" license.issued "{\"ok\":true}" > /dev/null
 "$0/keysat-deliver" --db "$db" --allow-network 127.0.0.1
 wait

@@ -34,8 +34,9 @@ func warnAboutNetworkPolicy(host: String) {
     let refused = NetworkPolicy.resolve(host: host).filter { !NetworkPolicy().allows($0) }
     guard let first = refused.first else { return }
     let address = NetworkPolicy.format(first)
+    let subject = NetworkPolicy.parseAddress(host) == nil ? "\(host) resolves to \(address), which" : "\(address)"
     Output.error(
-        "keysat-webhooks: warning: \(host) resolves to \(address), which keysat-deliver refuses by default; "
+        "keysat-webhooks: warning: \(subject) keysat-deliver refuses by default; "
             + "allow it with 'keysat-deliver --allow-network \(address)' (or --allow-private-networks)\n")
 }
 
