@@ -1,4 +1,4 @@
-public import KeysatStore
+import KeysatStore
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,4 @@
-public import KeysatStore
+import KeysatStore
 
 /// How a run behaves; the defaults are keysat-deliver's.
 public struct DeliveryOptions: Sendable {

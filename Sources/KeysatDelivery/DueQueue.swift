@@ -1,4 +1,4 @@
-public import KeysatStore
+import KeysatStore
 
 /// The deliveries due at a run's start, read page by page and held per endpoint, so that
 /// a busy or capped endpoint does not hold up the others.

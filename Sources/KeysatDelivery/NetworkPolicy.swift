@@ -137,7 +137,7 @@ public struct NetworkPolicy: Sendable {
             withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: address) }
             inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count))
         }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The addresses `host` resolves to now, for the warning of `endpoint add`.

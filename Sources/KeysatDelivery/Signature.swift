@@ -1,5 +1,5 @@
 internal import CCurlShim
-public import KeysatStore
+import KeysatStore
 
 /// HMAC-SHA256 signatures of webhook bodies.
 ///

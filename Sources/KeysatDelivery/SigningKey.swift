@@ -1,5 +1,5 @@
 internal import CCurlShim
-public import KeysatStore
+import KeysatStore
 
 /// An HMAC-SHA256 key made ready once, to sign many messages (the endpoint secret's UTF-8 bytes).
 public final class SigningKey {

@@ -78,7 +78,7 @@ public enum Kick {
             posix_spawn_file_actions_addopen(
                 &actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
         }
-        closeFrom(&actions, 3)
+        _ = closeFrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
