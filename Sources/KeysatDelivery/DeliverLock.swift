@@ -50,6 +50,18 @@ public final class DeliverLock {
         }
     }
 
+    /// Takes over a lock already held through descriptor `fd` (inherited from keysat-enqueue
+    /// --kick=spawn), or `nil` when `fd` holds no lock on `path`.
+    public static func adopt(fd: Int32, path: String) -> DeliverLock? {
+        var descriptor = stat()
+        var file = stat()
+        guard fstat(fd, &descriptor) == 0, stat(path, &file) == 0, descriptor.st_ino == file.st_ino,
+            descriptor.st_dev == file.st_dev, flock(fd, LOCK_EX | LOCK_NB) == 0
+        else { return nil }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return DeliverLock(fd: fd, path: path)
+    }
+
     private init(fd: Int32, path: String) {
         self.fd = fd
         self.path = path

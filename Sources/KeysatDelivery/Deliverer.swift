@@ -1,5 +1,9 @@
 public import KeysatStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// keysat-deliver's whole job: lock, open, run (or list), write metrics, unlock.
 public struct Deliverer {
     public var databasePath: String
@@ -9,6 +13,11 @@ public struct Deliverer {
     public var metricsPath: String?
     /// The kick file (default: the database path plus `.kick`); see `Kick`.
     public var kickPath: String?
+    /// After a round with no kick, wait this long for one before exiting (holding the lock, so
+    /// a burst of kicked events is served by this run rather than by a new run per event).
+    public var lingerSeconds = 0.0
+    /// A descriptor through which the lock is already held (see `Kick.spawnDeliver`).
+    public var inheritedLockFD: Int32?
     public var options = DeliveryOptions()
 
     public init(databasePath: String) { self.databasePath = databasePath }
@@ -40,7 +49,8 @@ public struct Deliverer {
             )
         }
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
-        guard let lock = try DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
+        let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
+        guard let lock = try inherited ?? DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
             if waitSeconds > 0 {
                 throw KeysatError(
                     .temporary,
@@ -106,11 +116,19 @@ public struct Deliverer {
             total.merge(try run.run(at: t0))
             total.rounds += 1
             total.elapsedMS = Int((clock.now().microseconds - start.microseconds) / 1000)
-            guard Kick.stamp(kickFile) != before, total.stoppedBy == nil, total.rounds < 1000,
-                (roundOptions.maxRuntimeSeconds ?? 1) > 0, (roundOptions.limit ?? 1) > 0
-            else { return total }
-            logger.log(
-                .debug, "kicked during the round; going round again", ["round": String(total.rounds + 1)])
+            guard total.stoppedBy == nil, total.rounds < 100_000, (roundOptions.limit ?? 1) > 0 else {
+                return total
+            }
+            // Kicked during the round: go round again at once. Otherwise linger, if asked to.
+            let budgetEnd = options.maxRuntimeSeconds.map { start.microseconds + Int64($0 * 1_000_000) }
+            let lingerEnd = clock.now().microseconds + Int64(lingerSeconds * 1_000_000)
+            while Kick.stamp(kickFile) == before {
+                let now = clock.now().microseconds
+                if now >= lingerEnd || now >= (budgetEnd ?? Int64.max) || stop() { return total }
+                usleep(10_000)
+            }
+            if let budgetEnd, clock.now().microseconds >= budgetEnd { return total }
+            logger.log(.debug, "kicked; going round again", ["round": String(total.rounds + 1)])
         }
     }
 

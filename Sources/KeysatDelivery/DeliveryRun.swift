@@ -191,7 +191,8 @@ public final class DeliveryRun {
             try engine.get().start(
                 HTTPRequest(
                     url: url,
-                    headers: RequestHeaders.make(for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
+                    headers: RequestHeaders.make(
+                        for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
                     body: delivery.payload, tag: nextTag))
         }
 

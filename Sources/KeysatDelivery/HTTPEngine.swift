@@ -79,7 +79,8 @@ final class HTTPEngine {
         if keysat_curl_load(&message, message.count) != 0 {
             throw KeysatError(
                 .unavailable,
-                "cannot load libcurl: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) (install the libcurl4 package)")
+                "cannot load libcurl: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) (install the libcurl4 package)"
+            )
         }
         try Signature.load()
         keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))

@@ -57,20 +57,22 @@ public enum Kick {
         }
     }
 
-    /// Starts `keysat-deliver --db DATABASE` detached (a new session, standard streams on
-    /// /dev/null, no other descriptor inherited) unless a run holds the lock right now; returns
-    /// at once. Failing to start it is not an error of the enqueue: the timer is the safety net.
+    /// Starts `keysat-deliver` detached (a new session, standard streams on /dev/null, no other
+    /// descriptor inherited) unless a run holds the lock right now; returns at once. Failing to
+    /// start it is not an error of the enqueue: the timer is the safety net.
+    ///
+    /// The lock is taken here and handed to the child as descriptor 3 (`--lock-fd 3`): until the
+    /// child exits, the next events of a burst find it held and only write the kick file, which
+    /// the running run picks up. The run also lingers a second after its last round for the same
+    /// reason. So a burst makes one run, not one per event.
     ///
     /// - Returns: whether a run was started.
     @discardableResult
     public static func spawnDeliver(database: String, lockPath: String, executable: String) -> Bool {
-        // Free right now? A run that holds it will see the kick file change and go round again.
-        let fd = open(lockPath, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 {
-            defer { close(fd) }
-            if flock(fd, LOCK_SH | LOCK_NB) != 0 { return false }
-            flock(fd, LOCK_UN)
-        }
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { return false }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return false }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -78,17 +80,22 @@ public enum Kick {
             posix_spawn_file_actions_addopen(
                 &actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
         }
-        _ = closeFrom(&actions, 3)
+        posix_spawn_file_actions_adddup2(&actions, lock, 3)
+        _ = closeFrom(&actions, 4)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, spawnSetSID)
-        let arguments = [executable, "--db", database]
+        let arguments = [
+            executable, "--db", database, "--lock-file", lockPath, "--lock-fd", "3", "--linger", "1",
+        ]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let spawn = executable.contains("/") ? posix_spawn : posix_spawnp
-        return spawn(&pid, executable, &actions, &attributes, &argv, environ) == 0
+        let started = spawn(&pid, executable, &actions, &attributes, &argv, environ) == 0
+        if !started { flock(lock, LOCK_UN) }
+        return started
     }
 
     // glibc (2.34+) declares these only under _GNU_SOURCE, which Swift's Glibc module does not set.

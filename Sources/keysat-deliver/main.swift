@@ -41,6 +41,8 @@ let usage = """
       --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically).
       --kick-file PATH          The file keysat-enqueue --kick writes (default: the database path
                                 plus .kick); when it changes during a run, the run goes round again.
+      --linger DURATION         After a round, wait this long for another kick before exiting
+                                (default 0), so that a burst of events is served by one run.
       --log-level LEVEL         error, warn (default), info or debug.
       --dry-run                 List what is due and would be sent; send nothing, change nothing.
       -v, --verbose             A one-line summary on standard error (--log-level info).
@@ -64,7 +66,8 @@ let parser = OptionParser([
     .init("--allow-private-networks"), .init("--ca-file", value: true), .init("--https-only"),
     .init("--disable-after", value: true), .init("--metrics-file", value: true),
     .init("--log-level", value: true),
-    .init("--kick-file", value: true), .init("--dry-run"), .init("-v", "--verbose"), .init("--json"),
+    .init("--kick-file", value: true), .init("--linger", value: true), .init("--lock-fd", value: true),
+    .init("--dry-run"), .init("-v", "--verbose"), .init("--json"),
     .init("--version"), .init("-h", "--help"),
 ])
 
@@ -84,6 +87,10 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     deliverer.lockPath = parsed.value("--lock-file")
     deliverer.metricsPath = parsed.value("--metrics-file")
     deliverer.kickPath = parsed.value("--kick-file")
+    deliverer.lingerSeconds = try parsed.seconds("--linger", positive: false) ?? 0
+    // Not in the help: how keysat-enqueue --kick=spawn hands over the lock it took.
+    deliverer.inheritedLockFD = try parsed.integer("--lock-fd", in: 3...1024, what: "a descriptor number")
+        .map(Int32.init)
     if let value = try parsed.integer(
         "--busy-timeout", in: 0...Int(Int32.max), what: "a number of milliseconds")
     {

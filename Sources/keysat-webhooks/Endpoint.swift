@@ -34,7 +34,9 @@ func warnAboutNetworkPolicy(host: String) {
     let refused = NetworkPolicy.resolve(host: host).filter { !NetworkPolicy().allows($0) }
     guard let first = refused.first else { return }
     let address = NetworkPolicy.format(first)
-    let subject = NetworkPolicy.parseAddress(host) == nil ? "\(host) resolves to \(address), which" : "\(address) is an address"
+    let subject =
+        NetworkPolicy.parseAddress(host) == nil
+        ? "\(host) resolves to \(address), which" : "\(address) is an address"
     Output.error(
         "keysat-webhooks: warning: \(subject) keysat-deliver refuses by default; "
             + "allow it with 'keysat-deliver --allow-network \(address)' (or --allow-private-networks)\n")

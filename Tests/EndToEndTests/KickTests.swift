@@ -98,6 +98,34 @@ final class KickTests: XCTestCase {
         XCTAssertEqual(try db.count("webhook_delivery_attempts"), 40)
     }
 
+    func testABurstOfKickedEventsMakesAHandfulOfRunsNotOnePerEvent() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint(on: receiver, path: "/status/204")
+        // keysat-enqueue starts the keysat-deliver beside it: here, one that counts its starts.
+        let bin = scratch.file("bin")
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Binaries.path("keysat-enqueue"), toPath: bin + "/keysat-enqueue")
+        _ = try scratch.write(
+            "bin/keysat-deliver",
+            "#!/bin/sh\necho run >> \"\(scratch.file("runs.log"))\"\nexec \"\(Binaries.path("keysat-deliver"))\" \"$@\"\n",
+            mode: 0o755)
+        let script =
+            "for i in $(seq 150); do \"$1\" --db \"$2\" --kick=spawn e $i > /dev/null || exit 1; done"
+        XCTAssertEqual(
+            try runTool("/bin/sh", ["-c", script, "sh", bin + "/keysat-enqueue", db.path]).status, 0)
+        let deadline = Date().addingTimeInterval(10)
+        while try db.count(where: "delivered_at IS NOT NULL") < 150, Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 150)
+        let runs = try String(contentsOfFile: scratch.file("runs.log"), encoding: .utf8).split(
+            separator: "\n"
+        ).count
+        XCTAssertLessThanOrEqual(runs, 5, "150 kicked events started \(runs) runs")
+        XCTAssertEqual(Set(try receiver.requests().map(\.deliveryID)).count, 150)
+    }
+
     func testKickOptionsAndEnvironment() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
