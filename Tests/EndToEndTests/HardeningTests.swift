@@ -230,16 +230,8 @@ final class HardeningTests: XCTestCase {
         try db.addEndpoint()
         _ = try db.enqueue(["e", "1"])
         // Keep a connection open so that the WAL and SHM files exist to be checked.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = [
-            "python3", "-c",
-            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM webhook_endpoints').fetchall(); time.sleep(30)",
-            db.path,
-        ]
-        try holder.run()
+        let holder = try db.holdOpen()
         defer { holder.terminate() }
-        usleep(300_000)
         _ = try db.enqueue(["e", "2"])
         XCTAssertEqual(try db.deliver(["--timeout", "1"]).stderr, "")
         for file in [db.path, db.path + "-wal", db.path + "-shm", db.path + ".deliver.lock"] {

@@ -152,6 +152,21 @@ struct TestDatabase {
         try runTool("keysat-enqueue", ["--db", path] + arguments, stdin: stdin)
     }
 
+    /// Another program keeping the database open (as Keysat does), so the WAL and SHM files
+    /// stay when the tools close it. Terminate the process when done.
+    func holdOpen() throws -> Process {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM webhook_endpoints').fetchall(); time.sleep(120)",
+            path,
+        ]
+        try holder.run()
+        usleep(300_000)
+        return holder
+    }
+
     func count(_ table: String = "webhook_deliveries", where condition: String = "1") throws -> Int {
         Int(try SQL.value(path, "SELECT count(*) FROM \(table) WHERE \(condition)")) ?? -1
     }

@@ -142,16 +142,8 @@ final class SignatureSchemeTests: XCTestCase {
         let endpoint = try addEndpoint(db, receiver, path: "/status/204")
         // Another program (Keysat itself) keeps the database open all along, so the WAL is not
         // removed when our processes close it: erasing must clean it up by itself.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = [
-            "python3", "-c",
-            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM webhook_endpoints').fetchall(); time.sleep(120)",
-            db.path,
-        ]
-        try holder.run()
+        let holder = try db.holdOpen()
         defer { holder.terminate() }
-        usleep(300_000)
         let rotated = try runTool(
             "keysat-webhooks",
             ["endpoint", "rotate-secret", endpoint.id, "--grace", "1h", "--json", "--db", db.path])
