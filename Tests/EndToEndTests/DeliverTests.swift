@@ -257,10 +257,7 @@ final class DeliverTests: XCTestCase {
         try db.addEndpoint(on: receiver, path: "/slow/20/204")
         var ids: Set<String> = []
         for i in 0..<150 { ids.formUnion(try db.enqueue(["e", "\(i)"]).lines) }
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: Binaries.path("keysat-deliver"))
-        run.arguments = ["--db", db.path, "--concurrency", "4", "--allow-network", "127.0.0.1"]
-        try run.run()
+        let run = try db.startDeliver(["--concurrency", "4"])
         usleep(400_000)
         kill(run.processIdentifier, SIGKILL)
         run.waitUntilExit()

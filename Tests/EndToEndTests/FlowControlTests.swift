@@ -126,23 +126,13 @@ final class FlowControlTests: XCTestCase {
         XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 30)
     }
 
-    private func startDeliver(_ db: TestDatabase, _ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.path("keysat-deliver"))
-        process.arguments = ["--db", db.path, "--allow-network", "127.0.0.1"] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
     func testSIGTERMFinishesInFlightAttemptsRecordsThemAndReleasesTheLock() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/slow/400/204")
         for i in 0..<40 { _ = try db.enqueue(["e", "\(i)"]) }
-        let run = try startDeliver(db, ["--concurrency", "4"])
+        let run = try db.startDeliver(["--concurrency", "4"])
         usleep(600_000)
         kill(run.processIdentifier, SIGTERM)
         let signalled = Date()
@@ -169,7 +159,7 @@ final class FlowControlTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/slow/3000/204")
         for i in 0..<6 { _ = try db.enqueue(["e", "\(i)"]) }
-        let run = try startDeliver(db, ["--concurrency", "4"])
+        let run = try db.startDeliver(["--concurrency", "4"])
         usleep(500_000)
         kill(run.processIdentifier, SIGTERM)
         usleep(300_000)

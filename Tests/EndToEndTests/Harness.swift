@@ -152,6 +152,23 @@ struct TestDatabase {
         try runTool("keysat-enqueue", ["--db", path] + arguments, stdin: stdin)
     }
 
+    /// keysat-deliver started in the background on this database (loopback allowed), its
+    /// standard output to `stdout` (a file path) or discarded.
+    func startDeliver(_ arguments: [String], stdout: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("keysat-deliver"))
+        process.arguments = ["--db", path, "--allow-network", "127.0.0.1"] + arguments
+        if let stdout {
+            FileManager.default.createFile(atPath: stdout, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdout))
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// Another program keeping the database open (as Keysat does), so the WAL and SHM files
     /// stay when the tools close it. Terminate the process when done.
     func holdOpen() throws -> Process {

@@ -9,13 +9,8 @@ final class KickTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/slow/400/204")
         for i in 0..<4 { _ = try db.enqueue(["e", "\(i)"]) }
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: Binaries.path("keysat-deliver"))
-        run.arguments = ["--db", db.path, "--allow-network", "127.0.0.1", "--concurrency", "1", "--json"]
         let output = scratch.file("run.json")
-        FileManager.default.createFile(atPath: output, contents: nil)
-        run.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        try run.run()
+        let run = try db.startDeliver(["--concurrency", "1", "--json"], stdout: output)
         usleep(300_000)
         // While the run is busy with the first four, a new event is queued and kicked.
         let late = try XCTUnwrap(db.enqueue(["--kick", "e", "\"late\""]).lines.first)
