@@ -13,7 +13,7 @@ public final class DeliverLock {
     public let path: String
 
     /// The default lock file for a database: its path plus `.deliver.lock`.
-    public static func defaultPath(database: String) -> String { database + ".deliver.lock" }
+    public static func defaultPath(database: String) -> String { Kick.defaultLockPath(database: database) }
 
     /// Takes the lock, waiting up to `waitSeconds` for another run to release it.
     ///

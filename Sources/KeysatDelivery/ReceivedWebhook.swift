@@ -45,9 +45,7 @@ public struct ReceivedWebhook {
         guard let keysat = header("X-Keysat-Signature") else {
             throw .missingHeader("webhook-signature or X-Keysat-Signature")
         }
-        let expected = Array(
-            ("sha256=" + Identifiers.lowercaseHex(Signature.hmacSHA256(key: key, message: body))).utf8)
-        guard Signature.constantTimeEqual(expected, Array(keysat.lowercased().utf8)) else {
+        guard Signature.verifyKeysatHeader(keysat, key: key, body: body) else {
             throw .badSignature
         }
         return .keysat

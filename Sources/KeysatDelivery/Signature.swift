@@ -43,7 +43,12 @@ public enum Signature {
 extension Signature {
     /// Whether `header` (an `X-Keysat-Signature` value) signs `body` with `secret`.
     public static func verifyKeysatHeader(_ header: String, secret: String, body: [UInt8]) -> Bool {
-        let expected = Array(keysatHeaderValue(secret: secret, body: body).utf8)
+        verifyKeysatHeader(header, key: Array(secret.utf8), body: body)
+    }
+
+    /// Whether `header` (an `X-Keysat-Signature` value) signs `body` with the key bytes `key`.
+    public static func verifyKeysatHeader(_ header: String, key: [UInt8], body: [UInt8]) -> Bool {
+        let expected = Array(("sha256=" + Identifiers.lowercaseHex(hmacSHA256(key: key, message: body))).utf8)
         return constantTimeEqual(expected, Array(header.lowercased().utf8))
     }
 }

@@ -66,7 +66,7 @@ public struct EnqueueRequest: Sendable {
             }
             if kick == .spawn {
                 Kick.spawnDeliver(
-                    database: databasePath, lockPath: databasePath + ".deliver.lock",
+                    database: databasePath, lockPath: Kick.defaultLockPath(database: databasePath),
                     executable: Kick.deliverExecutable())
             }
         }

@@ -18,6 +18,9 @@ public enum Kick {
         case spawn
     }
 
+    /// The default lock file of keysat-deliver runs: the database path plus `.deliver.lock`.
+    public static func defaultLockPath(database: String) -> String { database + ".deliver.lock" }
+
     /// The default trigger file for a database.
     public static func defaultPath(database: String) -> String { database + ".kick" }
 

@@ -65,10 +65,14 @@ extension KeysatWebhooks {
         static func describe(_ delivery: Listener.Delivery, secret: String?, json: Bool) -> String {
             let signature: String
             if let secret {
-                let header = delivery.header("X-Keysat-Signature") ?? ""
-                signature =
-                    Signature.verifyKeysatHeader(header, secret: secret, body: delivery.body)
-                    ? "valid" : "INVALID"
+                // Standard Webhooks headers when present (timestamp included), else X-Keysat-Signature:
+                // the same check as `keysat-webhooks verify`.
+                let received = ReceivedWebhook(
+                    headers: delivery.headers.map { (name: $0.0, value: $0.1) }, body: delivery.body)
+                let valid =
+                    (try? received.verify(secret: secret, now: SystemClock().now(), toleranceSeconds: 300))
+                    != nil
+                signature = valid ? "valid" : "INVALID"
             } else {
                 signature = "unchecked"
             }
