@@ -11,20 +11,33 @@ SWIFT ?= swift
 RELEASE_FLAGS = -c release --static-swift-stdlib
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
 
-.PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units fuzz clean
+# What each step needs is said once, in scripts/setup.sh: it installs what is missing (as root),
+# or names the `sudo apt-get install` command and exits 69.
+SETUP = ./scripts/setup.sh
+# The tests' Python packages live in the project's virtual environment, first on PATH.
+VENV_PATH = PATH="$(CURDIR)/.venv/bin:$$PATH"
+
+.PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units \
+	check-fresh dist check-dist fuzz clean setup-build setup-test
 
 all: build
 
-build:
+setup-build:
+	@$(SETUP) build
+
+setup-test:
+	@$(SETUP) test
+
+build: setup-build
 	$(SWIFT) build
 
-release:
+release: setup-build
 	$(SWIFT) build $(RELEASE_FLAGS)
 
 # The test command CI runs: unit tests and end-to-end tests against the built binaries.
-test: lint-man
+test: setup-test lint-man
 	$(SWIFT) build --build-tests
-	KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
+	$(VENV_PATH) KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
 
 lint-man:
 	@if command -v mandoc >/dev/null; then \

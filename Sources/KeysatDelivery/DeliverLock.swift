@@ -1,4 +1,4 @@
-import KeysatStore
+public import KeysatStore
 
 #if canImport(Glibc)
     import Glibc
@@ -19,16 +19,19 @@ public final class DeliverLock {
     ///
     /// - Returns: the held lock, or `nil` when another run still holds it.
     /// - Throws: `KeysatError` when the lock file cannot be opened or created.
-    public static func acquire(path: String, waitSeconds: Double = 0) throws -> DeliverLock? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            let code = errno
-            let kind: KeysatError.Kind =
-                code == EACCES || code == EPERM || code == EROFS ? .permission : .cannotCreate
-            throw KeysatError(
-                kind,
-                "cannot open lock file \(path): \(String(cString: strerror(code))) (choose another with --lock-file)"
-            )
+    ///
+    /// The lock file is opened as `OwnedFile` opens files: a link, a FIFO or another user's file
+    /// planted at the path is refused, never followed or waited on.
+    public static func acquire(path: String, waitSeconds: Double = 0, sharing: OwnedFile.Sharing) throws
+        -> DeliverLock?
+    {
+        let fd: Int32
+        do {
+            fd = try OwnedFile.open(
+                path, what: "lock file", mode: sharing.mode, trustedGroup: sharing.trustedGroup)
+        } catch var error as KeysatError {
+            error.message += " (choose another with --lock-file)"
+            throw error
         }
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
@@ -38,7 +41,7 @@ public final class DeliverLock {
             let code = errno
             if code != EWOULDBLOCK && code != EINTR {
                 close(fd)
-                throw KeysatError(.io, "cannot lock \(path): \(String(cString: strerror(code)))")
+                throw KeysatError(.io, "cannot lock \(path): \(SystemCall.describe(code))", errno: code)
             }
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)

@@ -28,8 +28,9 @@ public struct Deliverer {
         case lockHeld(lockPath: String)
         /// The run's counts.
         case ran(RunSummary)
-        /// `--dry-run`: what would be attempted.
-        case wouldSend([DueDelivery])
+        /// `--dry-run`: what would be attempted, and the endpoints whose destination the network
+        /// policy would refuse (endpoint id → the refused address, or `--https-only`).
+        case wouldSend([DueDelivery], refused: [String: String])
     }
 
     /// Takes the lock (waiting up to `waitSeconds`), then sends everything due, or with
@@ -50,7 +51,12 @@ public struct Deliverer {
         }
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
         let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
-        guard let lock = try inherited ?? DeliverLock.acquire(path: lockFile, waitSeconds: waitSeconds) else {
+        guard
+            let lock = try inherited
+                ?? DeliverLock.acquire(
+                    path: lockFile, waitSeconds: waitSeconds,
+                    sharing: OwnedFile.Sharing(database: databasePath))
+        else {
             if waitSeconds > 0 {
                 throw KeysatError(
                     .temporary,
@@ -63,7 +69,24 @@ public struct Deliverer {
         let signals = StopSignal()
         if dryRun {
             let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
-            return .wouldSend(try run.due(at: clock.now()))
+            let due = try run.due(at: clock.now())
+            var refused: [String: String] = [:]
+            var judged: Set<String> = []
+            for delivery in due where judged.insert(delivery.endpointID).inserted {
+                guard let url = delivery.url,
+                    let why = options.policy.refusal(of: url, httpsOnly: options.httpsOnly)
+                else { continue }
+                refused[delivery.endpointID] = why
+                logger.log(
+                    .warn, "destination refused by the network policy",
+                    [
+                        "endpoint_id": delivery.endpointID, "host": (try? EndpointURL.validate(url)) ?? "-",
+                        "address": why,
+                        "allow_with": why == "--https-only"
+                            ? "an https URL" : "--allow-network \(why) (or KEYSAT_ALLOW_NETWORKS=\(why))",
+                    ])
+            }
+            return .wouldSend(due, refused: refused)
         }
         let start = clock.now()
         do {
@@ -84,11 +107,11 @@ public struct Deliverer {
             if let reason = summary.stoppedBy, reason != "limit" {
                 logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
             }
-            try writeMetrics(store: store, started: start, clock: clock, summary: summary)
+            writeMetrics(store: store, started: start, clock: clock, summary: summary, logger: logger)
             return .ran(summary)
         } catch {
             // The failed run is still recorded, so an alert on the last success can fire.
-            try? writeMetrics(store: store, started: start, clock: clock, summary: nil)
+            writeMetrics(store: store, started: start, clock: clock, summary: nil, logger: logger)
             throw error
         }
     }
@@ -101,10 +124,11 @@ public struct Deliverer {
         let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
         var total = RunSummary()
         var roundOptions = options
+        let sharing = OwnedFile.Sharing(database: databasePath)
         while true {
             // Emptied and read before T0: a kick written after this point belongs to an event
             // that may have missed T0, and shows as a change.
-            Kick.reset(kickFile)
+            Kick.reset(kickFile, sharing: sharing)
             let before = Kick.stamp(kickFile)
             let t0 = clock.now()
             if let budget = options.maxRuntimeSeconds {
@@ -132,13 +156,23 @@ public struct Deliverer {
         }
     }
 
-    private func writeMetrics(store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?)
-        throws
-    {
+    /// Writes the metrics file. Failing to is a warning, not a failed run (the deliveries are
+    /// recorded); it is counted in the database, so the next metrics written say so too.
+    private func writeMetrics(
+        store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?, logger: Logger
+    ) {
         guard let metricsPath else { return }
         var snapshot = MetricsFile.Snapshot(runStarted: started, runFinished: clock.now(), summary: summary)
         snapshot.queue = try? store.queueCounts()
         snapshot.endpoints = (try? store.endpointStats()) ?? []
-        try MetricsFile(path: metricsPath).write(snapshot)
+        snapshot.failures = (try? store.metricsFailures()) ?? snapshot.failures
+        do {
+            try MetricsFile(path: metricsPath).write(snapshot)
+        } catch {
+            logger.log(
+                .warn, "cannot write the metrics file; the run's deliveries are recorded",
+                ["metrics_file": metricsPath, "error": KeysatError.from(error).message])
+            try? store.recordMetricsFailure(at: clock.now())
+        }
     }
 }

@@ -157,6 +157,20 @@ public final class DeliveryRun {
         // pending delivery, if due, then the next once it is delivered or dead.
         var chains: Set<String> = []
         var chainAttempted: Set<String> = []
+        var refusalsWarned: Set<String> = []
+
+        /// A destination refused by the network policy is said once per endpoint and run: a run
+        /// whose every receiver was refused must not look like a quiet, healthy one.
+        func warnRefused(_ delivery: DueDelivery, address: String) {
+            guard refusalsWarned.insert(delivery.endpointID).inserted else { return }
+            let host = delivery.url.flatMap { try? EndpointURL.validate($0) } ?? "-"
+            logger.log(
+                .warn, "destination refused by the network policy",
+                [
+                    "endpoint_id": delivery.endpointID, "host": host, "address": address,
+                    "allow_with": "--allow-network \(address) (or KEYSAT_ALLOW_NETWORKS=\(address))",
+                ])
+        }
 
         /// The next delivery of an ordered endpoint's chain, or `nil` when the chain stops here.
         func nextInChain(_ endpoint: String) throws -> DueDelivery? {
@@ -224,6 +238,7 @@ public final class DeliveryRun {
                 guard let delivery = inFlight.removeValue(forKey: result.tag) else { continue }
                 let endpoint = delivery.endpointID
                 endpoints[endpoint, default: EndpointState()].inFlight -= 1
+                if let address = result.refusedAddress { warnRefused(delivery, address: address) }
                 var attempt = outcome(of: result, for: delivery)
                 if result.status == 410 {
                     // The receiver says it wants no more: stop now, as Standard Webhooks advises.

@@ -22,6 +22,8 @@ struct HTTPResult {
     var status: Int?
     /// curl's message when no status line was received.
     var transportError: String?
+    /// The address the network policy refused to connect to, if that is why it failed.
+    var refusedAddress: String?
     /// The `Retry-After` header, if the receiver sent one.
     var retryAfter: String?
     /// The start of the response body (at most the engine's `maximumResponseBytes`).
@@ -182,7 +184,8 @@ final class HTTPEngine {
             }
             results.append(
                 HTTPResult(
-                    tag: transfer.tag, status: status, transportError: error, retryAfter: transfer.retryAfter,
+                    tag: transfer.tag, status: status, transportError: error,
+                    refusedAddress: status == nil ? transfer.refused : nil, retryAfter: transfer.retryAfter,
                     body: transfer.body, started: transfer.started, finished: finished))
             idle.append(transfer)
         }

@@ -22,6 +22,8 @@ public struct MetricsFile {
         public var summary: RunSummary?
         public var queue: WebhookStore.QueueCounts?
         public var endpoints: [WebhookStore.EndpointStats] = []
+        /// Earlier runs that could not write this file.
+        public var failures = WebhookStore.MetricsFailures(count: 0, last: nil)
 
         public init(runStarted: Timestamp, runFinished: Timestamp, summary: RunSummary?) {
             self.runStarted = runStarted
@@ -55,6 +57,16 @@ public struct MetricsFile {
             "keysat_webhooks_last_run_success", "gauge",
             "1 if the last run finished without an error of its own.",
             [("", snapshot.summary == nil ? 0 : 1)])
+        metric(
+            "keysat_webhooks_metrics_write_failures_total", "counter",
+            "Runs that could not write this file (see their warning on standard error).",
+            [("", Double(snapshot.failures.count))])
+        if let last = snapshot.failures.last {
+            metric(
+                "keysat_webhooks_metrics_last_write_failure_timestamp_seconds", "gauge",
+                "When the last run that could not write this file ended.",
+                [("", Double(last.microseconds) / 1e6)])
+        }
         if let summary = snapshot.summary {
             metric(
                 "keysat_webhooks_last_run_deliveries", "gauge",
@@ -103,31 +115,19 @@ public struct MetricsFile {
         return out
     }
 
-    /// Writes the file atomically: a temporary file in the same folder, then rename(2).
+    /// Writes the file atomically (`OwnedFile.replace`), mode 0644 whatever the umask: the
+    /// collector reading it (node_exporter) runs as another user.
     public func write(_ snapshot: Snapshot) throws {
         let text = render(snapshot, previousSuccess: previousSuccess())
-        let temporary = path + ".tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw KeysatError(
-                .cannotCreate, "cannot write metrics file \(temporary): \(String(cString: strerror(errno)))")
-        }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-            let message = String(cString: strerror(errno))
-            unlink(temporary)
-            throw KeysatError(.io, "cannot write metrics file \(path): \(message)")
-        }
+        try OwnedFile.replace(path, with: Array(text.utf8), mode: 0o644, what: "metrics file")
     }
 
-    /// The last success time in the existing file, if any.
+    /// The last success time in the existing file, if any (only a regular file is read).
     func previousSuccess() -> Double? {
-        guard let bytes = try? InputFile.read(path, limit: 1 << 20, what: "metrics file") else {
-            return nil
-        }
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+            let bytes = try? InputFile.read(path, limit: 1 << 20, what: "metrics file")
+        else { return nil }
         let prefix = "keysat_webhooks_last_success_timestamp_seconds "
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix)
         {

@@ -140,6 +140,18 @@ public struct NetworkPolicy: Sendable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Why a delivery to `url` would be refused, judged on the addresses its host resolves to
+    /// now (`--dry-run` and `endpoint add`): the first refused address, when none is allowed; or
+    /// `--https-only` for plain http under that option. `nil` when it would be sent (or cannot be resolved
+    /// now: the run will say why).
+    public func refusal(of url: String, httpsOnly: Bool) -> String? {
+        if httpsOnly && url.lowercased().hasPrefix("http://") { return "--https-only" }
+        guard let host = try? EndpointURL.validate(url) else { return nil }
+        let addresses = NetworkPolicy.resolve(host: host)
+        guard let first = addresses.first, !addresses.contains(where: allows) else { return nil }
+        return NetworkPolicy.format(first)
+    }
+
     /// The addresses `host` resolves to now, for the warning of `endpoint add`.
     public static func resolve(host: String) -> [[UInt8]] {
         if let literal = parseAddress(host) { return [literal] }

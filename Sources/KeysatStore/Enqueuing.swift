@@ -58,7 +58,7 @@ public struct EnqueueRequest: Sendable {
             // After the commit; a failure here loses nothing (the timer is the safety net).
             let path = kickPath ?? Kick.defaultPath(database: databasePath)
             do {
-                try Kick.touch(path)
+                try Kick.touch(path, sharing: OwnedFile.Sharing(database: databasePath))
             } catch {
                 Output.error(
                     "keysat-enqueue: warning: \(KeysatError.from(error).message); the next timer run will send the event\n"

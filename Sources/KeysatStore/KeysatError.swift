@@ -26,12 +26,29 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         case permission
     }
 
+    /// The underlying cause, kept for callers that match on it (the message already says it).
+    public enum Cause: Sendable, Equatable {
+        /// A system call's `errno`.
+        case errno(Int32)
+        /// An SQLite extended result code.
+        case sqlite(Int32)
+        /// A libcurl `CURLcode`.
+        case curl(Int32)
+    }
+
     public var kind: Kind
     public var message: String
+    public var cause: Cause?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, cause: Cause? = nil) {
         self.kind = kind
         self.message = message
+        self.cause = cause
+    }
+
+    /// An error caused by a failed system call (`errno` `nil` when there was none).
+    public init(_ kind: Kind, _ message: String, errno code: Int32?) {
+        self.init(kind, message, cause: code.map { .errno($0) })
     }
 
     public var description: String { message }

@@ -34,29 +34,33 @@ public enum Kick {
     /// The trigger file's current state (`nil` when it does not exist).
     public static func stamp(_ path: String) -> Stamp? {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard lstat(path, &info) == 0 else { return nil }
         return Stamp(
             size: Int64(info.st_size), seconds: info.st_mtim.tv_sec, nanoseconds: info.st_mtim.tv_nsec)
     }
 
     /// Empties the trigger file (a run does this before it looks at it) so it never grows for long.
-    public static func reset(_ path: String) {
-        if stamp(path) != nil { _ = truncate(path, 0) }
+    /// A link or a special file planted there is left alone (`OwnedFile`): only size changes count.
+    public static func reset(_ path: String, sharing: OwnedFile.Sharing) {
+        guard stamp(path) != nil,
+            let fd = try? OwnedFile.open(
+                path, what: "kick file", mode: sharing.mode, trustedGroup: sharing.trustedGroup)
+        else { return }
+        _ = ftruncate(fd, 0)
+        close(fd)
     }
 
-    /// Writes one byte to the trigger file (created 0600) and closes it.
-    /// - Throws: `KeysatError` when the file cannot be written.
-    public static func touch(_ path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+    /// Writes one byte to the trigger file and closes it. A new file is 0600, or 0660 when the
+    /// database is shared with its group, so that keysat-deliver can empty what the service wrote.
+    /// - Throws: `KeysatError` when the file cannot be written, or is a link or a special file.
+    public static func touch(_ path: String, sharing: OwnedFile.Sharing) throws {
+        let fd = try OwnedFile.open(
+            path, what: "kick file", mode: sharing.mode, append: true, trustedGroup: sharing.trustedGroup)
+        defer { close(fd) }
+        guard SystemCall.writeAll(fd, [0x0A]) else {
+            let code = errno
             throw KeysatError(
-                .cannotCreate, "cannot write the kick file \(path): \(String(cString: strerror(errno)))")
-        }
-        var byte: UInt8 = 0x0A
-        let written = write(fd, &byte, 1)
-        close(fd)
-        if written != 1 {
-            throw KeysatError(.io, "cannot write the kick file \(path): \(String(cString: strerror(errno)))")
+                .io, "cannot write the kick file \(path): \(SystemCall.describe(code))", errno: code)
         }
     }
 
@@ -72,8 +76,11 @@ public enum Kick {
     /// - Returns: whether a run was started.
     @discardableResult
     public static func spawnDeliver(database: String, lockPath: String, executable: String) -> Bool {
-        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0 else { return false }
+        let sharing = OwnedFile.Sharing(database: database)
+        guard
+            let lock = try? OwnedFile.open(
+                lockPath, what: "lock file", mode: sharing.mode, trustedGroup: sharing.trustedGroup)
+        else { return false }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return false }
         var actions = posix_spawn_file_actions_t()

@@ -116,6 +116,17 @@ enum Migrations {
             DROP INDEX IF EXISTS idx_keysat_webhooks_deliveries_order;
             """
         ),
+        (
+            9,
+            // What a run must tell the next one, e.g. that it could not write the metrics file
+            // (the next metrics say so: the failed run had nowhere else to say it).
+            """
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_state (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            ) WITHOUT ROWID;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }
@@ -123,9 +134,16 @@ enum Migrations {
     /// Brings the schema up to date. Cheap when it already is (one query); otherwise every
     /// missing step runs in one `BEGIN IMMEDIATE` transaction, and the applied versions are
     /// read again inside it, so two processes starting at once apply each step once.
-    static func migrate(_ db: Database, now: Timestamp) throws {
-        if let current = try? currentVersion(db), current >= latest { return }
-        try db.writeTransaction {
+    ///
+    /// - Returns: whether Keysat's own delivery table was there before any step of ours ran.
+    @discardableResult
+    static func migrate(_ db: Database, now: Timestamp) throws -> Bool {
+        if let current = try? currentVersion(db), current >= latest { return false }
+        return try db.writeTransaction {
+            let tables = try db.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('webhook_deliveries', 'keysat_webhooks_schema')"
+            ).rows { $0.string(0) }
+            let adopting = tables == ["webhook_deliveries"]
             try db.execute(
                 """
                 CREATE TABLE IF NOT EXISTS keysat_webhooks_schema (
@@ -140,6 +158,7 @@ enum Migrations {
                 try db.execute(step.sql)
                 try record.run([.integer(Int64(step.version)), .text(now.rfc3339)])
             }
+            return adopting
         }
     }
 

@@ -214,14 +214,29 @@ extension WebhookStore {
         return text.flatMap { Timestamp(rfc3339: $0) }
     }
 
-    /// A warning when the database file can be read or written by other users: it holds secrets.
+    /// A warning when users outside the database's owner and group can read or write it (it
+    /// holds endpoint secrets): the file, its WAL and shared-memory files, or a folder that lets
+    /// them replace it. Group access is the documented way to share it (docs/DESIGN.md), and is
+    /// not warned about.
     public func permissionWarning() -> String? {
+        let path = database.path
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard lstat(file, &info) == 0 else { continue }
+            let mode = info.st_mode & 0o7777
+            guard mode & 0o006 != 0 else { continue }
+            return
+                "\(file) can be read or written by users outside its owner and group (mode 0\(String(mode, radix: 8))); "
+                + "it holds endpoint secrets: chmod o-rwx \(file)"
+        }
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var info = stat()
-        guard stat(database.path, &info) == 0 else { return nil }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o006 != 0 || mode & 0o020 != 0 else { return nil }
-        let octal = String(mode, radix: 8)
-        return "database \(database.path) can be read or written by other users (mode 0\(octal)); "
-            + "it holds endpoint secrets: chmod 600 \(database.path)"
+        if stat(folder, &info) == 0, info.st_mode & 0o002 != 0, info.st_mode & 0o1000 == 0 {
+            return
+                "folder \(folder) can be written by every user (mode 0\(String(info.st_mode & 0o7777, radix: 8))), "
+                + "who could replace the database: chmod o-w \(folder)"
+        }
+        return nil
     }
 }

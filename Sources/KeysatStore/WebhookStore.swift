@@ -5,6 +5,9 @@
 public final class WebhookStore {
     public let database: Database
     let clock: any Clock
+    /// Whether opening it adopted Keysat's own tables, made by Keysat before this project ever
+    /// opened the file (the first `init` on a Keysat database).
+    public private(set) var adoptedKeysatTables = false
 
     /// Opens the store at `path`.
     ///
@@ -21,7 +24,7 @@ public final class WebhookStore {
         database = try Database(
             path: path, mode: create ? .create : .existing, busyTimeoutMS: busyTimeoutMS)
         self.clock = clock
-        try Migrations.migrate(database, now: clock.now())
+        adoptedKeysatTables = try Migrations.migrate(database, now: clock.now())
     }
 
     /// The schema version this database has reached.

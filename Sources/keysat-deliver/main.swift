@@ -148,10 +148,12 @@ do {
     switch try deliverer.execute(dryRun: dryRun, logger: logger) {
     case .lockHeld:
         if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
-    case .wouldSend(let deliveries):
+    case .wouldSend(let deliveries, let refused):
         try Output.standard(
             deliveries.map {
-                "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\n"
+                let mark = refused[$0.endpointID].map { " refused:" + $0 } ?? ""
+                return
+                    "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\(mark)\n"
             }
             .joined())
     case .ran(let summary):

@@ -238,14 +238,19 @@ final class HardeningTests: XCTestCase {
             let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
             XCTAssertEqual(mode, 0o600, file)
         }
+        // Shared with the group (the documented group model): no warning.
+        try FileManager.default.setAttributes([.posixPermissions: 0o660], ofItemAtPath: db.path)
+        XCTAssertEqual(try db.deliver().stderr, "")
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: db.path)
         let warned = try db.deliver()
         XCTAssertTrue(
             warned.stderr.contains(
-                "keysat-deliver: warning: database \(db.path) can be read or written by other users (mode 0644)"
+                "keysat-deliver: warning: \(db.path) can be read or written by users outside its owner and group (mode 0644)"
             ), warned.stderr)
+        XCTAssertEqual(
+            warned.stderr.components(separatedBy: "\n").filter { !$0.isEmpty }.count, 1, warned.stderr)
         let admin = try runTool("keysat-webhooks", ["endpoint", "list", "--db", db.path])
-        XCTAssertTrue(admin.stderr.contains("chmod 600"), admin.stderr)
+        XCTAssertTrue(admin.stderr.contains("chmod o-rwx"), admin.stderr)
     }
 
     // MARK: - Faults of the environment

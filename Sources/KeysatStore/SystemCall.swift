@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The system-call conventions of this project, in one place: retry on `EINTR`, write whole
+/// buffers, and say what an `errno` means.
+public enum SystemCall {
+    /// Calls `body` again while it fails with `EINTR` (a signal arrived during the call).
+    public static func retrying<T: BinaryInteger>(_ body: () -> T) -> T {
+        while true {
+            let result = body()
+            if result >= 0 || errno != EINTR { return result }
+        }
+    }
+
+    /// Writes every byte of `bytes` to `fd`, retrying short writes and `EINTR`.
+    /// - Returns: `false` with `errno` set when a write failed.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = retrying { write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+                if written < 0 { return false }
+                if written == 0 {
+                    errno = EIO
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    /// `strerror(code)`, the text of an `errno` value.
+    public static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The one place that says what this project needs, and installs what is missing.
+#
+#   scripts/setup.sh build    Debian packages needed to build (headers of SQLite, OpenSSL, libcurl)
+#   scripts/setup.sh test     those, the tools the tests run (sqlite3, mandoc), and the Python
+#                             packages the tests check against, in the project's .venv
+#   scripts/setup.sh dist     those needed to build the .deb and check it (dpkg-dev, lintian)
+#   scripts/setup.sh bench    those the benchmark runs (nginx, hyperfine, GNU time)
+#
+# As root, missing Debian packages are installed with apt-get (one `apt-get update` first, and
+# only when something is missing). Otherwise it prints the one command that would install them
+# and exits 69 (EX_UNAVAILABLE). Python packages never go into the system interpreter: they go
+# into ./.venv (ignored by git), created on first use. Silent when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev pkg-config)
+test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux)
+dist_debs=(dpkg-dev lintian fakeroot)
+bench_debs=(nginx-light hyperfine time sqlite3 python3)
+# Independent implementations the tests check against: Prometheus' parser, Standard Webhooks', Svix's.
+python_packages=(prometheus_client standardwebhooks svix)
+
+want=()
+case "${1:-build}" in
+    build) want=("${build_debs[@]}") ;;
+    test) want=("${build_debs[@]}" "${test_debs[@]}") ;;
+    dist) want=("${build_debs[@]}" "${dist_debs[@]}") ;;
+    bench) want=("${build_debs[@]}" "${bench_debs[@]}") ;;
+    *) echo "setup: error: unknown set '$1' (build, test, dist or bench)" >&2; exit 64 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+# Debian's python3 has no venv module without python3-venv; another python3 (pyenv) may have it.
+if [ "${1:-build}" = test ] && command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3-venv)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: error: missing Debian packages; install them with: sudo apt-get install ${missing[*]}" >&2
+        exit 69
+    fi
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-build}" = test ]; then
+    venv=.venv
+    if ! "$venv/bin/python3" -c 'import prometheus_client, standardwebhooks, svix' 2>/dev/null; then
+        echo "setup: installing ${python_packages[*]} into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${python_packages[@]}" || {
+            echo "setup: error: could not install ${python_packages[*]} into $venv (is PyPI reachable?)" >&2
+            exit 69
+        }
+    fi
+fi
