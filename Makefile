@@ -18,7 +18,7 @@ SETUP = ./scripts/setup.sh
 VENV_PATH = PATH="$(CURDIR)/.venv/bin:$$PATH"
 
 .PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units \
-	check-fresh dist check-dist fuzz clean setup-build setup-test
+	check-fresh dist check-dist fuzz clean setup-build setup-test setup-dist install-files
 
 all: build
 
@@ -51,21 +51,50 @@ quickstart: release
 bench: release
 	./bench/run.sh
 
+# For those who build on the host; a host without a toolchain installs `make dist`'s package.
 install: release
+	$(MAKE) --no-print-directory install-files BIN_SOURCE="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
+
+# Copies built binaries (BIN_SOURCE) and everything else into place; runs no compiler.
+install-files:
+	@[ -n "$(BIN_SOURCE)" ] || { echo "install-files: BIN_SOURCE= the folder of the built binaries" >&2; exit 64; }
 	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(UNITDIR) $(DOCDIR) \
 		$(DATADIR)/bash-completion/completions $(DATADIR)/zsh/site-functions $(DATADIR)/fish/vendor_completions.d
-	bin="$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"; \
-	for p in $(PROGRAMS); do install -m 0755 -s "$$bin/$$p" $(BINDIR)/$$p; done; \
-	"$$bin/keysat-webhooks" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/keysat-webhooks; \
-	"$$bin/keysat-webhooks" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_keysat-webhooks; \
-	"$$bin/keysat-webhooks" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
+	for p in $(PROGRAMS); do install -m 0755 -s "$(BIN_SOURCE)/$$p" $(BINDIR)/$$p; done
+	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/keysat-webhooks
+	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_keysat-webhooks
+	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
+	chmod 0644 $(DATADIR)/bash-completion/completions/keysat-webhooks $(DATADIR)/zsh/site-functions/_keysat-webhooks \
+		$(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
 	for p in keysat-enqueue keysat-deliver; do \
 		install -m 0644 completions/$$p.bash $(DATADIR)/bash-completion/completions/$$p; done
 	install -m 0644 man/*.1 $(MANDIR)/man1/
 	install -m 0644 man/*.7 $(MANDIR)/man7/
 	for unit in cron/*.service cron/*.timer cron/*.path; do [ -e "$$unit" ] || continue; \
-		sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' "$$unit" > $(UNITDIR)/$$(basename "$$unit"); done
-	install -m 0644 cron/keysat-deliver.cron $(DOCDIR)/keysat-deliver.cron.example
+		sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' "$$unit" > $(UNITDIR)/$$(basename "$$unit"); \
+		chmod 0644 $(UNITDIR)/$$(basename "$$unit"); done
+	install -d $(DOCDIR)/examples
+	install -m 0644 README.md LICENSE $(DOCDIR)/
+	sed 's#/usr/local/bin#$(PREFIX)/bin#g' cron/keysat-deliver.cron > $(DOCDIR)/examples/keysat-deliver.cron
+	install -m 0644 etc/keysat-webhooks.default $(DOCDIR)/examples/keysat-webhooks.default
+	chmod 0644 $(DOCDIR)/examples/keysat-deliver.cron
+
+# The package for hosts without a toolchain: dist/keysat-webhooks_VERSION_ARCH.deb and .tar.gz.
+dist: setup-dist
+	./scripts/dist.sh
+
+setup-dist:
+	@$(SETUP) dist
+
+# Builds the package, checks it with lintian, installs it on this machine, runs what it ships
+# as its units and cron file would (as their users, with the toolchain hidden), removes it.
+check-dist: dist
+	./scripts/check-dist.sh
+
+# The README's two commands on a fresh machine: a clean clone, the -dev packages, the Python
+# packages and the virtual environment hidden (mount namespace), `make quickstart`, `make test`.
+check-fresh:
+	./scripts/check-fresh.sh
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f $(BINDIR)/$$p; done
@@ -90,4 +119,4 @@ check-units: build
 	./scripts/check-units.sh
 
 clean:
-	rm -rf .build quickstart
+	rm -rf .build quickstart dist

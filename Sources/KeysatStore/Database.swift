@@ -41,14 +41,21 @@ public final class Database {
                         .noInput,
                         "database \(path) does not exist (create it with 'keysat-webhooks init')")
                 }
+                if code == EACCES {
+                    throw KeysatError(
+                        .permission,
+                        "cannot open database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
+                        errno: code)
+                }
                 throw KeysatError(
-                    code == EACCES ? .permission : .noInput,
-                    "cannot open database \(path): \(String(cString: strerror(code)))")
+                    .noInput, "cannot open database \(path): \(SystemCall.describe(code))", errno: code)
             }
             if access(path, R_OK) != 0 {
+                let code = errno
                 throw KeysatError(
                     .permission,
-                    "cannot read database \(path): \(String(cString: strerror(errno))) (run as its owner)")
+                    "cannot read database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
+                    errno: code)
             }
         } else {
             try Database.createFileIfMissing(path)

@@ -38,7 +38,8 @@ let usage = """
       --ca-file PATH            Trust this CA bundle (PEM) for TLS instead of the system's.
       --https-only              Refuse plain http endpoints.
       --disable-after DURATION  Disable an endpoint failing for longer than this (default 5d; 0 never).
-      --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically).
+      --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically, mode
+                                0644; default $KEYSAT_METRICS_FILE, else none).
       --kick-file PATH          The file keysat-enqueue --kick writes (default: the database path
                                 plus .kick); when it changes during a run, the run goes round again.
       --linger DURATION         After a round, wait this long for another kick before exiting
@@ -50,7 +51,7 @@ let usage = """
       --version                 Print the version.
       -h, --help                Print this help.
 
-    Durations: 30, 0.5, 30s, 15m, 24h, 7d. Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS.
+    Durations: 30, 0.5, 30s, 15m, 24h, 7d. Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
     64 usage; 65 damaged database; 66 no database; 73 cannot create the lock file; 74 I/O error;
     75 database busy or lock still held after --wait; 77 permission denied. See keysat-deliver(1).
@@ -85,7 +86,9 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     if let extra = parsed.positionals.first { throw KeysatError(.usage, "unexpected argument '\(extra)'") }
     var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: parsed.value("--db")))
     deliverer.lockPath = parsed.value("--lock-file")
-    deliverer.metricsPath = parsed.value("--metrics-file")
+    deliverer.metricsPath =
+        parsed.value("--metrics-file")
+        ?? Environment.process["KEYSAT_METRICS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
     deliverer.kickPath = parsed.value("--kick-file")
     deliverer.lingerSeconds = try parsed.seconds("--linger", positive: false) ?? 0
     // Not in the help: how keysat-enqueue --kick=spawn hands over the lock it took.

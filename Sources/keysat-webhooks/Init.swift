@@ -5,13 +5,26 @@ extension KeysatWebhooks {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the database, or bring an existing one (also Keysat's own) up to date.",
-            discussion:
-                "Prints the database path. Safe to run again: it changes nothing when the schema is current.")
+            discussion: """
+                Prints the database path. Safe to run again: it changes nothing when the schema is current. \
+                With --group, the database, its folder and its companion files are given to that group \
+                (files 0660, folder 2770, setgid so new files keep the group): members of the group, such \
+                as the licensing service's user, can enqueue; other users get nothing.
+                """)
+
+        @Option(help: ArgumentHelp("Share the database with the members of this group.", valueName: "name"))
+        var group: String?
 
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             let store = try database.open(create: true)
+            if let group { try SharedDatabase.share(store.database.path, group: group) }
+            if store.adoptedKeysatTables {
+                Output.error(
+                    "keysat-webhooks: note: this is Keysat's own database: stop Keysat's built-in webhook delivery worker, or both will send every delivery (see keysat-webhooks(1), RUNNING BESIDE KEYSAT)\n"
+                )
+            }
             try Output.standard(store.database.path + "\n")
         }
     }

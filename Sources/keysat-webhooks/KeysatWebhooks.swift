@@ -14,7 +14,7 @@ struct KeysatWebhooks: ParsableCommand {
         version: KeysatVersion.string,
         subcommands: [
             Init.self, EndpointCommand.self, Deliveries.self, Purge.self, Stats.self, Listen.self,
-            Verify.self,
+            Verify.self, Units.self,
         ]
     )
 

@@ -1,0 +1,194 @@
+import ArgumentParser
+import KeysatStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension KeysatWebhooks {
+    struct Units: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the systemd units (service, timer, path) for a database.",
+            discussion: """
+                The shipped units serve /var/lib/keysat/keysat.db. For a database elsewhere (Keysat's own, \\
+                say), the service must be allowed to write its folder and the path unit must watch its \\
+                kick file: install these instead, e.g. 'keysat-webhooks units --db PATH --output-dir \\
+                /etc/systemd/system', then 'systemctl daemon-reload'. Set the same path as KEYSAT_DB in \\
+                /etc/default/keysat-webhooks for the cron file and the other tools.
+                """)
+
+        @Option(
+            help: ArgumentHelp(
+                "Where the programs are installed (default: beside this one).", valueName: "dir"))
+        var bindir: String?
+
+        @Option(help: ArgumentHelp("Write the three files into this folder.", valueName: "dir"))
+        var outputDir: String?
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            let path = database.resolvedPath
+            guard path.hasPrefix("/"), !path.contains(where: { $0.isWhitespace || "%\\\"'".contains($0) })
+            else {
+                throw ValidationError(
+                    "'--db' must be an absolute path without spaces, quotes, '%' or '\\' for a unit file")
+            }
+        }
+
+        func run() throws {
+            let units = SystemdUnits(database: database.resolvedPath, bindir: bindir ?? Self.ownFolder())
+            guard let outputDir else {
+                for (name, text) in units.files {
+                    try Output.standard("# \(name)\n\(text)\n")
+                }
+                return
+            }
+            for (name, text) in units.files {
+                try OwnedFile.replace(
+                    outputDir + "/" + name, with: Array(text.utf8), mode: 0o644, what: "unit file")
+            }
+        }
+
+        static func ownFolder() -> String {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+            guard length > 0 else { return "/usr/bin" }
+            let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "/usr/bin"
+        }
+    }
+}
+
+/// The systemd units of keysat-deliver for one database: the text of cron/*.service, *.timer
+/// and *.path is exactly what this makes for /var/lib/keysat/keysat.db (a test checks).
+struct SystemdUnits {
+    static let defaultDatabase = "/var/lib/keysat/keysat.db"
+    var database: String
+    var bindir: String
+
+    var files: [(String, String)] {
+        [("keysat-deliver.service", service), ("keysat-deliver.timer", timer), ("keysat-deliver.path", path)]
+    }
+
+    private var folder: String {
+        database.lastIndex(of: "/").map { $0 == database.startIndex ? "/" : String(database[..<$0]) } ?? "/"
+    }
+
+    /// Under /var/lib/keysat systemd makes and owns the folder; elsewhere it must be writable.
+    private var storage: String {
+        if database == Self.defaultDatabase {
+            return """
+                # The database folder: group-shared and setgid, so that the licensing service's user (in the
+                # keysat group) can enqueue and the WAL files keep the group (keysat-webhooks(1), init --group).
+                StateDirectory=keysat
+                StateDirectoryMode=2770
+                """
+        }
+        return """
+            # The database folder (made by 'keysat-webhooks init --group', not by systemd).
+            ReadWritePaths=\(folder)
+            """
+    }
+
+    var service: String {
+        """
+        [Unit]
+        Description=Send due Keysat webhooks
+        Documentation=man:keysat-deliver(1)
+        After=network-online.target
+        Wants=network-online.target
+
+        [Service]
+        Type=oneshot
+        User=keysat
+        Group=keysat
+        # Defaults; /etc/default/keysat-webhooks (read by the cron file too) may override them.
+        Environment=KEYSAT_DB=\(database)
+        Environment=KEYSAT_METRICS_FILE=/var/cache/keysat-webhooks/keysat_webhooks.prom
+        EnvironmentFile=-/etc/default/keysat-webhooks
+        ExecStart=\(bindir)/keysat-deliver --linger 1
+        # A run stops starting new attempts on SIGTERM and records what is in flight.
+        TimeoutStopSec=30
+        KillMode=mixed
+
+        \(storage)
+        # The metrics file's folder: node_exporter, another user, reads it.
+        CacheDirectory=keysat-webhooks
+        CacheDirectoryMode=0755
+
+        # Sandbox: the service reads its database and writes nothing else.
+        NoNewPrivileges=yes
+        ProtectSystem=strict
+        ProtectHome=yes
+        PrivateTmp=yes
+        PrivateDevices=yes
+        PrivateMounts=yes
+        DevicePolicy=closed
+        ProtectKernelTunables=yes
+        ProtectKernelModules=yes
+        ProtectKernelLogs=yes
+        ProtectControlGroups=yes
+        ProtectClock=yes
+        ProtectHostname=yes
+        ProtectProc=invisible
+        ProcSubset=pid
+        RemoveIPC=yes
+        # AF_UNIX: name resolution may ask systemd-resolved or nscd over a local socket.
+        RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+        # A second layer under keysat-deliver's network policy, which refuses these too. (PrivateUsers=
+        # is not set: it would hide the group that the licensing service's files are shared through.)
+        IPAddressDeny=link-local multicast
+        RestrictNamespaces=yes
+        RestrictRealtime=yes
+        RestrictSUIDSGID=yes
+        LockPersonality=yes
+        MemoryDenyWriteExecute=yes
+        SystemCallArchitectures=native
+        SystemCallFilter=@system-service
+        SystemCallFilter=~@privileged @resources
+        CapabilityBoundingSet=
+        AmbientCapabilities=
+        # The files a run creates get their modes explicitly (the lock and kick files follow the
+        # database's group sharing, the metrics file is 0644), so the umask can be strict.
+        UMask=0077
+
+        """
+    }
+
+    var timer: String {
+        """
+        [Unit]
+        Description=Send due Keysat webhooks every 30 seconds
+        Documentation=man:keysat-deliver(1)
+
+        [Timer]
+        OnBootSec=30s
+        OnUnitInactiveSec=30s
+        AccuracySec=1s
+
+        [Install]
+        WantedBy=timers.target
+
+        """
+    }
+
+    var path: String {
+        """
+        [Unit]
+        Description=Send Keysat webhooks as soon as an event is queued
+        Documentation=man:keysat-deliver(1) man:keysat-enqueue(1)
+
+        [Path]
+        # keysat-enqueue --kick (or KEYSAT_KICK=1) appends to this file after each event it queues.
+        # A run that is going on when it changes goes round once more, so no kick is lost; the timer
+        # stays as the safety net for retries.
+        PathChanged=\(database).kick
+        Unit=keysat-deliver.service
+
+        [Install]
+        WantedBy=paths.target
+
+        """
+    }
+}

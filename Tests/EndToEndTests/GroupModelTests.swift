@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+
+/// The group model (issue 11): the licensing service's user enqueues, the keysat user delivers,
+/// both in the database's group; a user outside it gets 77. Real users (numeric ids, through
+/// setpriv), a real database, a real receiver.
+final class GroupModelTests: XCTestCase {
+    let group = "64100"
+    let service = "64101"
+    let keysat = "64102"
+    let outsider = "64103"
+
+    /// Runs a built binary as `uid`, with `gid` and the supplementary `groups`, umask 0077 as a
+    /// sandboxed unit would have it.
+    func run(as uid: String, gid: String, groups: [String], _ program: String, _ arguments: [String])
+        throws -> ProcessResult
+    {
+        let groupOption = groups.isEmpty ? ["--clear-groups"] : ["--groups", groups.joined(separator: ",")]
+        return try runTool(
+            "/bin/sh",
+            ["-c", "umask 077; exec \"$@\"", "sh", "/usr/bin/setpriv", "--reuid", uid, "--regid", gid]
+                + groupOption + [Binaries.path(program)] + arguments)
+    }
+
+    func testServiceEnqueuesKeysatDeliversOutsiderIsRefused() throws {
+        try XCTSkipUnless(geteuid() == 0, "needs root to switch users")
+        let scratch = try Scratch()
+        chmod(scratch.path, 0o755)
+        let receiver = try Receiver(in: scratch)
+        // As the package's postinst makes it: the folder belongs to keysat and its group.
+        let folder = scratch.file("lib")
+        XCTAssertEqual(mkdir(folder, 0o700), 0)
+        XCTAssertEqual(chown(folder, UInt32(keysat)!, UInt32(group)!), 0)
+        let db = folder + "/keysat.db"
+
+        let made = try run(
+            as: keysat, gid: group, groups: [], "keysat-webhooks", ["init", "--db", db, "--group", group])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        XCTAssertEqual(made.stderr, "")
+        XCTAssertEqual(try mode(db), 0o660)
+        XCTAssertEqual(try mode(folder), 0o2770)
+
+        let secret = try scratch.write("secret", String(repeating: "ab", count: 32), mode: 0o644)
+        let added = try run(
+            as: keysat, gid: group, groups: [], "keysat-webhooks",
+            ["endpoint", "add", receiver.url("/status/204"), "--secret-file", secret, "--db", db, "--json"])
+        XCTAssertEqual(added.status, 0, added.stderr)
+        try receiver.expectSecret(String(repeating: "ab", count: 32), forPath: "/status/204")
+
+        // The licensing service: its own user and group, a member of the database's group.
+        let queued = try run(
+            as: service, gid: service, groups: [group], "keysat-enqueue",
+            ["--db", db, "--kick", "license.issued", #"{"license_id":"lic_1"}"#])
+        XCTAssertEqual(queued.status, 0, queued.stderr)
+        XCTAssertEqual(queued.stderr, "")
+        let kick = db + ".kick"
+        XCTAssertEqual(try mode(kick), 0o660)
+        XCTAssertEqual(try owner(kick).gid, UInt32(group)!)
+
+        let delivered = try run(as: keysat, gid: group, groups: [], "keysat-deliver", ["--db", db])
+        XCTAssertEqual(delivered.status, 0, delivered.stderr)
+        XCTAssertEqual(delivered.stderr, "", "no permission warning in the group model")
+        XCTAssertEqual(try receiver.requests().count, 1)
+        var info = stat()
+        XCTAssertEqual(stat(kick, &info), 0)
+        XCTAssertEqual(info.st_size, 0, "keysat emptied the kick file the service wrote")
+        for file in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            XCTAssertEqual(try owner(folder + "/" + file).gid, UInt32(group)!, file)
+            XCTAssertEqual(try mode(folder + "/" + file) & 0o007, 0, file)
+        }
+
+        // A second event after the keysat user's run checkpointed and removed the WAL.
+        let second = try run(
+            as: service, gid: service, groups: [group], "keysat-enqueue", ["--db", db, "e", "{}"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+
+        // A user outside the group: 77 and a message that says what to do.
+        for (program, arguments) in [
+            ("keysat-enqueue", ["--db", db, "license.issued", "{}"]), ("keysat-deliver", ["--db", db]),
+            ("keysat-webhooks", ["stats", "--db", db]),
+        ] {
+            let refused = try run(as: outsider, gid: outsider, groups: [], program, arguments)
+            XCTAssertEqual(refused.status, 77, "\(program): \(refused.stderr)")
+            XCTAssertTrue(refused.stderr.hasPrefix("\(program): error: "), refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("member of its group"), refused.stderr)
+            XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        }
+        XCTAssertEqual(try SQL.value(db, "SELECT count(*) FROM webhook_deliveries"), "2")
+    }
+
+    func testInitRefusesAnUnknownGroup() throws {
+        let scratch = try Scratch()
+        let db = scratch.file("keysat.db")
+        let result = try runTool("keysat-webhooks", ["init", "--db", db, "--group", "no-such-group-here"])
+        XCTAssertEqual(result.status, 65, result.stderr)
+        XCTAssertTrue(result.stderr.contains("no group named 'no-such-group-here'"), result.stderr)
+    }
+
+    private func mode(_ path: String) throws -> mode_t {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw POSIXError(.ENOENT) }
+        return info.st_mode & 0o7777
+    }
+
+    private func owner(_ path: String) throws -> (uid: uid_t, gid: gid_t) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw POSIXError(.ENOENT) }
+        return (info.st_uid, info.st_gid)
+    }
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Checks the package as a host without a toolchain meets it (run by `make check-dist`, as root,
+# after `make dist`): lintian; the tarball holds the .deb's files; install it on this machine;
+# then, with the Swift toolchain hidden in a mount namespace, run every binary, and each unit's
+# ExecStart and the cron file's line as they would run (their User=, Environment=,
+# EnvironmentFile= and UMask=, with the directories systemd would make) against a real database
+# and a real receiver; finally remove it, then purge it, and check what each leaves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail() { echo "check-dist: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "check-dist: needs root (it installs the package), skipped"; exit 0; }
+arch=$(dpkg --print-architecture)
+deb=$(ls -t dist/keysat-webhooks_*_"$arch".deb | head -1)
+tarball=${deb%.deb}.tar.gz
+version=$(dpkg-deb -f "$deb" Version)
+
+lintian --fail-on error,warning --pedantic "$deb" 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error,warning --pedantic "$deb" > /dev/null 2>&1 || fail "lintian found errors or warnings"
+diff <(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's#^\./##; s#/$##' | grep . | sort) \
+    <(tar -tzf "$tarball" | sed 's#^\./##; s#/$##' | grep . | sort) > /dev/null \
+    || fail "the tarball and the .deb do not hold the same files"
+
+if dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null | grep -q 'ok installed'; then
+    fail "keysat-webhooks is already installed here; this check installs and purges it, so it will not run"
+fi
+existing_user=no
+getent passwd keysat > /dev/null && existing_user=yes
+work=$(mktemp -d)
+cleanup() {
+    [ -n "${receiver_pid:-}" ] && kill "$receiver_pid" 2>/dev/null || true
+    if dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null | grep -q installed; then
+        KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+dpkg -i "$deb" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
+getent passwd keysat > /dev/null || fail "postinst made no keysat user"
+[ "$(stat -c '%a %U %G' /var/lib/keysat)" = "2770 keysat keysat" ] || fail "/var/lib/keysat is $(stat -c '%a %U %G' /var/lib/keysat)"
+# Idempotent: configuring again changes nothing and fails in nothing.
+dpkg-reconfigure keysat-webhooks > /dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive dpkg --configure -a
+/var/lib/dpkg/info/keysat-webhooks.postinst configure "$version" || fail "postinst is not idempotent"
+if ls /etc/systemd/system/*.wants/keysat-deliver.* > /dev/null 2>&1; then fail "the package enabled a unit"; fi
+if command -v systemd-analyze > /dev/null; then
+    out=$(systemd-analyze verify /lib/systemd/system/keysat-deliver.{service,timer,path} 2>&1) || true
+    [ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify complained about the installed units"; }
+fi
+
+toolchain=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
+cat > "$work/as-host.sh" <<'SCRIPT'
+#!/usr/bin/env bash
+# Runs inside a mount namespace in which the Swift toolchain is an empty folder.
+set -euo pipefail
+work=$1 version=$2
+fail() { echo "check-dist: $*" >&2; exit 1; }
+command -v swift > /dev/null && swift --version > /dev/null 2>&1 && fail "the toolchain is still reachable"
+for p in keysat-enqueue keysat-deliver keysat-webhooks; do
+    [ "$(/usr/bin/$p --version)" = "$version" ] || fail "$p --version is not $version"
+    ! ldd /usr/bin/$p | grep -q 'not found' || fail "$p misses a library: $(ldd /usr/bin/$p | grep 'not found')"
+done
+man -w keysat-deliver > /dev/null 2>&1 || [ -e /usr/share/man/man1/keysat-deliver.1.gz ] || fail "no man page"
+
+# The operator's set-up, as the README says it.
+sed -i 's/^KEYSAT_ALLOW_NETWORKS=.*/KEYSAT_ALLOW_NETWORKS=127.0.0.1/' /etc/default/keysat-webhooks
+as_keysat() { setpriv --reuid keysat --regid keysat --init-groups "$@"; }
+set -a; . /etc/default/keysat-webhooks; set +a
+as_keysat keysat-webhooks init --group keysat > /dev/null
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/secret"
+chmod 0644 "$work/secret"; chmod 0755 "$work"
+/usr/bin/keysat-webhooks listen --port 0 --count 4 --secret-file "$work/secret" > "$work/received" 2> "$work/listen.err" &
+echo $! > "$work/receiver.pid"
+for _ in $(seq 100); do grep -q 'listening on' "$work/listen.err" && break; sleep 0.05; done
+url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/listen.err")
+as_keysat keysat-webhooks endpoint add "${url}hooks" --secret-file "$work/secret" > /dev/null 2>&1
+
+# The licensing service: a user of its own, in the keysat group.
+gid=$(getent group keysat | cut -d: -f3)
+enqueue() { setpriv --reuid 64201 --regid 64201 --groups "$gid" keysat-enqueue --kick "$@" license.issued '{"n":1}'; }
+
+# A unit's ExecStart as systemd runs it: its User=/Group=, a clean environment with its
+# Environment= then EnvironmentFile= assignments, its UMask=, the folders it names made first.
+unit=/lib/systemd/system/keysat-deliver.service
+value() { sed -n "s/^$1=//p" "$unit"; }
+run_service() {
+    local env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/var/lib/keysat
+        USER="$(value User)" LOGNAME="$(value User)" SHELL=/usr/sbin/nologin)
+    while IFS= read -r line; do env+=("$line"); done < <(value Environment)
+    local file; file=$(value EnvironmentFile); file=${file#-}
+    if [ -f "$file" ]; then
+        while IFS= read -r line; do
+            case $line in ''|'#'*) continue ;; esac
+            env+=("$line")
+        done < "$file"
+    fi
+    install -d -o "$(value User)" -g "$(value Group)" -m "$(value StateDirectoryMode)" "/var/lib/$(value StateDirectory)"
+    install -d -o "$(value User)" -g "$(value Group)" -m "$(value CacheDirectoryMode)" "/var/cache/$(value CacheDirectory)"
+    env -i "${env[@]}" setpriv --reuid "$(value User)" --regid "$(value Group)" --init-groups \
+        /bin/sh -c "umask $(value UMask); exec $(value ExecStart)"
+}
+# The cron file's line, as cron runs it: its user, SHELL and PATH, a login's HOME and LOGNAME.
+run_cron() {
+    local cron=/usr/share/doc/keysat-webhooks/examples/keysat-deliver.cron
+    local line; line=$(grep -E '^\* \* \* \* \* ' "$cron")
+    local user; user=$(echo "$line" | awk '{print $6}')
+    local command; command=$(echo "$line" | cut -d' ' -f7-)
+    env -i SHELL="$(sed -n 's/^SHELL=//p' "$cron")" PATH="$(sed -n 's/^PATH=//p' "$cron")" HOME=/var/lib/keysat \
+        LOGNAME="$user" setpriv --reuid "$user" --regid "$user" --init-groups /bin/sh -c "$command"
+}
+check_metrics() {
+    local metrics; metrics=$(sed -n 's/^KEYSAT_METRICS_FILE=//p' /etc/default/keysat-webhooks)
+    [ "$(stat -c '%a %U' "$metrics")" = "644 keysat" ] || fail "$1: metrics file is $(stat -c '%a %U' "$metrics")"
+    setpriv --reuid 65534 --regid 65534 --clear-groups cat "$metrics" | grep -q '^keysat_webhooks_last_run_success 1$' \
+        || fail "$1: the metrics file is not readable by another user, or the run failed"
+}
+expect_quiet() {  # name, then the command; it must exit 0 and print nothing
+    local name=$1; shift
+    local out; out=$("$@" 2>&1) || fail "$name exited $?: $out"
+    [ -z "$out" ] || fail "$name printed: $out"
+    check_metrics "$name"
+}
+received() { cat "$work/received" | grep -c "license.issued" || true; }
+
+enqueue > /dev/null
+expect_quiet "the service (started by the timer)" run_service
+[ "$(received)" = 1 ] || fail "the service delivered $(received) of 1"
+
+# The path unit: enqueue --kick must write the very file its PathChanged= names.
+kick=$(sed -n 's/^PathChanged=//p' /lib/systemd/system/keysat-deliver.path)
+before=$(stat -c %s "$kick" 2>/dev/null || echo 0)
+enqueue > /dev/null
+[ "$(stat -c %s "$kick")" -gt "$before" ] || fail "enqueue --kick did not write $kick, which the path unit watches"
+expect_quiet "the service (started by the path unit)" run_service
+[ "$(received)" = 2 ] || fail "the path-started service delivered $(( $(received) - 1 )) of 1"
+
+enqueue > /dev/null
+expect_quiet "the cron line" run_cron
+[ "$(received)" = 3 ] || fail "the cron line delivered $(( $(received) - 2 )) of 1"
+
+# A user outside the group is refused, with one line.
+out=$(setpriv --reuid 64202 --regid 64202 --clear-groups keysat-enqueue license.issued '{}' 2>&1) && fail "an outsider could enqueue"
+status=$(setpriv --reuid 64202 --regid 64202 --clear-groups keysat-enqueue license.issued '{}' > /dev/null 2>&1; echo $?)
+[ "$status" = 77 ] || fail "an outsider's enqueue exited $status, not 77: $out"
+echo "check-dist: installed binaries, the service (timer and path) and the cron line ran with the toolchain hidden"
+SCRIPT
+unshare -m --propagation private bash -c "mount -t tmpfs none '$toolchain' && bash '$work/as-host.sh' '$work' '$version'"
+receiver_pid=$(cat "$work/receiver.pid" 2>/dev/null || true)
+
+# Removal keeps the data and the user; purge keeps them too unless asked, then removes them.
+dpkg -r keysat-webhooks > /dev/null
+[ ! -e /usr/bin/keysat-deliver ] || fail "dpkg -r left /usr/bin/keysat-deliver"
+[ -s /var/lib/keysat/keysat.db ] || fail "dpkg -r removed the database"
+dpkg --purge keysat-webhooks > /dev/null 2>&1
+[ -s /var/lib/keysat/keysat.db ] || fail "a purge not asked to removed the database"
+getent passwd keysat > /dev/null || fail "a purge not asked to removed the keysat user"
+[ ! -e /etc/default/keysat-webhooks ] || fail "purge left the configuration file"
+dpkg -i "$deb" > /dev/null 2>&1
+KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1
+[ ! -e /var/lib/keysat ] || fail "a purge asked to left /var/lib/keysat"
+if [ "$existing_user" = no ] && getent passwd keysat > /dev/null; then fail "a purge asked to left the keysat user"; fi
+echo "check-dist: $(basename "$deb") is lintian clean, installed, ran, was removed and purged cleanly"
