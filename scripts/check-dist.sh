@@ -27,7 +27,7 @@ existing_user=no
 getent passwd keysat > /dev/null && existing_user=yes
 work=$(mktemp -d)
 cleanup() {
-    [ -n "${receiver_pid:-}" ] && kill "$receiver_pid" 2>/dev/null || true
+    [ -s "$work/receiver.pid" ] && kill "$(cat "$work/receiver.pid")" 2>/dev/null || true
     if dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null | grep -q installed; then
         KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1 || true
     fi
@@ -144,7 +144,7 @@ status=$(setpriv --reuid 64202 --regid 64202 --clear-groups keysat-enqueue licen
 echo "check-dist: installed binaries, the service (timer and path) and the cron line ran with the toolchain hidden"
 SCRIPT
 unshare -m --propagation private bash -c "mount -t tmpfs none '$toolchain' && bash '$work/as-host.sh' '$work' '$version'"
-receiver_pid=$(cat "$work/receiver.pid" 2>/dev/null || true)
+kill "$(cat "$work/receiver.pid")" 2>/dev/null || true
 
 # Removal keeps the data and the user; purge keeps them too unless asked, then removes them.
 dpkg -r keysat-webhooks > /dev/null
