@@ -26,8 +26,9 @@ fail() { echo "check-fresh: $*" >&2; exit 1; }
 for dir in usr var etc; do
     mount -t overlay overlay -o "lowerdir=/$dir,upperdir=$work/$dir/upper,workdir=$work/$dir/work" "/$dir"
 done
+# apt-get, not dpkg --force-depends: what depends on them goes too, so apt's state stays sound.
 # shellcheck disable=SC2086
-dpkg --remove --force-depends $removed > /dev/null 2>&1
+DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq $removed > /dev/null 2>&1
 for pkg in $removed; do ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || fail "$pkg is still installed"; done
 cd "$work/clone"
 
