@@ -26,6 +26,8 @@ public final class Listener {
     private let respondStatus: Int
     private var connections: [Int32: [UInt8]] = [:]
     private static let maximumRequestBytes = 16 << 20
+    /// Stands for a request that cannot be read (answered 400, never handed on).
+    private static let invalidMethod = "\u{0}invalid"
 
     /// Binds and listens on `host:port` (port 0 picks a free one).
     public init(host: String, port: Int, respondStatus: Int) throws {
@@ -117,7 +119,8 @@ public final class Listener {
         while let buffer = connections[client], let (request, used, keepAlive) = parse(buffer) {
             connections[client] = Array(buffer[used...])
             let goOn = request.method == "POST" ? try handle(request) : true
-            let status = request.method == "POST" ? respondStatus : 405
+            let status =
+                request.method == "POST" ? respondStatus : request.method == Listener.invalidMethod ? 400 : 405
             let response =
                 "HTTP/1.1 \(status) \(Listener.reason(status))\r\nContent-Length: 0\r\n"
                 + (keepAlive ? "" : "Connection: close\r\n") + "\r\n"
@@ -150,7 +153,15 @@ public final class Listener {
             headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingSpaces))
         }
         let delivery = Delivery(method: requestLine[0], path: requestLine[1], headers: headers, body: [])
-        let length = Int(delivery.header("Content-Length") ?? "0") ?? 0
+        // The sender's number: only digits, and no more than a request may hold; anything else
+        // is answered 400 and the connection closed (never an overflow or a negative range).
+        let text = delivery.header("Content-Length") ?? "0"
+        guard text.utf8.count <= 9, !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let length = Int(text), length <= Listener.maximumRequestBytes
+        else {
+            let invalid = Delivery(method: Listener.invalidMethod, path: "", headers: [], body: [])
+            return (invalid, buffer.count, false)
+        }
         let bodyStart = end + 4
         guard buffer.count >= bodyStart + length else { return nil }
         var complete = delivery

@@ -44,7 +44,11 @@ public enum StandardWebhooks {
         toleranceSeconds: Int64
     ) throws(Failure) {
         guard let seconds = Int64(timestamp) else { throw .badTimestamp }
-        guard abs(now.seconds - seconds) <= toleranceSeconds else { throw .timestampOutsideTolerance }
+        // The header is the sender's: any Int64 must give an answer, never an overflow.
+        let (difference, overflow) = now.seconds.subtractingReportingOverflow(seconds)
+        guard !overflow, difference.magnitude <= UInt64(max(0, toleranceSeconds)) else {
+            throw .timestampOutsideTolerance
+        }
         let expected = Array(signature(key: key, id: id, timestamp: seconds, body: body).utf8)
         let candidates = signatures.split(separator: " ").map { Array($0.utf8) }
         var matched = false

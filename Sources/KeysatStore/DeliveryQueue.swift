@@ -130,7 +130,7 @@ extension WebhookStore: DeliveryQueue {
     private static func dueDelivery(_ row: Row) -> DueDelivery {
         var delivery = DueDelivery(
             id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
-            payload: row.bytes(3) ?? [], attemptCount: row.integer(4) ?? 0,
+            payload: row.bytes(3) ?? [], attemptCount: DeliveryRecord.attemptCount(row.integer(4)),
             nextAttemptAt: row.string(5), url: row.text(6), secret: row.text(7),
             endpointActive: row.integer(8) != 0, previousSecret: row.text(9))
         delivery.ordered = row.integer(10) == 1

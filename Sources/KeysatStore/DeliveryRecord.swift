@@ -51,7 +51,7 @@ public struct DeliveryRecord: Sendable {
         endpointID = row.string(1)
         eventType = row.string(2)
         payload = row.bytes(3) ?? []
-        attemptCount = row.integer(4) ?? 0
+        attemptCount = DeliveryRecord.attemptCount(row.integer(4))
         nextAttemptAt = row.text(5)
         lastStatusCode = row.integer(6)
         lastError = row.text(7)
@@ -130,4 +130,10 @@ public struct DeliveryFilter: Sendable {
         }
         return (conditions.joined(separator: " AND "), values)
     }
+}
+
+extension DeliveryRecord {
+    /// An `attempt_count` as read from a row, which another program may have written: kept
+    /// within 0...1,000,000, so that adding the next attempt can never overflow.
+    static func attemptCount(_ value: Int?) -> Int { min(max(value ?? 0, 0), 1_000_000) }
 }

@@ -1,6 +1,12 @@
 /// Durations as operators write them: `30s`, `15m`, `24h`, `7d`, or plain seconds.
 public enum DurationText {
-    /// The number of seconds `text` stands for, or `nil` if it is not a duration.
+    /// The longest duration any option takes: 100 years. Every duration is then a number of
+    /// microseconds that fits an `Int64` with room to add it to any time, so no arithmetic on a
+    /// duration from the command line can overflow (a longer one is refused, 64).
+    public static let maximumSeconds: Int64 = 100 * 366 * 86_400
+
+    /// The number of seconds `text` stands for, or `nil` if it is not a duration (or is longer
+    /// than `maximumSeconds`).
     public static func seconds(_ text: String) -> Int64? {
         guard let last = text.last else { return nil }
         let multiplier: Int64
@@ -20,7 +26,7 @@ public enum DurationText {
             let value = Int64(digits)
         else { return nil }
         let (result, overflow) = value.multipliedReportingOverflow(by: multiplier)
-        return overflow ? nil : result
+        return overflow || result > maximumSeconds ? nil : result
     }
 
     /// A moment given as RFC 3339 text or as an age before `now` (`2h`, `7d`).
@@ -34,8 +40,8 @@ extension DurationText {
     /// Like `seconds(_:)`, but a plain number may have a fraction (`0.5`).
     public static func fractionalSeconds(_ text: String) -> Double? {
         if let whole = seconds(text) { return Double(whole) }
-        guard let value = Double(text), value.isFinite, value >= 0,
-            text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") })
+        guard text.utf8.count <= 32, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+            let value = Double(text), value.isFinite, value >= 0, value <= Double(maximumSeconds)
         else { return nil }
         return value
     }

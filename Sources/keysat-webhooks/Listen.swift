@@ -78,7 +78,10 @@ extension KeysatWebhooks {
             }
             let id = delivery.header("X-Keysat-Delivery") ?? "-"
             let event = delivery.header("X-Keysat-Event") ?? "-"
-            guard json else { return "\(id) \(event) signature=\(signature) \(delivery.body.count) bytes" }
+            guard json else {
+                // The sender's header values, for a terminal: escaped.
+                return "\(TerminalText.escape(id)) \(TerminalText.escape(event)) signature=\(signature) \(delivery.body.count) bytes"
+            }
             let isJSON = (try? JSONValidator.validate(delivery.body)) != nil
             let body =
                 isJSON

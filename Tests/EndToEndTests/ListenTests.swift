@@ -92,4 +92,68 @@ final class ListenTests: XCTestCase {
         XCTAssertEqual(try runTool("keysat-webhooks", ["listen", "--respond", "99"]).status, 64)
         XCTAssertEqual(try runTool("keysat-webhooks", ["listen", "--secret", "x"]).status, 64)
     }
+
+    /// Sends raw bytes to 127.0.0.1:`port` with Python's socket module and returns the answer's
+    /// status line (empty when the connection was closed without one).
+    private func rawRequest(port: Int, _ request: String) throws -> String {
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+            s.sendall(sys.argv[2].encode("latin-1"))
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            print(data.split(b"\\r\\n")[0].decode("latin-1"))
+            """
+        return try runTool("/usr/bin/env", ["python3", "-c", script, String(port), request]).output
+            .trimmingCharacters(in: .newlines)
+    }
+
+    /// One unauthenticated request must not end the listener: extreme integers in the headers
+    /// it reads are answered, and the next request is served (issue 12, class 3).
+    func testHostileHeadersAreAnsweredAndTheListenerGoesOn() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let secret = "0123456789abcdef0123456789abcdef"
+        let (process, port, out) = try startListener(
+            scratch, ["--count", "5"], environment: ["KEYSAT_WEBHOOK_SECRET": secret])
+        defer { if process.isRunning { process.terminate() } }
+        for timestamp in ["-9223372036854775808", "9223372036854775807", "99999999999999999999999"] {
+            let body = "{}"
+            let status = try rawRequest(
+                port: port,
+                "POST /x HTTP/1.1\r\nHost: a\r\nwebhook-id: msg_1\r\nwebhook-timestamp: \(timestamp)\r\n"
+                    + "webhook-signature: v1,AAAA\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+            XCTAssertEqual(status, "HTTP/1.1 204 No Content", timestamp)
+            XCTAssertTrue(process.isRunning, "the listener died on webhook-timestamp \(timestamp)")
+        }
+        for length in ["-1", "9223372036854775807", "99999999999999999999", "1e3", ""] {
+            let status = try rawRequest(
+                port: port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \(length)\r\n\r\n{}")
+            XCTAssertEqual(status, "HTTP/1.1 400 Bad Request", "Content-Length: \(length)")
+            XCTAssertTrue(process.isRunning, "the listener died on Content-Length \(length)")
+        }
+        // Control bytes a sender puts in the headers reach the terminal escaped.
+        let status = try rawRequest(
+            port: port,
+            "POST /x HTTP/1.1\r\nX-Keysat-Delivery: a\u{1b}[2Jb\r\nX-Keysat-Event: e\u{7}v\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        XCTAssertEqual(status, "HTTP/1.1 204 No Content")
+        // And a real delivery is still received and verified.
+        let secretFile = try scratch.write("secret", secret + "\n", mode: 0o600)
+        XCTAssertEqual(
+            try runTool(
+                "keysat-webhooks",
+                ["endpoint", "add", "http://127.0.0.1:\(port)/good", "--secret-file", secretFile, "--db", db.path]
+            ).status, 0)
+        let id = try XCTUnwrap(db.enqueue(["good", "{}"]).lines.first)
+        XCTAssertEqual(try db.deliver().status, 0)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 5, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } })
+        XCTAssertTrue(lines.contains("a\\u001b[2Jb e\\u0007v signature=INVALID 2 bytes"), lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.last!.hasPrefix("\(id) good signature=valid"), lines.last!)
+    }
 }
