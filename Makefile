@@ -110,7 +110,8 @@ uninstall:
 check-install:
 	./scripts/check-install.sh
 
-# libFuzzer targets for the JSON and URL validators (CI runs them briefly; longer by hand).
+# libFuzzer targets: the JSON and URL validators, durations, received-webhook verification
+# (CI runs them briefly; longer by hand).
 FUZZ_SECONDS ?= 60
 fuzz:
 	./Fuzz/run.sh $(FUZZ_SECONDS)

@@ -17,7 +17,20 @@ build() {
 }
 build -o "$out/json-fuzz" Fuzz/JSONValidatorFuzz.swift "$store/JSONValidator.swift" "$store/JSONPretty.swift" "${common[@]}"
 build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "${common[@]}"
-for target in json url; do
+build -o "$out/duration-fuzz" Fuzz/DurationFuzz.swift "$store/Durations.swift" "$store/Timestamp.swift" "${common[@]}"
+# Verification: the delivery library's receiver-side files in one module (their imports of
+# KeysatStore dropped), with the C shim that loads libcrypto.
+delivery=Sources/KeysatDelivery
+mkdir -p "$out/verify-src"
+for file in ReceivedWebhook StandardWebhooks Signature SigningKey Base64; do
+    sed -e '/^\(public \|internal \)\{0,1\}import KeysatStore$/d' "$delivery/$file.swift" > "$out/verify-src/$file.swift"
+done
+printf 'module CCurlShim {\n    header "%s/Sources/CCurlShim/include/CCurlShim.h"\n    export *\n}\n' "$PWD" \
+    > "$out/verify-src/module.modulemap"
+clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CCurlShim/include Sources/CCurlShim/shim.c -o "$out/shim.o"
+build -o "$out/verify-fuzz" -I "$out/verify-src" Fuzz/VerifyFuzz.swift "$out"/verify-src/*.swift \
+    "$store/Timestamp.swift" "$store/Identifiers.swift" "${common[@]}" "$out/shim.o" -ldl
+for target in json url duration verify; do
     corpus="$out/corpus-$target"
     mkdir -p "$corpus"
     cp Fuzz/corpus/$target/* "$corpus/" 2>/dev/null || true
