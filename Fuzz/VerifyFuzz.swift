@@ -19,7 +19,8 @@ public func fuzzVerify(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         index = end + 1
         if line.isEmpty { break }
         guard let colon = line.firstIndex(of: ":") else { continue }
-        headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters()))
+        headers.append(
+            (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters()))
     }
     let body = Array(bytes[min(index, bytes.count)...])
     let received = ReceivedWebhook(headers: headers, body: body)
@@ -32,7 +33,9 @@ public func fuzzVerify(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
             let expected = StandardWebhooks.signature(
                 key: Array(secret.utf8), id: received.header("webhook-id")!, timestamp: timestamp, body: body)
             precondition(
-                received.header("webhook-signature")!.split(separator: " ").contains { String($0) == expected },
+                received.header("webhook-signature")!.split(separator: " ").contains {
+                    String($0) == expected
+                },
                 "accepted a request whose signatures do not include the expected one")
         }
     }

@@ -120,7 +120,8 @@ public final class Listener {
             connections[client] = Array(buffer[used...])
             let goOn = request.method == "POST" ? try handle(request) : true
             let status =
-                request.method == "POST" ? respondStatus : request.method == Listener.invalidMethod ? 400 : 405
+                request.method == "POST"
+                ? respondStatus : request.method == Listener.invalidMethod ? 400 : 405
             let response =
                 "HTTP/1.1 \(status) \(Listener.reason(status))\r\nContent-Length: 0\r\n"
                 + (keepAlive ? "" : "Connection: close\r\n") + "\r\n"

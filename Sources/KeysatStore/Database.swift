@@ -33,33 +33,11 @@ public final class Database {
     public init(path: String, mode: OpenMode, busyTimeoutMS: Int = 5000) throws {
         self.path = path
         if mode == .existing {
-            var info = stat()
-            if stat(path, &info) != 0 {
-                let code = errno
-                if code == ENOENT {
-                    throw KeysatError(
-                        .noInput,
-                        "database \(path) does not exist (create it with 'keysat-webhooks init')")
-                }
-                if code == EACCES {
-                    throw KeysatError(
-                        .permission,
-                        "cannot open database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
-                        errno: code)
-                }
-                throw KeysatError(
-                    .noInput, "cannot open database \(path): \(SystemCall.describe(code))", errno: code)
-            }
-            if access(path, R_OK) != 0 {
-                let code = errno
-                throw KeysatError(
-                    .permission,
-                    "cannot read database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
-                    errno: code)
-            }
+            try Database.checkExisting(path)
         } else {
             try Database.createFileIfMissing(path)
         }
+        try Database.checkFiles(path, allowEmpty: mode == .create)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -88,6 +66,76 @@ public final class Database {
 
     deinit {
         sqlite3_close_v2(handle)
+    }
+
+    /// A database that must exist: its absence and a lack of permission said in words.
+    private static func checkExisting(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            let code = errno
+            if code == ENOENT {
+                throw KeysatError(
+                    .noInput, "database \(path) does not exist (create it with 'keysat-webhooks init')",
+                    errno: code)
+            }
+            if code == EACCES {
+                throw KeysatError(
+                    .permission,
+                    "cannot open database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
+                    errno: code)
+            }
+            throw KeysatError(
+                .noInput, "cannot open database \(path): \(SystemCall.describe(code))", errno: code)
+        }
+        if access(path, R_OK) != 0 {
+            let code = errno
+            throw KeysatError(
+                .permission,
+                "cannot read database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
+                errno: code)
+        }
+    }
+
+    /// What SQLite would open, checked before it does: the database must be a regular file (a
+    /// FIFO would block the open for ever, with signals blocked) and not empty unless it is being
+    /// made (an empty file is not a database); its journal, WAL and shared-memory files, which
+    /// sit in the same folder as the file the path resolves to, must not be links or special
+    /// files planted by another user (SQLite would open and write through them).
+    private static func checkFiles(_ path: String, allowEmpty: Bool) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw KeysatError(.data, "database \(path) is not a regular file", errno: nil)
+        }
+        if info.st_size == 0 && !allowEmpty {
+            throw KeysatError(
+                .data,
+                "database \(path) is empty, not a database (make it one with 'keysat-webhooks init')",
+                errno: nil)
+        }
+        var bases = [path]
+        if let resolved = realpath(path, nil) {
+            let target = String(cString: resolved)
+            free(resolved)
+            if target != path { bases.append(target) }
+        }
+        for base in bases {
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let file = base + suffix
+                var companion = stat()
+                guard lstat(file, &companion) == 0 else { continue }
+                switch companion.st_mode & S_IFMT {
+                case S_IFREG: continue
+                case S_IFLNK:
+                    throw KeysatError(
+                        .permission,
+                        "\(file) is a symbolic link; refusing to open the database through it: remove it",
+                        errno: nil)
+                default:
+                    throw KeysatError(.data, "\(file) is not a regular file; remove it", errno: nil)
+                }
+            }
+        }
     }
 
     /// Creates an empty file with mode 0600 unless it exists, so that SQLite never creates

@@ -52,6 +52,10 @@ public struct EnqueueRequest: Sendable {
             throw KeysatError(.data, "event data is not valid JSON: \(error)")
         }
         let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        // Exit 0 means the event is on disk: in WAL mode, synchronous=FULL syncs the WAL at
+        // commit (NORMAL syncs only at checkpoints, so a power loss could take a commit back).
+        // Delivery runs keep NORMAL: a lost outcome is only a re-send.
+        try store.database.execute("PRAGMA synchronous=FULL")
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
         if let kick, !result.deliveries.isEmpty {

@@ -89,7 +89,8 @@ public enum OwnedFile {
 
     /// Replaces `path` with `bytes` atomically: a temporary file with an unpredictable name in
     /// the same folder (`O_CREAT|O_EXCL|O_NOFOLLOW`), written, synced, given `mode`, then renamed
-    /// over `path`. A link or a special file at `path` is refused, not replaced or followed.
+    /// over `path`. A link, a special file or another user's file at `path` is refused, not
+    /// replaced or followed.
     public static func replace(_ path: String, with bytes: [UInt8], mode: UInt32, what: String) throws {
         var existing = stat()
         if lstat(path, &existing) == 0 {
@@ -102,6 +103,12 @@ public enum OwnedFile {
                 throw KeysatError(
                     .cannotCreate,
                     "\(what) \(path) is not a regular file (\(kindName(existing.st_mode))); remove it or choose another path",
+                    errno: nil)
+            }
+            if existing.st_uid != geteuid() && existing.st_uid != 0 {
+                throw KeysatError(
+                    .permission,
+                    "\(what) \(path) belongs to another user (uid \(existing.st_uid)); refusing to replace it: remove it or choose another path",
                     errno: nil)
             }
         }

@@ -9,7 +9,9 @@ public enum TerminalText {
     /// `text` with its control characters shown as `\uXXXX`; newlines and tabs too unless
     /// `keepLayout` (a multi-line body printed as such).
     public static func escape(_ text: String, keepLayout: Bool = false) -> String {
-        guard text.unicodeScalars.contains(where: { needsEscape($0, keepLayout: keepLayout) }) else { return text }
+        guard text.unicodeScalars.contains(where: { needsEscape($0, keepLayout: keepLayout) }) else {
+            return text
+        }
         var out = ""
         out.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 16)
         for scalar in text.unicodeScalars {

@@ -80,7 +80,8 @@ extension KeysatWebhooks {
             let event = delivery.header("X-Keysat-Event") ?? "-"
             guard json else {
                 // The sender's header values, for a terminal: escaped.
-                return "\(TerminalText.escape(id)) \(TerminalText.escape(event)) signature=\(signature) \(delivery.body.count) bytes"
+                return
+                    "\(TerminalText.escape(id)) \(TerminalText.escape(event)) signature=\(signature) \(delivery.body.count) bytes"
             }
             let isJSON = (try? JSONValidator.validate(delivery.body)) != nil
             let body =

@@ -14,7 +14,8 @@ final class ExtremeValueTests: XCTestCase {
                 "keysat-webhooks",
                 [
                     "verify", "--secret-file", secretFile, "--header", "webhook-id: msg_1",
-                    "--header", "webhook-timestamp: \(timestamp)", "--header", "webhook-signature: v1,AAAA", body,
+                    "--header", "webhook-timestamp: \(timestamp)", "--header", "webhook-signature: v1,AAAA",
+                    body,
                 ])
             XCTAssertEqual(result.status, 1, "\(timestamp): \(result.stderr)")
             XCTAssertTrue(result.stderr.hasPrefix("keysat-webhooks: "), result.stderr)
@@ -31,10 +32,13 @@ final class ExtremeValueTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         let id = try db.addEndpoint()
         let extremes = [
-            "9223372036854775807", "99999999999999999999", "1e308", "106752d", "9999999999w", "inf", "nan", "-5",
+            "9223372036854775807", "99999999999999999999", "1e308", "106752d", "9999999999w", "inf", "nan",
+            "-5",
             "0x10", "",
         ]
-        for option in ["--timeout", "--connect-timeout", "--max-runtime", "--linger", "--wait", "--disable-after"] {
+        for option in [
+            "--timeout", "--connect-timeout", "--max-runtime", "--linger", "--wait", "--disable-after",
+        ] {
             for value in extremes {
                 let result = try db.deliver([option, value])
                 XCTAssertEqual(result.status, 64, "keysat-deliver \(option) \(value): \(result.stderr)")
@@ -44,15 +48,20 @@ final class ExtremeValueTests: XCTestCase {
         for value in extremes {
             for arguments in [
                 ["purge", "--older-than", value], ["endpoint", "rotate-secret", id, "--grace", value],
-                ["deliveries", "list", "--since", value], ["deliveries", "retry", "--dead", "--since", value],
+                ["deliveries", "list", "--since", value],
+                ["deliveries", "retry", "--dead", "--since", value],
             ] {
-                let result = try runTool("keysat-webhooks", arguments + ["--db", db.path], stdin: Data("x".utf8))
-                XCTAssertEqual(result.status, 64, "keysat-webhooks \(arguments.joined(separator: " ")): \(result.stderr)")
+                let result = try runTool(
+                    "keysat-webhooks", arguments + ["--db", db.path], stdin: Data("x".utf8))
+                XCTAssertEqual(
+                    result.status, 64, "keysat-webhooks \(arguments.joined(separator: " ")): \(result.stderr)"
+                )
             }
         }
         // The longest durations accepted work, and do not overflow when added to now.
         XCTAssertEqual(try db.deliver(["--disable-after", "36500d", "--max-runtime", "36500d"]).status, 0)
-        XCTAssertEqual(try runTool("keysat-webhooks", ["purge", "--older-than", "36500d", "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["purge", "--older-than", "36500d", "--db", db.path]).status, 0)
     }
 
     func testExtremeNumbersInRowsWrittenByAnotherProgram() throws {
@@ -61,8 +70,12 @@ final class ExtremeValueTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/500")
         let ids = try db.enqueue(["e", "{}"]).lines + db.enqueue(["e", "{}"]).lines
-        try SQL.execute(db.path, "UPDATE webhook_deliveries SET attempt_count = 9223372036854775807 WHERE id = '\(ids[0])'")
-        try SQL.execute(db.path, "UPDATE webhook_deliveries SET attempt_count = -9223372036854775808 WHERE id = '\(ids[1])'")
+        try SQL.execute(
+            db.path,
+            "UPDATE webhook_deliveries SET attempt_count = 9223372036854775807 WHERE id = '\(ids[0])'")
+        try SQL.execute(
+            db.path,
+            "UPDATE webhook_deliveries SET attempt_count = -9223372036854775808 WHERE id = '\(ids[1])'")
         let run = try db.deliver()
         XCTAssertEqual(run.status, 0, run.stderr)
         for id in ids {

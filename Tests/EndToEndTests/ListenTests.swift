@@ -124,7 +124,8 @@ final class ListenTests: XCTestCase {
             let status = try rawRequest(
                 port: port,
                 "POST /x HTTP/1.1\r\nHost: a\r\nwebhook-id: msg_1\r\nwebhook-timestamp: \(timestamp)\r\n"
-                    + "webhook-signature: v1,AAAA\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+                    + "webhook-signature: v1,AAAA\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+            )
             XCTAssertEqual(status, "HTTP/1.1 204 No Content", timestamp)
             XCTAssertTrue(process.isRunning, "the listener died on webhook-timestamp \(timestamp)")
         }
@@ -137,14 +138,18 @@ final class ListenTests: XCTestCase {
         // Control bytes a sender puts in the headers reach the terminal escaped.
         let status = try rawRequest(
             port: port,
-            "POST /x HTTP/1.1\r\nX-Keysat-Delivery: a\u{1b}[2Jb\r\nX-Keysat-Event: e\u{7}v\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            "POST /x HTTP/1.1\r\nX-Keysat-Delivery: a\u{1b}[2Jb\r\nX-Keysat-Event: e\u{7}v\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        )
         XCTAssertEqual(status, "HTTP/1.1 204 No Content")
         // And a real delivery is still received and verified.
         let secretFile = try scratch.write("secret", secret + "\n", mode: 0o600)
         XCTAssertEqual(
             try runTool(
                 "keysat-webhooks",
-                ["endpoint", "add", "http://127.0.0.1:\(port)/good", "--secret-file", secretFile, "--db", db.path]
+                [
+                    "endpoint", "add", "http://127.0.0.1:\(port)/good", "--secret-file", secretFile, "--db",
+                    db.path,
+                ]
             ).status, 0)
         let id = try XCTUnwrap(db.enqueue(["good", "{}"]).lines.first)
         XCTAssertEqual(try db.deliver().status, 0)
@@ -152,8 +157,10 @@ final class ListenTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0)
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 5, lines.joined(separator: "\n"))
-        XCTAssertTrue(lines.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } })
-        XCTAssertTrue(lines.contains("a\\u001b[2Jb e\\u0007v signature=INVALID 2 bytes"), lines.joined(separator: "\n"))
+        XCTAssertTrue(
+            lines.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } })
+        XCTAssertTrue(
+            lines.contains("a\\u001b[2Jb e\\u0007v signature=INVALID 2 bytes"), lines.joined(separator: "\n"))
         XCTAssertTrue(lines.last!.hasPrefix("\(id) good signature=valid"), lines.last!)
     }
 }
