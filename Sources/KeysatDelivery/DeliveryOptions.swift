@@ -21,6 +21,14 @@ public struct DeliveryOptions: Sendable {
     public var bufferLimit = 2048
     /// Outcomes are committed in batches of this many, or at least once a second.
     public var flushBatch = 5000
+    /// Outcomes are committed at least this often while a run is busy (a group commit; in WAL
+    /// mode without a sync it costs tens of microseconds), so that a run killed at any moment
+    /// re-sends at most what was in flight and this window, and one killed again and again still
+    /// records its work.
+    public var commitIntervalMS: Int64 = 50
+    /// No new request starts while the payloads in flight add up to this many bytes (one always
+    /// may): with `DueDelivery.payloadDeferred`, the bound on a run's memory.
+    public var inFlightByteBudget = 16 << 20
     /// Which destination addresses may be connected to.
     public var policy = NetworkPolicy()
     /// A CA bundle to trust for TLS instead of the system's.

@@ -73,6 +73,9 @@ public final class DeliveryRun {
         let due = DueQueue(queue: queue, t0: t0, pageSize: options.pageSize, bufferLimit: options.bufferLimit)
         var endpoints: [String: EndpointState] = [:]
         var inFlight: [Int: DueDelivery] = [:]
+        // Payload bytes of the requests in flight: with the deferred payloads (DueDelivery), what
+        // bounds the run's memory whatever the backlog and the payloads' size.
+        var inFlightBytes = 0
         var nextTag = 0
         let keys = SigningKeys()
         var outcomes: [AttemptOutcome] = []
@@ -199,8 +202,17 @@ public final class DeliveryRun {
                         requested: false), delivery)
                 return
             }
+            var delivery = delivery
+            if delivery.payloadDeferred {
+                // Deleted meanwhile (purged, or its endpoint removed): nothing to send or record.
+                guard let payload = try queue.payload(of: delivery) else {
+                    summary.count(endpoint) { $0.attempted -= 1 }
+                    return
+                }
+                delivery.payload = payload
+            }
             nextTag += 1
-            inFlight[nextTag] = delivery
+            inFlightBytes += delivery.payload.count
             endpoints[endpoint, default: EndpointState()].inFlight += 1
             try engine.get().start(
                 HTTPRequest(
@@ -208,6 +220,8 @@ public final class DeliveryRun {
                     headers: RequestHeaders.make(
                         for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
                     body: delivery.payload, tag: nextTag))
+            delivery.payload = []  // the engine holds the body; the run needs only the row's identity
+            inFlight[nextTag] = delivery
         }
 
         /// Continues an ordered endpoint's chain after one of its deliveries finished or was dropped.
@@ -222,7 +236,9 @@ public final class DeliveryRun {
         while true {
             checkSignals()  // also while every slot is busy
             try due.fill()
-            while engine.inFlight < options.concurrency, mayStart(), let delivery = due.next(where: capacity)
+            while engine.inFlight < options.concurrency,
+                engine.inFlight == 0 || inFlightBytes < options.inFlightByteBudget, mayStart(),
+                let delivery = due.next(where: capacity)
             {
                 if delivery.ordered {
                     _ = due.drop(delivery.endpointID)
@@ -236,6 +252,7 @@ public final class DeliveryRun {
             if engine.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil) { break }
             for result in try engine.poll(timeoutMS: 100) {  // returns at once while no request was made
                 guard let delivery = inFlight.removeValue(forKey: result.tag) else { continue }
+                inFlightBytes -= result.requestBytes
                 let endpoint = delivery.endpointID
                 endpoints[endpoint, default: EndpointState()].inFlight -= 1
                 if let address = result.refusedAddress { warnRefused(delivery, address: address) }
@@ -278,7 +295,9 @@ public final class DeliveryRun {
             }
             for endpoint in chains { _ = due.drop(endpoint) }
             let now = clock.now()
-            if outcomes.count >= options.flushBatch || now.microseconds - lastFlush.microseconds >= 1_000_000
+            if outcomes.count >= options.flushBatch
+                || (!outcomes.isEmpty
+                    && now.microseconds - lastFlush.microseconds >= options.commitIntervalMS * 1000)
             {
                 try flush()
             }

@@ -24,6 +24,8 @@ struct HTTPResult {
     var transportError: String?
     /// The address the network policy refused to connect to, if that is why it failed.
     var refusedAddress: String?
+    /// The size of the request body that was sent.
+    var requestBytes = 0
     /// The `Retry-After` header, if the receiver sent one.
     var retryAfter: String?
     /// The start of the response body (at most the engine's `maximumResponseBytes`).
@@ -52,6 +54,8 @@ final class HTTPEngine {
     final class Transfer {
         let easy: EasyHandle
         var tag = 0
+        /// The request body's size: curl holds a copy of it until the handle sends another.
+        var requestBytes = 0
         var body: [UInt8] = []
         var limit = 0
         var truncated = false
@@ -131,6 +135,7 @@ final class HTTPEngine {
         let easy = transfer.easy
         easy.errorBuffer[0] = 0
         transfer.tag = request.tag
+        transfer.requestBytes = request.body.count
         transfer.body.removeAll(keepingCapacity: true)
         transfer.limit = settings.maximumResponseBytes
         transfer.truncated = false
@@ -185,8 +190,14 @@ final class HTTPEngine {
             results.append(
                 HTTPResult(
                     tag: transfer.tag, status: status, transportError: error,
-                    refusedAddress: status == nil ? transfer.refused : nil, retryAfter: transfer.retryAfter,
+                    refusedAddress: status == nil ? transfer.refused : nil,
+                    requestBytes: transfer.requestBytes,
+                    retryAfter: transfer.retryAfter,
                     body: transfer.body, started: transfer.started, finished: finished))
+            if transfer.requestBytes > 65_536 {
+                // An idle handle would keep curl's copy of a large body until it is used again.
+                try? transfer.easy.setBody([])
+            }
             idle.append(transfer)
         }
         return results

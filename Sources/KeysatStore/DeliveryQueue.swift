@@ -19,6 +19,13 @@ public struct DueDelivery: Sendable {
     public var createdAt = ""
     /// The row's rowid, for paging.
     public var rowID: Int64 = 0
+    /// The payload is larger than `DueDelivery.inlinePayloadCharacters` and was not read with
+    /// the row: `payload` is empty until `DeliveryQueue.payload(of:)` reads it, just before its
+    /// request starts. So the rows a run holds cost little memory whatever the payloads' size.
+    public var payloadDeferred = false
+
+    /// Payloads up to this many characters are read with their row.
+    public static let inlinePayloadCharacters = 2048
 
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int,
@@ -104,6 +111,9 @@ public protocol DeliveryQueue: AnyObject {
     /// The oldest pending delivery (by creation) of an endpoint, due or not.
     func oldestPending(endpointID: String) throws -> DueDelivery?
 
+    /// The payload of a delivery read without it (`payloadDeferred`); `nil` when the row is gone.
+    func payload(of delivery: DueDelivery) throws -> [UInt8]?
+
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
 
@@ -120,7 +130,9 @@ public protocol DeliveryQueue: AnyObject {
 extension WebhookStore: DeliveryQueue {
     /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
     private static let dueColumns = """
-        SELECT d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at,
+        SELECT d.id, d.endpoint_id, d.event_type,
+               CASE WHEN length(d.payload_json) <= \(DueDelivery.inlinePayloadCharacters) THEN d.payload_json END,
+               d.attempt_count, d.next_attempt_at,
                e.url, e.secret, coalesce(e.active, 0),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
                coalesce(e.ordered, 0), d.created_at, d.rowid
@@ -136,6 +148,7 @@ extension WebhookStore: DeliveryQueue {
         delivery.ordered = row.integer(10) == 1
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
+        delivery.payloadDeferred = row.isNull(3)
         return delivery
     }
 
@@ -166,6 +179,11 @@ extension WebhookStore: DeliveryQueue {
                 ORDER BY d.created_at, d.id LIMIT 1
                 """
         ).first([.text(clock.now().rfc3339), .text(endpointID)]) { Self.dueDelivery($0) }
+    }
+
+    public func payload(of delivery: DueDelivery) throws -> [UInt8]? {
+        try database.prepare("SELECT payload_json FROM webhook_deliveries WHERE rowid = ?1 AND id = ?2")
+            .first([.integer(delivery.rowID), .text(delivery.id)]) { $0.bytes(0) ?? [] }
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {

@@ -175,6 +175,9 @@ public struct Row {
         return Int(sqlite3_column_int64(statement.handle, index))
     }
 
+    /// Whether column `index` is NULL.
+    public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement.handle, index) == SQLITE_NULL }
+
     /// Column `index` as non-NULL text (empty for NULL).
     public func string(_ index: Int32) -> String { text(index) ?? "" }
 }
