@@ -48,14 +48,48 @@ public struct NetworkPolicy: Sendable {
         }
     }
 
-    static let refused: [Network] = [
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-        "198.51.100.0/24",
-        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "::/96", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10",
-        "fec0::/10", "ff00::/8",
-    ].map { Network($0)! }
+    /// What is refused by default: every block of the IANA IPv4 and IPv6 Special-Purpose Address
+    /// Registries that is not globally reachable (reviewed against both registries, 2026), and
+    /// the forms that carry an IPv4 address inside an IPv6 one and would reach it (6to4, the
+    /// local-use NAT64 prefix, SIIT's IPv4-translated form, IPv4-compatible; the well-known NAT64
+    /// prefix and IPv4-mapped addresses are judged by the IPv4 address inside, see `forms`).
+    /// Globally reachable special blocks (AS112, AMT, the PCP and TURN anycast addresses) are
+    /// refused only where a larger block holds them.
+    static let refusedTable: [(network: String, name: String)] = [
+        ("0.0.0.0/8", "this network (RFC 791)"),
+        ("10.0.0.0/8", "private use (RFC 1918)"),
+        ("100.64.0.0/10", "shared address space, carrier-grade NAT (RFC 6598)"),
+        ("127.0.0.0/8", "loopback (RFC 1122)"),
+        ("169.254.0.0/16", "link local, cloud metadata services (RFC 3927)"),
+        ("172.16.0.0/12", "private use (RFC 1918)"),
+        ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+        ("192.0.2.0/24", "documentation TEST-NET-1 (RFC 5737)"),
+        ("192.88.99.0/24", "deprecated 6to4 relay anycast (RFC 7526)"),
+        ("192.168.0.0/16", "private use (RFC 1918)"),
+        ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+        ("198.51.100.0/24", "documentation TEST-NET-2 (RFC 5737)"),
+        ("203.0.113.0/24", "documentation TEST-NET-3 (RFC 5737)"),
+        ("224.0.0.0/4", "multicast (RFC 5771)"),
+        ("240.0.0.0/4", "reserved, and limited broadcast 255.255.255.255 (RFC 1112, RFC 919)"),
+        ("::/128", "unspecified (RFC 4291)"),
+        ("::1/128", "loopback (RFC 4291)"),
+        ("::/96", "IPv4-compatible, deprecated (RFC 4291)"),
+        ("::ffff:0:0:0/96", "IPv4-translated (RFC 2765)"),
+        ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation (RFC 8215)"),
+        ("100::/64", "discard-only (RFC 6666)"),
+        ("100:0:0:1::/64", "dummy IPv6 prefix (RFC 9780)"),
+        ("2001::/23", "IETF protocol assignments, Teredo included (RFC 2928, RFC 4380)"),
+        ("2001:db8::/32", "documentation (RFC 3849)"),
+        ("2002::/16", "6to4, an IPv4 address inside (RFC 3056)"),
+        ("3fff::/20", "documentation (RFC 9637)"),
+        ("5f00::/16", "segment routing SIDs (RFC 9602)"),
+        ("fc00::/7", "unique local (RFC 4193)"),
+        ("fe80::/10", "link-local unicast (RFC 4291)"),
+        ("fec0::/10", "site-local, deprecated (RFC 3879)"),
+        ("ff00::/8", "multicast (RFC 4291)"),
+    ]
+
+    static let refused: [Network] = refusedTable.map { Network($0.network)! }
 
     /// What `--allow-private-networks` opens: loopback, RFC 1918, unique local, carrier-grade NAT.
     /// Link-local (and with it the cloud metadata address) stays closed unless named.
