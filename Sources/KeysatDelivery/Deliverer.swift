@@ -74,7 +74,8 @@ public struct Deliverer {
             var judged: Set<String> = []
             for delivery in due where judged.insert(delivery.endpointID).inserted {
                 guard let url = delivery.url,
-                    let why = options.policy.refusal(of: url, httpsOnly: options.httpsOnly)
+                    let why = options.policy.refusal(
+                        of: url, httpsOnly: options.httpsOnly, timeoutSeconds: options.timeoutSeconds)
                 else { continue }
                 refused[delivery.endpointID] = why
                 logger.log(

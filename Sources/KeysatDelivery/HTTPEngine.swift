@@ -114,6 +114,11 @@ final class HTTPEngine {
             try easy.setOpenSocket(openSocket)
             try easy.set(CURLOPT_OPENSOCKETDATA, pointer: context)
             try easy.set(CURLOPT_NOSIGNAL, 1)
+            // A lookup that outlives the attempt's timeout is abandoned, not waited for: without
+            // this, removing the handle joins the resolver thread, which a resolver that never
+            // answers holds for the C library's whole retry schedule (2 x 5 s), past
+            // --max-runtime and SIGTERM. (libcurl 7.87+; the thread is left to end by itself.)
+            try easy.set(CURLOPT_QUICK_EXIT, 1)
             try easy.set(CURLOPT_TIMEOUT_MS, settings.timeoutMS)
             try easy.set(CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMS)
             try easy.set(CURLOPT_USERAGENT, settings.userAgent)

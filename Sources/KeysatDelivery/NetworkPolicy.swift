@@ -178,17 +178,23 @@ public struct NetworkPolicy: Sendable {
     /// now (`--dry-run` and `endpoint add`): the first refused address, when none is allowed; or
     /// `--https-only` for plain http under that option. `nil` when it would be sent (or cannot be resolved
     /// now: the run will say why).
-    public func refusal(of url: String, httpsOnly: Bool) -> String? {
+    public func refusal(of url: String, httpsOnly: Bool, timeoutSeconds: Double = 5) -> String? {
         if httpsOnly && url.lowercased().hasPrefix("http://") { return "--https-only" }
         guard let host = try? EndpointURL.validate(url) else { return nil }
-        let addresses = NetworkPolicy.resolve(host: host)
+        let addresses = NetworkPolicy.resolve(host: host, timeoutSeconds: timeoutSeconds)
         guard let first = addresses.first, !addresses.contains(where: allows) else { return nil }
         return NetworkPolicy.format(first)
     }
 
-    /// The addresses `host` resolves to now, for the warning of `endpoint add`.
-    public static func resolve(host: String) -> [[UInt8]] {
+    /// The addresses `host` resolves to now, for the warning of `endpoint add` and `--dry-run`;
+    /// `[]` when the lookup fails or takes longer than `timeoutSeconds` (`BoundedLookup`).
+    public static func resolve(host: String, timeoutSeconds: Double = 5) -> [[UInt8]] {
         if let literal = parseAddress(host) { return [literal] }
+        return BoundedLookup.resolve(host, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// getaddrinfo(3), unbounded: only `BoundedLookup` calls it.
+    static func resolveNow(host: String) -> [[UInt8]] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
