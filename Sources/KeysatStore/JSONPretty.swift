@@ -7,9 +7,11 @@ public enum JSONPretty {
         var depth = 0
         var index = 0
         var inString = false
+        // Indentation stops deepening at 32 levels: a payload nested 100,000 deep would otherwise
+        // print in quadratic space and time.
         func newline() {
             out.append(UInt8(ascii: "\n"))
-            out += [UInt8](repeating: UInt8(ascii: " "), count: depth * 2)
+            out += repeatElement(UInt8(ascii: " "), count: min(depth, 32) * 2)
         }
         func nextSignificant(after position: Int) -> UInt8? {
             var next = position + 1

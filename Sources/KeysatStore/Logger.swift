@@ -56,7 +56,7 @@ public struct Logger: Sendable {
         let plain =
             !value.isEmpty
             && value.unicodeScalars.allSatisfy {
-                $0.value > 0x20 && $0 != "\"" && $0 != "=" && $0.value != 0x7F
+                $0.value > 0x20 && $0 != "\"" && $0 != "=" && !TerminalText.needsEscape($0, keepLayout: false)
             }
         return plain ? value : JSONText.string(value)
     }

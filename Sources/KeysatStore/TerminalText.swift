@@ -25,7 +25,7 @@ public enum TerminalText {
         return out
     }
 
-    static func needsEscape(_ scalar: Unicode.Scalar, keepLayout: Bool) -> Bool {
+    public static func needsEscape(_ scalar: Unicode.Scalar, keepLayout: Bool) -> Bool {
         switch scalar.value {
         case 0x0A, 0x09: return !keepLayout
         case 0x00...0x1F, 0x7F...0x9F: return true

@@ -110,7 +110,9 @@ extension KeysatWebhooks.Deliveries {
                 object +=
                     ",\"payload\":"
                     + (payloadIsJSON
-                        ? String(decoding: Envelope.trimmed(record.payload), as: UTF8.self)
+                        ? String(
+                            decoding: JSONText.escapingControls(Array(Envelope.trimmed(record.payload))),
+                            as: UTF8.self)
                         : JSONText.string(String(decoding: record.payload, as: UTF8.self)))
                 object += ",\"attempts\":" + JSONText.array(attempts.map(\.json)) + "}"
                 try Output.standard(object + "\n")
@@ -124,10 +126,13 @@ extension KeysatWebhooks.Deliveries {
                 ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],
             ])
             let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
+            // The payload came from the service, or another program: escaped for the terminal.
             text +=
                 "\npayload:\n"
-                + (payloadIsJSON
-                    ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self))
+                + TerminalText.escape(
+                    payloadIsJSON
+                        ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self),
+                    keepLayout: true)
                 + "\n"
             if attempts.isEmpty {
                 text += "\nno attempts recorded\n"

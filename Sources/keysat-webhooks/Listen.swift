@@ -86,7 +86,9 @@ extension KeysatWebhooks {
             let isJSON = (try? JSONValidator.validate(delivery.body)) != nil
             let body =
                 isJSON
-                ? String(decoding: Envelope.trimmed(delivery.body), as: UTF8.self)
+                ? String(
+                    decoding: JSONText.escapingControls(Array(Envelope.trimmed(delivery.body))), as: UTF8.self
+                )
                 : JSONText.string(String(decoding: delivery.body, as: UTF8.self))
             return JSONText.object([
                 ("delivery_id", JSONText.string(id)), ("event_type", JSONText.string(event)),
