@@ -28,6 +28,8 @@ let package = Package(
         // libcurl's headers only: CCurlShim loads the library at run time (see its header).
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShim", dependencies: ["CCurl", "COpenSSL"]),
+        // libc's variadic calls (prctl) at fixed arity.
+        .target(name: "CSystemShim"),
 
         // MARK: - Libraries
         // Links SQLite only: keysat-enqueue depends on nothing else.
@@ -35,7 +37,7 @@ let package = Package(
         // Links libcurl and libcrypto.
         .target(
             name: "KeysatDelivery",
-            dependencies: ["KeysatStore", "CCurl", "CCurlShim"],
+            dependencies: ["KeysatStore", "CCurl", "CCurlShim", "CSystemShim"],
             swiftSettings: strict),
 
         // MARK: - Executables (thin mains)

@@ -108,6 +108,11 @@ public struct Deliverer {
             if let reason = summary.stoppedBy, reason != "limit" {
                 logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
             }
+            if summary.attempted > 0 {
+                // Keeps the WAL short even where another program (Keysat) holds the database open
+                // for ever, and with it any page image an erased secret was left in.
+                _ = try? store.checkpointErasing()
+            }
             writeMetrics(store: store, started: start, clock: clock, summary: summary, logger: logger)
             return .ran(summary)
         } catch {

@@ -208,7 +208,7 @@ extension WebhookStore: DeliveryQueue {
         if erased > 0 {
             // secure_delete zeroed the old bytes in the database pages; the WAL still holds
             // page images with them until it is checkpointed and truncated.
-            try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try checkpointErasing()
         }
         return erased
     }

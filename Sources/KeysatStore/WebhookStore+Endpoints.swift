@@ -150,6 +150,20 @@ extension WebhookStore {
 }
 
 extension WebhookStore {
+    /// Erases for real what secure_delete zeroed: the WAL still holds the old page images (the
+    /// old secret in them) and the database file the old pages, until a checkpoint copies the
+    /// new pages over and truncates the WAL. Other connections that are merely open do not stop
+    /// it; one inside a read transaction does, and then the old content is gone once that
+    /// connection's transaction ends and a later checkpoint runs (at the end of a keysat-deliver
+    /// run that sent anything, or at the last connection's close).
+    ///
+    /// - Returns: whether the checkpoint completed (`false`: a reader holds an older snapshot).
+    @discardableResult
+    public func checkpointErasing() throws -> Bool {
+        let busy = try database.prepare("PRAGMA wal_checkpoint(TRUNCATE)").first { $0.integer(0) ?? 1 } ?? 1
+        return busy == 0
+    }
+
     /// Makes `secret` the endpoint's current secret and keeps the old one signing until
     /// `graceSeconds` from now (0: the old one stops at once and is erased).
     /// - Returns: the endpoint with its new secret.

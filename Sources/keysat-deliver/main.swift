@@ -144,6 +144,8 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
 }
 
 do {
+    // A run reads every endpoint's secret.
+    try SecretHolding.begin()
     guard let (deliverer, logger, dryRun, json) = try configure(Array(CommandLine.arguments.dropFirst()))
     else {
         exit(0)

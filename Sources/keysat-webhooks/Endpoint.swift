@@ -274,6 +274,7 @@ extension KeysatWebhooks.EndpointCommand {
             let endpoint = try store.rotateSecret(
                 id: id, to: secret, graceSeconds: DurationText.seconds(grace) ?? 86_400)
             let expires = try store.previousSecretExpiry(id: id)
+            if expires == nil { warnUnlessErased(store) }
             if json {
                 var object = endpointJSON(endpoint, includeSecret: true)
                 object.removeLast()
@@ -333,9 +334,20 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let deleted = try database.open().removeEndpoint(id: id, force: force)
+            let store = try database.open()
+            let deleted = try store.removeEndpoint(id: id, force: force)
+            warnUnlessErased(store)
             try Output.standard(
                 "removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
         }
     }
+}
+
+/// After a secret was replaced or deleted: erases the old one from the database file and its
+/// WAL at once, or says when it will be gone.
+func warnUnlessErased(_ store: WebhookStore) {
+    if (try? store.checkpointErasing()) == true { return }
+    Output.error(
+        "keysat-webhooks: warning: another connection is reading \(store.database.path), so the old secret stays in its WAL until that read ends and a checkpoint runs (at the end of the next keysat-deliver run that sends anything, or when the last connection closes)\n"
+    )
 }

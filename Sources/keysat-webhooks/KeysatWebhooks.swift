@@ -1,4 +1,5 @@
 import ArgumentParser
+import KeysatDelivery
 import KeysatStore
 
 /// The operator's command: database set-up, endpoints, deliveries.
@@ -25,6 +26,8 @@ struct KeysatWebhooks: ParsableCommand {
     static func main() {
         let name = configuration.commandName!
         do {
+            // Endpoint secrets pass through most subcommands (add, show, rotate, listen, verify).
+            try SecretHolding.begin()
             var command = try parseAsRoot()
             try command.run()
         } catch let error as KeysatError {

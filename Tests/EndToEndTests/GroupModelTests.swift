@@ -108,3 +108,43 @@ final class GroupModelTests: XCTestCase {
         return (info.st_uid, info.st_gid)
     }
 }
+
+/// The processes that hold secrets cannot be dumped or read through /proc by their own uid
+/// (issue 12, class 10).
+final class NonDumpableTests: XCTestCase {
+    func testSecretHoldingProcessesAreNotDumpable() throws {
+        try XCTSkipUnless(geteuid() == 0, "needs root to run as another user")
+        let scratch = try Scratch()
+        chmod(scratch.path, 0o777)
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint()
+        chown(db.path, 64102, 64102)
+        for (program, arguments) in [
+            ("keysat-webhooks", ["listen", "--port", "0"]),
+            ("keysat-deliver", ["--db", db.path, "--linger", "3", "--lock-file", scratch.file("lock")]),
+            // keysat-enqueue holds no secret and stays dumpable (its start-up is budgeted).
+            ("keysat-enqueue", ["--db", db.path, "e", "-"]),
+        ] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments =
+                ["--reuid", "64102", "--regid", "64102", "--clear-groups", Binaries.path(program)] + arguments
+            let input = Pipe()
+            process.standardInput = input  // keysat-enqueue waits for its data on standard input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer {
+                try? input.fileHandleForWriting.close()
+                process.terminate()
+                process.waitUntilExit()
+            }
+            usleep(500_000)
+            XCTAssertTrue(process.isRunning, program)
+            var info = stat()
+            XCTAssertEqual(stat("/proc/\(process.processIdentifier)/environ", &info), 0)
+            // /proc/PID/* of a non-dumpable process belong to root.
+            XCTAssertEqual(info.st_uid, program == "keysat-enqueue" ? 64102 : 0, program)
+        }
+    }
+}

@@ -140,3 +140,62 @@ final class SharedFolderTests: XCTestCase {
         XCTAssertEqual(try runTool("keysat-enqueue", ["--db", path, "e", "{}"]).status, 0)
     }
 }
+
+/// An old secret is gone from the database file and its WAL once replaced or removed, while
+/// another program keeps the database open (issue 12, class 10).
+final class SecretErasureTests: XCTestCase {
+    private func holdReading(_ db: TestDatabase) throws -> Process {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN'); c.execute('SELECT count(*) FROM webhook_endpoints').fetchall(); time.sleep(120)",
+            db.path,
+        ]
+        try holder.run()
+        usleep(300_000)
+        return holder
+    }
+
+    private func lingers(_ secret: String, in db: TestDatabase) -> [String] {
+        ["", "-wal"].filter { suffix in
+            FileManager.default.contents(atPath: db.path + suffix)?.range(of: Data(secret.utf8)) != nil
+        }
+    }
+
+    func testRotateWithoutGraceAndRemoveEraseTheOldSecretWhileAnotherProgramHoldsTheDatabase() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let id = try db.addEndpoint()
+        let removed = try db.addEndpoint("http://127.0.0.1:9/other")
+        let old = try SQL.value(db.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(id)'")
+        let gone = try SQL.value(db.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(removed)'")
+        let holder = try db.holdOpen()
+        defer { holder.terminate() }
+        let rotated = try runTool(
+            "keysat-webhooks", ["endpoint", "rotate-secret", id, "--grace", "0", "--db", db.path])
+        XCTAssertEqual(rotated.status, 0, rotated.stderr)
+        XCTAssertEqual(rotated.stderr, "")
+        XCTAssertEqual(lingers(old, in: db), [], "the replaced secret lingers")
+        let remove = try runTool("keysat-webhooks", ["endpoint", "remove", removed, "--db", db.path])
+        XCTAssertEqual(remove.status, 0, remove.stderr)
+        XCTAssertEqual(lingers(gone, in: db), [], "the removed endpoint's secret lingers")
+
+        // A reader inside a transaction keeps the old page images: the command says so.
+        let current = try SQL.value(db.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(id)'")
+        let reader = try holdReading(db)
+        let again = try runTool(
+            "keysat-webhooks",
+            ["endpoint", "rotate-secret", id, "--grace", "0", "--db", db.path, "--busy-timeout", "200"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(
+            again.stderr.contains("the old secret stays in its WAL until that read ends"), again.stderr)
+        reader.terminate()
+        reader.waitUntilExit()
+        // The next run that sends anything checkpoints it away.
+        _ = try db.enqueue(["e", "{}"])
+        _ = try db.deliver(["--timeout", "1"])
+        XCTAssertEqual(
+            lingers(current, in: db), [], "the secret replaced during a read lingers after the next run")
+    }
+}
