@@ -39,7 +39,9 @@ public struct Deliverer {
     /// - Throws: `KeysatError`; `temporary` (75) when `waitSeconds > 0` and the lock stayed held.
     public func execute(dryRun: Bool, clock: any Clock = SystemClock(), logger: Logger) throws -> Result {
         // A missing database is reported before a lock file is created beside it.
-        let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        // --dry-run only reads: opened read-only, so that a monitoring user can list what is due.
+        let store = try WebhookStore(
+            path: databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
         // A run touches delivery rows by random id; a larger page cache saves most re-reads.
         try store.database.execute("PRAGMA cache_size = -4096")
@@ -49,24 +51,7 @@ public struct Deliverer {
                 "database \(databasePath) is read-only for this user, and a run must record its outcomes (run keysat-deliver as the database's owner)"
             )
         }
-        let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
-        let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
-        guard
-            let lock = try inherited
-                ?? DeliverLock.acquire(
-                    path: lockFile, waitSeconds: waitSeconds,
-                    sharing: OwnedFile.Sharing(database: databasePath))
-        else {
-            if waitSeconds > 0 {
-                throw KeysatError(
-                    .temporary,
-                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
-            }
-            logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
-            return .lockHeld(lockPath: lockFile)
-        }
-        defer { withExtendedLifetime(lock) {} }
-        let signals = StopSignal()
+        // A listing changes nothing and needs no lock: it runs beside a run, as a read-only user.
         if dryRun {
             let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
             let due = try run.due(at: clock.now())
@@ -89,6 +74,24 @@ public struct Deliverer {
             }
             return .wouldSend(due, refused: refused)
         }
+        let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
+        let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
+        guard
+            let lock = try inherited
+                ?? DeliverLock.acquire(
+                    path: lockFile, waitSeconds: waitSeconds,
+                    sharing: OwnedFile.Sharing(database: databasePath))
+        else {
+            if waitSeconds > 0 {
+                throw KeysatError(
+                    .temporary,
+                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+            }
+            logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
+            return .lockHeld(lockPath: lockFile)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let signals = StopSignal()
         let start = clock.now()
         do {
             let summary = try rounds(store: store, start: start, clock: clock, logger: logger) {

@@ -18,6 +18,9 @@ public final class Database {
         case existing
         /// Create the file, mode 0600, if it is missing.
         case create
+        /// The file must exist; opened for reading only (a monitoring user's `stats`), with no
+        /// pragma or migration that writes.
+        case readOnly
     }
 
     let handle: OpaquePointer
@@ -32,14 +35,14 @@ public final class Database {
     /// - Throws: `KeysatError` naming the file and the cause.
     public init(path: String, mode: OpenMode, busyTimeoutMS: Int = 5000) throws {
         self.path = path
-        if mode == .existing {
+        if mode != .create {
             try Database.checkExisting(path)
         } else {
             try Database.createFileIfMissing(path)
         }
         try Database.checkFiles(path, allowEmpty: mode == .create)
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
+        let flags = (mode == .readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -53,7 +56,17 @@ public final class Database {
         sqlite3_busy_timeout(db, Int32(clamping: busyTimeoutMS))
         do {
             // journal_mode=WAL needs a write lock only the first time; afterwards it is a read.
-            try execute("PRAGMA journal_mode=WAL")
+            // A read-only connection takes the mode the file has.
+            if mode != .readOnly { try execute("PRAGMA journal_mode=WAL") }
+            if mode != .readOnly {
+                // The WAL and shared-memory files stay when the last connection closes (the WAL
+                // emptied: journal_size_limit=0 truncates it after each checkpoint, old page
+                // images and all), so that a user who may only read the database can open it:
+                // SQLite can read a WAL database without write access only when both exist.
+                var persist: Int32 = 1
+                _ = sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
+                try execute("PRAGMA journal_size_limit=0")
+            }
             try execute("PRAGMA foreign_keys=ON")
             try execute("PRAGMA synchronous=NORMAL")
             // Deleted and overwritten content (old secrets above all) is zeroed, not left in free space.

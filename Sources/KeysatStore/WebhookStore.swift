@@ -17,14 +17,27 @@ public final class WebhookStore {
     ///     is an error telling to run `keysat-webhooks init`.
     ///   - busyTimeoutMS: how long to wait for another process's write lock.
     ///   - clock: where "now" comes from.
+    ///   - readOnly: open for reading only: no migration runs, and a schema older than this
+    ///     version's is an error asking for `keysat-webhooks init`.
     public init(
-        path: String, create: Bool = false, busyTimeoutMS: Int = 5000,
+        path: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
         clock: any Clock = SystemClock()
     ) throws {
         database = try Database(
-            path: path, mode: create ? .create : .existing, busyTimeoutMS: busyTimeoutMS)
+            path: path, mode: readOnly ? .readOnly : create ? .create : .existing,
+            busyTimeoutMS: busyTimeoutMS)
         self.clock = clock
-        adoptedKeysatTables = try Migrations.migrate(database, now: clock.now())
+        if readOnly {
+            let version = (try? Migrations.currentVersion(database)) ?? 0
+            guard version >= Migrations.latest else {
+                throw KeysatError(
+                    .data,
+                    "database \(path) has schema version \(version), older than this version's \(Migrations.latest): its owner must run 'keysat-webhooks init'",
+                    errno: nil)
+            }
+        } else {
+            adoptedKeysatTables = try Migrations.migrate(database, now: clock.now())
+        }
     }
 
     /// The schema version this database has reached.

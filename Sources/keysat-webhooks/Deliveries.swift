@@ -67,7 +67,7 @@ extension KeysatWebhooks.Deliveries {
             filter.eventType = event
             filter.since = try parseMoment(since, option: "--since")
             filter.until = try parseMoment(until, option: "--until")
-            let records = try database.open().deliveries(filter, limit: limit)
+            let records = try database.open(readOnly: true).deliveries(filter, limit: limit)
             if json {
                 try Output.standard(JSONText.array(records.map { $0.json() }) + "\n")
                 return
@@ -100,7 +100,7 @@ extension KeysatWebhooks.Deliveries {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let store = try database.open()
+            let store = try database.open(readOnly: true)
             let record = try store.delivery(id: id)
             let attempts = try store.attempts(deliveryID: id)
             if json {

@@ -124,7 +124,7 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let endpoints = try database.open().endpoints()
+            let endpoints = try database.open(readOnly: true).endpoints()
             if json {
                 try Output.standard(
                     JSONText.array(endpoints.map { endpointJSON($0, includeSecret: false) }) + "\n")
@@ -158,7 +158,7 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let store = try database.open()
+            let store = try database.open(readOnly: true)
             let endpoint = try store.endpoint(id: id)
             let pending = try store.pendingDeliveryCount(endpointID: id)
             if json {

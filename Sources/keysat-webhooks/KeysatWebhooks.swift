@@ -61,8 +61,10 @@ struct DatabaseOptions: ParsableArguments {
     var resolvedPath: String { Environment.process.databasePath(option: path) }
 
     /// Opens the store; `create` makes a missing database instead of refusing it.
-    func open(create: Bool = false) throws -> WebhookStore {
-        let store = try WebhookStore(path: resolvedPath, create: create, busyTimeoutMS: busyTimeoutMS)
+    /// `readOnly` for the commands that only read, so that a monitoring user with read access can.
+    func open(create: Bool = false, readOnly: Bool = false) throws -> WebhookStore {
+        let store = try WebhookStore(
+            path: resolvedPath, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS)
         if let warning = store.permissionWarning() { Output.error("keysat-webhooks: warning: \(warning)\n") }
         return store
     }

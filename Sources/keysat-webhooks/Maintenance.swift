@@ -33,7 +33,7 @@ extension KeysatWebhooks {
         func run() throws {
             let age = DurationText.seconds(olderThan) ?? 0
             let cutoff = SystemClock().now().adding(seconds: -age)
-            let (deliveries, attempts) = try database.open().purge(
+            let (deliveries, attempts) = try database.open(readOnly: dryRun).purge(
                 scope: status, before: cutoff, dryRun: dryRun)
             try Output.standard(
                 "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
@@ -51,7 +51,7 @@ extension KeysatWebhooks {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let store = try database.open()
+            let store = try database.open(readOnly: true)
             let queue = try store.queueCounts()
             let endpoints = try store.endpointStats()
             if json {

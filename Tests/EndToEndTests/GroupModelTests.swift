@@ -148,3 +148,48 @@ final class NonDumpableTests: XCTestCase {
         }
     }
 }
+
+/// A user who may only read the database (a monitoring user) can run the commands that only
+/// read, and gets 77 for those that write (issue 12, class 10).
+final class ReadOnlyUserTests: XCTestCase {
+    func testAReadOnlyUserCanReadButNotWrite() throws {
+        try XCTSkipUnless(geteuid() == 0, "needs root to run as another user")
+        let scratch = try Scratch()
+        chmod(scratch.path, 0o755)
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        let id = try XCTUnwrap(db.enqueue(["license.issued", "{}"]).lines.first)
+        // The monitoring group may read the files; nobody else may do anything.
+        for file in try FileManager.default.contentsOfDirectory(atPath: scratch.path)
+        where file.hasPrefix("keysat.db") {
+            XCTAssertEqual(chown(scratch.file(file), 0, 64110), 0)
+            XCTAssertEqual(chmod(scratch.file(file), 0o640), 0)
+        }
+        func asMonitor(_ program: String, _ arguments: [String]) throws -> ProcessResult {
+            try runTool(
+                "/usr/bin/setpriv",
+                ["--reuid", "64111", "--regid", "64111", "--groups", "64110", Binaries.path(program)]
+                    + arguments)
+        }
+        for arguments in [
+            ["stats"], ["stats", "--json"], ["deliveries", "list"], ["deliveries", "show", id],
+            ["endpoint", "list"],
+            ["endpoint", "show", endpoint], ["purge", "--older-than", "1d", "--dry-run"],
+        ] {
+            let result = try asMonitor("keysat-webhooks", arguments + ["--db", db.path])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr, "", "\(arguments)")
+        }
+        let dry = try asMonitor("keysat-deliver", ["--dry-run", "--db", db.path])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertEqual(dry.lines.count, 1)
+        for (program, arguments) in [
+            ("keysat-deliver", ["--db", db.path]), ("keysat-enqueue", ["--db", db.path, "e", "{}"]),
+            ("keysat-webhooks", ["endpoint", "disable", endpoint, "--db", db.path]),
+        ] {
+            let refused = try asMonitor(program, arguments)
+            XCTAssertEqual(refused.status, 77, "\(program) \(arguments): \(refused.stderr)")
+        }
+        XCTAssertEqual(try db.count(), 1)
+    }
+}
