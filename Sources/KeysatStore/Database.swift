@@ -138,7 +138,16 @@ public final class Database {
                 var companion = stat()
                 guard lstat(file, &companion) == 0 else { continue }
                 switch companion.st_mode & S_IFMT {
-                case S_IFREG: continue
+                case S_IFREG:
+                    // Left by a user who may write the database while this one may not write
+                    // them (the database chowned after they were made): say so, not "cannot open".
+                    if suffix != "-journal", access(path, W_OK) == 0, access(file, R_OK | W_OK) != 0 {
+                        throw KeysatError(
+                            .permission,
+                            "\(file) belongs to uid \(companion.st_uid) and cannot be written by this user: give it the database's owner and mode (chown --reference=\(path) \(file); chmod --reference=\(path) \(file))",
+                            errno: EACCES)
+                    }
+                    continue
                 case S_IFLNK:
                     throw KeysatError(
                         .permission,

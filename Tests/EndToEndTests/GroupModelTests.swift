@@ -118,7 +118,7 @@ final class NonDumpableTests: XCTestCase {
         chmod(scratch.path, 0o777)
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
-        chown(db.path, 64102, 64102)
+        for suffix in ["", "-wal", "-shm"] { chown(db.path + suffix, 64102, 64102) }
         for (program, arguments) in [
             ("keysat-webhooks", ["listen", "--port", "0"]),
             ("keysat-deliver", ["--db", db.path, "--linger", "3", "--lock-file", scratch.file("lock")]),

@@ -104,6 +104,7 @@ final class SharedFolderTests: XCTestCase {
         // A FIFO, a link or a directory in place of the database's companion files, or of the
         // database itself: refused with a clear error, nothing opened through them.
         for suffix in ["-wal", "-shm", "-journal"] {
+            unlink(db.path + suffix)  // the WAL and shared-memory files persist between runs
             XCTAssertEqual(symlink(victim, db.path + suffix), 0)
             let result = try db.enqueue(["e", "{}"])
             XCTAssertNotEqual(result.status, 0, suffix)
