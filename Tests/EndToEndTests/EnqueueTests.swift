@@ -266,10 +266,7 @@ final class EnqueueTests: XCTestCase {
     func testRunsOnADatabaseMadeByKeysat() throws {
         let scratch = try Scratch()
         let path = scratch.file("keysat.db")
-        let schema = Binaries.packageRoot.appendingPathComponent(
-            "Tests/EndToEndTests/Fixtures/keysat-schema.sql"
-        ).path
-        XCTAssertEqual(try runTool("/usr/bin/sqlite3", [path, ".read \(schema)"]).status, 0)
+        try makeKeysatDatabase(at: path)
         // Keysat's rows, read through Keysat's own columns only.
         let keysatRows = """
             SELECT * FROM licenses; SELECT * FROM _sqlx_migrations;

@@ -49,11 +49,7 @@ final class BesideKeysatTests: XCTestCase {
     func testInitOnAKeysatDatabaseSaysOnceThatKeysatsWorkerMustStop() throws {
         let scratch = try Scratch()
         let path = scratch.file("keysat.db")
-        let schema = Binaries.packageRoot.appendingPathComponent(
-            "Tests/EndToEndTests/Fixtures/keysat-schema.sql"
-        ).path
-        XCTAssertEqual(try runTool("/usr/bin/sqlite3", [path, ".read \(schema)"]).status, 0)
-        XCTAssertEqual(chmod(path, 0o600), 0)  // sqlite3 made it with the umask's 0644
+        try makeKeysatDatabase(at: path)
         let first = try runTool("keysat-webhooks", ["init", "--db", path])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertEqual(first.output, path + "\n")
