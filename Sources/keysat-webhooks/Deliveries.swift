@@ -61,13 +61,15 @@ extension KeysatWebhooks.Deliveries {
         }
 
         func run() throws {
+            let store = try database.open(readOnly: true)
             var filter = DeliveryFilter()
             filter.state = status
-            filter.endpointID = endpoint
+            // An unknown endpoint is an error, not an empty table.
+            filter.endpointID = try endpoint.map { try store.fullID(of: .endpoint, $0) }
             filter.eventType = event
             filter.since = try parseMoment(since, option: "--since")
             filter.until = try parseMoment(until, option: "--until")
-            let records = try database.open(readOnly: true).deliveries(filter, limit: limit)
+            let records = try store.deliveries(filter, limit: limit)
             if json {
                 try Output.standard(JSONText.array(records.map { $0.json() }) + "\n")
                 return
@@ -101,6 +103,7 @@ extension KeysatWebhooks.Deliveries {
 
         func run() throws {
             let store = try database.open(readOnly: true)
+            let id = try store.fullID(of: .delivery, id)
             let record = try store.delivery(id: id)
             let attempts = try store.attempts(deliveryID: id)
             if json {
@@ -193,9 +196,9 @@ extension KeysatWebhooks.Deliveries {
             let count: Int
             if dead {
                 var filter = DeliveryFilter()
+                let endpoint = try endpoint.map { try store.fullID(of: .endpoint, $0) }
                 filter.endpointID = endpoint
                 filter.since = try parseMoment(since, option: "--since")
-                if let endpoint { _ = try store.endpoint(id: endpoint) }
                 count = try store.retryDead(filter)
                 if let endpoint, try !store.endpoint(id: endpoint).active {
                     Output.error(
@@ -203,6 +206,7 @@ extension KeysatWebhooks.Deliveries {
                     )
                 }
             } else {
+                let ids = try ids.map { try store.fullID(of: .delivery, $0) }
                 count = try store.retry(ids: ids, force: force)
                 for endpoint in try store.inactiveEndpoints(forDeliveries: ids).sorted() {
                     Output.error(

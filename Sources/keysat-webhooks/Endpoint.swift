@@ -159,6 +159,7 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let store = try database.open(readOnly: true)
+            let id = try store.fullID(of: .endpoint, id)
             let endpoint = try store.endpoint(id: id)
             let pending = try store.pendingDeliveryCount(endpointID: id)
             if json {
@@ -227,7 +228,9 @@ extension KeysatWebhooks.EndpointCommand {
             let host = try url.map { try EndpointURL.validate($0) }
             for event in events where event != "*" { try EventType.validate(event) }
             if let host { warnAboutNetworkPolicy(host: host) }
-            let endpoint = try database.open().updateEndpoint(
+            let store = try database.open()
+            let id = try store.fullID(of: .endpoint, id)
+            let endpoint = try store.updateEndpoint(
                 id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description,
                 ordered: ordered)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
@@ -271,6 +274,7 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let secret = try endpointSecret(file: secretFile)
             let store = try database.open()
+            let id = try store.fullID(of: .endpoint, id)
             let endpoint = try store.rotateSecret(
                 id: id, to: secret, graceSeconds: DurationText.seconds(grace) ?? 86_400)
             let expires = try store.previousSecretExpiry(id: id)
@@ -297,7 +301,8 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            try database.open().setEndpointActive(id: id, true)
+            let store = try database.open()
+            try store.setEndpointActive(id: try store.fullID(of: .endpoint, id), true)
         }
     }
 
@@ -313,7 +318,8 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            try database.open().setEndpointActive(id: id, false)
+            let store = try database.open()
+            try store.setEndpointActive(id: try store.fullID(of: .endpoint, id), false)
         }
     }
 
@@ -335,6 +341,7 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let store = try database.open()
+            let id = try store.fullID(of: .endpoint, id)
             let deleted = try store.removeEndpoint(id: id, force: force)
             warnUnlessErased(store)
             try Output.standard(

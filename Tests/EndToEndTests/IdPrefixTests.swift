@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+
+/// Ids by unique prefix wherever an id is taken, like git (issue 15): an ambiguous prefix and an
+/// unknown id are 65, never an empty success.
+final class IdPrefixTests: XCTestCase {
+    func testPrefixesNameOneRecordAndAmbiguityOrAbsenceIs65() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        let other = try db.addEndpoint("http://127.0.0.1:9/other")
+        let delivery = try XCTUnwrap(db.enqueue(["e", "{}"]).lines.first { _ in true })
+        func webhooks(_ arguments: [String]) throws -> ProcessResult {
+            try runTool("keysat-webhooks", arguments + ["--db", db.path])
+        }
+        // The shortest prefix that tells the two endpoints apart, and one that does not.
+        var length = 1
+        while endpoint.prefix(length) == other.prefix(length) { length += 1 }
+        let short = String(endpoint.prefix(max(length, 8)))
+        let shown = try webhooks(["endpoint", "show", short, "--json"])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertEqual(
+            (try JSONSerialization.jsonObject(with: shown.stdout) as? [String: Any])?["id"] as? String,
+            endpoint)
+        let list = try webhooks(["deliveries", "list", "--endpoint", short, "--json"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: list.stdout) as? [Any])?.count, 1)
+        let show = try webhooks(["deliveries", "show", String(delivery.prefix(8)), "--json"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertEqual(
+            (try JSONSerialization.jsonObject(with: show.stdout) as? [String: Any])?["id"] as? String,
+            delivery)
+        XCTAssertEqual(try webhooks(["endpoint", "disable", short]).status, 0)
+        XCTAssertEqual(
+            try SQL.value(db.path, "SELECT active FROM webhook_endpoints WHERE id = '\(endpoint)'"), "0")
+        XCTAssertEqual(try webhooks(["endpoint", "enable", short]).status, 0)
+        XCTAssertEqual(try webhooks(["deliveries", "retry", String(delivery.prefix(8))]).status, 0)
+
+        // Unknown: 65 and a message, for every command that takes an id.
+        for arguments in [
+            ["endpoint", "show", "ffffffff-0000"], ["endpoint", "disable", "zz"],
+            ["deliveries", "show", "ffffffff"],
+            ["deliveries", "list", "--endpoint", "ffffffff"], ["deliveries", "retry", "ffffffff"],
+            ["deliveries", "retry", "--dead", "--endpoint", "ffffffff"],
+        ] {
+            let result = try webhooks(arguments)
+            XCTAssertEqual(result.status, 65, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("no ") && result.stderr.contains("id prefix"), result.stderr)
+        }
+        // Ambiguous: a second delivery whose id starts with the same 8 characters (written by
+        // another program, as ids are not this project's to choose).
+        let twin = String(delivery.prefix(8)) + "-0000-4000-8000-000000000000"
+        try SQL.execute(
+            db.path,
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at) SELECT '\(twin)', endpoint_id, event_type, payload_json, 0, next_attempt_at, created_at FROM webhook_deliveries WHERE id = '\(delivery)'"
+        )
+        let ambiguous = try webhooks(["deliveries", "show", String(delivery.prefix(8))])
+        XCTAssertEqual(ambiguous.status, 65, ambiguous.stderr)
+        XCTAssertTrue(ambiguous.stderr.contains("is ambiguous"), ambiguous.stderr)
+        XCTAssertTrue(
+            ambiguous.stderr.contains(delivery) && ambiguous.stderr.contains(twin), ambiguous.stderr)
+        XCTAssertEqual(try webhooks(["deliveries", "show", String(delivery.prefix(20))]).status, 0)
+    }
+}
