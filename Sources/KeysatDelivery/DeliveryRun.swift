@@ -326,9 +326,13 @@ public final class DeliveryRun {
             error = nil
             state = .delivered
         } else {
-            if result.status != nil {
+            if let status = result.status {
                 let text = String(decoding: result.body.prefix(800), as: UTF8.self)
-                error = "non-2xx response: " + String(text.prefix(200))
+                // Keysat's own prefix, then the start of the body; an empty body says the status,
+                // which would otherwise be nowhere in the message.
+                error =
+                    "non-2xx response: "
+                    + (text.isEmpty ? "HTTP \(status), empty body" : String(text.prefix(200)))
             } else {
                 error = "request error: " + (result.transportError ?? "unknown failure")
             }

@@ -166,26 +166,28 @@ extension KeysatWebhooks.EndpointCommand {
                 try Output.standard(endpointJSON(endpoint, includeSecret: showSecret) + "\n")
                 return
             }
-            let rows =
-                [
-                    ["id:", endpoint.id],
-                    ["url:", endpoint.url],
-                    ["events:", endpoint.eventTypes.joined(separator: ", ")],
-                    ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
-                    ["active:", endpoint.active ? "yes" : "no"],
-                ]
-                + (endpoint.disabledReason.map {
-                    [["disabled:", "\($0) (at \(endpoint.disabledAt ?? "?"))"]]
-                } ?? []) + [
-                    ["description:", endpoint.description],
-                    [
-                        "secret:",
-                        showSecret ? endpoint.secret : endpoint.maskedSecret + " (--show-secret to see it)",
-                    ],
-                    ["pending:", String(pending)],
-                    ["created:", endpoint.createdAt],
-                    ["updated:", endpoint.updatedAt],
-                ]
+            var rows: [[String]] = [
+                ["id:", endpoint.id],
+                ["url:", endpoint.url],
+                ["events:", endpoint.eventTypes.joined(separator: ", ")],
+                ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
+                ["active:", endpoint.active ? "yes" : "no"],
+            ]
+            if let reason = endpoint.disabledReason {
+                rows.append(["disabled:", "\(reason) (at \(endpoint.disabledAt ?? "?"))"])
+            }
+            rows.append(["description:", endpoint.description])
+            if showSecret {
+                rows.append(["secret:", endpoint.secret])
+                // The form the Standard Webhooks and Svix libraries take, as endpoint add prints it.
+                rows.append(["whsec:", StandardWebhooks.whsec(endpoint.secret)])
+            } else {
+                rows.append(["secret:", endpoint.maskedSecret + " (--show-secret to see it)"])
+            }
+            rows += [
+                ["pending:", String(pending)], ["created:", endpoint.createdAt],
+                ["updated:", endpoint.updatedAt],
+            ]
             try Output.standard(Table.render(rows))
         }
     }
@@ -207,10 +209,15 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(help: "A note for operators.")
         var description: String?
 
-        @Flag(
-            inversion: .prefixedNo,
-            help: "Deliver one at a time, oldest first (--no-ordered: concurrently, in any order).")
-        var ordered: Bool?
+        // Two flags rather than one with an inversion, so that giving both is refused rather
+        // than the last one winning.
+        @Flag(name: .customLong("ordered"), help: "Deliver one at a time, oldest first.")
+        var orderedFlag = false
+
+        @Flag(name: .customLong("no-ordered"), help: "Deliver concurrently, in any order.")
+        var notOrdered = false
+
+        var ordered: Bool? { orderedFlag ? true : notOrdered ? false : nil }
 
         @Flag(help: "Print the endpoint as a JSON object.")
         var json = false
@@ -218,6 +225,9 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
+            if orderedFlag && notOrdered {
+                throw ValidationError("'--ordered' and '--no-ordered' contradict each other: give one")
+            }
             if url == nil && events.isEmpty && description == nil && ordered == nil {
                 throw ValidationError(
                     "nothing to change: give --url, --event, --description or --[no-]ordered")

@@ -62,3 +62,44 @@ final class IdPrefixTests: XCTestCase {
         XCTAssertEqual(try webhooks(["deliveries", "show", String(delivery.prefix(20))]).status, 0)
     }
 }
+
+/// Small things an operator meets (issue 15): the whsec form on show --show-secret, contradictory
+/// flags refused, the status named for an empty-bodied failure.
+final class OperatorDetailTests: XCTestCase {
+    func testShowSecretPrintsBothFormsAndContradictionsAreRefused() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let id = try db.addEndpoint()
+        let secret = try SQL.value(db.path, "SELECT secret FROM webhook_endpoints WHERE id = '\(id)'")
+        let show = try runTool("keysat-webhooks", ["endpoint", "show", id, "--show-secret", "--db", db.path])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        // Independently: whsec_ is base64 of the secret's bytes (Foundation's encoder).
+        let whsec = "whsec_" + Data(secret.utf8).base64EncodedString()
+        XCTAssertTrue(show.lines.contains { $0.hasPrefix("secret:") && $0.hasSuffix(secret) }, show.output)
+        XCTAssertTrue(show.lines.contains { $0.hasPrefix("whsec:") && $0.hasSuffix(whsec) }, show.output)
+        let hidden = try runTool("keysat-webhooks", ["endpoint", "show", id, "--db", db.path])
+        XCTAssertFalse(hidden.output.contains(secret) || hidden.output.contains("whsec_"), hidden.output)
+
+        let both = try runTool(
+            "keysat-webhooks", ["endpoint", "update", id, "--ordered", "--no-ordered", "--db", db.path])
+        XCTAssertEqual(both.status, 64, both.stderr)
+        XCTAssertTrue(both.stderr.contains("'--ordered' and '--no-ordered'"), both.stderr)
+        XCTAssertEqual(
+            try SQL.value(db.path, "SELECT ordered FROM webhook_endpoints WHERE id = '\(id)'"), "0")
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "update", id, "--ordered", "--db", db.path]).status, 0
+        )
+        XCTAssertEqual(
+            try SQL.value(db.path, "SELECT ordered FROM webhook_endpoints WHERE id = '\(id)'"), "1")
+    }
+
+    func testAnEmptyBodiedFailureNamesItsStatus() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint(on: receiver, path: "/redirect")
+        let id = try XCTUnwrap(db.enqueue(["e", "{}"]).lines.first)
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try db.row(id)["last_error"] as? String, "non-2xx response: HTTP 302, empty body")
+    }
+}
