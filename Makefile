@@ -66,8 +66,10 @@ install-files:
 	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
 	chmod 0644 $(DATADIR)/bash-completion/completions/keysat-webhooks $(DATADIR)/zsh/site-functions/_keysat-webhooks \
 		$(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
+	# The hand-parsed programs print completions made from the table they parse with.
 	for p in keysat-enqueue keysat-deliver; do \
-		install -m 0644 completions/$$p.bash $(DATADIR)/bash-completion/completions/$$p; done
+		"$(BIN_SOURCE)/$$p" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/$$p; \
+		chmod 0644 $(DATADIR)/bash-completion/completions/$$p; done
 	install -m 0644 man/*.1 $(MANDIR)/man1/
 	install -m 0644 man/*.7 $(MANDIR)/man7/
 	for unit in cron/*.service cron/*.timer cron/*.path; do [ -e "$$unit" ] || continue; \

@@ -2,6 +2,11 @@
 public enum EventType {
     public static let maximumLength = 128
 
+    /// The event types the Keysat licensing service sends.
+    public static let catalogue = [
+        "license.issued", "license.revoked", "license.suspended", "machine.activated", "invoice.settled",
+    ]
+
     /// Checks an event type name.
     /// - Throws: `KeysatError` (data, 65) saying what is wrong with it.
     public static func validate(_ name: String) throws {

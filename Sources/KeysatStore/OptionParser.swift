@@ -9,11 +9,28 @@ public struct OptionParser: Sendable {
         public var takesValue: Bool
         /// A flag that may also be given a value as `--name=value` (its value is "" otherwise).
         public var optionalValue = false
+        /// What the value is, for shell completion.
+        public var completion: Completion = .none
+        /// Not listed in completions (an option programs pass each other).
+        public var hidden = false
 
-        public init(_ names: String..., value: Bool = false, optionalValue: Bool = false) {
+        /// How a shell completes an option's value.
+        public enum Completion: Sendable, Equatable {
+            case none
+            case file
+            case words([String])
+        }
+
+        public init(
+            _ names: String..., value: Bool = false, optionalValue: Bool = false,
+            completion: Completion = .none,
+            hidden: Bool = false
+        ) {
             self.names = names
             self.takesValue = value
             self.optionalValue = optionalValue
+            self.completion = completion
+            self.hidden = hidden
         }
 
         /// The name results are filed under: the last (long) one.
@@ -83,7 +100,8 @@ public struct OptionParser: Sendable {
                 value = String(argument[argument.index(after: equals)...])
             }
             guard let option = options.first(where: { $0.names.contains(name) }) else {
-                throw KeysatError(.usage, "unknown option '\(name)'")
+                let hint = suggestion(for: name).map { " (did you mean '\($0)'?)" } ?? ""
+                throw KeysatError(.usage, "unknown option '\(name)'\(hint)")
             }
             if option.takesValue {
                 if value == nil {
@@ -103,5 +121,77 @@ public struct OptionParser: Sendable {
             }
         }
         return parsed
+    }
+
+    /// The option name closest to a mistyped one (at most two edits away, or a prefix of one).
+    func suggestion(for name: String) -> String? {
+        let candidates = options.filter { !$0.hidden }.flatMap(\.names)
+        if let extended = candidates.filter({ $0.hasPrefix(name) && name.count >= 3 }).first {
+            return extended
+        }
+        let scored = candidates.map { ($0, OptionParser.editDistance(name, $0)) }.filter { $0.1 <= 2 }
+        return scored.min { $0.1 < $1.1 }?.0
+    }
+
+    /// Levenshtein distance, for "did you mean".
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + [Int](repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = Swift.min(
+                    previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    /// A bash completion function for `program`, made from this table, so that the completion
+    /// offers exactly the options the parser takes. `positionals` completes the other words.
+    public func bashCompletion(program: String, positionals: [String] = []) -> String {
+        let function = "_" + String(program.map { $0 == "-" ? "_" : $0 })
+        let visible = options.filter { !$0.hidden }
+        var cases = ""
+        let files = visible.filter { $0.completion == .file }.flatMap(\.names)
+        if !files.isEmpty {
+            cases +=
+                "        \(files.joined(separator: "|"))) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+        }
+        // `--kick=file` is completed as one word; `--kick file` would make `file` the event type.
+        for option in visible where !option.optionalValue {
+            if case .words(let words) = option.completion {
+                cases +=
+                    "        \(option.names.joined(separator: "|"))) COMPREPLY=($(compgen -W \"\(words.joined(separator: " "))\" -- \"$cur\")); return ;;\n"
+            }
+        }
+        let plain = visible.filter { $0.takesValue && $0.completion == .none }.flatMap(\.names)
+        if !plain.isEmpty { cases += "        \(plain.joined(separator: "|"))) return ;;\n" }
+        var words: [String] = []
+        for option in visible {
+            words += option.names
+            if option.optionalValue, case .words(let values) = option.completion {
+                words += values.map { "\(option.names.last!)=\($0)" }
+            }
+        }
+        return """
+            # bash completion for \(program), made from the table its options are parsed with
+            # (\(program) --generate-completion-script bash): it cannot drift from the program.
+            \(function)() {
+                local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+                case $prev in
+            \(cases)    esac
+                if [[ $cur == -* ]]; then
+                    COMPREPLY=($(compgen -W "\(words.joined(separator: " "))" -- "$cur"))
+                else
+                    COMPREPLY=($(compgen -W "\(positionals.joined(separator: " "))" -- "$cur"))
+                fi
+            }
+            complete -F \(function) \(program)
+
+            """
     }
 }

@@ -59,15 +59,19 @@ let usage = """
     """
 
 let parser = OptionParser([
-    .init("--db", value: true), .init("--busy-timeout", value: true), .init("--lock-file", value: true),
+    .init("--db", value: true, completion: .file), .init("--busy-timeout", value: true),
+    .init("--lock-file", value: true, completion: .file),
     .init("--wait", value: true), .init("--concurrency", value: true), .init("--per-endpoint", value: true),
     .init("--breaker", value: true), .init("--max-runtime", value: true), .init("--timeout", value: true),
     .init("--connect-timeout", value: true), .init("--limit", value: true),
     .init("--allow-network", value: true),
-    .init("--allow-private-networks"), .init("--ca-file", value: true), .init("--https-only"),
-    .init("--disable-after", value: true), .init("--metrics-file", value: true),
-    .init("--log-level", value: true),
-    .init("--kick-file", value: true), .init("--linger", value: true), .init("--lock-fd", value: true),
+    .init("--allow-private-networks"), .init("--ca-file", value: true, completion: .file),
+    .init("--https-only"),
+    .init("--disable-after", value: true), .init("--metrics-file", value: true, completion: .file),
+    .init("--log-level", value: true, completion: .words(["error", "warn", "info", "debug"])),
+    .init("--kick-file", value: true, completion: .file), .init("--linger", value: true),
+    .init("--lock-fd", value: true, hidden: true),
+    .init("--generate-completion-script", value: true, completion: .words(["bash"]), hidden: true),
     .init("--dry-run"), .init("-v", "--verbose"), .init("--json"),
     .init("--version"), .init("-h", "--help"),
 ])
@@ -81,6 +85,11 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     }
     if parsed.has("--version") {
         try Output.standard(KeysatVersion.string + "\n")
+        return nil
+    }
+    if let shell = parsed.value("--generate-completion-script") {
+        guard shell == "bash" else { throw KeysatError(.usage, "completion scripts are made for bash only") }
+        try Output.standard(parser.bashCompletion(program: name))
         return nil
     }
     if let extra = parsed.positionals.first { throw KeysatError(.usage, "unexpected argument '\(extra)'") }

@@ -45,11 +45,14 @@ func fail(_ error: KeysatError) -> Never {
 }
 
 let parser = OptionParser([
-    .init("--data-file", value: true), .init("--idempotency-key", value: true),
-    .init("--max-payload-bytes", value: true), .init("--db", value: true),
+    .init("--data-file", value: true, completion: .file), .init("--idempotency-key", value: true),
+    .init("--max-payload-bytes", value: true), .init("--db", value: true, completion: .file),
     .init("--busy-timeout", value: true),
-    .init("--json"), .init("--version"), .init("-h", "--help"), .init("--kick", optionalValue: true),
-    .init("--kick-file", value: true),
+    .init("--json"), .init("--version"), .init("-h", "--help"),
+    .init("--kick", optionalValue: true, completion: .words(["file", "spawn"])),
+    .init("--kick-file", value: true, completion: .file),
+    // `make install` and the package write the completion file with this.
+    .init("--generate-completion-script", value: true, completion: .words(["bash"]), hidden: true),
 ])
 
 func parse(_ arguments: [String]) throws -> EnqueueRequest {
@@ -57,6 +60,14 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
     let flags = parsed.flags
     let positionals = parsed.positionals
     let options = parsed.values.mapValues { $0.last! }
+    if let shell = options["--generate-completion-script"] {
+        guard shell == "bash" else { throw KeysatError(.usage, "completion scripts are made for bash only") }
+        try Output.standard(
+            parser.bashCompletion(
+                program: name,
+                positionals: EventType.catalogue))
+        exit(0)
+    }
     if flags.contains("--help") {
         try Output.standard(usage)
         exit(0)

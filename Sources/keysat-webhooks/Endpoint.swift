@@ -84,7 +84,7 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(help: "A note for operators.")
         var description: String = ""
 
-        @Option(help: "Read the secret from PATH ('-' for standard input).")
+        @Option(help: "Read the secret from PATH ('-' for standard input).", completion: .file())
         var secretFile: String?
 
         @Flag(help: "Deliver one at a time, oldest first; a failing delivery holds back the newer ones.")
@@ -267,7 +267,9 @@ extension KeysatWebhooks.EndpointCommand {
                 valueName: "duration"))
         var grace = "24h"
 
-        @Option(help: "Read the new secret from PATH ('-' for standard input) instead of generating one.")
+        @Option(
+            help: "Read the new secret from PATH ('-' for standard input) instead of generating one.",
+            completion: .file())
         var secretFile: String?
 
         @Flag(help: "Print a JSON object (with the new secret).")

@@ -48,7 +48,7 @@ struct KeysatWebhooks: ParsableCommand {
 struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("db"),
-        help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).")
+        help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).", completion: .file())
     var path: String?
 
     @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")

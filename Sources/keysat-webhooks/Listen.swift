@@ -21,7 +21,8 @@ extension KeysatWebhooks {
 
         @Option(
             help: ArgumentHelp(
-                "Read the endpoint secret from PATH ('-' for standard input).", valueName: "path"))
+                "Read the endpoint secret from PATH ('-' for standard input).", valueName: "path"),
+            completion: .file())
         var secretFile: String?
 
         @Option(help: ArgumentHelp("Answer every delivery with this HTTP status.", valueName: "status"))

@@ -19,10 +19,13 @@ extension KeysatWebhooks {
 
         @Option(
             help: ArgumentHelp(
-                "Where the programs are installed (default: beside this one).", valueName: "dir"))
+                "Where the programs are installed (default: beside this one).", valueName: "dir"),
+            completion: .directory)
         var bindir: String?
 
-        @Option(help: ArgumentHelp("Write the three files into this folder.", valueName: "dir"))
+        @Option(
+            help: ArgumentHelp("Write the three files into this folder.", valueName: "dir"),
+            completion: .directory)
         var outputDir: String?
 
         @OptionGroup var database: DatabaseOptions

@@ -15,7 +15,7 @@ extension KeysatWebhooks {
                 The comparison takes constant time.
                 """)
 
-        @Option(help: ArgumentHelp("Read the secret from PATH.", valueName: "path"))
+        @Option(help: ArgumentHelp("Read the secret from PATH.", valueName: "path"), completion: .file())
         var secretFile: String?
 
         @Option(
