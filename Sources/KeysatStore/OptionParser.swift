@@ -125,11 +125,14 @@ public struct OptionParser: Sendable {
 
     /// The option name closest to a mistyped one (at most two edits away, or a prefix of one).
     func suggestion(for name: String) -> String? {
-        let candidates = options.filter { !$0.hidden }.flatMap(\.names)
-        if let extended = candidates.filter({ $0.hasPrefix(name) && name.count >= 3 }).first {
-            return extended
-        }
-        let scored = candidates.map { ($0, OptionParser.editDistance(name, $0)) }.filter { $0.1 <= 2 }
+        OptionParser.closest(to: name, among: options.filter { !$0.hidden }.flatMap(\.names))
+    }
+
+    /// The candidate closest to a mistyped word: one it begins (three characters at least), or
+    /// one at most two edits away. For "did you mean", in all three programs.
+    public static func closest(to word: String, among candidates: [String]) -> String? {
+        if word.count >= 3, let extended = candidates.first(where: { $0.hasPrefix(word) }) { return extended }
+        let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= 2 }
         return scored.min { $0.1 < $1.1 }?.0
     }
 

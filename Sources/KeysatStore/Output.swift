@@ -19,11 +19,12 @@ public enum Output {
         _ = write(text, to: 2)
     }
 
-    /// Prints `NAME: error: MESSAGE` on standard error and exits with the error's sysexits code.
-    public static func fail(_ program: String, _ error: KeysatError, usage: String? = nil) -> Never {
-        var message = "\(program): error: \(error.message)\n"
-        if error.kind == .usage, let usage { message += usage + "\n" }
-        Output.error(message)
+    /// Prints `NAME: error: MESSAGE` on standard error, one line, and exits with the error's
+    /// sysexits code. A usage error names the help to read (`help`, e.g. "keysat-deliver --help").
+    public static func fail(_ program: String, _ error: KeysatError, help: String? = nil) -> Never {
+        var message = "\(program): error: \(error.message)"
+        if error.kind == .usage { message += " (see '\(help ?? program + " --help")')" }
+        Output.error(message + "\n")
         exit(error.exitCode)
     }
 

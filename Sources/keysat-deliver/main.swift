@@ -175,5 +175,5 @@ do {
     }
     exit(0)
 } catch {
-    Output.fail(name, KeysatError.from(error), usage: "Usage: keysat-deliver [OPTIONS] (see --help)")
+    Output.fail(name, KeysatError.from(error))
 }

@@ -41,7 +41,7 @@ let usage = """
     """
 
 func fail(_ error: KeysatError) -> Never {
-    Output.fail(name, error, usage: "Usage: keysat-enqueue [OPTIONS] EVENT_TYPE [DATA | -] (see --help)")
+    Output.fail(name, error)
 }
 
 let parser = OptionParser([

@@ -37,10 +37,45 @@ struct KeysatWebhooks: ParsableCommand {
             if code == .success || error is ExitCode {
                 exit(withError: error)
             }
-            let message = self.message(for: error)
-            Output.error("\(name): error: \(message)\n(see '\(name) --help')\n")
+            let (path, command, next) = Self.subcommand(of: Array(CommandLine.arguments.dropFirst()))
+            var message = self.message(for: error).split(separator: "\n").joined(separator: " ")
+            // An unknown subcommand: argument-parser says "unexpected argument"; say what it is.
+            let names = command.configuration.subcommands.map { $0._commandName }
+            if let next, !names.isEmpty, message.lowercased().contains("unexpected argument") {
+                message = "'\(next)' is not a subcommand of '\(([name] + path).joined(separator: " "))'"
+                if let close = OptionParser.closest(to: next, among: names) {
+                    message += " (did you mean '\(close)'?)"
+                }
+            }
+            let help = ([name] + path + ["--help"]).joined(separator: " ")
+            Output.error("\(name): error: \(message) (see '\(help)')\n")
             exit(withError: ExitCode(64))
         }
+    }
+}
+
+extension KeysatWebhooks {
+    /// The subcommand the words name (its path of names and its type), and the first word after
+    /// it that is not an option: where a usage error points the user to.
+    static func subcommand(of words: [String]) -> ([String], any ParsableCommand.Type, String?) {
+        var path: [String] = []
+        var command: any ParsableCommand.Type = KeysatWebhooks.self
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            if word == "--db" || word == "--busy-timeout" {
+                index += 1
+                continue
+            }
+            if word.hasPrefix("-") { continue }
+            guard
+                let sub = command.configuration.subcommands.first(where: { $0._commandName == word })
+            else { return (path, command, word) }
+            path.append(word)
+            command = sub
+        }
+        return (path, command, nil)
     }
 }
 

@@ -64,3 +64,41 @@ final class CompletionTests: XCTestCase {
         }
     }
 }
+
+/// One voice for errors in the three programs (issue 15): one line, `NAME: error: …`, naming
+/// the subcommand's own help, with "did you mean" for mistyped options and subcommands.
+final class UsageErrorTests: XCTestCase {
+    func testUsageErrorsAreOneLineWithTheirOwnHelpAndASuggestion() throws {
+        let cases: [(String, [String], String)] = [
+            (
+                "keysat-deliver", ["--concurency", "3"],
+                "keysat-deliver: error: unknown option '--concurency' (did you mean '--concurrency'?) (see 'keysat-deliver --help')"
+            ),
+            (
+                "keysat-enqueue", ["--idempotency", "k", "e"],
+                "keysat-enqueue: error: unknown option '--idempotency' (did you mean '--idempotency-key'?) (see 'keysat-enqueue --help')"
+            ),
+            (
+                "keysat-webhooks", ["endpoint", "ad", "x"],
+                "keysat-webhooks: error: 'ad' is not a subcommand of 'keysat-webhooks endpoint' (did you mean 'add'?) (see 'keysat-webhooks endpoint --help')"
+            ),
+            (
+                "keysat-webhooks", ["stat"],
+                "keysat-webhooks: error: 'stat' is not a subcommand of 'keysat-webhooks' (did you mean 'stats'?) (see 'keysat-webhooks --help')"
+            ),
+        ]
+        for (program, arguments, expected) in cases {
+            let result = try runTool(program, arguments)
+            XCTAssertEqual(result.status, 64, "\(program) \(arguments)")
+            XCTAssertEqual(result.stderr, expected + "\n")
+        }
+        let option = try runTool("keysat-webhooks", ["endpoint", "list", "--jsn"])
+        XCTAssertEqual(option.status, 64)
+        XCTAssertEqual(option.stderr.split(separator: "\n").count, 1, option.stderr)
+        XCTAssertTrue(option.stderr.contains("'--json'"), option.stderr)
+        XCTAssertTrue(
+            option.stderr.hasSuffix("(see 'keysat-webhooks endpoint list --help')\n"), option.stderr)
+        let missing = try runTool("keysat-webhooks", ["--db", "/nonexistent", "purge"])
+        XCTAssertTrue(missing.stderr.hasSuffix("(see 'keysat-webhooks purge --help')\n"), missing.stderr)
+    }
+}
