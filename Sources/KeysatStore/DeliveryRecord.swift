@@ -65,9 +65,7 @@ public struct DeliveryRecord: Sendable {
             ("id", JSONText.string(id)), ("endpoint_id", JSONText.string(endpointID)),
             ("event_type", JSONText.string(eventType)),
         ]
-        if includePayload {
-            members.append(("payload_json", JSONText.string(String(decoding: payload, as: UTF8.self))))
-        }
+        if includePayload { members.append(("payload", payloadJSON)) }
         members += [
             ("attempt_count", String(attemptCount)), ("next_attempt_at", JSONText.string(nextAttemptAt)),
             ("last_status_code", JSONText.number(lastStatusCode)), ("last_error", JSONText.string(lastError)),
@@ -136,4 +134,15 @@ extension DeliveryRecord {
     /// An `attempt_count` as read from a row, which another program may have written: kept
     /// within 0...1,000,000, so that adding the next attempt can never overflow.
     static func attemptCount(_ value: Int?) -> Int { min(max(value ?? 0, 0), 1_000_000) }
+}
+
+extension DeliveryRecord {
+    /// The payload as a JSON value (the envelope, as sent), controls escaped; a payload that is
+    /// not JSON (written by another program) as a JSON string.
+    public var payloadJSON: String {
+        guard (try? JSONValidator.validate(payload)) != nil else {
+            return JSONText.string(String(decoding: payload, as: UTF8.self))
+        }
+        return String(decoding: JSONText.escapingControls(Array(Envelope.trimmed(payload))), as: UTF8.self)
+    }
 }

@@ -47,7 +47,8 @@ let usage = """
       --log-level LEVEL         error, warn (default), info or debug.
       --dry-run                 List what is due and would be sent; send nothing, change nothing.
       -v, --verbose             A one-line summary on standard error (--log-level info).
-      --json                    The run's counts as a JSON object on standard output.
+      --json                    The run's counts as a JSON object on standard output; with
+                                --dry-run, the deliveries as a JSON array.
       --version                 Print the version.
       -h, --help                Print this help.
 
@@ -162,6 +163,19 @@ do {
     switch try deliverer.execute(dryRun: dryRun, logger: logger) {
     case .lockHeld:
         if json { try Output.standard(#"{"skipped_run":true}"# + "\n") }
+    case .wouldSend(let deliveries, let refused) where json:
+        // The same key names as `keysat-webhooks deliveries list --json`.
+        try Output.standard(
+            JSONText.array(
+                deliveries.map {
+                    JSONText.object([
+                        ("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID)),
+                        ("event_type", JSONText.string($0.eventType)),
+                        ("attempt", String($0.attemptCount + 1)),
+                        ("url", JSONText.string($0.url)),
+                        ("refused", JSONText.string(refused[$0.endpointID])),
+                    ])
+                }) + "\n")
     case .wouldSend(let deliveries, let refused):
         try Output.standard(
             deliveries.map {

@@ -107,16 +107,8 @@ extension KeysatWebhooks.Deliveries {
             let record = try store.delivery(id: id)
             let attempts = try store.attempts(deliveryID: id)
             if json {
-                let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
-                var object = record.json(includePayload: false)
+                var object = record.json()
                 object.removeLast()
-                object +=
-                    ",\"payload\":"
-                    + (payloadIsJSON
-                        ? String(
-                            decoding: JSONText.escapingControls(Array(Envelope.trimmed(record.payload))),
-                            as: UTF8.self)
-                        : JSONText.string(String(decoding: record.payload, as: UTF8.self)))
                 object += ",\"attempts\":" + JSONText.array(attempts.map(\.json)) + "}"
                 try Output.standard(object + "\n")
                 return
@@ -179,6 +171,9 @@ extension KeysatWebhooks.Deliveries {
         @Flag(help: "Also re-send deliveries that already arrived.")
         var force = false
 
+        @Flag(help: "Print {\"requeued\"} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
@@ -213,6 +208,10 @@ extension KeysatWebhooks.Deliveries {
                         "keysat-webhooks: warning: endpoint \(endpoint) is disabled or deleted: the next run dead-letters its deliveries again\n"
                     )
                 }
+            }
+            if json {
+                try Output.standard(JSONText.object([("requeued", String(count))]) + "\n")
+                return
             }
             try Output.standard("re-queued \(count) deliver\(count == 1 ? "y" : "ies")\n")
         }

@@ -310,11 +310,18 @@ extension KeysatWebhooks.EndpointCommand {
         @Argument(help: "The endpoint id.")
         var id: String
 
+        @Flag(help: "Print the endpoint as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             let store = try database.open()
-            try store.setEndpointActive(id: try store.fullID(of: .endpoint, id), true)
+            let id = try store.fullID(of: .endpoint, id)
+            try store.setEndpointActive(id: id, true)
+            if json {
+                try Output.standard(endpointJSON(try store.endpoint(id: id), includeSecret: false) + "\n")
+            }
         }
     }
 
@@ -327,11 +334,18 @@ extension KeysatWebhooks.EndpointCommand {
         @Argument(help: "The endpoint id.")
         var id: String
 
+        @Flag(help: "Print the endpoint as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             let store = try database.open()
-            try store.setEndpointActive(id: try store.fullID(of: .endpoint, id), false)
+            let id = try store.fullID(of: .endpoint, id)
+            try store.setEndpointActive(id: id, false)
+            if json {
+                try Output.standard(endpointJSON(try store.endpoint(id: id), includeSecret: false) + "\n")
+            }
         }
     }
 
@@ -349,6 +363,9 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Delete it even with pending deliveries.")
         var force = false
 
+        @Flag(help: "Print {\"id\", \"deliveries_deleted\"} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
@@ -356,6 +373,12 @@ extension KeysatWebhooks.EndpointCommand {
             let id = try store.fullID(of: .endpoint, id)
             let deleted = try store.removeEndpoint(id: id, force: force)
             warnUnlessErased(store)
+            if json {
+                try Output.standard(
+                    JSONText.object([("id", JSONText.string(id)), ("deliveries_deleted", String(deleted))])
+                        + "\n")
+                return
+            }
             try Output.standard(
                 "removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
         }

@@ -15,6 +15,9 @@ extension KeysatWebhooks {
         @Option(help: ArgumentHelp("Share the database with the members of this group.", valueName: "name"))
         var group: String?
 
+        @Flag(help: "Print {\"database\", \"schema_version\", \"adopted_keysat_database\"} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
@@ -24,6 +27,15 @@ extension KeysatWebhooks {
                 Output.error(
                     "keysat-webhooks: note: this is Keysat's own database: stop Keysat's built-in webhook delivery worker, or both will send every delivery (see keysat-webhooks(1), RUNNING BESIDE KEYSAT)\n"
                 )
+            }
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        ("database", JSONText.string(store.database.path)),
+                        ("schema_version", String(try store.schemaVersion())),
+                        ("adopted_keysat_database", store.adoptedKeysatTables ? "true" : "false"),
+                    ]) + "\n")
+                return
             }
             try Output.standard(store.database.path + "\n")
         }

@@ -22,6 +22,9 @@ extension KeysatWebhooks {
         @Flag(help: "Print what would be deleted; delete nothing.")
         var dryRun = false
 
+        @Flag(help: "Print {\"deliveries\", \"attempts\", \"dry_run\"} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
@@ -35,6 +38,14 @@ extension KeysatWebhooks {
             let cutoff = SystemClock().now().adding(seconds: -age)
             let (deliveries, attempts) = try database.open(readOnly: dryRun).purge(
                 scope: status, before: cutoff, dryRun: dryRun)
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        ("deliveries", String(deliveries)), ("attempts", String(attempts)),
+                        ("dry_run", dryRun ? "true" : "false"),
+                    ]) + "\n")
+                return
+            }
             try Output.standard(
                 "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
             )

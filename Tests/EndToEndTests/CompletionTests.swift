@@ -102,3 +102,66 @@ final class UsageErrorTests: XCTestCase {
         XCTAssertTrue(missing.stderr.hasSuffix("(see 'keysat-webhooks purge --help')\n"), missing.stderr)
     }
 }
+
+/// `--json` on every command, parsed (issue 15).
+final class JSONOutputTests: XCTestCase {
+    private func object(_ result: ProcessResult, _ what: String) throws -> Any {
+        XCTAssertEqual(result.status, 0, "\(what): \(result.stderr)")
+        return try JSONSerialization.jsonObject(with: result.stdout)
+    }
+
+    func testEveryCommandPrintsJSONWithTheSameKeys() throws {
+        let scratch = try Scratch()
+        let path = scratch.file("keysat.db")
+        func webhooks(_ arguments: [String]) throws -> Any {
+            try object(
+                runTool("keysat-webhooks", arguments + ["--json", "--db", path]),
+                arguments.joined(separator: " "))
+        }
+        let made = try XCTUnwrap(try webhooks(["init"]) as? [String: Any])
+        XCTAssertEqual(made["database"] as? String, path)
+        XCTAssertNotNil(made["schema_version"] as? Int)
+        let added = try XCTUnwrap(
+            try webhooks(["endpoint", "add", "http://127.0.0.1:9/a"]) as? [String: Any])
+        let id = try XCTUnwrap(added["id"] as? String)
+        XCTAssertEqual(
+            (try webhooks(["endpoint", "disable", id]) as? [String: Any])?["active"] as? Bool, false)
+        XCTAssertEqual(
+            (try webhooks(["endpoint", "enable", id]) as? [String: Any])?["active"] as? Bool, true)
+        XCTAssertEqual(
+            (try webhooks(["endpoint", "update", id, "--description", "x"]) as? [String: Any])?["description"]
+                as? String, "x")
+        XCTAssertEqual((try webhooks(["endpoint", "list"]) as? [[String: Any]])?.first?["id"] as? String, id)
+        let delivery = try XCTUnwrap(
+            runTool("keysat-enqueue", ["--db", path, "license.issued", #"{"n":1.50}"#]).lines.first)
+        let listed = try XCTUnwrap((try webhooks(["deliveries", "list"]) as? [[String: Any]])?.first)
+        let shown = try XCTUnwrap(try webhooks(["deliveries", "show", delivery]) as? [String: Any])
+        for record in [listed, shown] {
+            XCTAssertEqual(record["id"] as? String, delivery)
+            // The payload is a JSON value, the envelope as sent.
+            let payload = try XCTUnwrap(record["payload"] as? [String: Any])
+            XCTAssertEqual(payload["event_type"] as? String, "license.issued")
+        }
+        XCTAssertEqual(Set(listed.keys).subtracting(shown.keys), [])
+        XCTAssertNotNil(shown["attempts"] as? [Any])
+        let due = try object(
+            runTool("keysat-deliver", ["--db", path, "--dry-run", "--json"]),
+            "keysat-deliver --dry-run --json")
+        let first = try XCTUnwrap((due as? [[String: Any]])?.first)
+        XCTAssertEqual(first["id"] as? String, delivery)
+        XCTAssertEqual(first["endpoint_id"] as? String, id)
+        XCTAssertTrue(first["refused"] is NSNull, "loopback is allowed here: \(first)")
+        XCTAssertEqual(
+            (try webhooks(["deliveries", "retry", delivery]) as? [String: Any])?["requeued"] as? Int, 1)
+        XCTAssertEqual(
+            (try webhooks(["purge", "--older-than", "1d", "--dry-run"]) as? [String: Any])?["dry_run"]
+                as? Bool, true)
+        XCTAssertNotNil((try webhooks(["stats"]) as? [String: Any])?["endpoints"] as? [Any])
+        XCTAssertNotNil(
+            (try webhooks(["endpoint", "rotate-secret", id, "--grace", "0"]) as? [String: Any])?[
+                "secret_whsec"])
+        let removed = try XCTUnwrap(try webhooks(["endpoint", "remove", id, "--force"]) as? [String: Any])
+        XCTAssertEqual(removed["id"] as? String, id)
+        XCTAssertEqual(removed["deliveries_deleted"] as? Int, 1)
+    }
+}
