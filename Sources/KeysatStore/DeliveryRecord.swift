@@ -9,6 +9,8 @@ public struct DeliveryRecord: Sendable {
         case delivered
         /// Given up on (dead-lettered).
         case dead
+        /// Delivered or dead: what may be replayed.
+        case finished
         case all
 
         /// The SQL condition on table alias `d`; `now` is bound as `:now`.
@@ -19,6 +21,8 @@ public struct DeliveryRecord: Sendable {
                 "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now"
             case .delivered: "d.delivered_at IS NOT NULL"
             case .dead: "d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0"
+            case .finished:
+                "(d.delivered_at IS NOT NULL OR (d.next_attempt_at IS NULL AND d.attempt_count > 0))"
             case .all: "1"
             }
         }

@@ -68,7 +68,22 @@ extension WebhookStore {
     public func retryDead(_ filter: DeliveryFilter) throws -> Int {
         var scope = filter
         scope.state = .dead
-        let (condition, values) = scope.sql(now: clock.now())
+        return try replay(scope)
+    }
+
+    /// The ids of the finished deliveries `filter` selects (its state must be `dead`,
+    /// `delivered` or `finished`), oldest first: what `replay` would re-queue.
+    public func replayable(_ filter: DeliveryFilter) throws -> [String] {
+        let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
+        return try database.prepare(
+            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) ORDER BY d.created_at, d.id"
+        ).rows(named: values) { $0.string(0) }
+    }
+
+    /// Re-queues, in one transaction, the finished deliveries `filter` selects.
+    /// - Throws: `KeysatError` (usage) when the filter's state is not a finished one.
+    public func replay(_ filter: DeliveryFilter) throws -> Int {
+        let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
         return try database.writeTransaction {
             try database.prepare(
                 Self.requeueSQL(now: ":now")
@@ -76,6 +91,13 @@ extension WebhookStore {
             ).run(named: values)
             return database.changes
         }
+    }
+
+    private static func replayScope(_ filter: DeliveryFilter) throws -> DeliveryFilter {
+        guard [.dead, .delivered, .finished].contains(filter.state) else {
+            throw KeysatError(.usage, "only dead or delivered deliveries can be replayed", errno: nil)
+        }
+        return filter
     }
 
     private static func requeueSQL(now: String) -> String {

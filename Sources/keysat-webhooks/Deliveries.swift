@@ -27,11 +27,12 @@ extension KeysatWebhooks.Deliveries {
         static let configuration = CommandConfiguration(
             abstract: "List deliveries, newest first.",
             discussion: """
-                --since and --until take an RFC 3339 time or an age (2h, 7d) and apply to the time the
-                delivery was created. --json prints an array of objects keyed by column name.
+                --since and --until take an RFC 3339 time or an age (2h, 7d) and apply to the time the \
+                delivery was created. --json prints an array of objects keyed by column name, the \
+                payload as a JSON value.
                 """)
 
-        @Option(help: "pending, due, delivered, dead or all.")
+        @Option(help: "pending, due, delivered, dead, finished (delivered or dead) or all.")
         var status: DeliveryRecord.State = .all
 
         @Option(help: "Only this endpoint's deliveries.")
@@ -149,52 +150,103 @@ extension KeysatWebhooks.Deliveries {
         static let configuration = CommandConfiguration(
             abstract: "Re-queue deliveries: attempts back to 0, due now.",
             discussion: """
-                Give delivery ids, or --dead to re-queue every dead-lettered delivery (narrowed by
-                --endpoint and --since). Re-sending one that already arrived needs --force.
-                Prints how many were re-queued. This is the recovery path after a receiver outage.
+                Give delivery ids, or select a range: --status dead (or --dead), delivered or all, \
+                narrowed by --endpoint, --event, --since and --until (RFC 3339 times or ages, on the \
+                time the delivery was created). Re-sending deliveries that already arrived needs \
+                --force; --dry-run lists what would be re-queued. Prints how many were re-queued. \
+                This is the recovery path after a receiver outage.
                 """)
 
-        @Argument(help: "Delivery ids.")
+        @Argument(help: "Delivery ids (or select a range with --status).")
         var ids: [String] = []
-
-        @Flag(help: "Re-queue every dead-lettered delivery in scope.")
-        var dead = false
-
-        @Option(help: "With --dead: only this endpoint's deliveries.")
-        var endpoint: String?
 
         @Option(
             help: ArgumentHelp(
-                "With --dead: only deliveries created at or after this time or age.", valueName: "time"))
+                "Re-queue the deliveries in this state: dead, delivered or all (both).", valueName: "state"))
+        var status: ReplayState?
+
+        @Flag(help: "The same as --status dead.")
+        var dead = false
+
+        @Option(help: "With --status: only this endpoint's deliveries.")
+        var endpoint: String?
+
+        @Option(help: "With --status: only this event type.")
+        var event: String?
+
+        @Option(help: ArgumentHelp("With --status: created at or after this time or age.", valueName: "time"))
         var since: String?
 
-        @Flag(help: "Also re-send deliveries that already arrived.")
+        @Option(help: ArgumentHelp("With --status: created before this time or age.", valueName: "time"))
+        var until: String?
+
+        @Flag(help: "Also re-send deliveries that already arrived (the receiver sees them again).")
         var force = false
 
-        @Flag(help: "Print {\"requeued\"} as a JSON object.")
+        @Flag(help: "Print what would be re-queued, and the count; change nothing.")
+        var dryRun = false
+
+        @Flag(help: "Print {\"requeued\", \"dry_run\", \"ids\"} as a JSON object (ids with --dry-run).")
         var json = false
 
         @OptionGroup var database: DatabaseOptions
 
+        /// What a range is selected by.
+        enum ReplayState: String, ExpressibleByArgument, CaseIterable {
+            case dead, delivered, all
+
+            var state: DeliveryRecord.State {
+                switch self {
+                case .dead: .dead
+                case .delivered: .delivered
+                case .all: .finished
+                }
+            }
+        }
+
+        var selection: ReplayState? { status ?? (dead ? .dead : nil) }
+
         func validate() throws {
-            if dead == !ids.isEmpty {
-                throw ValidationError("give delivery ids or --dead, not both and not neither")
+            if dead, let status, status != .dead {
+                throw ValidationError(
+                    "'--dead' and '--status \(status.rawValue)' contradict each other: give one")
             }
-            if !dead && (endpoint != nil || since != nil) {
-                throw ValidationError("'--endpoint' and '--since' go with --dead")
+            if (selection != nil) == !ids.isEmpty {
+                throw ValidationError("give delivery ids or --status, not both and not neither")
             }
+            if selection == nil && (endpoint != nil || event != nil || since != nil || until != nil || dryRun)
+            {
+                throw ValidationError(
+                    "'--endpoint', '--event', '--since', '--until' and '--dry-run' go with --status")
+            }
+            if let selection, selection != .dead, !force, !dryRun {
+                throw ValidationError(
+                    "'--status \(selection.rawValue)' re-sends deliveries that arrived: add --force (or look first with --dry-run)"
+                )
+            }
+            if let event { try EventType.validate(event) }
             _ = try parseMoment(since, option: "--since")
+            _ = try parseMoment(until, option: "--until")
         }
 
         func run() throws {
-            let store = try database.open()
-            let count: Int
-            if dead {
+            let store = try database.open(readOnly: dryRun)
+            var count: Int
+            var listed: [String] = []
+            if let selection {
                 var filter = DeliveryFilter()
+                filter.state = selection.state
                 let endpoint = try endpoint.map { try store.fullID(of: .endpoint, $0) }
                 filter.endpointID = endpoint
+                filter.eventType = event
                 filter.since = try parseMoment(since, option: "--since")
-                count = try store.retryDead(filter)
+                filter.until = try parseMoment(until, option: "--until")
+                if dryRun {
+                    listed = try store.replayable(filter)
+                    count = listed.count
+                } else {
+                    count = try store.replay(filter)
+                }
                 if let endpoint, try !store.endpoint(id: endpoint).active {
                     Output.error(
                         "keysat-webhooks: warning: endpoint \(endpoint) is disabled: enable it, or the next run dead-letters these again\n"
@@ -210,7 +262,14 @@ extension KeysatWebhooks.Deliveries {
                 }
             }
             if json {
-                try Output.standard(JSONText.object([("requeued", String(count))]) + "\n")
+                var members = [("requeued", String(count)), ("dry_run", dryRun ? "true" : "false")]
+                if dryRun { members.append(("ids", JSONText.array(listed.map { JSONText.string($0) }))) }
+                try Output.standard(JSONText.object(members) + "\n")
+                return
+            }
+            if dryRun {
+                try Output.standard(listed.map { $0 + "\n" }.joined())
+                try Output.standard("would re-queue \(count) deliver\(count == 1 ? "y" : "ies")\n")
                 return
             }
             try Output.standard("re-queued \(count) deliver\(count == 1 ? "y" : "ies")\n")

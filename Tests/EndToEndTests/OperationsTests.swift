@@ -72,11 +72,13 @@ final class OperationsTests: XCTestCase {
                 with: webhooks(db, ["deliveries", "list", "--json", "--status", "dead"]).stdout)
                 as? [[String: Any]])?.first)
         for column in [
-            "id", "endpoint_id", "event_type", "payload_json", "attempt_count", "next_attempt_at",
+            "id", "endpoint_id", "event_type", "payload", "attempt_count", "next_attempt_at",
             "last_status_code", "last_error", "delivered_at", "created_at",
         ] {
             XCTAssertNotNil(object[column], column)
         }
+        // The payload is a JSON value (the envelope as sent), as in deliveries show --json.
+        XCTAssertNotNil(object["payload"] as? [String: Any])
         let table = try webhooks(db, ["deliveries", "list"])
         XCTAssertEqual(table.lines.count, 5)
         XCTAssertTrue(table.lines[0].hasPrefix("ID "))
