@@ -129,7 +129,7 @@ public protocol DeliveryQueue: AnyObject {
 
 extension WebhookStore: DeliveryQueue {
     /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
-    private static let dueColumns = """
+    static let dueColumns = """
         SELECT d.id, d.endpoint_id, d.event_type,
                CASE WHEN length(d.payload_json) <= \(DueDelivery.inlinePayloadCharacters) THEN d.payload_json END,
                d.attempt_count, d.next_attempt_at,
@@ -139,7 +139,7 @@ extension WebhookStore: DeliveryQueue {
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
-    private static func dueDelivery(_ row: Row) -> DueDelivery {
+    static func dueDelivery(_ row: Row) -> DueDelivery {
         var delivery = DueDelivery(
             id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
             payload: row.bytes(3) ?? [], attemptCount: DeliveryRecord.attemptCount(row.integer(4)),

@@ -9,7 +9,7 @@ extension KeysatWebhooks {
             abstract: "Add, list, show, update, rotate the secret of, enable, disable and remove endpoints.",
             subcommands: [
                 Add.self, List.self, Show.self, Update.self, RotateSecret.self, Enable.self, Disable.self,
-                Remove.self,
+                Remove.self, Test.self,
             ]
         )
 

@@ -51,7 +51,7 @@ final class CompletionTests: XCTestCase {
             ["init"], ["endpoint", "add"], ["endpoint", "list"], ["endpoint", "show"],
             ["endpoint", "update"],
             ["endpoint", "rotate-secret"], ["endpoint", "enable"], ["endpoint", "disable"],
-            ["endpoint", "remove"],
+            ["endpoint", "remove"], ["endpoint", "test"],
             ["deliveries", "list"], ["deliveries", "show"], ["deliveries", "retry"], ["purge"], ["stats"],
             ["listen"], ["verify"], ["units"],
         ]

@@ -1,0 +1,33 @@
+public import KeysatStore
+
+/// A store seen through one delivery: a run over it sends that delivery alone, whatever else is
+/// due, and records its outcome in the store (`keysat-webhooks endpoint test`).
+public final class SingleDelivery: DeliveryQueue {
+    private let store: any DeliveryQueue
+    private var delivery: DueDelivery?
+
+    /// - Parameter delivery: sent once, whatever its `next_attempt_at` says.
+    public init(_ delivery: DueDelivery, in store: any DeliveryQueue) {
+        self.store = store
+        var alone = delivery
+        alone.ordered = false  // it goes out now, not after the endpoint's older deliveries
+        self.delivery = alone
+    }
+
+    public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+    {
+        guard !retries, cursor == nil, let delivery else { return [] }
+        self.delivery = nil
+        return [delivery]
+    }
+
+    public func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
+    public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
+    public func record(_ outcomes: [AttemptOutcome]) throws { try store.record(outcomes) }
+    public func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
+    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+        try store.disableEndpoint(id: id, reason: reason)
+    }
+    public func failingSince(endpointID: String) throws -> Timestamp? { nil }
+}

@@ -1,0 +1,42 @@
+/// The delivery `keysat-webhooks endpoint test` sends: a real row of one endpoint, so that it
+/// shows in `deliveries list` and is retried like any other if it fails.
+extension WebhookStore {
+    /// Writes one delivery of `eventType` to `endpointID` alone (subscriptions aside), held back
+    /// from runs (`next_attempt_at` NULL) until its own attempt is recorded; returns its id.
+    /// - Throws: `KeysatError` (data, 65) when the endpoint does not exist or is disabled.
+    public func writeTestDelivery(
+        endpointID: String, eventType: String, data: [UInt8],
+        using generator: inout some RandomNumberGenerator
+    ) throws -> String {
+        try database.writeTransaction {
+            let endpoint = try endpoint(id: endpointID)
+            guard endpoint.active else {
+                throw KeysatError(
+                    .data, "endpoint \(endpointID) is disabled: enable it to test it ('endpoint enable')",
+                    errno: nil)
+            }
+            let now = clock.now()
+            let id = Identifiers.uuid4(using: &generator)
+            try database.prepare(
+                """
+                INSERT INTO webhook_deliveries
+                    (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
+                VALUES (?, ?, ?, ?, 0, NULL, ?)
+                """
+            ).run([
+                .text(id), .text(endpointID), .text(eventType),
+                .bytes(Envelope.make(eventType: eventType, timestamp: now, data: data)), .text(now.rfc3339),
+            ])
+            return id
+        }
+    }
+
+    /// One delivery as a run sends it (its endpoint's URL and secrets joined in).
+    public func dueDelivery(id: String) throws -> DueDelivery? {
+        try database.prepare(Self.dueColumns + "\nWHERE d.id = ?2").first([
+            .text(clock.now().rfc3339), .text(id),
+        ]) {
+            Self.dueDelivery($0)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import KeysatDelivery
+import KeysatStore
+
+extension KeysatWebhooks.EndpointCommand {
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send one signed test delivery to an endpoint now, and say how it went.",
+            discussion: """
+                The delivery goes through the same engine, network policy and signing as a run, to this \\
+                endpoint alone, and is recorded as a delivery of its own (deliveries list shows it; if it \\
+                failed, runs retry it like any other). Prints the status, the time and the start of the \\
+                response. Exits 0 when the receiver answered 2xx, 1 otherwise.
+                """)
+
+        @Argument(help: "The endpoint id (or a unique prefix).")
+        var id: String
+
+        @Option(help: "The event type of the test delivery.")
+        var event = "webhook.test"
+
+        @Option(help: ArgumentHelp("The event's data, one JSON value.", valueName: "json"))
+        var data = #"{"test":true}"#
+
+        @Option(help: ArgumentHelp("Time limit of the attempt, in seconds.", valueName: "seconds"))
+        var timeout = "10"
+
+        @Option(
+            help: ArgumentHelp(
+                "Allow this network although the policy refuses it (repeatable).", valueName: "cidr"))
+        var allowNetwork: [String] = []
+
+        @Flag(help: "Allow loopback, RFC 1918, unique local and CGNAT addresses.")
+        var allowPrivateNetworks = false
+
+        @Flag(help: "Print the outcome as a JSON object.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            guard let seconds = DurationText.fractionalSeconds(timeout), seconds > 0 else {
+                throw ValidationError("'--timeout' must be a positive number of seconds")
+            }
+            _ = seconds
+        }
+
+        func run() throws {
+            try EventType.validate(event)
+            let bytes = Array(data.utf8)
+            do {
+                try JSONValidator.validate(bytes)
+            } catch {
+                throw KeysatError(.data, "'--data' is not valid JSON: \(error)")
+            }
+            var options = DeliveryOptions()
+            options.policy = try NetworkPolicy.make(
+                allow: allowNetwork, allowPrivate: allowPrivateNetworks, environment: .process)
+            options.timeoutSeconds = DurationText.fractionalSeconds(timeout) ?? 10
+            options.connectTimeoutSeconds = min(options.connectTimeoutSeconds, options.timeoutSeconds)
+            options.breaker = 1
+            let store = try database.open()
+            let endpoint = try store.fullID(of: .endpoint, id)
+            var generator = SystemRandomNumberGenerator()
+            let deliveryID = try store.writeTestDelivery(
+                endpointID: endpoint, eventType: event, data: bytes, using: &generator)
+            guard let due = try store.dueDelivery(id: deliveryID) else {
+                throw KeysatError(.internal, "the test delivery \(deliveryID) vanished before it was sent")
+            }
+            let clock = SystemClock()
+            let logger = Logger(program: "keysat-webhooks", threshold: .warn)
+            let run = DeliveryRun(
+                queue: SingleDelivery(due, in: store), options: options, clock: clock, logger: logger)
+            _ = try run.run(at: clock.now())
+            let record = try store.delivery(id: deliveryID)
+            let attempt = try store.attempts(deliveryID: deliveryID).last
+            let delivered = record.deliveredAt != nil
+            let response = attempt?.responseBody ?? ""
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        ("delivery_id", JSONText.string(deliveryID)),
+                        ("endpoint_id", JSONText.string(endpoint)),
+                        ("delivered", delivered ? "true" : "false"),
+                        ("status_code", JSONText.number(attempt?.statusCode)),
+                        ("duration_ms", JSONText.number(attempt?.durationMS)),
+                        ("error", JSONText.string(delivered ? nil : attempt?.error)),
+                        ("response_body", JSONText.string(response)),
+                        ("next_attempt_at", JSONText.string(record.nextAttemptAt)),
+                    ]) + "\n")
+            } else {
+                let status = attempt?.statusCode.map { "HTTP \($0)" } ?? "no answer"
+                var text =
+                    "\(delivered ? "delivered" : "failed"): \(status) in \(attempt?.durationMS ?? 0) ms"
+                text += " (delivery \(deliveryID))\n"
+                if !delivered, let error = attempt?.error { text += "error: \(TerminalText.escape(error))\n" }
+                if !response.isEmpty {
+                    text += "response: \(TerminalText.escape(String(response.prefix(200))))\n"
+                }
+                if !delivered, let next = record.nextAttemptAt {
+                    text += "next attempt: \(next) (as any delivery)\n"
+                }
+                try Output.standard(text)
+            }
+            if !delivered { throw ExitCode(1) }
+        }
+    }
+}
