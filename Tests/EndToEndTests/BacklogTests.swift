@@ -77,9 +77,11 @@ final class BacklogTests: XCTestCase {
             kills += 1
             delivered.append(try db.count(where: "delivered_at IS NOT NULL"))
         }
-        // A killed run recorded what it sent: progress after (nearly) every kill.
+        // A killed run recorded what it sent: progress after nearly every kill. (A kill in the
+        // first tens of milliseconds, on a loaded machine, can come before the run sent anything;
+        // with commits once a second, 59 of 60 kills recorded nothing.)
         let stalled = zip(delivered, delivered.dropFirst()).filter { $0 == $1 && $1 < total }.count
-        XCTAssertLessThanOrEqual(stalled, 1, "no progress between kills: \(delivered)")
+        XCTAssertLessThanOrEqual(stalled, max(1, kills / 4), "no progress between kills: \(delivered)")
         let drain = try db.deliver()
         XCTAssertEqual(drain.status, 0, drain.stderr)
         XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), total)
