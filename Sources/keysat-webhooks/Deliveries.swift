@@ -53,6 +53,9 @@ extension KeysatWebhooks.Deliveries {
         @Flag(help: "Print a JSON array.")
         var json = false
 
+        @Flag(help: "Full ids and times in the table, however wide it gets.")
+        var wide = false
+
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
@@ -78,15 +81,17 @@ extension KeysatWebhooks.Deliveries {
             var rows = [
                 ["ID", "ENDPOINT", "EVENT", "STATUS", "ATTEMPTS", "CODE", "CREATED", "NEXT/DELIVERED"]
             ]
+            let now = SystemClock().now()
             for record in records {
                 rows.append([
-                    record.id, String(record.endpointID.prefix(8)), record.eventType, record.state,
-                    String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-",
-                    record.createdAt,
-                    record.deliveredAt ?? record.nextAttemptAt ?? "-",
+                    Display.id(record.id, wide: wide), Display.id(record.endpointID, wide: wide),
+                    record.eventType,
+                    record.state, String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-",
+                    Display.moment(record.createdAt, now: now, wide: wide),
+                    Display.moment(record.deliveredAt ?? record.nextAttemptAt, now: now, wide: wide),
                 ])
             }
-            try Output.standard(Table.render(rows))
+            try Output.standard(Display.fit(Table.render(rows), wide: wide))
         }
     }
 

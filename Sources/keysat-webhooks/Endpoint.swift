@@ -121,6 +121,9 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Print a JSON array.")
         var json = false
 
+        @Flag(help: "Full ids in the table, however wide it gets.")
+        var wide = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
@@ -133,13 +136,13 @@ extension KeysatWebhooks.EndpointCommand {
             var rows = [["ID", "ACTIVE", "EVENTS", "SECRET", "URL", "DESCRIPTION"]]
             for endpoint in endpoints {
                 rows.append([
-                    endpoint.id,
+                    Display.id(endpoint.id, wide: wide),
                     endpoint.active ? "yes" : (endpoint.disabledReason == nil ? "no" : "no (auto)"),
                     endpoint.eventTypes.joined(separator: ","),
                     endpoint.maskedSecret, endpoint.url, endpoint.description,
                 ])
             }
-            try Output.standard(Table.render(rows))
+            try Output.standard(Display.fit(Table.render(rows), wide: wide))
         }
     }
 

@@ -59,6 +59,9 @@ extension KeysatWebhooks {
         @Flag(help: "Print a JSON object.")
         var json = false
 
+        @Flag(help: "Full ids and times in the table, however wide it gets.")
+        var wide = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
@@ -91,7 +94,10 @@ extension KeysatWebhooks {
             }
             var text = Table.render([
                 ["pending:", String(queue.pending)], ["due now:", String(queue.due)],
-                ["oldest due:", queue.due == 0 ? "-" : "\(Int(queue.oldestDueAgeSeconds))s ago"],
+                [
+                    "oldest due:",
+                    queue.due == 0 ? "-" : Display.age(Int64(queue.oldestDueAgeSeconds)) + " ago",
+                ],
                 ["delivered:", String(queue.delivered)], ["dead:", String(queue.dead)],
             ])
             var rows = [
@@ -100,18 +106,21 @@ extension KeysatWebhooks {
                     "LAST FAILURE", "STREAK", "URL",
                 ]
             ]
+            let now = SystemClock().now()
             for stats in endpoints {
                 rows.append([
-                    stats.endpoint.id, stats.endpoint.active ? "yes" : "no", String(stats.pending),
+                    Display.id(stats.endpoint.id, wide: wide), stats.endpoint.active ? "yes" : "no",
+                    String(stats.pending),
                     String(stats.dead),
                     String(stats.delivered24h),
                     stats.successRate24h.map { "\(Int(($0 * 100).rounded()))%" } ?? "-",
-                    stats.lastSuccess ?? "-", stats.lastFailure ?? "-", String(stats.failureStreak),
+                    Display.moment(stats.lastSuccess, now: now, wide: wide),
+                    Display.moment(stats.lastFailure, now: now, wide: wide), String(stats.failureStreak),
                     stats.endpoint.url,
                 ])
             }
             text += "\n" + Table.render(rows)
-            try Output.standard(text)
+            try Output.standard(Display.fit(text, wide: wide))
         }
     }
 }

@@ -92,7 +92,11 @@ final class EndpointCommandTests: XCTestCase {
         let secret = try SQL.value(db.path, "SELECT secret FROM webhook_endpoints")
         let list = try runTool("keysat-webhooks", ["endpoint", "list", "--db", db.path])
         XCTAssertEqual(list.status, 0)
-        XCTAssertTrue(list.output.contains(id))
+        XCTAssertTrue(list.output.contains(id.prefix(8)))
+        XCTAssertFalse(list.output.contains(id), "a short id by default")
+        XCTAssertTrue(
+            try runTool("keysat-webhooks", ["endpoint", "list", "--wide", "--db", db.path]).output.contains(
+                id))
         XCTAssertFalse(list.output.contains(secret))
         let listJSON = try runTool("keysat-webhooks", ["--db", db.path, "endpoint", "list", "--json"])
         XCTAssertFalse(listJSON.output.contains(secret))

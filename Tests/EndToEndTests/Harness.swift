@@ -205,7 +205,8 @@ enum IndependentHMAC {
 /// A database made by Keysat itself (its schema and rows, Fixtures/keysat-schema.sql), with the
 /// sqlite3 tool; mode 0600, as the service keeps it.
 func makeKeysatDatabase(at path: String) throws {
-    let schema = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/keysat-schema.sql").path
+    let schema = Binaries.packageRoot.appendingPathComponent("Tests/EndToEndTests/Fixtures/keysat-schema.sql")
+        .path
     let made = try runTool("/usr/bin/sqlite3", [path, ".read \(schema)"])
     XCTAssertEqual(made.status, 0, made.stderr)
     XCTAssertEqual(chmod(path, 0o600), 0)

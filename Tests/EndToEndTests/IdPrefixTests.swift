@@ -103,3 +103,40 @@ final class OperatorDetailTests: XCTestCase {
         XCTAssertEqual(try db.row(id)["last_error"] as? String, "non-2xx response: HTTP 302, empty body")
     }
 }
+
+/// Tables for a person fit 100 columns, with short ids and relative times (issue 15).
+final class ReadableTableTests: XCTestCase {
+    func testTablesFitOneHundredColumnsUnlessWide() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let long = "http://127.0.0.1:9/" + String(repeating: "very-long-path/", count: 10)
+        let id = try db.addEndpoint(long, events: ["license.issued"])
+        XCTAssertEqual(
+            try runTool(
+                "keysat-webhooks",
+                [
+                    "endpoint", "update", id, "--description", String(repeating: "words ", count: 20), "--db",
+                    db.path,
+                ]
+            ).status, 0)
+        let delivery = try XCTUnwrap(db.enqueue(["license.issued", "{}"]).lines.first)
+        _ = try db.deliver(["--timeout", "1"])
+        for arguments in [["deliveries", "list"], ["endpoint", "list"], ["stats"]] {
+            let narrow = try runTool("keysat-webhooks", arguments + ["--db", db.path])
+            XCTAssertEqual(narrow.status, 0, narrow.stderr)
+            for line in narrow.lines { XCTAssertLessThanOrEqual(line.count, 100, "\(arguments): \(line)") }
+            XCTAssertFalse(narrow.output.contains(id), "\(arguments) prints short ids")
+            XCTAssertTrue(narrow.output.contains(id.prefix(8)), "\(arguments)")
+            let wide = try runTool("keysat-webhooks", arguments + ["--wide", "--db", db.path])
+            XCTAssertTrue(wide.output.contains(id), "\(arguments) --wide prints whole ids")
+        }
+        let list = try runTool("keysat-webhooks", ["deliveries", "list", "--db", db.path])
+        XCTAssertTrue(list.output.contains(String(delivery.prefix(8))))
+        XCTAssertTrue(list.lines[1].contains("s ago"), list.output)
+        let stats = try runTool("keysat-webhooks", ["stats", "--db", db.path])
+        XCTAssertTrue(
+            stats.lines.contains {
+                $0.hasPrefix("oldest due:") && ($0.hasSuffix("s ago") || $0.hasSuffix(" -"))
+            }, stats.output)
+    }
+}
