@@ -90,6 +90,9 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Deliver one at a time, oldest first; a failing delivery holds back the newer ones.")
         var ordered = false
 
+        @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
+        var allowDuplicate = false
+
         @Flag(help: "Print a JSON object (with the secret).")
         var json = false
 
@@ -98,6 +101,14 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let host = try EndpointURL.validate(url)
             for event in events where event != "*" { try EventType.validate(event) }
+            if !allowDuplicate,
+                let twin = try database.open(readOnly: true).endpoints().first(where: { $0.url == url })
+            {
+                throw KeysatError(
+                    .data,
+                    "endpoint \(Display.id(twin.id, wide: false)) already has the URL \(JSONText.string(url)); add --allow-duplicate to add another (the receiver would get each event twice)"
+                )
+            }
             let secret = try endpointSecret(file: secretFile)
             warnAboutNetworkPolicy(host: host)
             let store = try database.open(create: true)

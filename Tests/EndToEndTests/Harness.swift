@@ -140,7 +140,8 @@ struct TestDatabase {
     /// Adds an endpoint and returns its id.
     @discardableResult
     func addEndpoint(_ url: String = "http://127.0.0.1:9/hook", events: [String] = []) throws -> String {
-        var arguments = ["endpoint", "add", url, "--db", path, "--json"]
+        // Tests add the same URL for several endpoints on purpose.
+        var arguments = ["endpoint", "add", url, "--allow-duplicate", "--db", path, "--json"]
         for event in events { arguments += ["--event", event] }
         let result = try runTool("keysat-webhooks", arguments)
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -93,6 +93,24 @@ final class OperatorDetailTests: XCTestCase {
             try SQL.value(db.path, "SELECT ordered FROM webhook_endpoints WHERE id = '\(id)'"), "1")
     }
 
+    func testTheSameURLTwiceNeedsAllowDuplicate() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let first = try runTool(
+            "keysat-webhooks", ["endpoint", "add", "https://crm.example/hook", "--db", db.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let again = try runTool(
+            "keysat-webhooks", ["endpoint", "add", "https://crm.example/hook", "--db", db.path])
+        XCTAssertEqual(again.status, 65, again.stderr)
+        XCTAssertTrue(again.stderr.contains("--allow-duplicate"), again.stderr)
+        XCTAssertEqual(try db.count("webhook_endpoints"), 1)
+        let allowed = try runTool(
+            "keysat-webhooks",
+            ["endpoint", "add", "https://crm.example/hook", "--allow-duplicate", "--db", db.path])
+        XCTAssertEqual(allowed.status, 0, allowed.stderr)
+        XCTAssertEqual(try db.count("webhook_endpoints"), 2)
+    }
+
     func testAnEmptyBodiedFailureNamesItsStatus() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
