@@ -101,17 +101,15 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let host = try EndpointURL.validate(url)
             for event in events where event != "*" { try EventType.validate(event) }
-            if !allowDuplicate,
-                let twin = try database.open(readOnly: true).endpoints().first(where: { $0.url == url })
-            {
+            let secret = try endpointSecret(file: secretFile)
+            let store = try database.open(create: true)
+            if !allowDuplicate, let twin = try store.endpoints().first(where: { $0.url == url }) {
                 throw KeysatError(
                     .data,
                     "endpoint \(Display.id(twin.id, wide: false)) already has the URL \(JSONText.string(url)); add --allow-duplicate to add another (the receiver would get each event twice)"
                 )
             }
-            let secret = try endpointSecret(file: secretFile)
             warnAboutNetworkPolicy(host: host)
-            let store = try database.open(create: true)
             var generator = SystemRandomNumberGenerator()
             let endpoint = try store.addEndpoint(
                 url: url, secret: secret, eventTypes: events, description: description, ordered: ordered,
