@@ -17,6 +17,9 @@ public struct EnqueueRequest: Sendable {
     public var maxPayloadBytes: Int = 1_048_576
     public var idempotencyKey: String?
     public var json = false
+    /// Refuse (65) an event type that is not known (`WebhookStore.isKnownEventType`), rather
+    /// than warn about it.
+    public var strict = false
     /// After the commit, tell keysat-deliver (see `Kick`).
     public var kick: Kick.Mode?
     /// The trigger file (default: the database path plus `.kick`).
@@ -56,6 +59,21 @@ public struct EnqueueRequest: Sendable {
         // commit (NORMAL syncs only at checkpoints, so a power loss could take a commit back).
         // Delivery runs keep NORMAL: a lost outcome is only a re-send.
         try store.database.execute("PRAGMA synchronous=FULL")
+        if try !store.isKnownEventType(eventType) {
+            let candidates = try store.knownEventTypes().map(\.name)
+            let hint =
+                OptionParser.closest(to: eventType, among: candidates).map { " (did you mean '\($0)'?)" }
+                ?? ""
+            let message =
+                "event type '\(eventType)' is not one of Keysat's, not declared and subscribed to by no endpoint by name\(hint)"
+            if strict {
+                throw KeysatError(
+                    .data, message + "; declare it with 'keysat-webhooks event-types add \(eventType)'")
+            }
+            Output.error(
+                "keysat-enqueue: warning: \(message); it goes to the endpoints that take every event (--strict refuses it)\n"
+            )
+        }
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
         if let kick, !result.deliveries.isEmpty {

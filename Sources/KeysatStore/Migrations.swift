@@ -127,6 +127,17 @@ enum Migrations {
             ) WITHOUT ROWID;
             """
         ),
+        (
+            10,
+            // Event types the operator declares beside Keysat's own (`event-types add`): an
+            // enqueue of a type neither here, nor Keysat's, nor subscribed to by name is warned about.
+            """
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_event_types (
+                name TEXT PRIMARY KEY,
+                declared_at TEXT NOT NULL
+            ) WITHOUT ROWID;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

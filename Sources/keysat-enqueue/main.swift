@@ -29,6 +29,9 @@ let usage = """
                                 now unless one is going on. Also KEYSAT_KICK=1 or KEYSAT_KICK=spawn.
       --kick-file PATH          The kick file (default: the database path plus .kick).
       --max-payload-bytes N     Refuse DATA larger than N bytes (default 1048576).
+      --strict                  Refuse (65) an event type that is not Keysat's, not declared with
+                                'keysat-webhooks event-types add' and subscribed to by no endpoint
+                                by name; without it, such an event is queued with a warning.
       --db PATH                 Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
       --busy-timeout MS         Wait up to MS milliseconds for a locked database (default 5000).
       --version                 Print the version.
@@ -50,7 +53,7 @@ let parser = OptionParser([
     .init("--busy-timeout", value: true),
     .init("--json"), .init("--version"), .init("-h", "--help"),
     .init("--kick", optionalValue: true, completion: .words(["file", "spawn"])),
-    .init("--kick-file", value: true, completion: .file),
+    .init("--kick-file", value: true, completion: .file), .init("--strict"),
     // `make install` and the package write the completion file with this.
     .init("--generate-completion-script", value: true, completion: .words(["bash"]), hidden: true),
 ])
@@ -94,6 +97,7 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         databasePath: Environment.process.databasePath(option: options["--db"]), eventType: eventType,
         data: data)
     request.json = flags.contains("--json")
+    request.strict = flags.contains("--strict")
     request.kickPath = parsed.value("--kick-file")
     var kick = parsed.value("--kick")
     if kick == nil, let variable = Environment.process["KEYSAT_KICK"], !variable.isEmpty, variable != "0" {

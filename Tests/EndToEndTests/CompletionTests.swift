@@ -53,7 +53,8 @@ final class CompletionTests: XCTestCase {
             ["endpoint", "rotate-secret"], ["endpoint", "enable"], ["endpoint", "disable"],
             ["endpoint", "remove"], ["endpoint", "test"],
             ["deliveries", "list"], ["deliveries", "show"], ["deliveries", "retry"], ["purge"], ["stats"],
-            ["listen"], ["verify"], ["units"],
+            ["listen"], ["verify"], ["units"], ["event-types", "list"], ["event-types", "add"],
+            ["event-types", "remove"],
         ]
         for command in commands {
             let help = try runTool("keysat-webhooks", command + ["--help"])

@@ -80,3 +80,53 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(text.lines.last, "would re-queue \(text.lines.count - 1) deliveries")
     }
 }
+
+/// A mistyped event type is warned about, and refused with --strict (issue 15).
+final class EventTypeCatalogueTests: XCTestCase {
+    func testUnknownEventTypesAreWarnedAboutAndStrictRefusesThem() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint()  // every event
+        try db.addEndpoint("http://127.0.0.1:9/orders", events: ["order.paid"])
+        // Keysat's own, and one subscribed to by name: silent.
+        for event in ["license.issued", "order.paid"] {
+            let result = try db.enqueue([event, "{}"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(result.stderr, "", event)
+        }
+        // A typo: queued (to the '*' endpoint), with one warning that suggests the right one.
+        let typo = try db.enqueue(["licence.isued", "{}"])
+        XCTAssertEqual(typo.status, 0, typo.stderr)
+        XCTAssertEqual(typo.lines.count, 1)
+        XCTAssertTrue(
+            typo.stderr.hasPrefix("keysat-enqueue: warning: event type 'licence.isued'"), typo.stderr)
+        XCTAssertTrue(typo.stderr.contains("did you mean 'license.issued'?"), typo.stderr)
+        XCTAssertEqual(typo.stderr.split(separator: "\n").count, 1)
+        // --strict: 65, nothing written.
+        let before = try db.count()
+        let strict = try db.enqueue(["--strict", "licence.isued", "{}"])
+        XCTAssertEqual(strict.status, 65, strict.stderr)
+        XCTAssertTrue(strict.stderr.contains("keysat-webhooks event-types add licence.isued"), strict.stderr)
+        XCTAssertEqual(try db.count(), before)
+        // Declared: known, listed, and accepted by --strict; forgotten: unknown again.
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "add", "shop.refund", "--db", db.path]).status, 0)
+        XCTAssertEqual(try db.enqueue(["--strict", "shop.refund", "{}"]).status, 0)
+        let listed = try runTool("keysat-webhooks", ["event-types", "--json", "--db", db.path])
+        let entries = try XCTUnwrap(JSONSerialization.jsonObject(with: listed.stdout) as? [[String: String]])
+        let sources = Dictionary(uniqueKeysWithValues: entries.map { ($0["name"]!, $0["source"]!) })
+        XCTAssertEqual(sources["license.issued"], "keysat")
+        XCTAssertEqual(sources["order.paid"], "subscribed")
+        XCTAssertEqual(sources["shop.refund"], "declared")
+        XCTAssertNil(sources["licence.isued"])
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "remove", "shop.refund", "--db", db.path]).status,
+            0)
+        XCTAssertEqual(try db.enqueue(["--strict", "shop.refund", "{}"]).status, 65)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "remove", "shop.refund", "--db", db.path]).status,
+            65)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "add", "bad type", "--db", db.path]).status, 65)
+    }
+}

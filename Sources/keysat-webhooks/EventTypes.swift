@@ -1,0 +1,78 @@
+import ArgumentParser
+import KeysatStore
+
+extension KeysatWebhooks {
+    struct EventTypes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "event-types",
+            abstract: "List the known event types; declare or forget your own.",
+            discussion: """
+                Known are Keysat's own event types, those declared here, and those an endpoint subscribes \\
+                to by name. keysat-enqueue warns about any other type (a typo goes to every '*' \\
+                endpoint), and with --strict refuses it.
+                """,
+            subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)
+
+        @OptionGroup(visibility: .hidden) var database: DatabaseOptions
+    }
+}
+
+extension KeysatWebhooks.EventTypes {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the known event types and where each is known from.")
+
+        @Flag(help: "Print a JSON array of {\"name\", \"source\"}.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let known = try database.open(readOnly: true).knownEventTypes()
+            if json {
+                try Output.standard(
+                    JSONText.array(
+                        known.map {
+                            JSONText.object([
+                                ("name", JSONText.string($0.name)),
+                                ("source", JSONText.string($0.source.rawValue)),
+                            ])
+                        }) + "\n")
+                return
+            }
+            try Output.standard(
+                Table.render([["EVENT TYPE", "SOURCE"]] + known.map { [$0.name, $0.source.rawValue] }))
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Declare an event type of your own.")
+
+        @Argument(help: "The event type.")
+        var name: String
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            if try !database.open().declareEventType(name) {
+                Output.error("keysat-webhooks: note: '\(name)' was already known\n")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a declared event type.")
+
+        @Argument(help: "The event type.")
+        var name: String
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            guard try database.open().forgetEventType(name) else {
+                throw KeysatError(
+                    .data, "'\(name)' is not a declared event type (see 'keysat-webhooks event-types')")
+            }
+        }
+    }
+}
