@@ -82,9 +82,21 @@ public final class Listener {
         close(fd)
     }
 
-    /// Serves until `handle` returns `false` (or forever).
-    /// - Parameter handle: called for each POST; its answer says whether to go on.
-    public func serve(_ handle: (Delivery) throws -> Bool) throws {
+    /// What to answer a POST with, and whether to go on serving.
+    public struct Answer {
+        /// The status to answer with (`nil`: the listener's `respondStatus`).
+        public var status: Int?
+        public var goOn: Bool
+
+        public init(status: Int? = nil, goOn: Bool) {
+            self.status = status
+            self.goOn = goOn
+        }
+    }
+
+    /// Serves until `handle` says to stop (or forever).
+    /// - Parameter handle: called for each POST; its answer gives the status and whether to go on.
+    public func serve(_ handle: (Delivery) throws -> Answer) throws {
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             fds += connections.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -108,7 +120,7 @@ public final class Listener {
 
     /// Reads what a connection sent and answers every complete request in it.
     /// Returns `false` when `handle` asked to stop.
-    private func readAndAnswer(_ client: Int32, _ handle: (Delivery) throws -> Bool) throws -> Bool {
+    private func readAndAnswer(_ client: Int32, _ handle: (Delivery) throws -> Answer) throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
         if count <= 0 {
@@ -118,10 +130,11 @@ public final class Listener {
         connections[client, default: []] += chunk[0..<count]
         while let buffer = connections[client], let (request, used, keepAlive) = parse(buffer) {
             connections[client] = Array(buffer[used...])
-            let goOn = request.method == "POST" ? try handle(request) : true
+            let answer = request.method == "POST" ? try handle(request) : Answer(goOn: true)
+            let goOn = answer.goOn
             let status =
                 request.method == "POST"
-                ? respondStatus : request.method == Listener.invalidMethod ? 400 : 405
+                ? (answer.status ?? respondStatus) : request.method == Listener.invalidMethod ? 400 : 405
             let response =
                 "HTTP/1.1 \(status) \(Listener.reason(status))\r\nContent-Length: 0\r\n"
                 + (keepAlive ? "" : "Connection: close\r\n") + "\r\n"

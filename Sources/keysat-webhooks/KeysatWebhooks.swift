@@ -79,6 +79,16 @@ extension KeysatWebhooks {
     }
 }
 
+/// For the commands that use no database (listen, verify): `--db` and `--busy-timeout`, which
+/// the top-level command would otherwise take silently, are refused (64).
+func refuseDatabaseOptions(_ command: String) throws {
+    for word in CommandLine.arguments.dropFirst() {
+        for option in ["--db", "--busy-timeout"] where word == option || word.hasPrefix(option + "=") {
+            throw ValidationError("'\(option)' does not apply to \(command), which uses no database")
+        }
+    }
+}
+
 /// Options every subcommand accepts, before or after its own words.
 struct DatabaseOptions: ParsableArguments {
     @Option(

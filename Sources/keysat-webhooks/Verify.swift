@@ -30,6 +30,7 @@ extension KeysatWebhooks {
         var file: String?
 
         func validate() throws {
+            try refuseDatabaseOptions("verify")
             if DurationText.seconds(tolerance) == nil {
                 throw ValidationError("'--tolerance' must be a number of seconds")
             }

@@ -163,4 +163,83 @@ final class ListenTests: XCTestCase {
             lines.contains("a\\u001b[2Jb e\\u0007v signature=INVALID 2 bytes"), lines.joined(separator: "\n"))
         XCTAssertTrue(lines.last!.hasPrefix("\(id) good signature=valid"), lines.last!)
     }
+
+    /// `listen --forward-to` (issue 15): verifies, prints and passes each request on, body and
+    /// headers unchanged, answering with the application's status.
+    func testForwardToPassesRequestsOnUnchangedAndAnswersWithTheApplicationsStatus() throws {
+        let scratch = try Scratch()
+        let application = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let secret = "0123456789abcdef0123456789abcdef"
+        let (process, port, out) = try startListener(
+            scratch, ["--count", "2", "--forward-to", application.url("/status/503"), "--print-headers"],
+            environment: ["KEYSAT_WEBHOOK_SECRET": secret])
+        defer { if process.isRunning { process.terminate() } }
+        let secretFile = try scratch.write("secret", secret + "\n", mode: 0o600)
+        XCTAssertEqual(
+            try runTool(
+                "keysat-webhooks",
+                [
+                    "endpoint", "add", "http://127.0.0.1:\(port)/hook", "--secret-file", secretFile, "--db",
+                    db.path,
+                ]
+            ).status, 0)
+        try application.expectSecret(secret, forPath: "/status/503")
+        let id = try XCTUnwrap(db.enqueue(["license.issued", #"{"n":1}"#]).lines.first)
+        XCTAssertEqual(try db.deliver().status, 0)
+        // The sender got the application's answer.
+        XCTAssertEqual(try db.row(id)["last_status_code"] as? Int, 503)
+        let forwarded = try XCTUnwrap(application.requests().first)
+        XCTAssertEqual(forwarded.signatureOK, true, "the body and signature arrived unchanged")
+        XCTAssertEqual(forwarded.deliveryID, id)
+        XCTAssertEqual(
+            forwarded.body,
+            Data(
+                try XCTUnwrap(
+                    SQL.rows(db.path, "SELECT payload_json FROM webhook_deliveries WHERE id = '\(id)'")
+                        .first?["payload_json"] as? String
+                ).utf8))
+        for name in [
+            "webhook-id", "webhook-timestamp", "webhook-signature", "x-keysat-signature", "content-type",
+            "user-agent",
+        ] {
+            XCTAssertNotNil(forwarded.headers[name], name)
+        }
+        XCTAssertTrue(forwarded.headers["user-agent"]?.hasPrefix("keysat-webhooks/") == true)
+        // The line says where it went; --print-headers lists them.
+        try db.makeAllDue()
+        XCTAssertEqual(try db.deliver().status, 0)
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(text.contains("\(id) license.issued signature=valid"), text)
+        XCTAssertTrue(text.contains(" forwarded=503 "), text)
+        XCTAssertTrue(text.contains("\n  webhook-signature: v1,"), text)
+        XCTAssertEqual(try application.requests().count, 2)
+    }
+
+    func testForwardToAnApplicationThatIsDownAnswers502() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let (process, port, out) = try startListener(
+            scratch, ["--count", "1", "--forward-to", "http://127.0.0.1:1/app", "--json"])
+        defer { if process.isRunning { process.terminate() } }
+        try db.addEndpoint("http://127.0.0.1:\(port)/hook")
+        let id = try XCTUnwrap(db.enqueue(["license.issued", "{}"]).lines.first)
+        XCTAssertEqual(try db.deliver().status, 0)
+        process.waitUntilExit()
+        XCTAssertEqual(try db.row(id)["last_status_code"] as? Int, 502)
+        let object = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        XCTAssertTrue(object["forwarded_status"] is NSNull)
+        XCTAssertNotNil(object["forward_error"] as? String)
+        XCTAssertNotNil(object["headers"] as? [[String]])
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["listen", "--forward-to", "ftp://x", "--port", "0"]).status, 64)
+        XCTAssertEqual(
+            try runTool(
+                "keysat-webhooks", ["listen", "--forward-to", "http://127.0.0.1:1/", "--respond", "200"]
+            ).status, 64)
+        XCTAssertEqual(try runTool("keysat-webhooks", ["listen", "--db", "x"]).status, 64)
+        XCTAssertEqual(try runTool("keysat-webhooks", ["verify", "--db", "x"]).status, 64)
+    }
 }
