@@ -21,38 +21,46 @@ let usage = """
     0 at once. Silent when all went well; one warning per delivery given up on.
 
     OPTIONS:
-      --db PATH                 Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
-      --busy-timeout MS         Wait up to MS milliseconds for a locked database (default 5000).
-      --lock-file PATH          Lock file (default: the database path plus .deliver.lock).
-      --wait DURATION           Wait this long for a running run to finish, then exit 75.
-      --concurrency N           Requests in flight at once (default 16).
-      --per-endpoint N          Requests in flight to one endpoint at once (default 4).
-      --breaker K               Stop trying an endpoint for this run after K transport
-                                failures in a row (default 3).
-      --max-runtime DURATION    Stop starting attempts after this long; in-flight ones finish.
-      --timeout DURATION        Time limit of one attempt (default 10s).
-      --connect-timeout DURATION  Time limit for connecting (default 5s).
-      --limit N                 Attempt at most N deliveries in this run.
-      --allow-network CIDR      Allow this network although the policy refuses it (repeatable).
-      --allow-private-networks  Allow loopback, RFC 1918, unique local and CGNAT addresses.
-      --ca-file PATH            Trust this CA bundle (PEM) for TLS instead of the system's.
-      --https-only              Refuse plain http endpoints.
-      --disable-after DURATION  Disable an endpoint failing for longer than this (default 5d; 0 never).
-      --metrics-file PATH       After the run, write Prometheus metrics to PATH (atomically, mode
-                                0644; default $KEYSAT_METRICS_FILE, else none).
-      --kick-file PATH          The file keysat-enqueue --kick writes (default: the database path
-                                plus .kick); when it changes during a run, the run goes round again.
-      --linger DURATION         After a round, wait this long for another kick before exiting
-                                (default 0), so that a burst of events is served by one run.
-      --log-level LEVEL         error, warn (default), info or debug.
-      --dry-run                 List what is due and would be sent; send nothing, change nothing.
-      -v, --verbose             A one-line summary on standard error (--log-level info).
-      --json                    The run's counts as a JSON object on standard output; with
-                                --dry-run, the deliveries as a JSON array.
-      --version                 Print the version.
-      -h, --help                Print this help.
+      --db <path>                   Database file (default $KEYSAT_DB, else
+                                    /var/lib/keysat/keysat.db).
+      --busy-timeout <ms>           Wait this many milliseconds for a locked database (default
+                                    5000).
+      --lock-file <path>            Lock file (default: the database path plus .deliver.lock).
+      --wait <duration>             Wait this long for a running run to finish, then exit 75.
+      --concurrency <n>             Requests in flight at once (default 16).
+      --per-endpoint <n>            Requests in flight to one endpoint at once (default 4).
+      --breaker <k>                 Stop trying an endpoint for this run after this many transport
+                                    failures in a row (default 3).
+      --max-runtime <duration>      Stop starting attempts after this long; in-flight ones finish.
+      --timeout <duration>          Time limit of one attempt (default 10s).
+      --connect-timeout <duration>  Time limit for connecting (default 5s).
+      --limit <n>                   Attempt at most this many deliveries in this run.
+      --allow-network <cidr>        Allow this network although the policy refuses it
+                                    (repeatable).
+      --allow-private-networks      Allow loopback, RFC 1918, unique local and CGNAT addresses.
+      --ca-file <path>              Trust this CA bundle (PEM) for TLS instead of the system's.
+      --https-only                  Refuse plain http endpoints.
+      --disable-after <duration>    Disable an endpoint failing for longer than this (default 5d;
+                                    0 never).
+      --metrics-file <path>         After the run, write Prometheus metrics to this file
+                                    (atomically, mode 0644; default $KEYSAT_METRICS_FILE, else
+                                    none).
+      --kick-file <path>            The file keysat-enqueue --kick writes (default: the database
+                                    path plus .kick); when it changes during a run, the run goes
+                                    round again.
+      --linger <duration>           After a round, wait this long for another kick before exiting
+                                    (default 0), so that a burst of events is served by one run.
+      --log-level <level>           error, warn (default), info or debug.
+      --dry-run                     List what is due and would be sent; send nothing, change
+                                    nothing.
+      -v, --verbose                 A one-line summary on standard error (--log-level info).
+      --json                        The run's counts as a JSON object on standard output; with
+                                    --dry-run, the deliveries as a JSON array.
+      --version                     Show the version.
+      -h, --help                    Show help information.
 
-    Durations: 30, 0.5, 30s, 15m, 24h, 7d. Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
+    Durations: 30, 0.5, 30s, 15m, 24h, 7d.
+    Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
     64 usage; 65 damaged database; 66 no database; 73 cannot create the lock file; 74 I/O error;
     75 database busy or lock still held after --wait; 77 permission denied. See keysat-deliver(1).

@@ -21,21 +21,21 @@ let usage = """
     when absent or '-'. Prints the new delivery ids, one per line.
 
     OPTIONS:
-      --data-file PATH          Read DATA from PATH.
-      --idempotency-key KEY     Write nothing if KEY was used before; print its ids again.
-      --json                    Print {"event_type": ..., "deliveries": [{"id", "endpoint_id"}]}.
-      --kick[=file|spawn]       After the commit, signal keysat-deliver: write the kick file
-                                (a systemd path unit starts a run), and with =spawn start a run
-                                now unless one is going on. Also KEYSAT_KICK=1 or KEYSAT_KICK=spawn.
-      --kick-file PATH          The kick file (default: the database path plus .kick).
-      --max-payload-bytes N     Refuse DATA larger than N bytes (default 1048576).
-      --strict                  Refuse (65) an event type that is not Keysat's, not declared with
-                                'keysat-webhooks event-types add' and subscribed to by no endpoint
-                                by name; without it, such an event is queued with a warning.
-      --db PATH                 Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
-      --busy-timeout MS         Wait up to MS milliseconds for a locked database (default 5000).
-      --version                 Print the version.
-      -h, --help                Print this help.
+      --data-file <path>       Read DATA from this file.
+      --idempotency-key <key>  Write nothing if the key was used before; print its ids again.
+      --json                   Print {"event_type": ..., "deliveries": [{"id", "endpoint_id"}]}.
+      --kick[=file|spawn]      After the commit, signal keysat-deliver: write the kick file (a
+                               systemd path unit starts a run), and with =spawn start a run now
+                               unless one is going on. Also KEYSAT_KICK=1 or KEYSAT_KICK=spawn.
+      --kick-file <path>       The kick file (default: the database path plus .kick).
+      --max-payload-bytes <n>  Refuse DATA larger than this many bytes (default 1048576).
+      --strict                 Refuse (65) an event type that is not Keysat's, not declared with
+                               'keysat-webhooks event-types add' and subscribed to by no endpoint
+                               by name; without it, such an event is queued with a warning.
+      --db <path>              Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
+      --busy-timeout <ms>      Wait this many milliseconds for a locked database (default 5000).
+      --version                Show the version.
+      -h, --help               Show help information.
 
     EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data,
     66 no database or data file, 74 I/O error, 75 database busy: try again.

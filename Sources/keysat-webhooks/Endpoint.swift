@@ -68,9 +68,9 @@ extension KeysatWebhooks.EndpointCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register an endpoint and print its id and secret.",
             discussion: """
-                The secret is shown in full only here, also in the Standard Webhooks form (whsec_…)
-                that those libraries take. It is generated (32 random bytes, hex) unless
-                --secret-file gives one; a secret is never taken from the command line, which every
+                The secret is shown in full only here, also in the Standard Webhooks form (whsec_…) \
+                that those libraries take. It is generated (32 random bytes, hex) unless \
+                --secret-file gives one; a secret is never taken from the command line, which every \
                 user of the host can read. Creates the database if it does not exist.
                 """)
 
@@ -78,13 +78,17 @@ extension KeysatWebhooks.EndpointCommand {
         var url: String
 
         @Option(
-            name: .customLong("event"), help: "An event type to subscribe to (repeatable; default all, '*').")
+            name: .customLong("event"),
+            help: ArgumentHelp(
+                "An event type to subscribe to (repeatable; default all, '*').", valueName: "type"))
         var events: [String] = []
 
-        @Option(help: "A note for operators.")
+        @Option(help: ArgumentHelp("A note for operators.", valueName: "text"))
         var description: String = ""
 
-        @Option(help: "Read the secret from PATH ('-' for standard input).", completion: .file())
+        @Option(
+            help: ArgumentHelp("Read the secret from this file ('-' for standard input).", valueName: "path"),
+            completion: .file())
         var secretFile: String?
 
         @Flag(help: "Deliver one at a time, oldest first; a failing delivery holds back the newer ones.")
@@ -215,10 +219,12 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(help: "The receiver's new absolute http:// or https:// URL.")
         var url: String?
 
-        @Option(name: .customLong("event"), help: "An event type to subscribe to (repeatable; '*' for all).")
+        @Option(
+            name: .customLong("event"),
+            help: ArgumentHelp("An event type to subscribe to (repeatable; '*' for all).", valueName: "type"))
         var events: [String] = []
 
-        @Option(help: "A note for operators.")
+        @Option(help: ArgumentHelp("A note for operators.", valueName: "text"))
         var description: String?
 
         // Two flags rather than one with an inversion, so that giving both is refused rather
@@ -263,10 +269,10 @@ extension KeysatWebhooks.EndpointCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give an endpoint a new secret, keeping the old one valid for a grace period.",
             discussion: """
-                While the grace period lasts, deliveries carry signatures made with both secrets (the
-                new one first in webhook-signature; X-Keysat-Signature with the new one and
-                X-Keysat-Previous-Signature with the old), so the receiver can switch at any moment.
-                Afterwards keysat-deliver erases the old secret from the database. Prints the new
+                While the grace period lasts, deliveries carry signatures made with both secrets (the \
+                new one first in webhook-signature; X-Keysat-Signature with the new one and \
+                X-Keysat-Previous-Signature with the old), so the receiver can switch at any moment. \
+                Afterwards keysat-deliver erases the old secret from the database. Prints the new \
                 secret in both forms.
                 """)
 
@@ -280,7 +286,9 @@ extension KeysatWebhooks.EndpointCommand {
         var grace = "24h"
 
         @Option(
-            help: "Read the new secret from PATH ('-' for standard input) instead of generating one.",
+            help: ArgumentHelp(
+                "Read the new secret from this file ('-' for standard input) instead of generating one.",
+                valueName: "path"),
             completion: .file())
         var secretFile: String?
 
@@ -365,7 +373,7 @@ extension KeysatWebhooks.EndpointCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete an endpoint together with its delivery history.",
             discussion: """
-                Refused while the endpoint has pending deliveries, unless --force is given.
+                Refused while the endpoint has pending deliveries, unless --force is given. \
                 To keep the history, disable the endpoint instead. Prints how many deliveries were deleted.
                 """)
 

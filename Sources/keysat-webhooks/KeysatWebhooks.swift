@@ -9,7 +9,7 @@ struct KeysatWebhooks: ParsableCommand {
         commandName: "keysat-webhooks",
         abstract: "Set up and operate keysat-webhooks: database, endpoints, deliveries.",
         discussion: """
-            The database is --db PATH, else $KEYSAT_DB, else /var/lib/keysat/keysat.db.
+            The database is --db PATH, else $KEYSAT_DB, else /var/lib/keysat/keysat.db. \
             See keysat-webhooks(1).
             """,
         version: KeysatVersion.string,
@@ -93,10 +93,14 @@ func refuseDatabaseOptions(_ command: String) throws {
 struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("db"),
-        help: "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).", completion: .file())
+        help: ArgumentHelp(
+            "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).", valueName: "path"),
+        completion: .file())
     var path: String?
 
-    @Option(name: .customLong("busy-timeout"), help: "Wait up to MS milliseconds for a locked database.")
+    @Option(
+        name: .customLong("busy-timeout"),
+        help: ArgumentHelp("Wait up to this many milliseconds for a locked database.", valueName: "ms"))
     var busyTimeoutMS: Int = 5000
 
     func validate() throws {

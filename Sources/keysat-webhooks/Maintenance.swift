@@ -8,8 +8,8 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Delete finished deliveries older than an age, with their attempt history.",
             discussion: """
-                Pending deliveries are never deleted. Delivered ones age from their delivery time,
-                dead ones from their creation. Deletes in batches of 1000 rows, so keysat-enqueue is
+                Pending deliveries are never deleted. Delivered ones age from their delivery time, \
+                dead ones from their creation. Deletes in batches of 1000 rows, so keysat-enqueue is \
                 never blocked for long. Prints the counts.
                 """)
 

@@ -7,11 +7,11 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Check a received webhook's signature, for receivers written in shell.",
             discussion: """
-                Reads the body from FILE or standard input, and the headers from --header options.
-                With webhook-signature, webhook-id and webhook-timestamp (Standard Webhooks) those are
-                checked, timestamp included; otherwise X-Keysat-Signature. The secret comes from
-                --secret-file or $KEYSAT_WEBHOOK_SECRET, in hex or whsec_ form, never from the command
-                line. Exit status 0: valid; 1: invalid, with the reason on standard error; 64: usage.
+                Reads the body from FILE or standard input, and the headers from --header options. \
+                With webhook-signature, webhook-id and webhook-timestamp (Standard Webhooks) those are \
+                checked, timestamp included; otherwise X-Keysat-Signature. The secret comes from \
+                --secret-file or $KEYSAT_WEBHOOK_SECRET, in hex or whsec_ form, never from the command \
+                line. Exit status 0: valid; 1: invalid, with the reason on standard error; 64: usage. \
                 The comparison takes constant time.
                 """)
 
