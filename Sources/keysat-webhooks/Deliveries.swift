@@ -26,6 +26,7 @@ extension KeysatWebhooks.Deliveries {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List deliveries, newest first.",
+            usage: "keysat-webhooks deliveries list [--status <state>] [--endpoint <id>] [options]",
             discussion: """
                 --since and --until take an RFC 3339 time or an age (2h, 7d) and apply to the time the \
                 delivery was created. --json prints an array of objects keyed by column name, the \
@@ -154,6 +155,8 @@ extension KeysatWebhooks.Deliveries {
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-queue deliveries: attempts back to 0, due now.",
+            usage:
+                "keysat-webhooks deliveries retry (<id> ... | --status <state> [--endpoint <id>]) [options]",
             discussion: """
                 Give delivery ids, or select a range: --status dead (or --dead), delivered or all, \
                 narrowed by --endpoint, --event, --since and --until (RFC 3339 times or ages, on the \

@@ -67,6 +67,7 @@ extension KeysatWebhooks.EndpointCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register an endpoint and print its id and secret.",
+            usage: "keysat-webhooks endpoint add <url> [--event <type> ...] [--secret-file <path>] [options]",
             discussion: """
                 The secret is shown in full only here, also in the Standard Webhooks form (whsec_…) \
                 that those libraries take. It is generated (32 random bytes, hex) unless \
@@ -160,7 +161,9 @@ extension KeysatWebhooks.EndpointCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one endpoint.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one endpoint.",
+            usage: "keysat-webhooks endpoint show <id> [--show-secret] [--json] [options]")
 
         @Argument(help: "The endpoint id.")
         var id: String
@@ -211,6 +214,7 @@ extension KeysatWebhooks.EndpointCommand {
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change an endpoint's URL, event types or description.",
+            usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
             discussion: "Options not given keep their value. --event replaces the whole list of event types.")
 
         @Argument(help: "The endpoint id.")
@@ -268,6 +272,7 @@ extension KeysatWebhooks.EndpointCommand {
     struct RotateSecret: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give an endpoint a new secret, keeping the old one valid for a grace period.",
+            usage: "keysat-webhooks endpoint rotate-secret <id> [--grace <duration>] [options]",
             discussion: """
                 While the grace period lasts, deliveries carry signatures made with both secrets (the \
                 new one first in webhook-signature; X-Keysat-Signature with the new one and \

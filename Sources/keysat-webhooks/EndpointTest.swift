@@ -6,6 +6,7 @@ extension KeysatWebhooks.EndpointCommand {
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send one signed test delivery to an endpoint now, and say how it went.",
+            usage: "keysat-webhooks endpoint test <id> [--event <type>] [--data <json>] [options]",
             discussion: """
                 The delivery goes through the same engine, network policy and signing as a run, to this \\
                 endpoint alone, and is recorded as a delivery of its own (deliveries list shows it; if it \\

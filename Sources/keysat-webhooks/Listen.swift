@@ -6,6 +6,8 @@ extension KeysatWebhooks {
     struct Listen: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Receive webhooks locally and print one line per delivery.",
+            usage:
+                "keysat-webhooks listen [--port <port>] [--secret-file <path>] [--forward-to <url>] [options]",
             discussion: """
                 A receiver for trying keysat-deliver out, or for developing against: with --forward-to, \
                 each request is passed on, body and headers unchanged, to the application at that URL, \

@@ -7,6 +7,7 @@ extension KeysatWebhooks {
     struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete finished deliveries older than an age, with their attempt history.",
+            usage: "keysat-webhooks purge --older-than <age> [--status <scope>] [--dry-run] [options]",
             discussion: """
                 Pending deliveries are never deleted. Delivered ones age from their delivery time, \
                 dead ones from their creation. Deletes in batches of 1000 rows, so keysat-enqueue is \

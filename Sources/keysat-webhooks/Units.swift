@@ -9,6 +9,7 @@ extension KeysatWebhooks {
     struct Units: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the systemd units (service, timer, path) for a database.",
+            usage: "keysat-webhooks units [--db <path>] [--bindir <dir>] [--output-dir <dir>]",
             discussion: """
                 The shipped units serve /var/lib/keysat/keysat.db. For a database elsewhere (Keysat's own, \\
                 say), the service must be allowed to write its folder and the path unit must watch its \\

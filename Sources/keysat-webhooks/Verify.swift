@@ -6,6 +6,8 @@ extension KeysatWebhooks {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a received webhook's signature, for receivers written in shell.",
+            usage:
+                "keysat-webhooks verify [--secret-file <path>] [--header <name: value> ...] [<file>] [options]",
             discussion: """
                 Reads the body from FILE or standard input, and the headers from --header options. \
                 With webhook-signature, webhook-id and webhook-timestamp (Standard Webhooks) those are \

@@ -166,3 +166,29 @@ final class JSONOutputTests: XCTestCase {
         XCTAssertEqual(removed["deliveries_deleted"] as? Int, 1)
     }
 }
+
+/// Help for a person fits 100 columns in all three programs (issue 15).
+final class HelpWidthTests: XCTestCase {
+    func testEveryHelpFitsOneHundredColumns() throws {
+        var helps: [(String, [String])] = [("keysat-enqueue", ["--help"]), ("keysat-deliver", ["--help"])]
+        for command in [
+            [], ["init"], ["endpoint"], ["endpoint", "add"], ["endpoint", "list"], ["endpoint", "show"],
+            ["endpoint", "update"], ["endpoint", "rotate-secret"], ["endpoint", "enable"],
+            ["endpoint", "disable"],
+            ["endpoint", "remove"], ["endpoint", "test"], ["deliveries"], ["deliveries", "list"],
+            ["deliveries", "show"], ["deliveries", "retry"], ["purge"], ["stats"], ["listen"], ["verify"],
+            ["units"],
+            ["event-types"], ["event-types", "add"], ["event-types", "remove"],
+        ] {
+            helps.append(("keysat-webhooks", command + ["--help"]))
+        }
+        for (program, arguments) in helps {
+            let help = try runTool(program, arguments)
+            XCTAssertEqual(help.status, 0, "\(program) \(arguments)")
+            for line in help.lines {
+                XCTAssertLessThanOrEqual(
+                    line.count, 100, "\(program) \(arguments.joined(separator: " ")): \(line)")
+            }
+        }
+    }
+}

@@ -215,6 +215,22 @@ final class ListenTests: XCTestCase {
         XCTAssertTrue(text.contains(" forwarded=503 "), text)
         XCTAssertTrue(text.contains("\n  webhook-signature: v1,"), text)
         XCTAssertEqual(try application.requests().count, 2)
+        // Header for header, what listen received is what the application received (less the
+        // connection's own, which curl writes).
+        let hopByHop: Set = ["host", "content-length", "connection", "expect", "accept"]
+        var printed: [String: String] = [:]
+        var firstRequest = true
+        for line in text.split(separator: "\n") {
+            if !line.hasPrefix("  ") {
+                if !printed.isEmpty { firstRequest = false }
+                continue
+            }
+            guard firstRequest, let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[line.index(line.startIndex, offsetBy: 2)..<colon].lowercased()
+            printed[name] = String(line[line.index(after: colon)...].dropFirst())
+        }
+        let received = forwarded.headers.filter { !hopByHop.contains($0.key) }
+        XCTAssertEqual(printed.filter { !hopByHop.contains($0.key) }, received)
     }
 
     func testForwardToAnApplicationThatIsDownAnswers502() throws {
