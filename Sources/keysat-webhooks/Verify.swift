@@ -31,6 +31,10 @@ extension KeysatWebhooks {
         @Argument(help: "The body as received (default: standard input).")
         var file: String?
 
+        @Flag(
+            help: "Print {\"valid\", \"scheme\", \"error\"} as a JSON object (the exit status is the same).")
+        var json = false
+
         func validate() throws {
             try refuseDatabaseOptions("verify")
             if DurationText.seconds(tolerance) == nil {
@@ -64,11 +68,26 @@ extension KeysatWebhooks {
                 return (String(header[..<colon]).trimmingSpaces, String(value).trimmingSpaces)
             }
             do {
-                try ReceivedWebhook(headers: parsed, body: body).verify(
+                let scheme = try ReceivedWebhook(headers: parsed, body: body).verify(
                     secret: secret, now: SystemClock().now(),
                     toleranceSeconds: DurationText.seconds(tolerance) ?? 300)
+                if json {
+                    try Output.standard(
+                        JSONText.object([
+                            ("valid", "true"), ("scheme", JSONText.string(scheme.rawValue)),
+                            ("error", "null"),
+                        ]) + "\n")
+                }
             } catch {
-                Output.error("keysat-webhooks: invalid: \(error)\n")
+                if json {
+                    try Output.standard(
+                        JSONText.object([
+                            ("valid", "false"), ("scheme", "null"), ("error", JSONText.string("\(error)")),
+                        ])
+                            + "\n")
+                } else {
+                    Output.error("keysat-webhooks: invalid: \(error)\n")
+                }
                 throw ExitCode(1)
             }
         }

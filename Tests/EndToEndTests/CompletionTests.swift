@@ -167,6 +167,40 @@ final class JSONOutputTests: XCTestCase {
     }
 }
 
+extension JSONOutputTests {
+    func testVerifyPrintsItsVerdictAsJSON() throws {
+        let scratch = try Scratch()
+        let secret = "0123456789abcdef0123456789abcdef"
+        let secretFile = try scratch.write("secret", secret + "\n", mode: 0o600)
+        let body = Data(#"{"event_type":"e"}"#.utf8)
+        let bodyFile = scratch.file("body")
+        try body.write(to: URL(fileURLWithPath: bodyFile))
+        // The signature by Python's hmac module, not by the code under test.
+        let mac = try IndependentHMAC.sha256(key: Data(secret.utf8), message: body).map {
+            String(format: "%02x", $0)
+        }
+        .joined()
+        for (signature, valid) in [
+            ("sha256=" + mac, true), ("sha256=" + String(repeating: "0", count: 64), false),
+        ] {
+            let result = try runTool(
+                "keysat-webhooks",
+                [
+                    "verify", "--secret-file", secretFile, "--header", "X-Keysat-Signature: \(signature)",
+                    "--json", bodyFile,
+                ])
+            XCTAssertEqual(result.status, valid ? 0 : 1, result.stderr)
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            XCTAssertEqual(object["valid"] as? Bool, valid)
+            if valid {
+                XCTAssertEqual(object["scheme"] as? String, "keysat")
+            } else {
+                XCTAssertNotNil(object["error"] as? String)
+            }
+        }
+    }
+}
+
 /// Help for a person fits 100 columns in all three programs (issue 15).
 final class HelpWidthTests: XCTestCase {
     func testEveryHelpFitsOneHundredColumns() throws {
