@@ -59,6 +59,8 @@ public struct EnqueueRequest: Sendable {
         // commit (NORMAL syncs only at checkpoints, so a power loss could take a commit back).
         // Delivery runs keep NORMAL: a lost outcome is only a re-send.
         try store.database.execute("PRAGMA synchronous=FULL")
+        // Said after the commit: an enqueue that fails says only why.
+        var warning: String?
         if try !store.isKnownEventType(eventType) {
             let candidates = try store.knownEventTypes().map(\.name)
             let hint =
@@ -70,12 +72,12 @@ public struct EnqueueRequest: Sendable {
                 throw KeysatError(
                     .data, message + "; declare it with 'keysat-webhooks event-types add \(eventType)'")
             }
-            Output.error(
+            warning =
                 "keysat-enqueue: warning: \(message); it goes to the endpoints that take every event (--strict refuses it)\n"
-            )
         }
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
+        if let warning { Output.error(warning) }
         if let kick, !result.deliveries.isEmpty {
             // After the commit; a failure here loses nothing (the timer is the safety net).
             let path = kickPath ?? Kick.defaultPath(database: databasePath)
