@@ -51,10 +51,19 @@ extension KeysatWebhooks.EventTypes {
         @Argument(help: "The event type.")
         var name: String
 
+        @Flag(help: "Print {\"name\", \"declared\"} as a JSON object (declared: false when it was known).")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            if try !database.open().declareEventType(name) {
+            let declared = try database.open().declareEventType(name)
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        ("name", JSONText.string(name)), ("declared", declared ? "true" : "false"),
+                    ]) + "\n")
+            } else if !declared {
                 Output.error("keysat-webhooks: note: '\(name)' was already known\n")
             }
         }

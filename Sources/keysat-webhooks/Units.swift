@@ -29,6 +29,9 @@ extension KeysatWebhooks {
             completion: .directory)
         var outputDir: String?
 
+        @Flag(help: "Print {\"files\": [{\"name\", \"path\", \"text\"}]} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
@@ -42,15 +45,32 @@ extension KeysatWebhooks {
 
         func run() throws {
             let units = SystemdUnits(database: database.resolvedPath, bindir: bindir ?? Self.ownFolder())
-            guard let outputDir else {
+            if let outputDir {
                 for (name, text) in units.files {
-                    try Output.standard("# \(name)\n\(text)\n")
+                    try OwnedFile.replace(
+                        outputDir + "/" + name, with: Array(text.utf8), mode: 0o644, what: "unit file")
                 }
+            }
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        (
+                            "files",
+                            JSONText.array(
+                                units.files.map { name, text in
+                                    JSONText.object([
+                                        ("name", JSONText.string(name)),
+                                        ("path", JSONText.string(outputDir.map { $0 + "/" + name })),
+                                        ("text", JSONText.string(text)),
+                                    ])
+                                })
+                        )
+                    ]) + "\n")
                 return
             }
+            guard outputDir == nil else { return }
             for (name, text) in units.files {
-                try OwnedFile.replace(
-                    outputDir + "/" + name, with: Array(text.utf8), mode: 0o644, what: "unit file")
+                try Output.standard("# \(name)\n\(text)\n")
             }
         }
 

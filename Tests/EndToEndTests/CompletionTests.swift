@@ -161,6 +161,15 @@ final class JSONOutputTests: XCTestCase {
         XCTAssertNotNil(
             (try webhooks(["endpoint", "rotate-secret", id, "--grace", "0"]) as? [String: Any])?[
                 "secret_whsec"])
+        XCTAssertEqual(
+            (try webhooks(["event-types", "add", "shop.refund"]) as? [String: Any])?["declared"] as? Bool,
+            true)
+        XCTAssertEqual(
+            (try webhooks(["event-types", "remove", "shop.refund"]) as? [String: Any])?["removed"] as? Bool,
+            true)
+        XCTAssertEqual((try webhooks(["event-types"]) as? [[String: Any]])?.isEmpty, false)
+        let units = try XCTUnwrap(try webhooks(["units"]) as? [String: Any])
+        XCTAssertEqual((units["files"] as? [[String: Any]])?.count, 3)
         let removed = try XCTUnwrap(try webhooks(["endpoint", "remove", id, "--force"]) as? [String: Any])
         XCTAssertEqual(removed["id"] as? String, id)
         XCTAssertEqual(removed["deliveries_deleted"] as? Int, 1)
