@@ -75,12 +75,19 @@ extension KeysatWebhooks.EventTypes {
         @Argument(help: "The event type.")
         var name: String
 
+        @Flag(help: "Print {\"name\", \"removed\"} as a JSON object.")
+        var json = false
+
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             guard try database.open().forgetEventType(name) else {
                 throw KeysatError(
                     .data, "'\(name)' is not a declared event type (see 'keysat-webhooks event-types')")
+            }
+            if json {
+                try Output.standard(
+                    JSONText.object([("name", JSONText.string(name)), ("removed", "true")]) + "\n")
             }
         }
     }
