@@ -8,7 +8,7 @@ seconds=${1:-20}
 out=.build/fuzz
 mkdir -p "$out" Fuzz/artifacts
 store=Sources/KeysatStore
-common=("$store/KeysatError.swift" "$store/JSONText.swift")
+common=("$store/KeysatError.swift" "$store/JSONText.swift" "$store/TerminalText.swift")
 build() {
     # ld.gold warns about every ASan helper symbol; only real errors are worth showing.
     swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name KeysatFuzz "$@" 2>&1 \
