@@ -52,28 +52,7 @@ public struct Deliverer {
             )
         }
         // A listing changes nothing and needs no lock: it runs beside a run, as a read-only user.
-        if dryRun {
-            let run = DeliveryRun(queue: store, options: options, clock: clock, logger: logger)
-            let due = try run.due(at: clock.now())
-            var refused: [String: String] = [:]
-            var judged: Set<String> = []
-            for delivery in due where judged.insert(delivery.endpointID).inserted {
-                guard let url = delivery.url,
-                    let why = options.policy.refusal(
-                        of: url, httpsOnly: options.httpsOnly, timeoutSeconds: options.timeoutSeconds)
-                else { continue }
-                refused[delivery.endpointID] = why
-                logger.log(
-                    .warn, "destination refused by the network policy",
-                    [
-                        "endpoint_id": delivery.endpointID, "host": (try? EndpointURL.validate(url)) ?? "-",
-                        "address": why,
-                        "allow_with": why == "--https-only"
-                            ? "an https URL" : "--allow-network \(why) (or KEYSAT_ALLOW_NETWORKS=\(why))",
-                    ])
-            }
-            return .wouldSend(due, refused: refused)
-        }
+        if dryRun { return try listDue(store: store, clock: clock, logger: logger) }
         let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
         let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
         guard
@@ -97,20 +76,7 @@ public struct Deliverer {
             let summary = try rounds(store: store, start: start, clock: clock, logger: logger) {
                 signals.requested
             }
-            logger.log(
-                .info, "run finished",
-                [
-                    "attempted": String(summary.attempted), "delivered": String(summary.delivered),
-                    "retry_scheduled": String(summary.retryScheduled),
-                    "dead_lettered": String(summary.deadLettered),
-                    "skipped": String(summary.skipped),
-                    "endpoints_disabled": String(summary.endpointsDisabled),
-                    "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy ?? "-",
-                    "elapsed_ms": String(summary.elapsedMS),
-                ])
-            if let reason = summary.stoppedBy, reason != "limit" {
-                logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
-            }
+            logSummary(summary, logger: logger)
             if summary.attempted > 0 {
                 // Keeps the WAL short even where another program (Keysat) holds the database open
                 // for ever, and with it any page image an erased secret was left in.
@@ -123,6 +89,40 @@ public struct Deliverer {
             writeMetrics(store: store, started: start, clock: clock, summary: nil, logger: logger)
             throw error
         }
+    }
+
+    private func logSummary(_ summary: RunSummary, logger: Logger) {
+        logger.log(
+            .info, "run finished",
+            [
+                "attempted": String(summary.attempted), "delivered": String(summary.delivered),
+                "retry_scheduled": String(summary.retryScheduled),
+                "dead_lettered": String(summary.deadLettered),
+                "skipped": String(summary.skipped), "endpoints_disabled": String(summary.endpointsDisabled),
+                "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy ?? "-",
+                "elapsed_ms": String(summary.elapsedMS),
+            ])
+        if let reason = summary.stoppedBy, reason != "limit" {
+            logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
+        }
+    }
+
+    /// `--dry-run`: what is due, with the endpoints whose destination the policy would refuse
+    /// (judged once per endpoint, on what its host resolves to now).
+    private func listDue(store: WebhookStore, clock: any Clock, logger: Logger) throws -> Result {
+        let due = try DeliveryRun(queue: store, options: options, clock: clock, logger: logger).due(
+            at: clock.now())
+        var refused: [String: String] = [:]
+        var judged: Set<String> = []
+        for delivery in due where judged.insert(delivery.endpointID).inserted {
+            guard let url = delivery.url,
+                let why = options.policy.refusal(
+                    of: url, httpsOnly: options.httpsOnly, timeoutSeconds: options.timeoutSeconds)
+            else { continue }
+            refused[delivery.endpointID] = why
+            logger.refusedDestination(endpointID: delivery.endpointID, url: url, address: why)
+        }
+        return .wouldSend(due, refused: refused)
     }
 
     /// Runs rounds until one ends without the kick file having changed during it (an event was

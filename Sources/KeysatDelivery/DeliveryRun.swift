@@ -166,13 +166,7 @@ public final class DeliveryRun {
         /// whose every receiver was refused must not look like a quiet, healthy one.
         func warnRefused(_ delivery: DueDelivery, address: String) {
             guard refusalsWarned.insert(delivery.endpointID).inserted else { return }
-            let host = delivery.url.flatMap { try? EndpointURL.validate($0) } ?? "-"
-            logger.log(
-                .warn, "destination refused by the network policy",
-                [
-                    "endpoint_id": delivery.endpointID, "host": host, "address": address,
-                    "allow_with": "--allow-network \(address) (or KEYSAT_ALLOW_NETWORKS=\(address))",
-                ])
+            logger.refusedDestination(endpointID: delivery.endpointID, url: delivery.url, address: address)
         }
 
         /// The next delivery of an ordered endpoint's chain, or `nil` when the chain stops here.
@@ -187,12 +181,13 @@ public final class DeliveryRun {
         }
 
         /// Starts an attempt, or records at once why there can be none.
-        func start(_ delivery: DueDelivery) throws {
-            let endpoint = delivery.endpointID
+        func start(_ row: DueDelivery) throws {
+            let endpoint = row.endpointID
+            let usable = row.endpointActive && !(endpoints[endpoint]?.disabled ?? false)
+            // A row deleted meanwhile (purged, or its endpoint removed) is neither sent nor counted.
+            guard var delivery = usable ? try withPayload(row) : row else { return }
             summary.count(endpoint) { $0.attempted += 1 }
-            guard delivery.endpointActive, !(endpoints[endpoint]?.disabled ?? false), let url = delivery.url,
-                let secret = delivery.secret
-            else {
+            guard usable, let url = delivery.url, let secret = delivery.secret else {
                 let now = clock.now()
                 finish(
                     AttemptOutcome(
@@ -201,15 +196,6 @@ public final class DeliveryRun {
                         finishedAt: now,
                         requested: false), delivery)
                 return
-            }
-            var delivery = delivery
-            if delivery.payloadDeferred {
-                // Deleted meanwhile (purged, or its endpoint removed): nothing to send or record.
-                guard let payload = try queue.payload(of: delivery) else {
-                    summary.count(endpoint) { $0.attempted -= 1 }
-                    return
-                }
-                delivery.payload = payload
             }
             nextTag += 1
             inFlightBytes += delivery.payload.count
@@ -315,6 +301,17 @@ public final class DeliveryRun {
         }
         summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
         return summary
+    }
+
+    /// `delivery` with its payload, read now if it was deferred (`DueDelivery.payloadDeferred`);
+    /// `nil` when the row is gone.
+    private func withPayload(_ delivery: DueDelivery) throws -> DueDelivery? {
+        guard delivery.payloadDeferred else { return delivery }
+        guard let payload = try queue.payload(of: delivery) else { return nil }
+        var loaded = delivery
+        loaded.payload = payload
+        loaded.payloadDeferred = false
+        return loaded
     }
 
     /// Turns an HTTP result into the row's next state.

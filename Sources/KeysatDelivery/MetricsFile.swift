@@ -32,43 +32,57 @@ public struct MetricsFile {
         }
     }
 
+    /// The text being written, one metric family after another.
+    struct Exposition {
+        var text = ""
+
+        mutating func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { text += "\(name)\(labels) \(MetricsFile.number(value))\n" }
+        }
+    }
+
     /// The exposition text; `previousSuccess` is kept when this run failed.
     public func render(_ snapshot: Snapshot, previousSuccess: Double?) -> String {
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for (labels, value) in samples { out += "\(name)\(labels) \(MetricsFile.number(value))\n" }
-        }
+        var out = Exposition()
+        runMetrics(snapshot, previousSuccess: previousSuccess, into: &out)
+        queueMetrics(snapshot, into: &out)
+        endpointMetrics(snapshot, into: &out)
+        return out.text
+    }
+
+    /// The last run: when, how long, whether it succeeded, what it did; failed writes of this file.
+    private func runMetrics(_ snapshot: Snapshot, previousSuccess: Double?, into out: inout Exposition) {
         let finished = Double(snapshot.runFinished.microseconds) / 1e6
-        metric(
+        out.metric(
             "keysat_webhooks_last_run_timestamp_seconds", "gauge", "When the last keysat-deliver run ended.",
             [("", finished)])
         let success = snapshot.summary != nil ? finished : previousSuccess
         if let success {
-            metric(
+            out.metric(
                 "keysat_webhooks_last_success_timestamp_seconds", "gauge",
                 "When the last keysat-deliver run that finished without an error of its own ended.",
                 [("", success)])
         }
-        metric(
+        out.metric(
             "keysat_webhooks_last_run_duration_seconds", "gauge", "How long the last run took.",
             [("", Double(snapshot.runFinished.microseconds - snapshot.runStarted.microseconds) / 1e6)])
-        metric(
+        out.metric(
             "keysat_webhooks_last_run_success", "gauge",
             "1 if the last run finished without an error of its own.",
             [("", snapshot.summary == nil ? 0 : 1)])
-        metric(
+        out.metric(
             "keysat_webhooks_metrics_write_failures_total", "counter",
             "Runs that could not write this file (see their warning on standard error).",
             [("", Double(snapshot.failures.count))])
         if let last = snapshot.failures.last {
-            metric(
+            out.metric(
                 "keysat_webhooks_metrics_last_write_failure_timestamp_seconds", "gauge",
                 "When the last run that could not write this file ended.",
                 [("", Double(last.microseconds) / 1e6)])
         }
         if let summary = snapshot.summary {
-            metric(
+            out.metric(
                 "keysat_webhooks_last_run_deliveries", "gauge",
                 "Deliveries attempted in the last run, by outcome.",
                 [
@@ -77,26 +91,34 @@ public struct MetricsFile {
                     ("{outcome=\"dead_lettered\"}", Double(summary.deadLettered)),
                     ("{outcome=\"skipped\"}", Double(summary.skipped)),
                 ])
-            metric(
+            out.metric(
                 "keysat_webhooks_last_run_endpoints_disabled", "gauge",
                 "Endpoints the last run disabled (failing too long, or 410 Gone).",
                 [("", Double(summary.endpointsDisabled))])
         }
+    }
+
+    /// The queue: deliveries by state, and the oldest due one's age.
+    private func queueMetrics(_ snapshot: Snapshot, into out: inout Exposition) {
         if let queue = snapshot.queue {
-            metric(
+            out.metric(
                 "keysat_webhooks_queue_deliveries", "gauge", "Deliveries in the queue, by state.",
                 [
                     ("{state=\"pending\"}", Double(queue.pending)), ("{state=\"due\"}", Double(queue.due)),
                     ("{state=\"dead\"}", Double(queue.dead)),
                 ])
-            metric(
+            out.metric(
                 "keysat_webhooks_oldest_due_age_seconds", "gauge",
                 "How long the oldest due delivery has been waiting (0 when none is due).",
                 [("", queue.oldestDueAgeSeconds)])
         }
+    }
+
+    /// Per endpoint, the first `maximumEndpoints` (label sets stay bounded).
+    private func endpointMetrics(_ snapshot: Snapshot, into out: inout Exposition) {
         if !snapshot.endpoints.isEmpty {
             let listed = snapshot.endpoints.prefix(MetricsFile.maximumEndpoints)
-            metric(
+            out.metric(
                 "keysat_webhooks_endpoint_deliveries", "gauge", "Deliveries per endpoint, by state.",
                 listed.flatMap { stats in
                     [
@@ -104,15 +126,14 @@ public struct MetricsFile {
                         ("{endpoint=\"\(stats.endpoint.id)\",state=\"dead\"}", Double(stats.dead)),
                     ]
                 })
-            metric(
+            out.metric(
                 "keysat_webhooks_endpoint_active", "gauge", "1 if the endpoint is enabled.",
                 listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", $0.endpoint.active ? 1 : 0) })
-            metric(
+            out.metric(
                 "keysat_webhooks_endpoint_failure_streak", "gauge",
                 "Failed attempts since the endpoint's last success.",
                 listed.map { ("{endpoint=\"\($0.endpoint.id)\"}", Double($0.failureStreak)) })
         }
-        return out
     }
 
     /// Writes the file atomically (`OwnedFile.replace`), mode 0644 whatever the umask: the

@@ -230,3 +230,20 @@ public struct NetworkPolicy: Sendable {
         }
     }
 }
+
+extension Logger {
+    /// The warning for a destination the network policy refused: once per endpoint and run, from
+    /// a run and from --dry-run alike, naming what would allow it.
+    /// - Parameter address: the refused address, or `--https-only` for plain http under it.
+    func refusedDestination(endpointID: String, url: String?, address: String) {
+        let allow =
+            address == "--https-only"
+            ? "an https URL" : "--allow-network \(address) (or KEYSAT_ALLOW_NETWORKS=\(address))"
+        log(
+            .warn, "destination refused by the network policy",
+            [
+                "endpoint_id": endpointID, "host": url.flatMap { try? EndpointURL.validate($0) } ?? "-",
+                "address": address, "allow_with": allow,
+            ])
+    }
+}

@@ -60,21 +60,7 @@ public struct EnqueueRequest: Sendable {
         // Delivery runs keep NORMAL: a lost outcome is only a re-send.
         try store.database.execute("PRAGMA synchronous=FULL")
         // Said after the commit: an enqueue that fails says only why.
-        var warning: String?
-        if try !store.isKnownEventType(eventType) {
-            let candidates = try store.knownEventTypes().map(\.name)
-            let hint =
-                OptionParser.closest(to: eventType, among: candidates).map { " (did you mean '\($0)'?)" }
-                ?? ""
-            let message =
-                "event type '\(eventType)' is not one of Keysat's, not declared and subscribed to by no endpoint by name\(hint)"
-            if strict {
-                throw KeysatError(
-                    .data, message + "; declare it with 'keysat-webhooks event-types add \(eventType)'")
-            }
-            warning =
-                "keysat-enqueue: warning: \(message); it goes to the endpoints that take every event (--strict refuses it)\n"
-        }
+        let warning = try judgeEventType(in: store)
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
         if let warning { Output.error(warning) }
@@ -95,6 +81,23 @@ public struct EnqueueRequest: Sendable {
             }
         }
         return format(result)
+    }
+
+    /// The warning for an event type that is not known (`WebhookStore.isKnownEventType`), or
+    /// with `strict` the error; `nil` for a known type (no query for Keysat's own).
+    private func judgeEventType(in store: WebhookStore) throws -> String? {
+        guard try !store.isKnownEventType(eventType) else { return nil }
+        let candidates = try store.knownEventTypes().map(\.name)
+        let hint =
+            OptionParser.closest(to: eventType, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+        let message =
+            "event type '\(eventType)' is not one of Keysat's, not declared and subscribed to by no endpoint by name\(hint)"
+        if strict {
+            throw KeysatError(
+                .data, message + "; declare it with 'keysat-webhooks event-types add \(eventType)'")
+        }
+        return
+            "keysat-enqueue: warning: \(message); it goes to the endpoints that take every event (--strict refuses it)\n"
     }
 
     private func readData() throws -> [UInt8] {

@@ -13,11 +13,6 @@ public enum JSONPretty {
             out.append(UInt8(ascii: "\n"))
             out += repeatElement(UInt8(ascii: " "), count: min(depth, 32) * 2)
         }
-        func nextSignificant(after position: Int) -> UInt8? {
-            var next = position + 1
-            while next < bytes.count, isSpace(bytes[next]) { next += 1 }
-            return next < bytes.count ? bytes[next] : nil
-        }
         while index < bytes.count {
             let byte = bytes[index]
             if inString {
@@ -38,7 +33,7 @@ public enum JSONPretty {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 out.append(byte)
                 let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
-                if nextSignificant(after: index) == close {
+                if nextSignificant(in: bytes, after: index) == close {
                     while bytes[index] != close { index += 1 }
                     out.append(close)
                 } else {
@@ -62,6 +57,13 @@ public enum JSONPretty {
             index += 1
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The first byte after `position` that is not white space.
+    private static func nextSignificant(in bytes: [UInt8], after position: Int) -> UInt8? {
+        var next = position + 1
+        while next < bytes.count, isSpace(bytes[next]) { next += 1 }
+        return next < bytes.count ? bytes[next] : nil
     }
 
     private static func isSpace(_ byte: UInt8) -> Bool {

@@ -114,17 +114,13 @@ public enum Kick {
 
     /// keysat-deliver beside the running program, else the one on PATH.
     public static func deliverExecutable() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        if length > 0 {
-            let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let slash = path.lastIndex(of: "/") {
-                let candidate = String(path[...slash]) + "keysat-deliver"
-                if access(candidate, X_OK) == 0 { return candidate }
-            }
+        if let folder = FilePath.ownFolder() {
+            let candidate = folder + "/keysat-deliver"
+            if access(candidate, X_OK) == 0 { return candidate }
         }
         return "keysat-deliver"
     }
+
 }
 
 /// posix_spawn_file_actions_addclosefrom_np(3): close every descriptor from `from` on in the child.

@@ -28,9 +28,7 @@ public enum SharedDatabase {
         } else {
             throw KeysatError(.data, "no group named '\(group)' (create it with 'groupadd \(group)')")
         }
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        try apply(folder, gid: gid, mode: 0o2770, what: "folder")
+        try apply(FilePath.folder(of: path), gid: gid, mode: 0o2770, what: "folder")
         for file in [
             path, path + "-wal", path + "-shm", Kick.defaultPath(database: path),
             Kick.defaultLockPath(database: path),

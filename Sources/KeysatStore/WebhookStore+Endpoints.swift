@@ -243,8 +243,7 @@ extension WebhookStore {
                 "\(file) can be read or written by users outside its owner and group (mode 0\(String(mode, radix: 8))); "
                 + "it holds endpoint secrets: chmod o-rwx \(file)"
         }
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let folder = FilePath.folder(of: path)
         var info = stat()
         if stat(folder, &info) == 0, info.st_mode & 0o002 != 0, info.st_mode & 0o1000 == 0 {
             return

@@ -74,13 +74,7 @@ extension KeysatWebhooks {
             }
         }
 
-        static func ownFolder() -> String {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-            guard length > 0 else { return "/usr/bin" }
-            let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            return path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "/usr/bin"
-        }
+        static func ownFolder() -> String { FilePath.ownFolder() ?? "/usr/bin" }
     }
 }
 
@@ -95,9 +89,7 @@ struct SystemdUnits {
         [("keysat-deliver.service", service), ("keysat-deliver.timer", timer), ("keysat-deliver.path", path)]
     }
 
-    private var folder: String {
-        database.lastIndex(of: "/").map { $0 == database.startIndex ? "/" : String(database[..<$0]) } ?? "/"
-    }
+    private var folder: String { FilePath.folder(of: database) }
 
     /// Under /var/lib/keysat systemd makes and owns the folder; elsewhere it must be writable.
     private var storage: String {
