@@ -37,7 +37,8 @@ public struct Deliverer {
     /// `dryRun` lists it.
     ///
     /// - Throws: `KeysatError`; `temporary` (75) when `waitSeconds > 0` and the lock stayed held.
-    public func execute(dryRun: Bool, clock: any Clock = SystemClock(), logger: Logger) throws -> Result {
+    public func execute(dryRun: Bool, clock: any TimeSource = SystemClock(), logger: Logger) throws -> Result
+    {
         // A missing database is reported before a lock file is created beside it.
         // --dry-run only reads: opened read-only, so that a monitoring user can list what is due.
         let store = try WebhookStore(
@@ -99,18 +100,19 @@ public struct Deliverer {
                 "retry_scheduled": String(summary.retryScheduled),
                 "dead_lettered": String(summary.deadLettered),
                 "skipped": String(summary.skipped), "endpoints_disabled": String(summary.endpointsDisabled),
-                "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy ?? "-",
+                "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy?.rawValue ?? "-",
                 "elapsed_ms": String(summary.elapsedMS),
             ])
-        if let reason = summary.stoppedBy, reason != "limit" {
-            logger.log(.info, "stopped early; the deliveries not attempted stay due", ["reason": reason])
+        if let reason = summary.stoppedBy, reason != .limit {
+            logger.log(
+                .info, "stopped early; the deliveries not attempted stay due", ["reason": reason.rawValue])
         }
     }
 
     /// `--dry-run`: what is due, with the endpoints whose destination the policy would refuse
     /// (judged once per endpoint, on what its host resolves to now).
-    private func listDue(store: WebhookStore, clock: any Clock, logger: Logger) throws -> Result {
-        let due = try DeliveryRun(queue: store, options: options, clock: clock, logger: logger).due(
+    private func listDue(store: WebhookStore, clock: any TimeSource, logger: Logger) throws -> Result {
+        let due = try DeliveryRun(store: store, options: options, clock: clock, logger: logger).due(
             at: clock.now())
         var refused: [String: String] = [:]
         var judged: Set<String> = []
@@ -128,7 +130,8 @@ public struct Deliverer {
     /// Runs rounds until one ends without the kick file having changed during it (an event was
     /// enqueued and kicked meanwhile), within the time budget and the limit.
     private func rounds(
-        store: WebhookStore, start: Timestamp, clock: any Clock, logger: Logger, stop: @escaping () -> Bool
+        store: WebhookStore, start: Timestamp, clock: any TimeSource, logger: Logger,
+        stop: @escaping () -> Bool
     ) throws -> RunSummary {
         let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
         var total = RunSummary()
@@ -145,7 +148,7 @@ public struct Deliverer {
             }
             if let limit = options.limit { roundOptions.limit = limit - total.attempted }
             let run = DeliveryRun(
-                queue: store, options: roundOptions, clock: clock, logger: logger, stop: stop)
+                store: store, options: roundOptions, clock: clock, logger: logger, stop: stop)
             total.merge(try run.run(at: t0))
             total.rounds += 1
             total.elapsedMS = Int((clock.now().microseconds - start.microseconds) / 1000)
@@ -168,7 +171,7 @@ public struct Deliverer {
     /// Writes the metrics file. Failing to is a warning, not a failed run (the deliveries are
     /// recorded); it is counted in the database, so the next metrics written say so too.
     private func writeMetrics(
-        store: WebhookStore, started: Timestamp, clock: any Clock, summary: RunSummary?, logger: Logger
+        store: WebhookStore, started: Timestamp, clock: any TimeSource, summary: RunSummary?, logger: Logger
     ) {
         guard let metricsPath else { return }
         var snapshot = MetricsFile.Snapshot(runStarted: started, runFinished: clock.now(), summary: summary)

@@ -5,7 +5,7 @@ public import KeysatStore
 public final class Forwarder {
     private let url: String
     private let engine: HTTPEngine
-    private let clock: any Clock
+    private let clock: any TimeSource
     private var tag = 0
 
     /// What the application answered.
@@ -17,7 +17,7 @@ public final class Forwarder {
     }
 
     /// - Parameter url: the application's URL, which the operator chose: no network policy applies.
-    public init(url: String, timeoutSeconds: Double, clock: any Clock = SystemClock()) throws {
+    public init(url: String, timeoutSeconds: Double, clock: any TimeSource = SystemClock()) throws {
         _ = try EndpointURL.validate(url)
         var settings = HTTPEngine.Settings()
         settings.timeoutMS = Int(timeoutSeconds * 1000)
@@ -46,7 +46,7 @@ public final class Forwarder {
         while true {
             for result in try engine.poll(timeoutMS: 100) where result.tag == tag {
                 let elapsed = Int((clock.now().microseconds - started.microseconds) / 1000)
-                return Result(status: result.status, error: result.transportError, milliseconds: elapsed)
+                return Result(status: result.status, error: result.failure?.message, milliseconds: elapsed)
             }
         }
     }

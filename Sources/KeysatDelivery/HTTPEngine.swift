@@ -6,39 +6,11 @@ import KeysatStore
     import Glibc
 #endif
 
-/// One POST to send.
-struct HTTPRequest {
-    var url: String
-    var headers: [String]
-    var body: [UInt8]
-    /// The caller's handle on the request, returned with its result.
-    var tag: Int
-}
-
-/// What became of a request.
-struct HTTPResult {
-    var tag: Int
-    /// The final status code, when the receiver sent a status line (even if the body then broke off).
-    var status: Int?
-    /// curl's message when no status line was received.
-    var transportError: String?
-    /// The address the network policy refused to connect to, if that is why it failed.
-    var refusedAddress: String?
-    /// The size of the request body that was sent.
-    var requestBytes = 0
-    /// The `Retry-After` header, if the receiver sent one.
-    var retryAfter: String?
-    /// The start of the response body (at most the engine's `maximumResponseBytes`).
-    var body: [UInt8]
-    var started: Timestamp
-    var finished: Timestamp
-}
-
 /// Sends many POSTs at once over one libcurl multi handle, driven from the calling thread.
 ///
 /// Connections are cached per host by the multi handle and easy handles are reused, so a run
 /// against a few receivers opens few connections. Redirects are never followed.
-final class HTTPEngine {
+final class HTTPEngine: Transport {
     struct Settings {
         var timeoutMS = 10_000
         var connectTimeoutMS = 5_000
@@ -74,13 +46,13 @@ final class HTTPEngine {
 
     private let multi: MultiHandle
     private let settings: Settings
-    private let clock: any Clock
+    private let clock: any TimeSource
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var idle: [Transfer] = []
 
     var inFlight: Int { active.count }
 
-    init(settings: Settings, maximumConnections: Int, clock: any Clock) throws {
+    init(settings: Settings, maximumConnections: Int, clock: any TimeSource) throws {
         var message = [CChar](repeating: 0, count: 512)
         if keysat_curl_load(&message, message.count) != 0 {
             throw KeysatError(
@@ -179,24 +151,22 @@ final class HTTPEngine {
             multi.remove(transfer.easy)
             let finished = clock.now()
             var status: Int?
-            var error: String?
+            var failure: HTTPResult.Failure?
             if code == CURLE_OK {
                 status = transfer.easy.info(CURLINFO_RESPONSE_CODE)
             } else if let line = transfer.statusLine, line >= 200 {
                 // The receiver answered; the body broke off or was longer than we read.
                 status = line
             } else if let refused = transfer.refused {
-                error = "destination \(refused) is not allowed by the network policy"
+                failure = .refused(address: refused)
             } else if code == CURLE_UNSUPPORTED_PROTOCOL && settings.httpsOnly {
-                error = "plain http is refused by --https-only"
+                failure = .plainHTTPRefused
             } else {
-                error = transfer.easy.errorMessage(code)
+                failure = .transport(code: Int(code.rawValue), message: transfer.easy.errorMessage(code))
             }
             results.append(
                 HTTPResult(
-                    tag: transfer.tag, status: status, transportError: error,
-                    refusedAddress: status == nil ? transfer.refused : nil,
-                    requestBytes: transfer.requestBytes,
+                    tag: transfer.tag, status: status, failure: failure, requestBytes: transfer.requestBytes,
                     retryAfter: transfer.retryAfter,
                     body: transfer.body, started: transfer.started, finished: finished))
             if transfer.requestBytes > 65_536 {

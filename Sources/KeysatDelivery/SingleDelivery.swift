@@ -2,12 +2,12 @@ public import KeysatStore
 
 /// A store seen through one delivery: a run over it sends that delivery alone, whatever else is
 /// due, and records its outcome in the store (`keysat-webhooks endpoint test`).
-public final class SingleDelivery: DeliveryQueue {
-    private let store: any DeliveryQueue
+public final class SingleDelivery: DeliveryStore {
+    private let store: any DeliveryStore
     private var delivery: DueDelivery?
 
     /// - Parameter delivery: sent once, whatever its `next_attempt_at` says.
-    public init(_ delivery: DueDelivery, in store: any DeliveryQueue) {
+    public init(_ delivery: DueDelivery, in store: any DeliveryStore) {
         self.store = store
         var alone = delivery
         alone.ordered = false  // it goes out now, not after the endpoint's older deliveries

@@ -36,7 +36,7 @@ public struct EnqueueRequest: Sendable {
     /// - Returns: the text to print on standard output (possibly empty).
     /// - Throws: `KeysatError`; nothing is written when it throws.
     public func run(
-        clock: any Clock = SystemClock(),
+        clock: any TimeSource = SystemClock(),
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
         try EventType.validate(eventType)

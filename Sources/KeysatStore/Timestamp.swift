@@ -158,12 +158,12 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
 }
 
 /// Where the current time comes from; tests pass a fixed one.
-public protocol Clock: Sendable {
+public protocol TimeSource: Sendable {
     func now() -> Timestamp
 }
 
 /// The system's real-time clock.
-public struct SystemClock: Clock {
+public struct SystemClock: TimeSource {
     public init() {}
     public func now() -> Timestamp {
         var spec = timespec()
@@ -173,7 +173,7 @@ public struct SystemClock: Clock {
 }
 
 /// A clock that always says the same moment, or advances when told to.
-public final class FixedClock: Clock, @unchecked Sendable {
+public final class FixedClock: TimeSource, @unchecked Sendable {
     // Unchecked: tests use it from one thread only; it is never shared across threads.
     public var current: Timestamp
     public init(_ current: Timestamp) { self.current = current }

@@ -4,7 +4,7 @@
 /// control them. Not `Sendable`: it owns one SQLite connection.
 public final class WebhookStore {
     public let database: Database
-    let clock: any Clock
+    let clock: any TimeSource
     /// Whether opening it adopted Keysat's own tables, made by Keysat before this project ever
     /// opened the file (the first `init` on a Keysat database).
     public private(set) var adoptedKeysatTables = false
@@ -21,7 +21,7 @@ public final class WebhookStore {
     ///     version's is an error asking for `keysat-webhooks init`.
     public init(
         path: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
-        clock: any Clock = SystemClock()
+        clock: any TimeSource = SystemClock()
     ) throws {
         database = try Database(
             path: path, mode: readOnly ? .readOnly : create ? .create : .existing,

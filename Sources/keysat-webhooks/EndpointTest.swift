@@ -71,7 +71,7 @@ extension KeysatWebhooks.EndpointCommand {
             let clock = SystemClock()
             let logger = Logger(program: "keysat-webhooks", threshold: .warn)
             let run = DeliveryRun(
-                queue: SingleDelivery(due, in: store), options: options, clock: clock, logger: logger)
+                store: SingleDelivery(due, in: store), options: options, clock: clock, logger: logger)
             _ = try run.run(at: clock.now())
             let record = try store.delivery(id: deliveryID)
             let attempt = try store.attempts(deliveryID: deliveryID).last

@@ -5,8 +5,8 @@ import KeysatStore
 ///
 /// Deliveries never attempted come first, then retries, each group oldest first. At most
 /// `bufferLimit` rows are held in memory, whatever the backlog.
-final class DueQueue {
-    private let queue: any DeliveryQueue
+final class DueBuffer {
+    private let store: any DeliveryStore
     private let t0: Timestamp
     private let pageSize: Int
     private let bufferLimit: Int
@@ -21,8 +21,8 @@ final class DueQueue {
     private var nextTurn = 0
     private(set) var buffered = 0
 
-    init(queue: any DeliveryQueue, t0: Timestamp, pageSize: Int, bufferLimit: Int) {
-        self.queue = queue
+    init(store: any DeliveryStore, t0: Timestamp, pageSize: Int, bufferLimit: Int) {
+        self.store = store
         self.t0 = t0
         self.pageSize = pageSize
         self.bufferLimit = bufferLimit
@@ -31,7 +31,7 @@ final class DueQueue {
     /// Reads pages until the buffer is full or nothing due is left.
     func fill() throws {
         while !exhausted && buffered + pageSize <= max(bufferLimit, pageSize) {
-            let page = try queue.dueDeliveries(dueBy: t0, retries: retries, after: cursor, limit: pageSize)
+            let page = try store.dueDeliveries(dueBy: t0, retries: retries, after: cursor, limit: pageSize)
             for delivery in page { append(delivery) }
             if let last = page.last {
                 cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
@@ -61,9 +61,13 @@ final class DueQueue {
     func next(where canStart: (String) -> Bool) -> DueDelivery? {
         guard !order.isEmpty else { return nil }
         for step in 0..<order.count {
-            let endpoint = order[(nextTurn + step) % order.count]
+            let index = (nextTurn + step) % order.count
+            let endpoint = order[index]
             guard canStart(endpoint), let delivery = pop(endpoint) else { continue }
-            nextTurn = (nextTurn + step + 1) % max(order.count, 1)
+            // The next turn is the following endpoint's; when this one's last row was taken it
+            // left the order, and the following one moved into its place.
+            let stayed = index < order.count && order[index] == endpoint
+            nextTurn = order.isEmpty ? 0 : (stayed ? index + 1 : index) % order.count
             return delivery
         }
         return nil

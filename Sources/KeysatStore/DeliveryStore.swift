@@ -20,7 +20,7 @@ public struct DueDelivery: Sendable {
     /// The row's rowid, for paging.
     public var rowID: Int64 = 0
     /// The payload is larger than `DueDelivery.inlinePayloadCharacters` and was not read with
-    /// the row: `payload` is empty until `DeliveryQueue.payload(of:)` reads it, just before its
+    /// the row: `payload` is empty until `DeliveryStore.payload(of:)` reads it, just before its
     /// request starts. So the rows a run holds cost little memory whatever the payloads' size.
     public var payloadDeferred = false
 
@@ -101,7 +101,7 @@ public struct AttemptOutcome: Sendable {
 }
 
 /// What the delivery engine needs of a store. A second backend implements just this.
-public protocol DeliveryQueue: AnyObject {
+public protocol DeliveryStore: AnyObject {
     /// Up to `limit` deliveries due at `dueBy` (pending, `next_attempt_at <= dueBy`), oldest
     /// `next_attempt_at` first, starting after `cursor`: those never attempted, or with
     /// `retries`, those attempted before.
@@ -127,7 +127,7 @@ public protocol DeliveryQueue: AnyObject {
     func failingSince(endpointID: String) throws -> Timestamp?
 }
 
-extension WebhookStore: DeliveryQueue {
+extension WebhookStore: DeliveryStore {
     /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
     static let dueColumns = """
         SELECT d.id, d.endpoint_id, d.event_type,

@@ -1,0 +1,268 @@
+import KeysatStore
+
+/// The loop of one run at `t0`: fills the free slots from the due buffer (ordered endpoints
+/// from their chains), hands each finished attempt to the outcome policy and carries out its
+/// decision, and commits the outcomes in batches. Used once.
+final class DeliveryRound {
+    private let store: any DeliveryStore
+    private let options: DeliveryOptions
+    private let clock: any TimeSource
+    private let logger: Logger
+    private let stop: () -> Bool
+    private let transport: any Transport
+    private let t0: Timestamp
+    private let due: DueBuffer
+    private let policy: OutcomePolicy
+    private let keys = SigningKeys()
+    private let limit: Int
+    private let deadline: Int64?
+
+    private var summary = RunSummary()
+    private var endpoints: EndpointStates
+    private var chains = OrderedChains()
+    /// Requests in flight by tag, with payloads dropped (the transport holds the bodies).
+    private var inFlight: [Int: DueDelivery] = [:]
+    /// Payload bytes of the requests in flight: with the deferred payloads (DueDelivery), what
+    /// bounds the run's memory whatever the backlog and the payloads' size.
+    private var inFlightBytes = 0
+    private var nextTag = 0
+    /// Outcomes not yet committed, and when the last commit was.
+    private var outcomes: [AttemptOutcome] = []
+    private var lastFlush: Timestamp
+    private var refusalsWarned: Set<String> = []
+
+    init(
+        store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
+        stop: @escaping () -> Bool, transport: any Transport, t0: Timestamp
+    ) {
+        self.store = store
+        self.options = options
+        self.clock = clock
+        self.logger = logger
+        self.stop = stop
+        self.transport = transport
+        self.t0 = t0
+        due = DueBuffer(store: store, t0: t0, pageSize: options.pageSize, bufferLimit: options.bufferLimit)
+        policy = OutcomePolicy(breaker: options.breaker)
+        endpoints = EndpointStates(perEndpoint: options.perEndpoint)
+        limit = options.limit ?? Int.max
+        deadline = options.maxRuntimeSeconds.map { t0.microseconds + Int64($0 * 1_000_000) }
+        lastFlush = clock.now()
+    }
+
+    func run() throws -> RunSummary {
+        while true {
+            checkSignals()  // also while every slot is busy
+            try startWhatFits()
+            if transport.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil) { break }
+            for result in try transport.poll(timeoutMS: 100) {  // at once while nothing is in flight
+                try finished(result)
+            }
+            skipBrokenAndChained()
+            try flushIfDue()
+        }
+        try flush()
+        if options.disableAfterSeconds > 0 { try disableFailingEndpoints() }
+        summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
+        return summary
+    }
+
+    // MARK: - Starting attempts
+
+    /// Starts attempts while a slot, the byte budget and the limits allow, in turn per endpoint.
+    private func startWhatFits() throws {
+        try due.fill()
+        while transport.inFlight < options.concurrency,
+            transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget, mayStart(),
+            let delivery = due.next(where: { self.endpoints.hasRoom($0) && !self.chains.contains($0) })
+        {
+            if delivery.ordered {
+                _ = due.drop(delivery.endpointID)
+                chains.begin(delivery.endpointID)
+                try continueChain(delivery.endpointID)
+            } else {
+                try start(delivery)
+            }
+            try due.fill()
+        }
+    }
+
+    /// Asks about signals once per turn of the loop (a system call), not once per attempt.
+    private func checkSignals() {
+        if summary.stoppedBy == nil && stop() { summary.stoppedBy = .signal }
+    }
+
+    /// Whether a new attempt may start at all.
+    private func mayStart() -> Bool {
+        if summary.stoppedBy != nil { return false }
+        if let deadline, clock.now().microseconds >= deadline {
+            summary.stoppedBy = .maxRuntime
+        } else if summary.attempted >= limit {
+            summary.stoppedBy = .limit
+        }
+        return summary.stoppedBy == nil
+    }
+
+    /// Starts an attempt, or records at once why there can be none.
+    private func start(_ row: DueDelivery) throws {
+        let endpoint = row.endpointID
+        let usable = row.endpointActive && !endpoints[endpoint].disabled
+        // A row deleted meanwhile (purged, or its endpoint removed) is neither sent nor counted.
+        guard var delivery = usable ? try withPayload(row) : row else { return }
+        summary.count(endpoint) { $0.attempted += 1 }
+        guard usable, let url = delivery.url, let secret = delivery.secret else {
+            record(policy.unsendable(delivery, at: clock.now()), delivery)
+            return
+        }
+        nextTag += 1
+        inFlightBytes += delivery.payload.count
+        endpoints.started(endpoint)
+        try transport.start(
+            HTTPRequest(
+                url: url,
+                headers: RequestHeaders.make(
+                    for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
+                body: delivery.payload, tag: nextTag))
+        delivery.payload = []  // the transport holds the body; the run needs only the row's identity
+        inFlight[nextTag] = delivery
+    }
+
+    /// `delivery` with its payload, read now if it was deferred (`DueDelivery.payloadDeferred`);
+    /// `nil` when the row is gone.
+    private func withPayload(_ delivery: DueDelivery) throws -> DueDelivery? {
+        guard delivery.payloadDeferred else { return delivery }
+        guard let payload = try store.payload(of: delivery) else { return nil }
+        var loaded = delivery
+        loaded.payload = payload
+        loaded.payloadDeferred = false
+        return loaded
+    }
+
+    /// Continues an ordered endpoint's chain after one of its deliveries finished or was dropped.
+    private func continueChain(_ endpoint: String) throws {
+        while mayStart(), transport.inFlight < options.concurrency {
+            try flush()  // the chain's next row is read from the store, which must have the last outcome
+            guard let next = chains.next(try store.oldestPending(endpointID: endpoint), dueBy: t0) else {
+                return
+            }
+            try start(next)
+            if inFlight.values.contains(where: { $0.endpointID == endpoint }) { return }
+            // Recorded at once (disabled endpoint): go on with the next one.
+        }
+    }
+
+    // MARK: - Finished attempts
+
+    /// Carries out the policy's decision about a finished attempt.
+    private func finished(_ result: HTTPResult) throws {
+        guard let delivery = inFlight.removeValue(forKey: result.tag) else { return }
+        inFlightBytes -= result.requestBytes
+        let endpoint = delivery.endpointID
+        if let address = result.refusedAddress { warnRefused(delivery, address: address) }
+        let decision = policy.decide(
+            result, for: delivery, transportFailures: endpoints[endpoint].transportFailures)
+        if let reason = decision.disableReason, !endpoints[endpoint].disabled {
+            try disable(endpoint, reason: reason)
+        }
+        if endpoints.finished(endpoint, decision) {
+            let skipped = due.drop(endpoint)
+            summary.count(endpoint) { $0.skipped += skipped }
+            logger.log(
+                .info, "circuit breaker opened",
+                ["endpoint_id": endpoint, "failures": String(options.breaker), "skipped": String(skipped)])
+        }
+        record(decision.outcome, delivery)
+        if delivery.ordered && OrderedChains.continues(after: decision.outcome.result) {
+            try continueChain(endpoint)
+        }
+    }
+
+    /// Rows read after an endpoint's breaker opened are skipped as they come; ordered ones wait
+    /// for their chain.
+    private func skipBrokenAndChained() {
+        for endpoint in endpoints.broken {
+            let skipped = due.drop(endpoint)
+            if skipped > 0 { summary.count(endpoint) { $0.skipped += skipped } }
+        }
+        for endpoint in chains.endpoints { _ = due.drop(endpoint) }
+    }
+
+    /// A destination refused by the network policy is said once per endpoint and run: a run
+    /// whose every receiver was refused must not look like a quiet, healthy one.
+    private func warnRefused(_ delivery: DueDelivery, address: String) {
+        guard refusalsWarned.insert(delivery.endpointID).inserted else { return }
+        logger.refusedDestination(endpointID: delivery.endpointID, url: delivery.url, address: address)
+    }
+
+    private func disable(_ endpoint: String, reason: String) throws {
+        endpoints.markDisabled(endpoint)
+        guard try store.disableEndpoint(id: endpoint, reason: reason) else { return }
+        summary.endpointsDisabled += 1
+        logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
+    }
+
+    /// Endpoints whose every attempt failed in this run and for longer than `--disable-after`.
+    private func disableFailingEndpoints() throws {
+        let now = clock.now()
+        for endpoint in endpoints.failingThroughout {
+            guard let since = try store.failingSince(endpointID: endpoint),
+                now.microseconds - since.microseconds > options.disableAfterSeconds * 1_000_000
+            else { continue }
+            try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)")
+        }
+    }
+
+    // MARK: - Recording
+
+    /// Counts and logs an outcome and queues it for the next commit.
+    private func record(_ outcome: AttemptOutcome, _ delivery: DueDelivery) {
+        let word: String
+        switch outcome.result {
+        case .delivered:
+            summary.count(delivery.endpointID) { $0.delivered += 1 }
+            word = "delivered"
+        case .retry:
+            summary.count(delivery.endpointID) { $0.retryScheduled += 1 }
+            word = "retry_scheduled"
+        case .dead:
+            summary.count(delivery.endpointID) { $0.deadLettered += 1 }
+            word = "dead_lettered"
+            logger.log(
+                .warn, "delivery dead-lettered",
+                [
+                    "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
+                    "event_type": delivery.eventType, "attempts": String(delivery.attemptCount + 1),
+                    "last_error": outcome.error ?? "",
+                ])
+        }
+        if logger.enabled(.debug) {
+            logger.log(
+                .debug, "attempt",
+                [
+                    "delivery_id": delivery.id, "endpoint_id": delivery.endpointID,
+                    "attempt": String(delivery.attemptCount + 1), "outcome": word,
+                    "status": outcome.statusCode.map(String.init) ?? "-",
+                    "duration_ms": String(
+                        (outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
+                    "error": outcome.error ?? "",
+                ])
+        }
+        outcomes.append(outcome)
+    }
+
+    /// Commits when the batch is full or the commit interval has passed.
+    private func flushIfDue() throws {
+        guard !outcomes.isEmpty else { return }
+        if outcomes.count >= options.flushBatch
+            || clock.now().microseconds - lastFlush.microseconds >= options.commitIntervalMS * 1000
+        {
+            try flush()
+        }
+    }
+
+    private func flush() throws {
+        try store.record(outcomes)
+        outcomes.removeAll(keepingCapacity: true)
+        lastFlush = clock.now()
+    }
+}

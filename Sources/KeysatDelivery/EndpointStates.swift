@@ -1,0 +1,59 @@
+/// What a run knows of each endpoint it has touched: requests in flight, the streak of
+/// transport failures, the breaker, and how its attempts went.
+struct EndpointStates {
+    struct State {
+        var inFlight = 0
+        var transportFailures = 0
+        var breakerOpen = false
+        var failed = false
+        var succeeded = false
+        var disabled = false
+    }
+
+    /// Requests in flight to one endpoint at most (one while it has transport failures).
+    let perEndpoint: Int
+    private var states: [String: State] = [:]
+
+    init(perEndpoint: Int) { self.perEndpoint = perEndpoint }
+
+    subscript(endpoint: String) -> State { states[endpoint] ?? State() }
+
+    /// Whether another request to `endpoint` may start: its breaker is closed and it is under
+    /// its cap. An endpoint with transport failures in this run and no success since gets one
+    /// probe at a time.
+    func hasRoom(_ endpoint: String) -> Bool {
+        guard let state = states[endpoint] else { return perEndpoint > 0 }
+        if state.breakerOpen { return false }
+        return state.inFlight < (state.transportFailures > 0 ? 1 : perEndpoint)
+    }
+
+    mutating func started(_ endpoint: String) { states[endpoint, default: State()].inFlight += 1 }
+
+    /// Takes in the decision about one of `endpoint`'s attempts; `true` when its breaker opened now.
+    mutating func finished(_ endpoint: String, _ decision: OutcomePolicy.Decision) -> Bool {
+        var state = states[endpoint, default: State()]
+        state.inFlight -= 1
+        state.transportFailures = decision.transportFailures
+        switch decision.outcome.result {
+        case .delivered: state.succeeded = true
+        case .retry: state.failed = true
+        case .dead: break
+        }
+        let opened = decision.tripBreaker && !state.breakerOpen
+        if opened { state.breakerOpen = true }
+        states[endpoint] = state
+        return opened
+    }
+
+    /// Notes an attempt recorded without a request (its endpoint deleted or disabled).
+    mutating func markDisabled(_ endpoint: String) { states[endpoint, default: State()].disabled = true }
+
+    /// Endpoints whose breaker is open.
+    var broken: [String] { states.compactMap { $0.value.breakerOpen ? $0.key : nil } }
+
+    /// Endpoints, in id order, whose every attempt in this run failed and that are still enabled:
+    /// candidates for `--disable-after`.
+    var failingThroughout: [String] {
+        states.filter { $0.value.failed && !$0.value.succeeded && !$0.value.disabled }.keys.sorted()
+    }
+}

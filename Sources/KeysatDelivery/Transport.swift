@@ -1,0 +1,81 @@
+import KeysatStore
+
+/// One POST to send.
+struct HTTPRequest {
+    var url: String
+    var headers: [String]
+    var body: [UInt8]
+    /// The caller's handle on the request, returned with its result.
+    var tag: Int
+}
+
+/// What became of a request: the facts, not a verdict (`OutcomePolicy` decides what they mean).
+struct HTTPResult {
+    /// Why no status line was received.
+    enum Failure: Equatable {
+        /// The network policy refused to connect to this address.
+        case refused(address: String)
+        /// The URL is plain http and the run allows https only.
+        case plainHTTPRefused
+        /// curl failed: its code and message (the error buffer, or `curl_easy_strerror`).
+        case transport(code: Int, message: String)
+
+        /// What an operator reads in `last_error` (after "request error: ").
+        var message: String {
+            switch self {
+            case .refused(let address): "destination \(address) is not allowed by the network policy"
+            case .plainHTTPRefused: "plain http is refused by --https-only"
+            case .transport(_, let message): message
+            }
+        }
+    }
+
+    var tag: Int
+    /// The final status code, when the receiver sent a status line (even if the body then broke off).
+    var status: Int?
+    /// Why there is no status; `nil` when there is one.
+    var failure: Failure?
+    /// The size of the request body that was sent.
+    var requestBytes = 0
+    /// The `Retry-After` header, if the receiver sent one.
+    var retryAfter: String?
+    /// The start of the response body (at most the engine's `maximumResponseBytes`).
+    var body: [UInt8]
+    var started: Timestamp
+    var finished: Timestamp
+
+    /// The address the network policy refused, if that is why the request failed.
+    var refusedAddress: String? {
+        if case .refused(let address) = failure { return address }
+        return nil
+    }
+}
+
+/// Sends requests many at a time and reports each one's result: what a run needs of HTTP.
+/// `HTTPEngine` is the real one (libcurl multi); tests give the run a scripted one.
+protocol Transport: AnyObject {
+    /// Requests started and not yet returned by `poll`.
+    var inFlight: Int { get }
+    /// Starts sending `request`; its result comes from a later `poll`.
+    func start(_ request: HTTPRequest) throws
+    /// Waits up to `timeoutMS` for progress (not at all while nothing is in flight) and returns
+    /// the requests that finished.
+    func poll(timeoutMS: Int) throws -> [HTTPResult]
+}
+
+/// A transport made only when a run has a request to send: an idle run never loads libcurl.
+final class LazyTransport: Transport {
+    private let make: () throws -> any Transport
+    private var made: (any Transport)?
+
+    init(_ make: @escaping () throws -> any Transport) { self.make = make }
+
+    var inFlight: Int { made?.inFlight ?? 0 }
+
+    func start(_ request: HTTPRequest) throws {
+        if made == nil { made = try make() }
+        try made!.start(request)
+    }
+
+    func poll(timeoutMS: Int) throws -> [HTTPResult] { try made?.poll(timeoutMS: timeoutMS) ?? [] }
+}

@@ -1,0 +1,177 @@
+import KeysatStore
+import XCTest
+
+@testable import KeysatDelivery
+
+/// A store in memory: the rows a test puts in, the outcomes the run records, nothing else.
+final class FakeStore: DeliveryStore {
+    var rows: [DueDelivery] = []
+    var recorded: [AttemptOutcome] = []
+    /// Commits made (calls to `record` with outcomes).
+    var commits = 0
+    var disabled: [(String, String)] = []
+    var failingSinceByEndpoint: [String: Timestamp] = [:]
+    var payloads: [String: [UInt8]] = [:]
+    private var nextRowID: Int64 = 0
+
+    /// Adds a pending delivery; `due` is when it is due, in seconds after `FakeStore.t0`.
+    @discardableResult
+    func add(
+        _ endpoint: String, id: String? = nil, due: Int64 = 0, attempts: Int = 0, ordered: Bool = false,
+        active: Bool = true
+    ) -> DueDelivery {
+        nextRowID += 1
+        var row = DueDelivery(
+            id: id ?? "d\(nextRowID)", endpointID: endpoint, eventType: "license.issued",
+            payload: Array(#"{"n":\#(nextRowID)}"#.utf8), attemptCount: attempts,
+            nextAttemptAt: FakeStore.t0.adding(seconds: due).rfc3339, url: "http://\(endpoint).test/",
+            secret: "secret-\(endpoint)", endpointActive: active)
+        row.ordered = ordered
+        row.rowID = nextRowID
+        row.createdAt = Timestamp(microseconds: FakeStore.t0.microseconds + nextRowID).rfc3339
+        rows.append(row)
+        return row
+    }
+
+    static let t0 = Timestamp(seconds: 1_800_000_000)
+
+    func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+    {
+        rows.filter { row in
+            row.nextAttemptAt <= dueBy.rfc3339 && (row.attemptCount > 0) == retries
+                && cursor.map { (row.nextAttemptAt, row.rowID) > ($0.nextAttemptAt, $0.rowID) } ?? true
+        }
+        .sorted { ($0.nextAttemptAt, $0.rowID) < ($1.nextAttemptAt, $1.rowID) }
+        .prefix(limit).map { $0 }
+    }
+
+    func oldestPending(endpointID: String) throws -> DueDelivery? {
+        rows.filter { $0.endpointID == endpointID }.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    func payload(of delivery: DueDelivery) throws -> [UInt8]? {
+        rows.contains { $0.id == delivery.id } ? payloads[delivery.id] : nil
+    }
+
+    func record(_ outcomes: [AttemptOutcome]) throws {
+        guard !outcomes.isEmpty else { return }
+        commits += 1
+        for outcome in outcomes {
+            guard let index = rows.firstIndex(where: { $0.id == outcome.deliveryID }),
+                rows[index].attemptCount == outcome.previousAttemptCount
+            else { continue }
+            recorded.append(outcome)
+            if case .retry(let at) = outcome.result {
+                rows[index].attemptCount += 1
+                rows[index].nextAttemptAt = at.rfc3339
+            } else {
+                rows.remove(at: index)
+            }
+        }
+    }
+
+    func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
+
+    func disableEndpoint(id: String, reason: String) throws -> Bool {
+        guard !disabled.contains(where: { $0.0 == id }) else { return false }
+        disabled.append((id, reason))
+        return true
+    }
+
+    func failingSince(endpointID: String) throws -> Timestamp? { failingSinceByEndpoint[endpointID] }
+
+    /// The recorded results of each delivery, by id.
+    func result(of id: String) -> AttemptOutcome.Result? {
+        recorded.last { $0.deliveryID == id }?.result
+    }
+}
+
+/// A transport that answers by script: each request finishes `latencyMS` after it started (on
+/// the fake clock, which every poll moves on by `tickMS`), with what `answer` says for its URL.
+final class FakeTransport: Transport {
+    struct Answer {
+        var status: Int?
+        var failure: HTTPResult.Failure?
+        var retryAfter: String?
+        var body = ""
+        static func status(_ code: Int) -> Answer { Answer(status: code) }
+        static let connectionRefused = Answer(
+            failure: .transport(code: 7, message: "Failed to connect to host: Connection refused"))
+    }
+
+    let clock: FixedClock
+    var tickMS: Int64 = 1
+    var latencyMS: Int64 = 5
+    var answer: (HTTPRequest) -> Answer = { _ in .status(204) }
+    /// Called at each poll, before results are collected (a test's signal or clock jump).
+    var onPoll: () -> Void = {}
+
+    private(set) var started: [HTTPRequest] = []
+    private var pending: [(request: HTTPRequest, started: Timestamp)] = []
+    private(set) var maxInFlight = 0
+    private(set) var maxInFlightByHost: [String: Int] = [:]
+    /// Requests in flight to the same endpoint as each request started, itself included.
+    private(set) var inFlightToHostAtStart: [Int] = []
+
+    init(clock: FixedClock) { self.clock = clock }
+
+    var inFlight: Int { pending.count }
+
+    func start(_ request: HTTPRequest) throws {
+        started.append(request)
+        pending.append((request, clock.now()))
+        maxInFlight = max(maxInFlight, pending.count)
+        let host = Self.host(request.url)
+        let count = pending.filter { Self.host($0.request.url) == host }.count
+        maxInFlightByHost[host] = max(maxInFlightByHost[host] ?? 0, count)
+        inFlightToHostAtStart.append(count)
+    }
+
+    func poll(timeoutMS: Int) throws -> [HTTPResult] {
+        guard !pending.isEmpty else { return [] }
+        clock.current = Timestamp(microseconds: clock.current.microseconds + tickMS * 1000)
+        onPoll()
+        let now = clock.now()
+        let done = pending.filter { now.microseconds - $0.started.microseconds >= latencyMS * 1000 }
+        pending.removeAll { now.microseconds - $0.started.microseconds >= latencyMS * 1000 }
+        return done.map { request, started in
+            let answer = answer(request)
+            return HTTPResult(
+                tag: request.tag, status: answer.status, failure: answer.failure,
+                requestBytes: request.body.count, retryAfter: answer.retryAfter,
+                body: Array(answer.body.utf8),
+                started: started, finished: now)
+        }
+    }
+
+    /// The endpoint a request went to (`http://e1.test/` → `e1`).
+    static func host(_ url: String) -> String {
+        String(url.dropFirst("http://".count).prefix { $0 != "." })
+    }
+
+    /// The endpoints of the requests started, in order.
+    var hosts: [String] { started.map { Self.host($0.url) } }
+}
+
+extension DeliveryRun {
+    /// A run over `store` and `transport`, with the test's clock and a silent logger.
+    static func fake(
+        _ store: FakeStore, _ transport: FakeTransport, options: DeliveryOptions = DeliveryOptions(),
+        stop: @escaping () -> Bool = { false }, logged: LogLines? = nil
+    ) -> DeliveryRun {
+        let logger = Logger(
+            program: "keysat-deliver", threshold: .info, environment: Environment([:]),
+            write: { line in logged?.append(line) })
+        return DeliveryRun(
+            store: store, options: options, clock: transport.clock, logger: logger, stop: stop,
+            transport: { transport })
+    }
+}
+
+/// Lines a logger wrote.
+final class LogLines: @unchecked Sendable {
+    // Unchecked: the run and the test share one thread.
+    private(set) var lines: [String] = []
+    func append(_ line: String) { lines.append(line) }
+}
