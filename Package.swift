@@ -19,48 +19,71 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
-        // MARK: - System libraries and the libcurl shim
+        // MARK: - System libraries and C shims, one per library
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
-        // OpenSSL's headers only: CCurlShim loads libcrypto's HMAC at run time (see its header).
+        // Headers only: libcurl and libcrypto are not linked but loaded at run time by their
+        // shims (dlopen), so that a start that does not need them does not pay for them.
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
-        // libcurl's headers only: CCurlShim loads the library at run time (see its header).
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "CCurlShim", dependencies: ["CCurl", "COpenSSL"]),
+        // libcurl's calls at fixed arity, through pointers resolved by keysat_curl_load().
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // libcrypto's SHA-256, loaded by keysat_crypto_load(), and HMAC-SHA256 over it.
+        .target(name: "CCryptoShim", dependencies: ["COpenSSL"]),
         // libc's variadic calls (prctl) at fixed arity.
         .target(name: "CSystemShim"),
 
         // MARK: - Libraries
-        // Links SQLite only: keysat-enqueue depends on nothing else.
-        .target(name: "KeysatStore", dependencies: ["CSQLite"], swiftSettings: strict),
-        // Links libcurl and libcrypto.
+        // Pure Swift over libc: time, identifiers, JSON, durations, event types and the envelope,
+        // endpoint URLs and secrets, errors, files in shared folders, logging and output.
+        .target(name: "KeysatCore", swiftSettings: strict),
+        // The SQLite store: the only code that writes SQL. Links SQLite only.
+        .target(name: "KeysatStore", dependencies: ["KeysatCore", "CSQLite"], swiftSettings: strict),
+        // What the commands share: option parsing, tables, input files, keysat-enqueue's command,
+        // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
+        .target(
+            name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore"], swiftSettings: strict),
+        // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
+        // network policy, the lock, metrics.
         .target(
             name: "KeysatDelivery",
-            dependencies: ["KeysatStore", "CCurl", "CCurlShim", "CSystemShim"],
+            dependencies: ["KeysatCore", "KeysatStore", "CCurl", "CCurlShim", "CCryptoShim", "CSystemShim"],
             swiftSettings: strict),
+        // The receiver tools of keysat-webhooks: the test receiver, received webhooks, forwarding.
+        .target(
+            name: "KeysatReceiver", dependencies: ["KeysatCore", "KeysatDelivery"], swiftSettings: strict),
 
         // MARK: - Executables (thin mains)
         .executableTarget(
-            name: "keysat-enqueue", dependencies: ["KeysatStore"], swiftSettings: strict),
+            name: "keysat-enqueue", dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine"],
+            swiftSettings: strict),
         // Hand-parsed command line: its idle run is budgeted (see docs/BENCHMARKS.md).
         .executableTarget(
-            name: "keysat-deliver", dependencies: ["KeysatStore", "KeysatDelivery"], swiftSettings: strict),
+            name: "keysat-deliver",
+            dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine", "KeysatDelivery"],
+            swiftSettings: strict),
         .executableTarget(
             name: "keysat-webhooks",
             dependencies: [
-                "KeysatStore", "KeysatDelivery",
+                "KeysatCore", "KeysatStore", "KeysatCommandLine", "KeysatDelivery", "KeysatReceiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 
         // MARK: - Tests
-        .testTarget(name: "KeysatStoreTests", dependencies: ["KeysatStore"], swiftSettings: strict),
+        .testTarget(name: "KeysatCoreTests", dependencies: ["KeysatCore"], swiftSettings: strict),
         .testTarget(
-            name: "KeysatDeliveryTests", dependencies: ["KeysatDelivery", "KeysatStore"],
+            name: "KeysatStoreTests", dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine"],
             swiftSettings: strict),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["KeysatStore"],
+            name: "KeysatCommandLineTests", dependencies: ["KeysatCore", "KeysatCommandLine"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["KeysatCore", "KeysatStore"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
     ]

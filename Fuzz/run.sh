@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 out=.build/fuzz
 mkdir -p "$out" Fuzz/artifacts
-store=Sources/KeysatStore
-common=("$store/KeysatError.swift" "$store/JSONText.swift" "$store/TerminalText.swift")
+store=Sources/KeysatCore
+common=("$store/KeysatError.swift" "$store/SystemCall.swift" "$store/JSONText.swift" "$store/TerminalText.swift"
+    "$store/Trimming.swift")
 build() {
     # ld.gold warns about every ASan helper symbol; only real errors are worth showing.
     swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name KeysatFuzz "$@" 2>&1 \
@@ -18,16 +19,17 @@ build() {
 build -o "$out/json-fuzz" Fuzz/JSONValidatorFuzz.swift "$store/JSONValidator.swift" "$store/JSONPretty.swift" "${common[@]}"
 build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "${common[@]}"
 build -o "$out/duration-fuzz" Fuzz/DurationFuzz.swift "$store/Durations.swift" "$store/Timestamp.swift" "${common[@]}"
-# Verification: the delivery library's receiver-side files in one module (their imports of
-# KeysatStore dropped), with the C shim that loads libcrypto.
-delivery=Sources/KeysatDelivery
+# Verification: the receiver's and the signing files in one module (their imports of the
+# project's libraries dropped), with the C shim that loads libcrypto.
 mkdir -p "$out/verify-src"
-for file in ReceivedWebhook StandardWebhooks Signature SigningKey Base64; do
-    sed -e '/^\(public \|internal \)\{0,1\}import KeysatStore$/d' "$delivery/$file.swift" > "$out/verify-src/$file.swift"
+for file in KeysatReceiver/ReceivedWebhook KeysatDelivery/StandardWebhooks KeysatDelivery/Signature \
+    KeysatDelivery/SigningKey KeysatDelivery/Base64; do
+    sed -e '/^\(public \|internal \)\{0,1\}import Keysat[A-Za-z]*$/d' "Sources/$file.swift" \
+        > "$out/verify-src/$(basename "$file").swift"
 done
-printf 'module CCurlShim {\n    header "%s/Sources/CCurlShim/include/CCurlShim.h"\n    export *\n}\n' "$PWD" \
+printf 'module CCryptoShim {\n    header "%s/Sources/CCryptoShim/include/CCryptoShim.h"\n    export *\n}\n' "$PWD" \
     > "$out/verify-src/module.modulemap"
-clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CCurlShim/include Sources/CCurlShim/shim.c -o "$out/shim.o"
+clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CCryptoShim/include Sources/CCryptoShim/shim.c -o "$out/shim.o"
 build -o "$out/verify-fuzz" -I "$out/verify-src" Fuzz/VerifyFuzz.swift "$out"/verify-src/*.swift \
     "$store/Timestamp.swift" "$store/Identifiers.swift" "${common[@]}" "$out/shim.o" -ldl
 for target in json url duration verify; do

@@ -1,3 +1,4 @@
+public import KeysatCore
 public import KeysatStore
 
 /// When a failed delivery is tried again.

@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// Standard base64 (RFC 4648, with padding), for signatures and `whsec_` secrets.
 public enum Base64 {
     private static let alphabet = Array(

@@ -1,3 +1,5 @@
+import KeysatCore
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,14 +1,17 @@
 internal import CCurl
 internal import CCurlShim
+import KeysatCore
 internal import KeysatStore
 
 /// A libcurl failure: the call, curl's code and its message.
 struct CurlFailure: Error, CustomStringConvertible {
     var call: String
     var message: String
+    /// The CURLcode or CURLMcode returned (0 when the call returns a null pointer instead).
+    var code: Int32 = 0
     var description: String { "libcurl \(call) failed: \(message)" }
 
-    var keysatError: KeysatError { KeysatError(.internal, description) }
+    var keysatError: KeysatError { KeysatError(.internal, description, cause: code == 0 ? nil : .curl(code)) }
 }
 
 /// One easy handle, its header list and error buffer, owned together and freed in `deinit`.
@@ -56,7 +59,7 @@ final class EasyHandle {
         try check(keysat_easy_setopt_opensocket(raw, callback), "setopt OPENSOCKETFUNCTION")
     }
 
-    /// Sets the request headers; the list lives as long as this handle or until `reset`.
+    /// Sets the request headers; the list lives until the next call or the handle's end.
     func setHeaders(_ lines: [String]) throws {
         keysat_curl_slist_free_all(headers)
         headers = nil
@@ -81,10 +84,11 @@ final class EasyHandle {
         }
     }
 
-    func info(_ info: CURLINFO) -> Int {
+    /// A numeric fact about the last transfer; `nil` if curl has none (it cannot be for the
+    /// options asked here, but the answer is checked rather than taken as 0).
+    func info(_ info: CURLINFO) -> Int? {
         var value = 0
-        _ = keysat_easy_getinfo_long(raw, info, &value)
-        return value
+        return keysat_easy_getinfo_long(raw, info, &value) == CURLE_OK ? value : nil
     }
 
     /// curl's detailed message for the last failure, else the generic one for `code`.
@@ -95,7 +99,9 @@ final class EasyHandle {
 
     private func check(_ code: CURLcode, _ call: String) throws {
         guard code == CURLE_OK else {
-            throw CurlFailure(call: call, message: String(cString: keysat_curl_easy_strerror(code)))
+            throw CurlFailure(
+                call: call, message: String(cString: keysat_curl_easy_strerror(code)),
+                code: Int32(code.rawValue))
         }
     }
 }
@@ -103,6 +109,9 @@ final class EasyHandle {
 /// The multi handle that drives all transfers of a run from one thread.
 final class MultiHandle {
     let raw: UnsafeMutableRawPointer
+    /// Easy handles attached now: removed before the multi handle is cleaned up, as libcurl
+    /// requires (a handle left attached would be used after its multi handle is freed).
+    private var attached: [UnsafeMutableRawPointer: EasyHandle] = [:]
 
     init() throws {
         guard let raw = keysat_curl_multi_init() else {
@@ -111,7 +120,10 @@ final class MultiHandle {
         self.raw = raw
     }
 
-    deinit { keysat_curl_multi_cleanup(raw) }
+    deinit {
+        for easy in attached.keys { _ = keysat_curl_multi_remove_handle(raw, easy) }
+        _ = keysat_curl_multi_cleanup(raw)
+    }
 
     func set(_ option: CURLMoption, _ value: Int) throws {
         try check(keysat_multi_setopt_long(raw, option, value), "multi_setopt")
@@ -119,9 +131,13 @@ final class MultiHandle {
 
     func add(_ easy: EasyHandle) throws {
         try check(keysat_curl_multi_add_handle(raw, easy.raw), "multi_add_handle")
+        attached[easy.raw] = easy
     }
 
-    func remove(_ easy: EasyHandle) { keysat_curl_multi_remove_handle(raw, easy.raw) }
+    func remove(_ easy: EasyHandle) throws {
+        attached[easy.raw] = nil
+        try check(keysat_curl_multi_remove_handle(raw, easy.raw), "multi_remove_handle")
+    }
 
     /// Lets curl make progress; returns how many transfers are still running.
     func perform() throws -> Int {
@@ -150,7 +166,8 @@ final class MultiHandle {
 
     private func check(_ code: CURLMcode, _ call: String) throws {
         guard code == CURLM_OK else {
-            throw CurlFailure(call: call, message: String(cString: keysat_curl_multi_strerror(code)))
+            throw CurlFailure(
+                call: call, message: String(cString: keysat_curl_multi_strerror(code)), code: code.rawValue)
         }
     }
 }

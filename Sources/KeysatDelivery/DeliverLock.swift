@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+import KeysatStore
 
 #if canImport(Glibc)
     import Glibc
@@ -41,7 +42,7 @@ public final class DeliverLock {
             let code = errno
             if code != EWOULDBLOCK && code != EINTR {
                 close(fd)
-                throw KeysatError(.io, "cannot lock \(path): \(SystemCall.describe(code))", errno: code)
+                throw KeysatError.system(.io, "cannot lock \(path)", errno: code)
             }
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)

@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// How a run behaves; the defaults are keysat-deliver's.

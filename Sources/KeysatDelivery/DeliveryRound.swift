@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// The loop of one run at `t0`: fills the free slots from the due buffer (ordered endpoints

@@ -1,3 +1,4 @@
+public import KeysatCore
 public import KeysatStore
 
 /// One keysat-deliver run: every delivery due at `t0` attempted at most once, every outcome

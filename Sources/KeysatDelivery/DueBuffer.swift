@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// The deliveries due at a run's start, read page by page and held per endpoint, so that

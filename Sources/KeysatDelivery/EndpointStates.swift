@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// What a run knows of each endpoint it has touched: requests in flight, the streak of
 /// transport failures, the breaker, and how its attempts went.
 struct EndpointStates {

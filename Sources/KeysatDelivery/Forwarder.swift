@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+import KeysatStore
 
 /// Passes received webhooks on to a local application (`keysat-webhooks listen --forward-to`):
 /// the same body and headers, by the same HTTP engine as a run, and the application's status back.

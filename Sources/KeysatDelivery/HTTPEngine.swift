@@ -1,5 +1,6 @@
 internal import CCurl
 internal import CCurlShim
+import KeysatCore
 import KeysatStore
 
 #if canImport(Glibc)
@@ -61,7 +62,13 @@ final class HTTPEngine: Transport {
             )
         }
         try Signature.load()
-        keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        let initialized = keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard initialized == CURLE_OK else {
+            throw CurlFailure(
+                call: "curl_global_init", message: String(cString: keysat_curl_easy_strerror(initialized)),
+                code: Int32(initialized.rawValue)
+            ).keysatError
+        }
         multi = try MultiHandle()
         self.settings = settings
         self.clock = clock
@@ -138,22 +145,22 @@ final class HTTPEngine: Transport {
         do {
             if !active.isEmpty { try multi.poll(timeoutMS: timeoutMS) }
             _ = try multi.perform()
-            return collect()
+            return try collect()
         } catch let failure as CurlFailure {
             throw failure.keysatError
         }
     }
 
-    private func collect() -> [HTTPResult] {
+    private func collect() throws -> [HTTPResult] {
         var results: [HTTPResult] = []
         for (raw, code) in multi.finished() {
             guard let transfer = active.removeValue(forKey: raw) else { continue }
-            multi.remove(transfer.easy)
+            try multi.remove(transfer.easy)
             let finished = clock.now()
             var status: Int?
             var failure: HTTPResult.Failure?
             if code == CURLE_OK {
-                status = transfer.easy.info(CURLINFO_RESPONSE_CODE)
+                status = transfer.easy.info(CURLINFO_RESPONSE_CODE) ?? transfer.statusLine
             } else if let line = transfer.statusLine, line >= 200 {
                 // The receiver answered; the body broke off or was longer than we read.
                 status = line

@@ -1,3 +1,4 @@
+public import KeysatCore
 public import KeysatStore
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+import KeysatStore
 
 #if canImport(Glibc)
     import Glibc

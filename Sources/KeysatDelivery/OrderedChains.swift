@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// Ordered endpoints take their deliveries one at a time, oldest first (by creation), as a

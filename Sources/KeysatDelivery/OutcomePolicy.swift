@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// What a finished attempt means for its delivery and its endpoint: the one place where that

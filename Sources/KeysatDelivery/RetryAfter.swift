@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+import KeysatStore
 
 /// The `Retry-After` header of a 429 or 503 answer (RFC 9110, section 10.2.3).
 public enum RetryAfter {
@@ -32,17 +33,5 @@ public enum RetryAfter {
         guard let requested, requested > backoff else { return backoff }
         let cap = now.adding(seconds: 0).microseconds + 2 * (backoff.microseconds - now.microseconds)
         return Timestamp(microseconds: min(requested.microseconds, cap))
-    }
-}
-
-extension String {
-    /// Without leading and trailing spaces, tabs and line ends (scalar by scalar: "\r\n" is one
-    /// Character in Swift).
-    var trimmingSpaces: String {
-        var scalars = Substring(self).unicodeScalars
-        let space: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        while let first = scalars.first, space(first) { scalars = scalars.dropFirst() }
-        while let last = scalars.last, space(last) { scalars = scalars.dropLast() }
-        return String(String.UnicodeScalarView(scalars))
     }
 }

@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 
 /// Why a run stopped before attempting everything due.

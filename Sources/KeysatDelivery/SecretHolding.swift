@@ -1,5 +1,6 @@
 internal import CSystemShim
-public import KeysatStore
+import KeysatCore
+import KeysatStore
 
 #if canImport(Glibc)
     import Glibc
@@ -13,8 +14,7 @@ public enum SecretHolding {
     public static func begin() throws {
         guard keysat_set_nondumpable() == 0 else {
             let code = errno
-            throw KeysatError(
-                .internal, "cannot make the process non-dumpable: \(SystemCall.describe(code))", errno: code)
+            throw KeysatError.system(.internal, "cannot make the process non-dumpable", errno: code)
         }
     }
 }

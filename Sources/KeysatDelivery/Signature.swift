@@ -1,4 +1,5 @@
-internal import CCurlShim
+internal import CCryptoShim
+import KeysatCore
 import KeysatStore
 
 /// HMAC-SHA256 signatures of webhook bodies.

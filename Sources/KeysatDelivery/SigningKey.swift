@@ -1,4 +1,5 @@
-internal import CCurlShim
+internal import CCryptoShim
+import KeysatCore
 import KeysatStore
 
 /// An HMAC-SHA256 key made ready once, to sign many messages (the endpoint secret's UTF-8 bytes).
@@ -9,7 +10,10 @@ public final class SigningKey {
     public init(_ key: [UInt8]) throws {
         try Signature.load()
         state = .allocate(capacity: 1)
-        _ = key.withUnsafeBytes { keysat_hmac_key_init(state, $0.baseAddress, $0.count) }
+        guard key.withUnsafeBytes({ keysat_hmac_key_init(state, $0.baseAddress, $0.count) }) == 0 else {
+            state.deallocate()
+            throw KeysatError(.internal, "libcrypto's SHA-256 failed to prepare a signing key")
+        }
     }
 
     deinit { state.deallocate() }
@@ -20,8 +24,11 @@ public final class SigningKey {
         prefix.withUnsafeBufferPointer { head in
             message.withUnsafeBufferPointer { body in
                 digest.withUnsafeMutableBufferPointer { out in
-                    _ = keysat_hmac_key_sign(
+                    // It fails only if libcrypto's SHA-256 does, on a key it prepared: not a state
+                    // to sign anything in.
+                    let result = keysat_hmac_key_sign(
                         state, head.baseAddress, head.count, body.baseAddress, body.count, out.baseAddress)
+                    precondition(result == 0, "libcrypto's SHA-256 failed")
                 }
             }
         }

@@ -1,3 +1,4 @@
+public import KeysatCore
 public import KeysatStore
 
 /// A store seen through one delivery: a run over it sends that delivery alone, whatever else is

@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+import KeysatStore
 
 /// The Standard Webhooks signature scheme (<https://www.standardwebhooks.com>), which Svix's
 /// and Standard Webhooks' own libraries verify.

@@ -1,4 +1,5 @@
 internal import CSQLite
+import KeysatCore
 
 #if canImport(Glibc)
     import Glibc
@@ -92,20 +93,17 @@ public final class Database {
                     errno: code)
             }
             if code == EACCES {
-                throw KeysatError(
-                    .permission,
-                    "cannot open database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
-                    errno: code)
+                throw KeysatError.system(
+                    .permission, "cannot open database \(path)", errno: code,
+                    advice: "run as its owner or a member of its group")
             }
-            throw KeysatError(
-                .noInput, "cannot open database \(path): \(SystemCall.describe(code))", errno: code)
+            throw KeysatError.system(.noInput, "cannot open database \(path)", errno: code)
         }
         if access(path, R_OK) != 0 {
             let code = errno
-            throw KeysatError(
-                .permission,
-                "cannot read database \(path): \(SystemCall.describe(code)) (run as its owner or a member of its group)",
-                errno: code)
+            throw KeysatError.system(
+                .permission, "cannot read database \(path)", errno: code,
+                advice: "run as its owner or a member of its group")
         }
     }
 
@@ -170,9 +168,8 @@ public final class Database {
         }
         let code = errno
         if code == EEXIST { return }
-        throw KeysatError(
-            code == EACCES ? .permission : .cannotCreate,
-            "cannot create database \(path): \(String(cString: strerror(code)))")
+        throw KeysatError.system(
+            code == EACCES ? .permission : .cannotCreate, "cannot create database \(path)", errno: code)
     }
 
     // MARK: - Statements

@@ -1,3 +1,5 @@
+public import KeysatCore
+
 /// A row of `webhook_deliveries`, as the operator's commands show it.
 public struct DeliveryRecord: Sendable {
     /// The delivery states, as defined on the stored columns.
@@ -13,19 +15,29 @@ public struct DeliveryRecord: Sendable {
         case finished
         case all
 
-        /// The SQL condition on table alias `d`; `now` is bound as `:now`.
-        var condition: String {
+        /// The SQL condition for this state on the columns of table `alias` (none: unqualified);
+        /// `now` is bound as `:now`. The one definition of each state: every query uses it.
+        func condition(_ alias: String = "d") -> String {
+            let d = alias.isEmpty ? "" : alias + "."
+            let pending = "\(d)delivered_at IS NULL AND \(d)next_attempt_at IS NOT NULL"
+            let dead = "\(d)delivered_at IS NULL AND \(d)next_attempt_at IS NULL AND \(d)attempt_count > 0"
             switch self {
-            case .pending: "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL"
-            case .due:
-                "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= :now"
-            case .delivered: "d.delivered_at IS NOT NULL"
-            case .dead: "d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0"
-            case .finished:
-                "(d.delivered_at IS NOT NULL OR (d.next_attempt_at IS NULL AND d.attempt_count > 0))"
-            case .all: "1"
+            case .pending: return pending
+            case .due: return "\(pending) AND \(d)next_attempt_at <= :now"
+            case .delivered: return "\(d)delivered_at IS NOT NULL"
+            case .dead: return dead
+            case .finished: return "(\(d)delivered_at IS NOT NULL OR (\(dead)))"
+            case .all: return "1"
             }
         }
+    }
+
+    /// What a row is now, as the operator's commands show it.
+    public enum Status: String, Sendable {
+        case pending, delivered, dead
+        /// Written but never scheduled (`next_attempt_at` NULL, no attempt): an endpoint test
+        /// being sent, or a row another program wrote so.
+        case unscheduled
     }
 
     public var id: String
@@ -39,11 +51,11 @@ public struct DeliveryRecord: Sendable {
     public var deliveredAt: String?
     public var createdAt: String
 
-    /// The state word of this row.
-    public var state: String {
-        if deliveredAt != nil { return "delivered" }
-        if nextAttemptAt != nil { return "pending" }
-        return attemptCount > 0 ? "dead" : "unscheduled"
+    /// What this row is now.
+    public var status: Status {
+        if deliveredAt != nil { return .delivered }
+        if nextAttemptAt != nil { return .pending }
+        return attemptCount > 0 ? .dead : .unscheduled
     }
 
     static let columns =
@@ -74,7 +86,7 @@ public struct DeliveryRecord: Sendable {
             ("attempt_count", String(attemptCount)), ("next_attempt_at", JSONText.string(nextAttemptAt)),
             ("last_status_code", JSONText.number(lastStatusCode)), ("last_error", JSONText.string(lastError)),
             ("delivered_at", JSONText.string(deliveredAt)), ("created_at", JSONText.string(createdAt)),
-            ("status", JSONText.string(state)),
+            ("status", JSONText.string(status.rawValue)),
         ]
         return JSONText.object(members)
     }
@@ -112,7 +124,7 @@ public struct DeliveryFilter: Sendable {
 
     /// The WHERE clause and its named values.
     func sql(now: Timestamp) -> (String, [(String, SQLValue)]) {
-        var conditions = [state.condition]
+        var conditions = [state.condition()]
         var values: [(String, SQLValue)] = [(":now", .text(now.rfc3339))]
         if let endpointID {
             conditions.append("d.endpoint_id = :endpoint")

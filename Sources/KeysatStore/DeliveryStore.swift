@@ -1,3 +1,5 @@
+public import KeysatCore
+
 /// A delivery that is due, with what is needed to send it.
 public struct DueDelivery: Sendable {
     public var id: String
@@ -156,7 +158,8 @@ extension WebhookStore: DeliveryStore {
         -> [DueDelivery]
     {
         // Two statements rather than one with "?2 IS NULL OR …", which would keep SQLite from
-        // seeking idx_webhook_deliveries_pending to the cursor.
+        // seeking idx_webhook_deliveries_pending to the cursor. The condition is State.due's
+        // in the very terms of that partial index (`<= ?1` implies NOT NULL).
         let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.rowid) > (?2, ?3)"
         return try database.prepare(
             Self.dueColumns + "\n" + """
@@ -175,7 +178,7 @@ extension WebhookStore: DeliveryStore {
     public func oldestPending(endpointID: String) throws -> DueDelivery? {
         try database.prepare(
             Self.dueColumns + "\n" + """
-                WHERE d.endpoint_id = ?2 AND d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL
+                WHERE d.endpoint_id = ?2 AND \(DeliveryRecord.State.pending.condition())
                 ORDER BY d.created_at, d.id LIMIT 1
                 """
         ).first([.text(clock.now().rfc3339), .text(endpointID)]) { Self.dueDelivery($0) }

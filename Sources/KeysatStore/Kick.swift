@@ -1,3 +1,5 @@
+public import KeysatCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -10,14 +12,6 @@
 /// rather than touching matters: file times move in steps of a clock tick, so two kicks within
 /// one tick would look like one, but a size never stays the same after a write.
 public enum Kick {
-    /// How enqueue kicks.
-    public enum Mode: String, Sendable {
-        /// Write the trigger file only (a systemd path unit starts the run).
-        case file
-        /// Write the trigger file, and start keysat-deliver itself when no run holds the lock.
-        case spawn
-    }
-
     /// The default lock file of keysat-deliver runs: the database path plus `.deliver.lock`.
     public static func defaultLockPath(database: String) -> String { database + ".deliver.lock" }
 
@@ -59,70 +53,7 @@ public enum Kick {
         defer { close(fd) }
         guard SystemCall.writeAll(fd, [0x0A]) else {
             let code = errno
-            throw KeysatError(
-                .io, "cannot write the kick file \(path): \(SystemCall.describe(code))", errno: code)
+            throw KeysatError.system(.io, "cannot write the kick file \(path)", errno: code)
         }
     }
-
-    /// Starts `keysat-deliver` detached (a new session, standard streams on /dev/null, no other
-    /// descriptor inherited) unless a run holds the lock right now; returns at once. Failing to
-    /// start it is not an error of the enqueue: the timer is the safety net.
-    ///
-    /// The lock is taken here and handed to the child as descriptor 3 (`--lock-fd 3`): until the
-    /// child exits, the next events of a burst find it held and only write the kick file, which
-    /// the running run picks up. The run also lingers a second after its last round for the same
-    /// reason. So a burst makes one run, not one per event.
-    ///
-    /// - Returns: whether a run was started.
-    @discardableResult
-    public static func spawnDeliver(database: String, lockPath: String, executable: String) -> Bool {
-        let sharing = OwnedFile.Sharing(database: database)
-        guard
-            let lock = try? OwnedFile.open(
-                lockPath, what: "lock file", mode: sharing.mode, trustedGroup: sharing.trustedGroup)
-        else { return false }
-        defer { close(lock) }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return false }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for target in Int32(0)...2 {
-            posix_spawn_file_actions_addopen(
-                &actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, lock, 3)
-        _ = closeFrom(&actions, 4)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, spawnSetSID)
-        let arguments = [
-            executable, "--db", database, "--lock-file", lockPath, "--lock-fd", "3", "--linger", "1",
-        ]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawn = executable.contains("/") ? posix_spawn : posix_spawnp
-        let started = spawn(&pid, executable, &actions, &attributes, &argv, environ) == 0
-        if !started { flock(lock, LOCK_UN) }
-        return started
-    }
-
-    // glibc (2.34+) declares these only under _GNU_SOURCE, which Swift's Glibc module does not set.
-    /// POSIX_SPAWN_SETSID from <spawn.h>: the child starts a new session.
-    private static let spawnSetSID: Int16 = 0x80
-
-    /// keysat-deliver beside the running program, else the one on PATH.
-    public static func deliverExecutable() -> String {
-        if let folder = FilePath.ownFolder() {
-            let candidate = folder + "/keysat-deliver"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return "keysat-deliver"
-    }
-
 }
-
-/// posix_spawn_file_actions_addclosefrom_np(3): close every descriptor from `from` on in the child.
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func closeFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32

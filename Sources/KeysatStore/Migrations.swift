@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// The schema, as numbered steps applied once each.
 ///
 /// Steps 1 creates the tables exactly as the Keysat licensing service's migration

@@ -1,4 +1,5 @@
 internal import CSQLite
+import KeysatCore
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +18,12 @@ struct SQLiteFailure: Error {
     /// Maps SQLite's result to the tool's error classes.
     /// See <https://www.sqlite.org/rescode.html>.
     func keysatError(path: String) -> KeysatError {
+        var error = classified(path: path)
+        error.cause = .sqlite(code)
+        return error
+    }
+
+    private func classified(path: String) -> KeysatError {
         switch primary {
         case SQLITE_BUSY, SQLITE_LOCKED:
             return KeysatError(
@@ -29,12 +36,11 @@ struct SQLiteFailure: Error {
             return KeysatError(
                 .io, "database \(path): disk full: \(message) (free some space; nothing was written)")
         case SQLITE_IOERR where systemError == ENOSPC || systemError == EDQUOT || systemError == EFBIG:
-            return KeysatError(
-                .io,
-                "database \(path): disk full: \(String(cString: strerror(systemError))) (free some space; nothing was written)"
-            )
+            return KeysatError.system(
+                .io, "database \(path): disk full", errno: systemError,
+                advice: "free some space; nothing was written")
         case SQLITE_IOERR:
-            let cause = systemError != 0 ? ": \(String(cString: strerror(systemError)))" : ""
+            let cause = systemError != 0 ? ": \(SystemCall.describe(systemError))" : ""
             return KeysatError(.io, "database \(path): I/O error: \(message)\(cause)")
         case SQLITE_CANTOPEN:
             return KeysatError(.noInput, "cannot open database \(path): \(message)")

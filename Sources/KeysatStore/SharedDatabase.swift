@@ -1,3 +1,5 @@
+import KeysatCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -47,17 +49,15 @@ public enum SharedDatabase {
         // No link is followed: lchown, and chmod only after checking it is not a link.
         guard lchown(path, UInt32.max, gid) == 0 else {
             let code = errno
-            throw KeysatError(
+            throw KeysatError.system(
                 code == EPERM || code == EACCES ? .permission : .io,
-                "cannot give \(what) \(path) to the group: \(SystemCall.describe(code)) (run as root, or as its owner and a member of the group)",
-                errno: code)
+                "cannot give \(what) \(path) to the group", errno: code,
+                advice: "run as root, or as its owner and a member of the group")
         }
         var info = stat()
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK, chmod(path, mode) == 0 else {
             let code = errno
-            throw KeysatError(
-                .permission, "cannot change the mode of \(what) \(path): \(SystemCall.describe(code))",
-                errno: code)
+            throw KeysatError.system(.permission, "cannot change the mode of \(what) \(path)", errno: code)
         }
     }
 }

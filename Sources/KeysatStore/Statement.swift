@@ -1,4 +1,5 @@
 internal import CSQLite
+import KeysatCore
 
 /// A compiled statement, the owner of its `sqlite3_stmt*`.
 ///

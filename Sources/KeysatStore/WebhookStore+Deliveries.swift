@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// Inspecting and recovering deliveries.
 extension WebhookStore {
     /// Deliveries matching `filter`, newest first.

@@ -1,3 +1,5 @@
+public import KeysatCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -88,7 +90,7 @@ extension WebhookStore {
         try database.prepare(
             """
             SELECT count(*) FROM webhook_deliveries
-            WHERE endpoint_id = ? AND delivered_at IS NULL AND next_attempt_at IS NOT NULL
+            WHERE endpoint_id = ? AND \(DeliveryRecord.State.pending.condition(""))
             """
         ).first([.text(endpointID)]) { $0.integer(0) ?? 0 } ?? 0
     }

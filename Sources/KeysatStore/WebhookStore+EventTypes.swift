@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// The event types an operator can expect: Keysat's own (`EventType.catalogue`), those declared
 /// with `keysat-webhooks event-types add`, and those an endpoint subscribes to by name.
 extension WebhookStore {

@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// Ids as people type them: the whole id, or a prefix that only one row has (like git's
 /// abbreviated commit names), so that the short ids tables print can be used.
 extension WebhookStore {

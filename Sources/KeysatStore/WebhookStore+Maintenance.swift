@@ -1,3 +1,5 @@
+public import KeysatCore
+
 /// Purging old deliveries and counting the queue.
 extension WebhookStore {
     /// Which finished deliveries `purge` deletes.
@@ -9,8 +11,7 @@ extension WebhookStore {
         /// Delivered ones age from `delivered_at`, dead ones from `created_at`.
         var condition: String {
             let delivered = "(d.delivered_at IS NOT NULL AND d.delivered_at < :cutoff)"
-            let dead =
-                "(d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0 AND d.created_at < :cutoff)"
+            let dead = "(\(DeliveryRecord.State.dead.condition()) AND d.created_at < :cutoff)"
             switch self {
             case .delivered: return delivered
             case .dead: return dead
@@ -93,10 +94,10 @@ extension WebhookStore {
             try database.prepare(
                 """
                 SELECT
-                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL),
-                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now),
-                  count(*) FILTER (WHERE delivered_at IS NOT NULL),
-                  count(*) FILTER (WHERE delivered_at IS NULL AND next_attempt_at IS NULL AND attempt_count > 0)
+                  count(*) FILTER (WHERE \(DeliveryRecord.State.pending.condition(""))),
+                  count(*) FILTER (WHERE \(DeliveryRecord.State.due.condition(""))),
+                  count(*) FILTER (WHERE \(DeliveryRecord.State.delivered.condition(""))),
+                  count(*) FILTER (WHERE \(DeliveryRecord.State.dead.condition("")))
                 FROM webhook_deliveries
                 """
             ).rows(named: [(":now", .text(now.rfc3339))]) { row in
@@ -109,7 +110,7 @@ extension WebhookStore {
         if let oldest = try database.prepare(
             """
             SELECT min(next_attempt_at) FROM webhook_deliveries
-            WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now
+            WHERE \(DeliveryRecord.State.due.condition(""))
             """
         ).rows(named: [(":now", .text(now.rfc3339))], { $0.text(0) }).first ?? nil,
             let moment = Timestamp(rfc3339: oldest)
@@ -125,9 +126,9 @@ extension WebhookStore {
             """
             SELECT
               (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id
-                 AND d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL),
+                 AND \(DeliveryRecord.State.pending.condition())),
               (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id
-                 AND d.delivered_at IS NULL AND d.next_attempt_at IS NULL AND d.attempt_count > 0),
+                 AND \(DeliveryRecord.State.dead.condition())),
               (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id AND d.delivered_at >= :day),
               (SELECT max(d.delivered_at) FROM webhook_deliveries d WHERE d.endpoint_id = :id),
               (SELECT count(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id

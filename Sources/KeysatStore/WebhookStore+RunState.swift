@@ -1,3 +1,5 @@
+public import KeysatCore
+
 /// What one keysat-deliver run leaves for the next (table `keysat_webhooks_state`).
 extension WebhookStore {
     /// Metrics-file failures not yet reported in a metrics file that was written.

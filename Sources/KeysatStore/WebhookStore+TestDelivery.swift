@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// The delivery `keysat-webhooks endpoint test` sends: a real row of one endpoint, so that it
 /// shows in `deliveries list` and is retried like any other if it fails.
 extension WebhookStore {

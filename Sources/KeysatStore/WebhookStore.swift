@@ -1,3 +1,5 @@
+public import KeysatCore
+
 /// The one type through which the tools reach their database; all SQL lives behind it.
 ///
 /// Opening it applies pending migrations. Time and randomness come from the caller, so tests

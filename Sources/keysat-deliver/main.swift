@@ -4,6 +4,8 @@
 // this program runs every 30–60 s, mostly with nothing to do, and its idle run is budgeted
 // (see docs/BENCHMARKS.md).
 
+import KeysatCommandLine
+import KeysatCore
 import KeysatDelivery
 import KeysatStore
 

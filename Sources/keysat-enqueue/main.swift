@@ -3,6 +3,8 @@
 // The command line is parsed by hand rather than with swift-argument-parser: this program
 // runs once per event and its start-up time is budgeted (see docs/BENCHMARKS.md).
 
+import KeysatCommandLine
+import KeysatCore
 import KeysatStore
 
 #if canImport(Glibc)

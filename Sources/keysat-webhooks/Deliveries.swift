@@ -1,4 +1,8 @@
 public import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
+import KeysatDelivery
+import KeysatReceiver
 public import KeysatStore
 
 extension KeysatWebhooks {
@@ -87,7 +91,8 @@ extension KeysatWebhooks.Deliveries {
                 rows.append([
                     Display.id(record.id, wide: wide), Display.id(record.endpointID, wide: wide),
                     record.eventType,
-                    record.state, String(record.attemptCount), record.lastStatusCode.map(String.init) ?? "-",
+                    record.status.rawValue, String(record.attemptCount),
+                    record.lastStatusCode.map(String.init) ?? "-",
                     Display.moment(record.createdAt, now: now, wide: wide),
                     Display.moment(record.deliveredAt ?? record.nextAttemptAt, now: now, wide: wide),
                 ])
@@ -122,7 +127,7 @@ extension KeysatWebhooks.Deliveries {
             }
             var text = Table.render([
                 ["id:", record.id], ["endpoint:", record.endpointID], ["event:", record.eventType],
-                ["status:", record.state], ["attempts:", String(record.attemptCount)],
+                ["status:", record.status.rawValue], ["attempts:", String(record.attemptCount)],
                 ["last status:", record.lastStatusCode.map(String.init) ?? "-"],
                 ["last error:", record.lastError ?? "-"], ["next attempt:", record.nextAttemptAt ?? "-"],
                 ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],

@@ -1,3 +1,7 @@
+import KeysatCommandLine
+import KeysatCore
+import KeysatDelivery
+import KeysatReceiver
 import KeysatStore
 
 /// How tables show values to a person: short ids and relative times by default, so that a table

@@ -1,5 +1,8 @@
 import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
 import KeysatDelivery
+import KeysatReceiver
 import KeysatStore
 
 extension KeysatWebhooks {

@@ -1,5 +1,8 @@
 import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
 import KeysatDelivery
+import KeysatReceiver
 import KeysatStore
 
 /// The operator's command: database set-up, endpoints, deliveries.

@@ -1,5 +1,8 @@
 import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
 import KeysatDelivery
+import KeysatReceiver
 import KeysatStore
 
 extension KeysatWebhooks {
@@ -106,7 +109,7 @@ extension KeysatWebhooks {
         }
 
         static func describe(
-            _ delivery: Listener.Delivery, secret: String?, json: Bool, forwarded: Forwarder.Result? = nil,
+            _ delivery: Listener.Request, secret: String?, json: Bool, forwarded: Forwarder.Result? = nil,
             headers: Bool = false
         ) -> String {
             let signature: String

@@ -1,4 +1,8 @@
 public import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
+import KeysatDelivery
+import KeysatReceiver
 public import KeysatStore
 
 extension WebhookStore.PurgeScope: ExpressibleByArgument {}

@@ -1,4 +1,8 @@
 import ArgumentParser
+import KeysatCommandLine
+import KeysatCore
+import KeysatDelivery
+import KeysatReceiver
 import KeysatStore
 
 #if canImport(Glibc)

@@ -28,6 +28,30 @@ final class ChaosTests: XCTestCase {
         return process
     }
 
+    /// The processes `loop` (a shell) is running now that run `binary`: found through
+    /// /proc/PID/task/PID/children, so that only this test's own processes are ever killed.
+    private func children(of loop: Process, running binary: String) -> [pid_t] {
+        let pid = loop.processIdentifier
+        guard let list = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)
+        else { return [] }
+        return list.split(separator: " ").compactMap { pid_t($0) }.filter { child in
+            guard let command = FileManager.default.contents(atPath: "/proc/\(child)/cmdline") else {
+                return false
+            }
+            return command.split(separator: 0).first.map { String(decoding: $0, as: UTF8.self) } == binary
+        }
+    }
+
+    /// SIGKILLs what the loops are running of `binary`; returns how many processes it killed.
+    @discardableResult
+    private func killChildren(of loops: [Process], running binary: String) -> Int {
+        var killed = 0
+        for loop in loops {
+            for child in children(of: loop, running: binary) where kill(child, SIGKILL) == 0 { killed += 1 }
+        }
+        return killed
+    }
+
     func testKillsAtRandomMomentsLoseNothing() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["KEYSAT_CHAOS_SEED"] ?? "") ?? 20_261_129
         var random = SeededGenerator(state: seed)
@@ -56,19 +80,20 @@ final class ChaosTests: XCTestCase {
         for _ in 0..<15 {
             usleep(UInt32.random(in: 100_000...400_000, using: &random))
             if Bool.random(using: &random) {
-                deliverKills.append(Date().timeIntervalSince1970)
-                _ = try runTool("/usr/bin/pkill", ["-KILL", "-f", "^" + deliver])
+                let moment = Date().timeIntervalSince1970
+                if killChildren(of: loops, running: deliver) > 0 { deliverKills.append(moment) }
             } else {
-                enqueueKills += 1
-                _ = try runTool("/usr/bin/pkill", ["-KILL", "-f", "^" + enqueue])
+                enqueueKills += killChildren(of: loops, running: enqueue)
             }
         }
-        for loop in loops { loop.terminate() }
+        // The loops stopped first, so that they start nothing new, then what they run, then them.
+        for loop in loops { kill(loop.processIdentifier, SIGSTOP) }
+        deliverKills.append(Date().timeIntervalSince1970)
+        killChildren(of: loops, running: deliver)
+        killChildren(of: loops, running: enqueue)
+        for loop in loops { kill(loop.processIdentifier, SIGKILL) }
         for loop in loops { loop.waitUntilExit() }
         loops.removeAll()
-        deliverKills.append(Date().timeIntervalSince1970)
-        _ = try runTool("/usr/bin/pkill", ["-KILL", "-f", "^" + deliver])
-        _ = try runTool("/usr/bin/pkill", ["-KILL", "-f", "^" + enqueue])
         usleep(200_000)
 
         // The drain: a normal run sends whatever is still due.

@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatStore
 import XCTest
 

@@ -1,3 +1,4 @@
+import KeysatCore
 import KeysatDelivery
 import KeysatStore
 import XCTest

@@ -1,30 +1,66 @@
 import Foundation
-import KeysatDelivery
+import KeysatCore
 import KeysatStore
 import XCTest
 
+@testable import KeysatDelivery
+
 final class SignatureTests: XCTestCase {
-    func testHMACSHA256MatchesRFC4231() {
-        // RFC 4231, test case 2.
-        let digest = Signature.hmacSHA256(
-            key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
-        XCTAssertEqual(
-            Identifiers.lowercaseHex(digest),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        // An empty message and key still sign.
-        XCTAssertEqual(
-            Identifiers.lowercaseHex(Signature.hmacSHA256(key: [], message: [])),
-            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+    /// RFC 4231's test cases 1, 2, 3, 4, 6 and 7 (5 is a truncated output), and the empty
+    /// key and message (the value every HMAC-SHA256 implementation gives).
+    func testHMACSHA256MatchesRFC4231() throws {
+        let cases: [(key: [UInt8], message: [UInt8], digest: String)] = [
+            (
+                Array(repeating: 0x0b, count: 20), Array("Hi There".utf8),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+            ),
+            (
+                Array("Jefe".utf8), Array("what do ya want for nothing?".utf8),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            ),
+            (
+                Array(repeating: 0xaa, count: 20), Array(repeating: 0xdd, count: 50),
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"
+            ),
+            (
+                Array(1...25), Array(repeating: 0xcd, count: 50),
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"
+            ),
+            (
+                Array(repeating: 0xaa, count: 131),
+                Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+            ),
+            (
+                Array(repeating: 0xaa, count: 131),
+                Array(
+                    ("This is a test using a larger than block-size key and a larger than block-size data. "
+                        + "The key needs to be hashed before being used by the HMAC algorithm.").utf8),
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"
+            ),
+            ([], [], "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad"),
+        ]
+        for (index, vector) in cases.enumerated() {
+            XCTAssertEqual(
+                Identifiers.lowercaseHex(Signature.hmacSHA256(key: vector.key, message: vector.message)),
+                vector.digest, "case \(index)")
+            // Signed with a prefix, as Standard Webhooks signs "id.timestamp." before the body.
+            let split = vector.message.count / 3
+            XCTAssertEqual(
+                Identifiers.lowercaseHex(
+                    try SigningKey(vector.key).sign(
+                        Array(vector.message[split...]), prefix: Array(vector.message[..<split]))),
+                vector.digest, "case \(index), prefixed")
+        }
     }
 
+    /// The value from an independent implementation (Python's hmac module):
+    /// `hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()`.
     func testKeysatHeaderUsesTheSecretTextAsKey() {
         let secret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
         let body = Array(#"{"event_type":"x","timestamp":"t","data":1}"#.utf8)
         let header = Signature.keysatHeaderValue(secret: secret, body: body)
-        XCTAssertEqual(
-            header,
-            "sha256=" + Identifiers.lowercaseHex(Signature.hmacSHA256(key: Array(secret.utf8), message: body))
-        )
+        XCTAssertEqual(header, "sha256=d9aa696cc991d243b9b16ce87b831212b5aadd76c9dab27804dc585109719728")
         XCTAssertTrue(Signature.verifyKeysatHeader(header, secret: secret, body: body))
         XCTAssertTrue(
             Signature.verifyKeysatHeader(
@@ -33,6 +69,33 @@ final class SignatureTests: XCTestCase {
         XCTAssertFalse(Signature.verifyKeysatHeader(header, secret: secret, body: body + [0x20]))
         XCTAssertFalse(Signature.verifyKeysatHeader(header, secret: "other-secret-0000", body: body))
         XCTAssertFalse(Signature.verifyKeysatHeader("", secret: secret, body: body))
+    }
+
+    /// The example the Standard Webhooks specification and its reference libraries publish.
+    func testStandardWebhooksPublishedExample() throws {
+        let key = try XCTUnwrap(StandardWebhooks.key(from: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        let body = Array(#"{"test": 2432232314}"#.utf8)
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+        XCTAssertEqual(
+            StandardWebhooks.signature(key: key, id: id, timestamp: 1_614_265_330, body: body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        let now = Timestamp(seconds: 1_614_265_330 + 60)
+        XCTAssertNoThrow(
+            try StandardWebhooks.verify(
+                key: key, id: id, timestamp: "1614265330",
+                signatures: "v1,bm9wZQ== v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", body: body,
+                now: now,
+                toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: id, timestamp: "1614265330",
+                signatures: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+                body: body + [0x20], now: now, toleranceSeconds: 300))
+        XCTAssertThrowsError(
+            try StandardWebhooks.verify(
+                key: key, id: id, timestamp: "1614265330",
+                signatures: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+                body: body, now: Timestamp(seconds: 1_614_265_330 + 301), toleranceSeconds: 300))
     }
 
     func testConstantTimeEqual() {

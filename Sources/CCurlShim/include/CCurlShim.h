@@ -1,6 +1,6 @@
 // libcurl for Swift, loaded on first use.
 //
-// Two reasons for this target (which also loads libcrypto's HMAC the same way):
+// Two reasons for this target (CCryptoShim does the same for libcrypto):
 // - curl_easy_setopt, curl_multi_setopt and curl_easy_getinfo are variadic, which Swift cannot
 //   call: there is one fixed-signature wrapper per argument type. Choosing the right one for an
 //   option is the caller's duty (CURLOPT_POSTFIELDSIZE takes a long, _LARGE a curl_off_t).
@@ -11,7 +11,6 @@
 #define KEYSAT_CCURLSHIM_H
 
 #include <curl/curl.h>
-#include <openssl/sha.h>
 #include <stddef.h>
 
 typedef size_t (*keysat_curl_data_callback)(char *data, size_t size, size_t count, void *context);
@@ -46,23 +45,6 @@ CURLcode keysat_easy_setopt_opensocket(CURL *handle, keysat_curl_opensocket_call
 CURLcode keysat_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode keysat_easy_getinfo_string(CURL *handle, CURLINFO info, char **value);
 CURLMcode keysat_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
-
-/// Loads libcrypto's SHA-256 (once); returns 0, or -1 with a message in `error`. Linked,
-/// libcrypto would cost every start ~0.7 ms; loaded, it costs only the runs that sign or verify.
-int keysat_crypto_load(char *error, size_t size);
-
-/// An HMAC-SHA256 key: the SHA-256 states after the inner and outer padded key (RFC 2104).
-typedef struct keysat_hmac_key {
-    SHA256_CTX inner;
-    SHA256_CTX outer;
-} keysat_hmac_key;
-
-/// Prepares `key` from the secret's bytes; returns 0 on success.
-int keysat_hmac_key_init(keysat_hmac_key *key, const void *secret, size_t length);
-
-/// HMAC-SHA256 of `prefix` followed by `message` into `digest` (32 bytes); returns 0 on success.
-int keysat_hmac_key_sign(const keysat_hmac_key *key, const unsigned char *prefix, size_t prefix_length,
-                         const unsigned char *message, size_t length, unsigned char *digest);
 
 /// The address in a curl_sockaddr, whose `addr` member is followed by room for IPv6.
 static inline const struct sockaddr *keysat_curl_sockaddr_address(const struct curl_sockaddr *address) {

@@ -21,9 +21,8 @@ public enum InputFile {
             fd = open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
                 let code = errno
-                throw KeysatError(
-                    code == EACCES ? .permission : .noInput,
-                    "cannot read \(what) \(path): \(String(cString: strerror(code)))")
+                throw KeysatError.system(
+                    code == EACCES ? .permission : .noInput, "cannot read \(what) \(path)", errno: code)
             }
         }
         defer { if fd != 0 { close(fd) } }
@@ -35,10 +34,8 @@ public enum InputFile {
             if count < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                throw KeysatError(
-                    .io,
-                    "cannot read \(what) \(path == "-" ? "from standard input" : path): \(String(cString: strerror(code)))"
-                )
+                throw KeysatError.system(
+                    .io, "cannot read \(what) \(path == "-" ? "from standard input" : path)", errno: code)
             }
             result += chunk[0..<count]
         }

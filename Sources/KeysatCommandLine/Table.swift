@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// Aligned columns for people reading a terminal.
 public enum Table {
     /// Rows padded to their widest cell, two spaces apart, the last column unpadded. Cells are

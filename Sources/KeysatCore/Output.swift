@@ -10,7 +10,7 @@ public enum Output {
     /// - Throws: `KeysatError` (io, 74) if it cannot be written (a closed pipe, a full disk).
     public static func standard(_ text: String) throws {
         guard write(text, to: 1) else {
-            throw KeysatError(.io, "cannot write to standard output: \(String(cString: strerror(errno)))")
+            throw KeysatError.system(.io, "cannot write to standard output", errno: errno)
         }
     }
 

@@ -1,4 +1,4 @@
-import KeysatStore
+import KeysatCore
 import XCTest
 
 final class TimestampTests: XCTestCase {

@@ -1,4 +1,5 @@
-import KeysatStore
+import KeysatCore
+import KeysatDelivery
 
 #if canImport(Glibc)
     import Glibc
@@ -9,8 +10,8 @@ import KeysatStore
 /// One thread, `poll(2)` over the listening socket and every connection; keep-alive and
 /// several connections at once. Requests need a `Content-Length` (curl always sends one).
 public final class Listener {
-    /// One webhook that arrived.
-    public struct Delivery {
+    /// One request that arrived (a webhook, or anything else sent to the port).
+    public struct Request {
         public var method: String
         public var path: String
         public var headers: [(String, String)]
@@ -44,7 +45,7 @@ public final class Listener {
         let socketFD = socket(
             first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard socketFD >= 0 else {
-            throw KeysatError(.unavailable, "cannot create a socket: \(String(cString: strerror(errno)))")
+            throw KeysatError.system(.unavailable, "cannot create a socket", errno: errno)
         }
         var one: Int32 = 1
         setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -52,9 +53,8 @@ public final class Listener {
         else {
             let code = errno
             close(socketFD)
-            throw KeysatError(
-                code == EACCES ? .permission : .unavailable,
-                "cannot listen on \(host):\(port): \(String(cString: strerror(code)))")
+            throw KeysatError.system(
+                code == EACCES ? .permission : .unavailable, "cannot listen on \(host):\(port)", errno: code)
         }
         var address = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -96,13 +96,13 @@ public final class Listener {
 
     /// Serves until `handle` says to stop (or forever).
     /// - Parameter handle: called for each POST; its answer gives the status and whether to go on.
-    public func serve(_ handle: (Delivery) throws -> Answer) throws {
+    public func serve(_ handle: (Request) throws -> Answer) throws {
         while true {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
             fds += connections.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
-                throw KeysatError(.io, "poll failed: \(String(cString: strerror(errno)))")
+                throw KeysatError.system(.io, "poll failed", errno: errno)
             }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == fd {
@@ -120,7 +120,7 @@ public final class Listener {
 
     /// Reads what a connection sent and answers every complete request in it.
     /// Returns `false` when `handle` asked to stop.
-    private func readAndAnswer(_ client: Int32, _ handle: (Delivery) throws -> Answer) throws -> Bool {
+    private func readAndAnswer(_ client: Int32, _ handle: (Request) throws -> Answer) throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
         if count <= 0 {
@@ -155,7 +155,7 @@ public final class Listener {
     }
 
     /// One complete request at the start of `buffer`: the request, the bytes it used, keep-alive.
-    private func parse(_ buffer: [UInt8]) -> (Delivery, Int, Bool)? {
+    private func parse(_ buffer: [UInt8]) -> (Request, Int, Bool)? {
         guard let end = headerEnd(buffer) else { return nil }
         let head = String(decoding: buffer[0..<end], as: UTF8.self)
         var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
@@ -166,14 +166,14 @@ public final class Listener {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingSpaces))
         }
-        let delivery = Delivery(method: requestLine[0], path: requestLine[1], headers: headers, body: [])
+        let delivery = Request(method: requestLine[0], path: requestLine[1], headers: headers, body: [])
         // The sender's number: only digits, and no more than a request may hold; anything else
         // is answered 400 and the connection closed (never an overflow or a negative range).
         let text = delivery.header("Content-Length") ?? "0"
         guard text.utf8.count <= 9, !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }),
             let length = Int(text), length <= Listener.maximumRequestBytes
         else {
-            let invalid = Delivery(method: Listener.invalidMethod, path: "", headers: [], body: [])
+            let invalid = Request(method: Listener.invalidMethod, path: "", headers: [], body: [])
             return (invalid, buffer.count, false)
         }
         let bodyStart = end + 4

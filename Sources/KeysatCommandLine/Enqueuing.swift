@@ -1,3 +1,6 @@
+public import KeysatCore
+public import KeysatStore
+
 /// keysat-enqueue's work: read and check the event, write its deliveries, say what was written.
 public struct EnqueueRequest: Sendable {
     /// Where the event's data comes from.

@@ -1,4 +1,5 @@
-public import KeysatStore
+public import KeysatCore
+public import KeysatDelivery
 
 /// Verifying a received webhook with either scheme: what `keysat-webhooks verify` does for
 /// receivers written in shell.

@@ -51,6 +51,15 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         self.init(kind, message, cause: code.map { .errno($0) })
     }
 
+    /// An error caused by a failed system call, worded in one way everywhere:
+    /// "`what`: <strerror(code)>", then the advice in parentheses.
+    public static func system(_ kind: Kind, _ what: String, errno code: Int32, advice: String? = nil)
+        -> KeysatError
+    {
+        KeysatError(
+            kind, "\(what): \(SystemCall.describe(code))" + (advice.map { " (\($0))" } ?? ""), errno: code)
+    }
+
     public var description: String { message }
 
     /// The sysexits(3) code for this error.

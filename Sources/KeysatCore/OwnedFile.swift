@@ -135,9 +135,9 @@ public enum OwnedFile {
         if ok && rename(temporary, path) != 0 { (ok, code) = (false, errno) }
         guard ok else {
             unlink(temporary)
-            throw KeysatError(
+            throw KeysatError.system(
                 code == ENOSPC || code == EIO || code == EDQUOT ? .io : .cannotCreate,
-                "cannot write \(what) \(path): \(SystemCall.describe(code))", errno: code)
+                "cannot write \(what) \(path)", errno: code)
         }
     }
 
@@ -154,13 +154,11 @@ public enum OwnedFile {
                 "\(what) \(path) is not a regular file (a FIFO); remove it or choose another path",
                 errno: code)
         case EACCES, EPERM, EROFS:
-            return KeysatError(
-                .permission, "cannot write \(what) \(path): \(SystemCall.describe(code))", errno: code)
+            return KeysatError.system(.permission, "cannot write \(what) \(path)", errno: code)
         case ENOSPC, EIO, EDQUOT:
-            return KeysatError(.io, "cannot write \(what) \(path): \(SystemCall.describe(code))", errno: code)
+            return KeysatError.system(.io, "cannot write \(what) \(path)", errno: code)
         default:
-            return KeysatError(
-                .cannotCreate, "cannot create \(what) \(path): \(SystemCall.describe(code))", errno: code)
+            return KeysatError.system(.cannotCreate, "cannot create \(what) \(path)", errno: code)
         }
     }
 

@@ -1,3 +1,5 @@
+import KeysatCore
+
 /// A small command-line parser for the two programs whose start-up time is budgeted
 /// (keysat-enqueue, keysat-deliver): swift-argument-parser and the Foundation it brings cost
 /// them several milliseconds per start. `--name value`, `--name=value`, `-x`, and `--` are
