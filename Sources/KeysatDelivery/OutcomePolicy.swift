@@ -43,6 +43,7 @@ struct OutcomePolicy {
             statusCode: nil, error: "endpoint deleted or disabled", startedAt: now, finishedAt: now,
             requested: false)
         outcome.rowID = delivery.rowID
+        outcome.endpointID = delivery.endpointID
         return outcome
     }
 
@@ -68,6 +69,7 @@ struct OutcomePolicy {
             startedAt: result.started, finishedAt: result.finished,
             responseExcerpt: Array(result.body.prefix(1024)))
         outcome.rowID = delivery.rowID
+        outcome.endpointID = delivery.endpointID
         return outcome
     }
 

@@ -188,8 +188,13 @@ public final class Database {
 
     /// Compiles one statement.
     public func prepare(_ sql: String) throws -> Statement {
-        try Statement(database: self, sql: sql)
+        prepared?.append(sql)
+        return try Statement(database: self, sql: sql)
     }
+
+    /// When not `nil`, the text of every statement prepared: tests read the query plans of what
+    /// a command really runs (`StatsQueryPlanTests`).
+    public var prepared: [String]?
 
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` takes the write lock at once (waiting up
     /// to the busy timeout), so two writers never deadlock upgrading a read lock.

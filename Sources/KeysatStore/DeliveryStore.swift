@@ -71,6 +71,9 @@ public struct AttemptOutcome: Sendable {
     }
 
     public var deliveryID: String
+    /// The delivery's endpoint, for the per-endpoint summaries `record` keeps ("" when unknown:
+    /// the outcome is then recorded but not summarised).
+    public var endpointID = ""
     /// The row's rowid when known (0 otherwise): found faster than by the text id.
     public var rowID: Int64 = 0
     /// Attempts made before this one, as read; the row is updated only if it still says so.
@@ -218,6 +221,7 @@ extension WebhookStore: DeliveryStore {
 
     public func record(_ outcomes: [AttemptOutcome]) throws {
         guard !outcomes.isEmpty else { return }
+        var summaries = AttemptSummaries()
         try database.writeTransaction {
             // By rowid when known (an integer seek), by id otherwise; the id must match either way.
             let set = """
@@ -260,6 +264,7 @@ extension WebhookStore: DeliveryStore {
                 }
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
+                summaries.add(outcome)
                 let excerpt = Array(outcome.responseExcerpt.prefix(1024))
                 try history.run([
                     .text(outcome.deliveryID), .integer(Int64(outcome.previousAttemptCount + 1)),
@@ -269,6 +274,7 @@ extension WebhookStore: DeliveryStore {
                     excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
                 ])
             }
+            try write(summaries)
         }
     }
 }

@@ -140,6 +140,83 @@ enum Migrations {
             ) WITHOUT ROWID;
             """
         ),
+        (
+            11,
+            // What `stats`, `deliveries list`, `purge` and the metrics file answer from without
+            // scanning the deliveries (issue 14). Indexes written once, at insert (created_at and
+            // endpoint_id never change), or only when a delivery stops (dead or held back); the
+            // rows per endpoint kept by triggers on insert and delete, so that every writer keeps
+            // them (Keysat's daemon, the sqlite3 shell); the attempt-history summaries kept by
+            // `record`, in the transaction that writes the attempts, a few rows per commit.
+            """
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_created
+                ON webhook_deliveries(created_at, id);
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_endpoint_created
+                ON webhook_deliveries(endpoint_id, created_at, id);
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_stopped
+                ON webhook_deliveries(endpoint_id, attempt_count)
+                WHERE delivered_at IS NULL AND next_attempt_at IS NULL;
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_totals (
+                endpoint_id TEXT PRIMARY KEY,
+                deliveries INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
+                SELECT coalesce(endpoint_id, ''), count(*) FROM webhook_deliveries GROUP BY 1;
+            CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_insert AFTER INSERT ON webhook_deliveries
+            BEGIN
+                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
+                    VALUES (coalesce(NEW.endpoint_id, ''), 1)
+                    ON CONFLICT (endpoint_id) DO UPDATE SET deliveries = deliveries + 1;
+            END;
+            CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_delete AFTER DELETE ON webhook_deliveries
+            BEGIN
+                UPDATE keysat_webhooks_totals SET deliveries = deliveries - 1
+                    WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
+            END;
+            CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_move AFTER UPDATE OF endpoint_id ON webhook_deliveries
+                WHEN OLD.endpoint_id IS NOT NEW.endpoint_id
+            BEGIN
+                UPDATE keysat_webhooks_totals SET deliveries = deliveries - 1
+                    WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
+                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
+                    VALUES (coalesce(NEW.endpoint_id, ''), 1)
+                    ON CONFLICT (endpoint_id) DO UPDATE SET deliveries = deliveries + 1;
+            END;
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_endpoint_health (
+                endpoint_id TEXT PRIMARY KEY,
+                last_success_at TEXT,
+                last_failure_at TEXT,
+                failure_streak INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID;
+            INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, last_success_at, last_failure_at, failure_streak)
+                SELECT d.endpoint_id,
+                       max(d.delivered_at),
+                       max(CASE WHEN coalesce(a.status_code, 0) NOT BETWEEN 200 AND 299 THEN a.started_at END),
+                       0
+                FROM webhook_deliveries AS d LEFT JOIN webhook_delivery_attempts AS a ON a.delivery_id = d.id
+                WHERE d.endpoint_id IS NOT NULL
+                GROUP BY d.endpoint_id;
+            UPDATE keysat_webhooks_endpoint_health AS h SET failure_streak = (
+                SELECT count(*) FROM webhook_delivery_attempts AS a JOIN webhook_deliveries AS d ON d.id = a.delivery_id
+                WHERE d.endpoint_id = h.endpoint_id AND coalesce(a.status_code, 0) NOT BETWEEN 200 AND 299
+                  AND a.started_at > coalesce((SELECT max(a2.started_at) FROM webhook_delivery_attempts AS a2
+                      JOIN webhook_deliveries AS d2 ON d2.id = a2.delivery_id
+                      WHERE d2.endpoint_id = h.endpoint_id AND a2.status_code BETWEEN 200 AND 299), ''));
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_attempt_minutes (
+                minute TEXT NOT NULL,
+                endpoint_id TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                successes INTEGER NOT NULL,
+                PRIMARY KEY (minute, endpoint_id)
+            ) WITHOUT ROWID;
+            INSERT INTO keysat_webhooks_attempt_minutes (endpoint_id, minute, attempts, successes)
+                SELECT d.endpoint_id, substr(a.started_at, 1, 16), count(*),
+                       count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299)
+                FROM webhook_delivery_attempts AS a JOIN webhook_deliveries AS d ON d.id = a.delivery_id
+                WHERE a.started_at >= strftime('%Y-%m-%dT%H:%M', 'now', '-1 day')
+                GROUP BY 1, 2;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

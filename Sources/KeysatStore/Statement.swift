@@ -8,6 +8,10 @@ public final class Statement {
     let handle: OpaquePointer
     unowned let database: Database
 
+    /// The first failed bind since the last reset (a value too big, out of memory): reported by
+    /// the next `step`, so that a statement never runs with a parameter silently left NULL.
+    private var bindFailure: Int32 = SQLITE_OK
+
     /// `SQLITE_TRANSIENT` is a macro Swift does not import: SQLite copies the bound bytes.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
@@ -36,6 +40,7 @@ public final class Statement {
     public func bind(_ values: [SQLValue]) -> Statement {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
+        bindFailure = SQLITE_OK
         for (offset, value) in values.enumerated() {
             bind(value, at: Int32(offset + 1))
         }
@@ -47,6 +52,7 @@ public final class Statement {
     public func bind(named values: [(String, SQLValue)]) -> Statement {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
+        bindFailure = SQLITE_OK
         for (name, value) in values {
             let index = sqlite3_bind_parameter_index(handle, name)
             if index > 0 { bind(value, at: index) }
@@ -55,31 +61,36 @@ public final class Statement {
     }
 
     private func bind(_ value: SQLValue, at index: Int32) {
+        let rc: Int32
         switch value {
         case .null:
-            sqlite3_bind_null(handle, index)
+            rc = sqlite3_bind_null(handle, index)
         case .integer(let number):
-            sqlite3_bind_int64(handle, index, number)
+            rc = sqlite3_bind_int64(handle, index, number)
         case .text(let text):
-            sqlite3_bind_text(handle, index, text, -1, Statement.transient)
+            rc = sqlite3_bind_text(handle, index, text, -1, Statement.transient)
         case .bytes(let bytes):
             // A text value made from raw bytes: payloads are bound without a String round trip.
-            bytes.withUnsafeBytes { buffer in
+            rc = bytes.withUnsafeBytes { buffer in
                 guard let base = buffer.baseAddress, buffer.count > 0 else {
-                    _ = sqlite3_bind_text(handle, index, "", 0, Statement.transient)
-                    return
+                    return sqlite3_bind_text(handle, index, "", 0, Statement.transient)
                 }
-                _ = sqlite3_bind_text(
+                return sqlite3_bind_text(
                     handle, index, base.assumingMemoryBound(to: CChar.self),
                     Int32(buffer.count), Statement.transient)
             }
         }
+        if rc != SQLITE_OK && bindFailure == SQLITE_OK { bindFailure = rc }
     }
 
     // MARK: - Stepping
 
     /// Steps once: `true` when a row is ready, `false` when done.
     public func step() throws -> Bool {
+        if bindFailure != SQLITE_OK {
+            throw SQLiteFailure(code: bindFailure, message: String(cString: sqlite3_errstr(bindFailure)))
+                .keysatError(path: database.path)
+        }
         let rc = sqlite3_step(handle)
         switch rc {
         case SQLITE_ROW: return true

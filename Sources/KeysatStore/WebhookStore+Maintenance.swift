@@ -24,16 +24,18 @@ extension WebhookStore {
     /// transactions of at most `batch` rows so that writers are never blocked for long.
     /// Pending deliveries are never deleted.
     ///
+    /// Rows are visited in `(created_at, id)` order, from where the last batch ended (keyset
+    /// paging, not a rescan): a finished delivery older than the cutoff was created before it,
+    /// so the work is proportional to the deliveries created before the cutoff, and nothing at
+    /// all when there are none.
+    ///
     /// - Returns: deliveries and attempts deleted (or, with `dryRun`, that would be).
     public func purge(scope: PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int = 1000) throws
-        -> (
-            deliveries: Int, attempts: Int
-        )
+        -> (deliveries: Int, attempts: Int)
     {
-        let values: [(String, SQLValue)] = [
-            (":cutoff", .text(cutoff.rfc3339)), (":batch", .integer(Int64(batch))),
-        ]
-        let chosen = "SELECT d.id FROM webhook_deliveries AS d WHERE \(scope.condition)"
+        let from = "FROM webhook_deliveries AS d WHERE d.created_at < :cutoff AND \(scope.condition)"
+        let chosen = "SELECT d.id " + from
+        let values: [(String, SQLValue)] = [(":cutoff", .text(cutoff.rfc3339))]
         if dryRun {
             let deliveries =
                 try database.prepare("SELECT count(*) FROM (\(chosen))").rows(named: values) {
@@ -46,19 +48,34 @@ extension WebhookStore {
             return (deliveries, attempts)
         }
         var total = (deliveries: 0, attempts: 0)
-        let page = "\(chosen) ORDER BY d.id LIMIT :batch"
+        var cursor: (createdAt: String, id: String)?
         while true {
-            let (deliveries, attempts) = try database.writeTransaction {
-                try database.prepare("DELETE FROM webhook_delivery_attempts WHERE delivery_id IN (\(page))")
-                    .run(named: values)
-                let attempts = database.changes
-                try database.prepare("DELETE FROM webhook_deliveries WHERE id IN (\(page))").run(
-                    named: values)
-                return (database.changes, attempts)
+            let (page, attempts) = try database.writeTransaction {
+                let page = try database.prepare(
+                    "SELECT d.id, d.created_at, d.rowid " + from
+                        + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
+                        + " ORDER BY d.created_at, d.id LIMIT :batch"
+                ).rows(
+                    named: values + [
+                        (":after", .optional(cursor?.createdAt)), (":afterID", .optional(cursor?.id)),
+                        (":batch", .integer(Int64(batch))),
+                    ]
+                ) { ($0.string(0), $0.string(1), Int64($0.integer(2) ?? 0)) }
+                let history = try database.prepare(
+                    "DELETE FROM webhook_delivery_attempts WHERE delivery_id = ?")
+                let row = try database.prepare("DELETE FROM webhook_deliveries WHERE rowid = ? AND id = ?")
+                var attempts = 0
+                for (id, _, rowID) in page {
+                    try history.run([.text(id)])
+                    attempts += database.changes
+                    try row.run([.integer(rowID), .text(id)])
+                }
+                return (page, attempts)
             }
-            total.deliveries += deliveries
+            total.deliveries += page.count
             total.attempts += attempts
-            if deliveries < batch { return total }
+            guard page.count == batch, let last = page.last else { return total }
+            cursor = (last.1, last.0)
         }
     }
 
@@ -88,72 +105,77 @@ extension WebhookStore {
         public var failureStreak = 0
     }
 
+    /// The whole queue's counts, from indexes and the totals kept by triggers: the work is
+    /// proportional to the deliveries not yet delivered (pending, dead, held), never to the
+    /// delivered ones (`StatsQueryPlanTests` checks the plans).
     public func queueCounts() throws -> QueueCounts {
         let now = clock.now()
-        let counts =
-            try database.prepare(
-                """
-                SELECT
-                  count(*) FILTER (WHERE \(DeliveryRecord.State.pending.condition(""))),
-                  count(*) FILTER (WHERE \(DeliveryRecord.State.due.condition(""))),
-                  count(*) FILTER (WHERE \(DeliveryRecord.State.delivered.condition(""))),
-                  count(*) FILTER (WHERE \(DeliveryRecord.State.dead.condition("")))
-                FROM webhook_deliveries
-                """
-            ).rows(named: [(":now", .text(now.rfc3339))]) { row in
-                QueueCounts(
-                    pending: row.integer(0) ?? 0, due: row.integer(1) ?? 0, delivered: row.integer(2) ?? 0,
-                    dead: row.integer(3) ?? 0)
-            }.first ?? QueueCounts()
-        var result = counts
-        // The partial index on next_attempt_at answers this at once.
-        if let oldest = try database.prepare(
-            """
-            SELECT min(next_attempt_at) FROM webhook_deliveries
-            WHERE \(DeliveryRecord.State.due.condition(""))
-            """
-        ).rows(named: [(":now", .text(now.rfc3339))], { $0.text(0) }).first ?? nil,
-            let moment = Timestamp(rfc3339: oldest)
-        {
-            result.oldestDueAgeSeconds = max(0, Double(now.microseconds - moment.microseconds) / 1e6)
-        }
-        return result
-    }
-
-    public func endpointStats() throws -> [EndpointStats] {
-        let now = clock.now()
-        let statement = try database.prepare(
+        let values: [(String, SQLValue)] = [(":now", .text(now.rfc3339))]
+        let row = try database.prepare(
             """
             SELECT
-              (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id
-                 AND \(DeliveryRecord.State.pending.condition())),
-              (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id
-                 AND \(DeliveryRecord.State.dead.condition())),
-              (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = :id AND d.delivered_at >= :day),
-              (SELECT max(d.delivered_at) FROM webhook_deliveries d WHERE d.endpoint_id = :id),
-              (SELECT count(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-                 WHERE d.endpoint_id = :id AND a.started_at >= :day),
-              (SELECT count(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-                 WHERE d.endpoint_id = :id AND a.started_at >= :day AND a.status_code BETWEEN 200 AND 299),
-              (SELECT max(a.started_at) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-                 WHERE d.endpoint_id = :id AND coalesce(a.status_code, 0) NOT BETWEEN 200 AND 299),
-              (SELECT count(*) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-                 WHERE d.endpoint_id = :id AND coalesce(a.status_code, 0) NOT BETWEEN 200 AND 299
-                   AND a.started_at > coalesce((SELECT max(a2.started_at) FROM webhook_delivery_attempts a2
-                       JOIN webhook_deliveries d2 ON d2.id = a2.delivery_id
-                       WHERE d2.endpoint_id = :id AND a2.status_code BETWEEN 200 AND 299), ''))
+              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.pending.condition(""))),
+              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.due.condition(""))),
+              (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL),
+              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.dead.condition(""))),
+              (SELECT coalesce(sum(deliveries), 0) FROM keysat_webhooks_totals),
+              (SELECT min(next_attempt_at) FROM webhook_deliveries WHERE \(DeliveryRecord.State.due.condition("")))
+            """
+        ).rows(named: values) { row in
+            (
+                row.integer(0) ?? 0, row.integer(1) ?? 0, row.integer(2) ?? 0, row.integer(3) ?? 0,
+                row.integer(4) ?? 0, row.text(5)
+            )
+        }.first
+        guard let (pending, due, open, dead, total, oldest) = row else { return QueueCounts() }
+        var counts = QueueCounts(pending: pending, due: due, delivered: max(0, total - open), dead: dead)
+        if let oldest, let moment = Timestamp(rfc3339: oldest) {
+            counts.oldestDueAgeSeconds = max(0, Double(now.microseconds - moment.microseconds) / 1e6)
+        }
+        return counts
+    }
+
+    /// Each endpoint's counts and health, from indexes, the totals and the attempt summaries
+    /// (`WebhookStore+Summaries`): a few seeks per endpoint and one pass over a day's minutes.
+    public func endpointStats() throws -> [EndpointStats] {
+        let now = clock.now()
+        let counts = try database.prepare(
+            """
+            SELECT
+              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id AND delivered_at IS NULL),
+              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id
+                 AND delivered_at IS NULL AND next_attempt_at IS NULL),
+              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id
+                 AND \(DeliveryRecord.State.dead.condition(""))),
+              h.last_success_at, h.last_failure_at, coalesce(h.failure_streak, 0)
+            FROM (SELECT 1) LEFT JOIN keysat_webhooks_endpoint_health AS h ON h.endpoint_id = :id
             """)
+        var day: [String: (attempts: Int, successes: Int)] = [:]
+        for (endpoint, attempts, successes) in try database.prepare(
+            """
+            SELECT endpoint_id, sum(attempts), sum(successes) FROM keysat_webhooks_attempt_minutes
+            WHERE minute >= ? GROUP BY endpoint_id
+            """
+        ).rows(
+            [.text(String(now.adding(seconds: -86_400).rfc3339.prefix(16)))],
+            { ($0.string(0), $0.integer(1) ?? 0, $0.integer(2) ?? 0) })
+        {
+            day[endpoint] = (attempts, successes)
+        }
         return try endpoints().map { endpoint in
-            try statement.rows(
-                named: [(":id", .text(endpoint.id)), (":day", .text(now.adding(seconds: -86_400).rfc3339))]
-            ) { row in
-                let attempts = row.integer(4) ?? 0
-                return EndpointStats(
-                    endpoint: endpoint, pending: row.integer(0) ?? 0, dead: row.integer(1) ?? 0,
-                    delivered24h: row.integer(2) ?? 0,
-                    successRate24h: attempts == 0 ? nil : Double(row.integer(5) ?? 0) / Double(attempts),
-                    lastSuccess: row.text(3), lastFailure: row.text(6), failureStreak: row.integer(7) ?? 0)
-            }.first ?? EndpointStats(endpoint: endpoint)
+            var stats = EndpointStats(endpoint: endpoint)
+            _ = try counts.rows(named: [(":id", .text(endpoint.id))]) { row in
+                let open = row.integer(0) ?? 0
+                stats.pending = open - (row.integer(1) ?? 0)
+                stats.dead = row.integer(2) ?? 0
+                stats.lastSuccess = row.text(3)
+                stats.lastFailure = row.text(4)
+                stats.failureStreak = row.integer(5) ?? 0
+            }
+            let attempts = day[endpoint.id]?.attempts ?? 0
+            stats.delivered24h = day[endpoint.id]?.successes ?? 0
+            stats.successRate24h = attempts == 0 ? nil : Double(stats.delivered24h) / Double(attempts)
+            return stats
         }
     }
 }

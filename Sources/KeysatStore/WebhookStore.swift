@@ -7,6 +7,8 @@ public import KeysatCore
 public final class WebhookStore {
     public let database: Database
     let clock: any TimeSource
+    /// When this process last dropped old per-minute attempt summaries (`pruneAttemptMinutes`).
+    var lastMinutesPrune = Timestamp(microseconds: 0)
     /// Whether opening it adopted Keysat's own tables, made by Keysat before this project ever
     /// opened the file (the first `init` on a Keysat database).
     public private(set) var adoptedKeysatTables = false
