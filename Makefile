@@ -7,8 +7,10 @@ DATADIR = $(DESTDIR)$(PREFIX)/share
 DOCDIR = $(DESTDIR)$(PREFIX)/share/doc/keysat-webhooks
 UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 SWIFT ?= swift
-# Installed binaries carry the Swift runtime inside: target hosts have no toolchain.
-RELEASE_FLAGS = -c release --static-swift-stdlib
+# How installed binaries are built, said once (scripts use it too): the Swift runtime inside
+# (a target host has no toolchain), and no $ORIGIN run path, which made the loader look for
+# every library beside the binary first (35 failed look-ups per start).
+RELEASE_FLAGS = $(shell cat scripts/release-flags)
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
 
 # What each step needs is said once, in scripts/setup.sh: it installs what is missing (as root),
@@ -49,7 +51,7 @@ quickstart: release
 	./scripts/quickstart.sh
 
 bench: release
-	./bench/run.sh
+	./bench/run.sh $(if $(SCALE),--scale)
 
 # For those who build on the host; a host without a toolchain installs `make dist`'s package.
 install: release

@@ -3,7 +3,7 @@
 against the sqlite3 tool, memory with a large backlog, and isolation from a hanging receiver.
 
 Every comparison is made in the same run, as a ratio, because these machines are shared and
-noisy. usage: bench.py BIN_DIR [--quick]
+noisy. usage: bench.py BIN_DIR [--quick] [--scale]
 """
 import base64
 import hashlib
@@ -11,6 +11,7 @@ import resource, hmac, json, os, shutil, signal, socket, statistics, subprocess,
 
 BIN = sys.argv[1]
 QUICK = "--quick" in sys.argv
+SCALE = "--scale" in sys.argv  # the million-row section (make bench SCALE=1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = tempfile.mkdtemp(prefix="keysat-bench-")
 ENV = dict(os.environ, KEYSAT_ALLOW_NETWORKS="127.0.0.1")
@@ -327,6 +328,82 @@ def kick_latency():
         receiver.terminate()
 
 
+# MARK: - 6. Scale: a million deliveries
+
+def scale_db(count):
+    """`count` deliveries over 4 endpoints created over the last 12 hours: 85 % delivered with
+    one attempt, 3 % dead after ten, the rest pending and due; 10,000 of the delivered ones
+    three days old (what a purge deletes)."""
+    db = make_db("scale.db", [f"http://127.0.0.1:9/hooks/{i}" for i in range(4)], count)
+    now = time.time()
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 43_200))
+    sql(db, f"""
+UPDATE webhook_deliveries SET created_at = strftime('%Y-%m-%dT%H:%M:%f', '{start}', '+' || ((rowid * 43) / 1000.0) || ' seconds') || '000Z';
+UPDATE webhook_deliveries SET next_attempt_at = created_at;
+UPDATE webhook_deliveries SET delivered_at = created_at, next_attempt_at = NULL, attempt_count = 1, last_status_code = 204
+    WHERE rowid % 100 < 85;
+UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10, last_status_code = 500, last_error = 'non-2xx response: HTTP 500, empty body'
+    WHERE rowid % 100 BETWEEN 85 AND 87;
+UPDATE webhook_deliveries SET created_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', '-3 days') || '000Z',
+    delivered_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', '-3 days') || '000Z' WHERE rowid IN
+    (SELECT rowid FROM webhook_deliveries WHERE delivered_at IS NOT NULL LIMIT 10000);
+INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
+    SELECT id, 1, coalesce(delivered_at, created_at), 3, last_status_code, last_error, NULL
+    FROM webhook_deliveries WHERE attempt_count > 0;
+PRAGMA wal_checkpoint(TRUNCATE);""")
+    return db
+
+
+def scale():
+    count = 100_000 if QUICK else 1_000_000
+    db = scale_db(count)
+    commands = [
+        ("stats", ["stats", "--json"]),
+        ("deliveries list", ["deliveries", "list"]),
+        ("deliveries list --status dead", ["deliveries", "list", "--status", "dead"]),
+        ("deliveries list --endpoint", None),
+        ("purge, nothing to delete", ["purge", "--older-than", "5d"]),
+    ]
+    endpoint = sql(db, "SELECT id FROM webhook_endpoints ORDER BY created_at, id LIMIT 1")
+    for name, argv in commands:
+        argv = argv or ["deliveries", "list", "--endpoint", endpoint]
+        times = []
+        for _ in range(REPEATS):
+            seconds, result = timed([os.path.join(BIN, "keysat-webhooks"), *argv, "--db", db])
+            assert result.returncode == 0, result.stderr
+            times.append(seconds)
+        best = statistics.median(times)
+        results.append(("scale", f"{name}, {count:,} deliveries", f"{best * 1000:.0f} ms", "≤ 100 ms",
+                        "met" if best <= 0.1 else "MISSED"))
+    seconds, result = timed([os.path.join(BIN, "keysat-webhooks"), "purge", "--older-than", "2d", "--json", "--db", db])
+    assert result.returncode == 0, result.stderr
+    results.append(("scale", f"purge deleting 10,000 deliveries of {count:,}: {result.stdout.strip()}",
+                    f"{seconds * 1000:.0f} ms", "proportional to what it deletes", ""))
+    # Delivering all of them, against the rate for 20,000 (measured the same way, now).
+    reset(db)
+    left = int(sql(db, "SELECT count(*) FROM webhook_deliveries"))
+    port = start_nginx()
+    small = make_db("scale-small.db", [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)], 20_000)
+    try:
+        sql(db, f"UPDATE webhook_endpoints SET url = replace(url, '127.0.0.1:9/', '127.0.0.1:{port}/')")
+        rates = {}
+        for name, path, n in (("20k", small, 20_000), ("scale", db, left)):
+            argv = ["/usr/bin/time", "-v", os.path.join(BIN, "keysat-deliver"), "--db", path, "--concurrency", "16",
+                    "--per-endpoint", "16", "--json"]
+            seconds, result = timed(argv)
+            summary = json.loads(result.stdout)
+            assert summary["delivered"] == n, result.stdout + result.stderr
+            rss = next(int(l.split(":")[1]) / 1024 for l in result.stderr.splitlines() if "Maximum resident" in l)
+            rates[name] = (n / seconds, rss)
+        ratio = rates["scale"][0] / rates["20k"][0]
+        results.append(("scale", f"delivering {left:,} due: {rates['scale'][0]:,.0f}/s, peak RSS "
+                        f"{rates['scale'][1]:.1f} MiB; 20,000: {rates['20k'][0]:,.0f}/s",
+                        f"{ratio:.2f}× the 20k rate", "≥ 0.9×, RSS ≤ 40 MiB",
+                        "met" if ratio >= 0.9 and rates["scale"][1] <= 40 else "MISSED"))
+    finally:
+        stop_nginx()
+
+
 def report():
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     cpu = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -356,7 +433,7 @@ def report():
 
 
 try:
-    for step in (startup, throughput, memory, isolation, kick_latency):
+    for step in (startup, throughput, memory, isolation, kick_latency) + ((scale,) if SCALE else ()):
         print(f"bench: {step.__name__} …", file=sys.stderr, flush=True)
         step()
     report()
