@@ -432,11 +432,12 @@ def report():
             f.write(text + tail)
 
 
-try:
-    for step in (startup, throughput, memory, isolation, kick_latency) + ((scale,) if SCALE else ()):
-        print(f"bench: {step.__name__} …", file=sys.stderr, flush=True)
-        step()
-    report()
-finally:
-    stop_nginx()
-    shutil.rmtree(WORK, ignore_errors=True)
+if __name__ == "__main__":
+    try:
+        for step in (startup, throughput, memory, isolation, kick_latency) + ((scale,) if SCALE else ()):
+            print(f"bench: {step.__name__} …", file=sys.stderr, flush=True)
+            step()
+        report()
+    finally:
+        stop_nginx()
+        shutil.rmtree(WORK, ignore_errors=True)
