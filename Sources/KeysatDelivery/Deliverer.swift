@@ -135,6 +135,13 @@ public struct Deliverer {
         stop: @escaping () -> Bool
     ) throws -> RunSummary {
         let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
+        // Outcomes are committed on a second connection and thread, while the run sends.
+        let recorder = BackgroundRecorder(store) {
+            let writer = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+            try writer.database.execute("PRAGMA cache_size = -4096")
+            return writer
+        }
+        defer { try? recorder.close() }
         var total = RunSummary()
         var roundOptions = options
         let sharing = OwnedFile.Sharing(database: databasePath)
@@ -149,7 +156,7 @@ public struct Deliverer {
             }
             if let limit = options.limit { roundOptions.limit = limit - total.attempted }
             let run = DeliveryRun(
-                store: store, options: roundOptions, clock: clock, logger: logger, stop: stop)
+                store: recorder, options: roundOptions, clock: clock, logger: logger, stop: stop)
             total.merge(try run.run(at: t0))
             total.rounds += 1
             total.elapsedMS = Int((clock.now().microseconds - start.microseconds) / 1000)

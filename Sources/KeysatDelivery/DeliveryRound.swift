@@ -63,6 +63,7 @@ final class DeliveryRound {
             try flushIfDue()
         }
         try flush()
+        try store.drain()  // the run's outcomes are all on disk before it reports them
         if options.disableAfterSeconds > 0 { try disableFailingEndpoints() }
         summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
         return summary

@@ -130,6 +130,16 @@ public protocol DeliveryStore: AnyObject {
 
     /// When the endpoint's current run of failed attempts began, if its last attempt failed.
     func failingSince(endpointID: String) throws -> Timestamp?
+
+    /// Returns once every outcome passed to `record` is committed (a store that commits on
+    /// another thread waits for it); throws a commit's failure.
+    func drain() throws
+}
+
+extension DeliveryStore {
+    /// A store that commits in `record` itself has nothing to wait for.
+    public func drain() throws {}
+
 }
 
 extension WebhookStore: DeliveryStore {

@@ -145,7 +145,7 @@ enum Migrations {
             // What `stats`, `deliveries list`, `purge` and the metrics file answer from without
             // scanning the deliveries (issue 14). Indexes written once, at insert (created_at and
             // endpoint_id never change), or only when a delivery stops (dead or held back); the
-            // rows per endpoint kept by triggers on insert and delete, so that every writer keeps
+            // rows and delivered rows per endpoint kept by triggers, so that every writer keeps
             // them (Keysat's daemon, the sqlite3 shell); the attempt-history summaries kept by
             // `record`, in the transaction that writes the attempts, a few rows per commit.
             """
@@ -158,29 +158,36 @@ enum Migrations {
                 WHERE delivered_at IS NULL AND next_attempt_at IS NULL;
             CREATE TABLE IF NOT EXISTS keysat_webhooks_totals (
                 endpoint_id TEXT PRIMARY KEY,
-                deliveries INTEGER NOT NULL
+                deliveries INTEGER NOT NULL,
+                delivered INTEGER NOT NULL
             ) WITHOUT ROWID;
-            INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
-                SELECT coalesce(endpoint_id, ''), count(*) FROM webhook_deliveries GROUP BY 1;
+            INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
+                SELECT coalesce(endpoint_id, ''), count(*), count(delivered_at) FROM webhook_deliveries GROUP BY 1;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_insert AFTER INSERT ON webhook_deliveries
             BEGIN
-                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
-                    VALUES (coalesce(NEW.endpoint_id, ''), 1)
-                    ON CONFLICT (endpoint_id) DO UPDATE SET deliveries = deliveries + 1;
+                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
+                    VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
+                    ON CONFLICT (endpoint_id) DO UPDATE SET
+                        deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
             END;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_delete AFTER DELETE ON webhook_deliveries
             BEGIN
-                UPDATE keysat_webhooks_totals SET deliveries = deliveries - 1
+                UPDATE keysat_webhooks_totals
+                    SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
                     WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
             END;
-            CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_move AFTER UPDATE OF endpoint_id ON webhook_deliveries
+            CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_update
+                AFTER UPDATE OF endpoint_id, delivered_at ON webhook_deliveries
                 WHEN OLD.endpoint_id IS NOT NEW.endpoint_id
+                  OR (OLD.delivered_at IS NULL) <> (NEW.delivered_at IS NULL)
             BEGIN
-                UPDATE keysat_webhooks_totals SET deliveries = deliveries - 1
+                UPDATE keysat_webhooks_totals
+                    SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
                     WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
-                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries)
-                    VALUES (coalesce(NEW.endpoint_id, ''), 1)
-                    ON CONFLICT (endpoint_id) DO UPDATE SET deliveries = deliveries + 1;
+                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
+                    VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
+                    ON CONFLICT (endpoint_id) DO UPDATE SET
+                        deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
             END;
             CREATE TABLE IF NOT EXISTS keysat_webhooks_endpoint_health (
                 endpoint_id TEXT PRIMARY KEY,

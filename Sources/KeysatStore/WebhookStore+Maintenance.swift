@@ -105,21 +105,25 @@ extension WebhookStore {
         public var failureStreak = 0
     }
 
-    /// The whole queue's counts, from indexes and the totals kept by triggers: the work is
-    /// proportional to the deliveries not yet delivered (pending, dead, held), never to the
-    /// delivered ones (`StatsQueryPlanTests` checks the plans).
+    /// The whole queue's counts, from the totals kept by triggers and the partial indexes: the
+    /// work is proportional to the deliveries due and stopped (dead, held), never to the history
+    /// (`StatsQueryPlanTests` checks the plans).
     public func queueCounts() throws -> QueueCounts {
         let now = clock.now()
         let values: [(String, SQLValue)] = [(":now", .text(now.rfc3339))]
         let row = try database.prepare(
             """
             SELECT
-              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.pending.condition(""))),
-              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.due.condition(""))),
-              (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL),
-              (SELECT count(*) FROM webhook_deliveries WHERE \(DeliveryRecord.State.dead.condition(""))),
               (SELECT coalesce(sum(deliveries), 0) FROM keysat_webhooks_totals),
-              (SELECT min(next_attempt_at) FROM webhook_deliveries WHERE \(DeliveryRecord.State.due.condition("")))
+              (SELECT coalesce(sum(delivered), 0) FROM keysat_webhooks_totals),
+              (SELECT count(*) FROM webhook_deliveries INDEXED BY idx_webhook_deliveries_pending
+                 WHERE \(DeliveryRecord.State.due.condition(""))),
+              (SELECT count(*) FROM webhook_deliveries INDEXED BY idx_keysat_webhooks_deliveries_stopped
+                 WHERE delivered_at IS NULL AND next_attempt_at IS NULL),
+              (SELECT count(*) FROM webhook_deliveries INDEXED BY idx_keysat_webhooks_deliveries_stopped
+                 WHERE \(DeliveryRecord.State.dead.condition(""))),
+              (SELECT min(next_attempt_at) FROM webhook_deliveries INDEXED BY idx_webhook_deliveries_pending
+                 WHERE \(DeliveryRecord.State.due.condition("")))
             """
         ).rows(named: values) { row in
             (
@@ -127,26 +131,28 @@ extension WebhookStore {
                 row.integer(4) ?? 0, row.text(5)
             )
         }.first
-        guard let (pending, due, open, dead, total, oldest) = row else { return QueueCounts() }
-        var counts = QueueCounts(pending: pending, due: due, delivered: max(0, total - open), dead: dead)
+        guard let (total, delivered, due, stopped, dead, oldest) = row else { return QueueCounts() }
+        var counts = QueueCounts(
+            pending: max(0, total - delivered - stopped), due: due, delivered: delivered, dead: dead)
         if let oldest, let moment = Timestamp(rfc3339: oldest) {
             counts.oldestDueAgeSeconds = max(0, Double(now.microseconds - moment.microseconds) / 1e6)
         }
         return counts
     }
 
-    /// Each endpoint's counts and health, from indexes, the totals and the attempt summaries
-    /// (`WebhookStore+Summaries`): a few seeks per endpoint and one pass over a day's minutes.
+    /// Each endpoint's counts and health, from the totals, the partial index of stopped rows
+    /// and the attempt summaries (`WebhookStore+Summaries`): a few seeks per endpoint and one
+    /// pass over a day's minutes.
     public func endpointStats() throws -> [EndpointStats] {
         let now = clock.now()
         let counts = try database.prepare(
             """
             SELECT
-              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id AND delivered_at IS NULL),
-              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id
-                 AND delivered_at IS NULL AND next_attempt_at IS NULL),
-              (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :id
-                 AND \(DeliveryRecord.State.dead.condition(""))),
+              (SELECT coalesce(sum(deliveries - delivered), 0) FROM keysat_webhooks_totals WHERE endpoint_id = :id),
+              (SELECT count(*) FROM webhook_deliveries INDEXED BY idx_keysat_webhooks_deliveries_stopped
+                 WHERE endpoint_id = :id AND delivered_at IS NULL AND next_attempt_at IS NULL),
+              (SELECT count(*) FROM webhook_deliveries INDEXED BY idx_keysat_webhooks_deliveries_stopped
+                 WHERE endpoint_id = :id AND \(DeliveryRecord.State.dead.condition(""))),
               h.last_success_at, h.last_failure_at, coalesce(h.failure_streak, 0)
             FROM (SELECT 1) LEFT JOIN keysat_webhooks_endpoint_health AS h ON h.endpoint_id = :id
             """)
@@ -166,7 +172,7 @@ extension WebhookStore {
             var stats = EndpointStats(endpoint: endpoint)
             _ = try counts.rows(named: [(":id", .text(endpoint.id))]) { row in
                 let open = row.integer(0) ?? 0
-                stats.pending = open - (row.integer(1) ?? 0)
+                stats.pending = max(0, open - (row.integer(1) ?? 0))
                 stats.dead = row.integer(2) ?? 0
                 stats.lastSuccess = row.text(3)
                 stats.lastFailure = row.text(4)

@@ -141,7 +141,9 @@ final class RequestHeadersTests: XCTestCase {
         let h = headers(delivery, secret: secret)
         XCTAssertEqual(h["Content-Type"], "application/json")
         // Known answers from Python's hmac module (an independent implementation).
-        XCTAssertEqual(h["X-Keysat-Signature"], "sha256=95395332bf40ca4580d2b462cd1d0bf800880f799d7b3a3826fab2b19c4e3c99")
+        XCTAssertEqual(
+            h["X-Keysat-Signature"], "sha256=95395332bf40ca4580d2b462cd1d0bf800880f799d7b3a3826fab2b19c4e3c99"
+        )
         XCTAssertEqual(h["X-Keysat-Event"], "license.issued")
         XCTAssertEqual(h["X-Keysat-Delivery"], "d-1")
         XCTAssertEqual(h["webhook-id"], "d-1")
@@ -157,11 +159,20 @@ final class RequestHeadersTests: XCTestCase {
         delivery.previousSecret = "old-secret-0000000"
         let h = headers(delivery, secret: "new-secret-0000000")
         // Known answers from Python's hmac module (an independent implementation).
-        XCTAssertEqual(h["X-Keysat-Signature"], "sha256=cd5da30e3a15c02d4477077ea38f803d25d0117f24ecc8c734847b324aa2d8cb")
-        XCTAssertEqual(h["X-Keysat-Previous-Signature"], "sha256=118ddd53b896ed22a0b8a4d8c86a657c44ae8638e9daf811cd2e81f94c426107")
+        XCTAssertEqual(
+            h["X-Keysat-Signature"], "sha256=cd5da30e3a15c02d4477077ea38f803d25d0117f24ecc8c734847b324aa2d8cb"
+        )
+        XCTAssertEqual(
+            h["X-Keysat-Previous-Signature"],
+            "sha256=118ddd53b896ed22a0b8a4d8c86a657c44ae8638e9daf811cd2e81f94c426107")
         let signatures = h["webhook-signature"]?.split(separator: " ").map(String.init) ?? []
         XCTAssertEqual(signatures.count, 2)
-        XCTAssertEqual(signatures, ["v1,yeYqnFNEzwB6Fsa4N6uwRQd9Ec/LZ9tzL9zkKfNnl70=", "v1,C34kC/0Us6PZ4f2U/QKckvD22MvbQli0TOXCwS3CpcQ="])
+        XCTAssertEqual(
+            signatures,
+            [
+                "v1,yeYqnFNEzwB6Fsa4N6uwRQd9Ec/LZ9tzL9zkKfNnl70=",
+                "v1,C34kC/0Us6PZ4f2U/QKckvD22MvbQli0TOXCwS3CpcQ=",
+            ])
     }
 
     func testHeaderValuesCannotInjectLines() throws {

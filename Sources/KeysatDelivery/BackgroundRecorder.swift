@@ -1,0 +1,157 @@
+public import KeysatCore
+public import KeysatStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A store whose outcomes are committed on a second thread, over a second connection, so that
+/// the run's thread goes on sending while SQLite writes (issue 14: the commits were a sixth of a
+/// busy run's time, spent with every transfer waiting).
+///
+/// Everything but `record` goes to the run's own store, after `drain` where the answer depends
+/// on the outcomes recorded so far (the next delivery of an ordered chain, an endpoint's failing
+/// streak) or where it writes itself (disabling an endpoint): so every rule sees what it saw when
+/// commits were synchronous. A failed commit is thrown from the next call, as it would have been
+/// from `record`. The writer's connection is opened with the first batch: an idle run pays nothing.
+public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
+    // Unchecked: `store` is used only on the run's thread, `writer` only on the writer thread,
+    // and the queue only under `mutex`.
+    private let store: any DeliveryStore
+    private let openWriter: () throws -> any DeliveryStore
+    private var writer: (any DeliveryStore)?
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [[AttemptOutcome]] = []
+    private var writing = false
+    private var failure: (any Error)?
+    private var closing = false
+    private var thread: pthread_t?
+
+    /// - Parameters:
+    ///   - store: the run's store, for everything but `record`.
+    ///   - writer: opens the writer's own connection to the same database (on the writer thread).
+    public init(_ store: any DeliveryStore, writer: @escaping () throws -> any DeliveryStore) {
+        self.store = store
+        self.openWriter = writer
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    deinit {
+        try? close()
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(mutex)
+        changed.deallocate()
+        mutex.deallocate()
+    }
+
+    // MARK: - The run's side
+
+    public func record(_ outcomes: [AttemptOutcome]) throws {
+        guard !outcomes.isEmpty else { return }
+        try startIfNeeded()
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if let failure { throw failure }
+        queue.append(outcomes)
+        pthread_cond_broadcast(changed)
+    }
+
+    /// Waits until every outcome handed over is committed; throws the first failed commit.
+    public func drain() throws {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !queue.isEmpty || writing { pthread_cond_wait(changed, mutex) }
+        if let failure { throw failure }
+    }
+
+    /// Drains, then ends the writer thread.
+    public func close() throws {
+        guard let thread else { return }
+        pthread_mutex_lock(mutex)
+        closing = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(mutex)
+        pthread_join(thread, nil)
+        self.thread = nil
+        if let failure { throw failure }
+    }
+
+    public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+    {
+        // A row recorded meanwhile is either delivered, dead or due after t0: never on a due page.
+        try store.dueDeliveries(dueBy: dueBy, retries: retries, after: cursor, limit: limit)
+    }
+
+    public func oldestPending(endpointID: String) throws -> DueDelivery? {
+        try drain()
+        return try store.oldestPending(endpointID: endpointID)
+    }
+
+    public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
+
+    public func eraseExpiredSecrets(now: Timestamp) throws -> Int {
+        try drain()
+        return try store.eraseExpiredSecrets(now: now)
+    }
+
+    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+        try drain()
+        return try store.disableEndpoint(id: id, reason: reason)
+    }
+
+    public func failingSince(endpointID: String) throws -> Timestamp? {
+        try drain()
+        return try store.failingSince(endpointID: endpointID)
+    }
+
+    // MARK: - The writer's side
+
+    private func startIfNeeded() throws {
+        guard thread == nil else { return }
+        var made = pthread_t()
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let rc = pthread_create(
+            &made, nil,
+            { context in
+                Unmanaged<BackgroundRecorder>.fromOpaque(context!).takeUnretainedValue().writeLoop()
+                return nil
+            }, context)
+        guard rc == 0 else {
+            throw KeysatError.system(.internal, "cannot start the thread that records outcomes", errno: rc)
+        }
+        thread = made
+    }
+
+    /// Commits what the run hands over, batch after batch, until closed and drained.
+    private func writeLoop() {
+        pthread_mutex_lock(mutex)
+        while true {
+            while queue.isEmpty && !closing { pthread_cond_wait(changed, mutex) }
+            if queue.isEmpty { break }
+            // Everything queued meanwhile goes in one transaction.
+            let batch = queue.flatMap { $0 }
+            queue.removeAll(keepingCapacity: true)
+            writing = true
+            pthread_mutex_unlock(mutex)
+            let error = commit(batch)
+            pthread_mutex_lock(mutex)
+            writing = false
+            if failure == nil, let error { failure = error }
+            pthread_cond_broadcast(changed)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func commit(_ batch: [AttemptOutcome]) -> (any Error)? {
+        do {
+            if writer == nil { writer = try openWriter() }
+            try writer!.record(batch)
+            return nil
+        } catch {
+            return error
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import KeysatCore
+import KeysatStore
+import XCTest
+
+@testable import KeysatDelivery
+
+/// Outcomes committed on the writer thread: all of them, in order, before `drain` returns, and
+/// a failed commit reported to the run.
+final class BackgroundRecorderTests: XCTestCase {
+    /// A writer that records batches, slowly, and fails when told to.
+    final class SlowWriter: DeliveryStore, @unchecked Sendable {
+        // Unchecked: touched by the writer thread only, and read by the test after `drain`.
+        var batches: [[String]] = []
+        var failAt: Int?
+        func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+            -> [DueDelivery]
+        { [] }
+        func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
+        func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
+        func record(_ outcomes: [AttemptOutcome]) throws {
+            usleep(2000)
+            if let failAt, batches.count == failAt {
+                throw KeysatError(.io, "database: disk full", cause: .sqlite(13))
+            }
+            batches.append(outcomes.map(\.deliveryID))
+        }
+        func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
+        func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+        func failingSince(endpointID: String) throws -> Timestamp? { nil }
+    }
+
+    func outcome(_ id: String) -> AttemptOutcome {
+        AttemptOutcome(
+            deliveryID: id, previousAttemptCount: 0, result: .delivered, statusCode: 204, error: nil,
+            startedAt: Timestamp(seconds: 0), finishedAt: Timestamp(seconds: 0))
+    }
+
+    func testEveryOutcomeIsCommittedInOrderBeforeDrainReturns() throws {
+        let writer = SlowWriter()
+        let recorder = BackgroundRecorder(FakeStore()) { writer }
+        let ids = (0..<200).map { "d\($0)" }
+        for chunk in stride(from: 0, to: ids.count, by: 10) {
+            try recorder.record(ids[chunk..<chunk + 10].map(outcome))
+        }
+        try recorder.drain()
+        XCTAssertEqual(writer.batches.flatMap { $0 }, ids)
+        XCTAssertLessThan(writer.batches.count, 20, "batches queued meanwhile go in one commit")
+        try recorder.close()
+    }
+
+    func testAFailedCommitIsThrownToTheRun() throws {
+        let writer = SlowWriter()
+        writer.failAt = 0
+        let recorder = BackgroundRecorder(FakeStore()) { writer }
+        try recorder.record([outcome("a")])
+        XCTAssertThrowsError(try recorder.drain()) {
+            XCTAssertEqual(($0 as? KeysatError)?.cause, .sqlite(13))
+        }
+        XCTAssertThrowsError(try recorder.record([outcome("b")]))
+        XCTAssertThrowsError(try recorder.close())
+    }
+
+    func testAWriterThatCannotOpenFailsTheRunNotTheProcess() throws {
+        let recorder = BackgroundRecorder(FakeStore()) { throw KeysatError(.permission, "read-only") }
+        try recorder.record([outcome("a")])
+        XCTAssertThrowsError(try recorder.drain())
+    }
+
+    func testNothingRecordedStartsNoThread() throws {
+        var opened = false
+        let recorder = BackgroundRecorder(FakeStore()) {
+            opened = true
+            return SlowWriter()
+        }
+        try recorder.drain()
+        try recorder.close()
+        XCTAssertFalse(opened)
+    }
+}
