@@ -29,19 +29,5 @@ public enum Output {
     }
 
     @discardableResult
-    static func write(_ text: String, to fd: Int32) -> Bool {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        return bytes.withUnsafeMutableBytes { buffer in
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
-    }
+    static func write(_ text: String, to fd: Int32) -> Bool { SystemCall.writeAll(fd, Array(text.utf8)) }
 }

@@ -96,13 +96,3 @@ extension KeysatWebhooks {
         }
     }
 }
-
-extension String {
-    fileprivate var trimmingSpaces: String {
-        var scalars = Substring(self).unicodeScalars
-        let space: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        while let first = scalars.first, space(first) { scalars = scalars.dropFirst() }
-        while let last = scalars.last, space(last) { scalars = scalars.dropLast() }
-        return String(String.UnicodeScalarView(scalars))
-    }
-}
