@@ -7,10 +7,8 @@ DATADIR = $(DESTDIR)$(PREFIX)/share
 DOCDIR = $(DESTDIR)$(PREFIX)/share/doc/keysat-webhooks
 UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 SWIFT ?= swift
-# How installed binaries are built, said once (scripts use it too): the Swift runtime inside
-# (a target host has no toolchain), and no $ORIGIN run path, which made the loader look for
-# every library beside the binary first (35 failed look-ups per start).
-RELEASE_FLAGS = $(shell cat scripts/release-flags)
+# How installed binaries are built, said once in scripts/release-flags (the scripts use it too).
+RELEASE_FLAGS = $(shell scripts/release-flags)
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
 
 # What each step needs is said once, in scripts/setup.sh: it installs what is missing (as root),

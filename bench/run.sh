@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # What the benchmark needs is said, with everything else the project needs, in scripts/setup.sh.
 scripts/setup.sh bench
-bin=$(swift build $(cat scripts/release-flags) --show-bin-path)
+bin=$(swift build $(scripts/release-flags) --show-bin-path)
 exec python3 bench/bench.py "$bin" "$@"

@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 022
 swift=${SWIFT:-swift}
-$swift build $(cat scripts/release-flags) >&2
-bin=$($swift build $(cat scripts/release-flags) --show-bin-path)
+$swift build $(scripts/release-flags) >&2
+bin=$($swift build $(scripts/release-flags) --show-bin-path)
 version=$("$bin/keysat-webhooks" --version)
 arch=$(dpkg --print-architecture)
 name="keysat-webhooks_${version}_${arch}"

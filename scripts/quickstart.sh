@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bin=$(swift build $(cat scripts/release-flags) --show-bin-path)
+bin=$(swift build $(scripts/release-flags) --show-bin-path)
 dir=$PWD/quickstart
 rm -rf "$dir"
 mkdir -p "$dir"
