@@ -65,7 +65,11 @@ public final class Database {
                 // images and all), so that a user who may only read the database can open it:
                 // SQLite can read a WAL database without write access only when both exist.
                 var persist: Int32 = 1
-                _ = sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
+                let rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
+                guard rc == SQLITE_OK else {
+                    throw SQLiteFailure(code: rc, message: String(cString: sqlite3_errstr(rc)))
+                        .keysatError(path: path)
+                }
                 try execute("PRAGMA journal_size_limit=0")
             }
             try execute("PRAGMA foreign_keys=ON")
