@@ -45,8 +45,7 @@ public struct Deliverer {
         let store = try WebhookStore(
             path: databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
-        // A run touches delivery rows by random id; a larger page cache saves most re-reads.
-        try store.database.execute("PRAGMA cache_size = -4096")
+        try Self.sizeCache(store)
         if store.database.isReadOnly && !dryRun {
             throw KeysatError(
                 .permission,
@@ -91,6 +90,12 @@ public struct Deliverer {
             writeMetrics(store: store, started: start, clock: clock, summary: nil, logger: logger)
             throw error
         }
+    }
+
+    /// A run's connections touch delivery rows by random id; a larger page cache than SQLite's
+    /// 2 MiB saves most re-reads (4 MiB each: the million-row run peaks at 36 MiB with both).
+    private static func sizeCache(_ store: WebhookStore) throws {
+        try store.database.execute("PRAGMA cache_size = -4096")
     }
 
     private func logSummary(_ summary: RunSummary, logger: Logger) {
@@ -138,7 +143,7 @@ public struct Deliverer {
         // Outcomes are committed on a second connection and thread, while the run sends.
         let recorder = BackgroundRecorder(store) {
             let writer = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
-            try writer.database.execute("PRAGMA cache_size = -4096")
+            try Self.sizeCache(writer)
             return writer
         }
         defer { try? recorder.close() }
