@@ -58,7 +58,7 @@ public final class Database {
         do {
             // journal_mode=WAL needs a write lock only the first time; afterwards it is a read.
             // A read-only connection takes the mode the file has.
-            if mode != .readOnly { try execute("PRAGMA journal_mode=WAL") }
+            if mode != .readOnly { try executeWaitingForLock("PRAGMA journal_mode=WAL", busyTimeoutMS) }
             if mode != .readOnly {
                 // The WAL and shared-memory files stay when the last connection closes (the WAL
                 // emptied: journal_size_limit=0 truncates it after each checkpoint, old page
@@ -188,6 +188,36 @@ public final class Database {
             throw SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle))
                 .keysatError(path: path)
         }
+    }
+
+    /// Runs `sql`, trying again for up to `timeoutMS` while SQLite answers SQLITE_BUSY at once.
+    ///
+    /// SQLite does not call the busy handler when a connection holding a read lock needs the
+    /// write lock (waiting could deadlock two such connections): it returns SQLITE_BUSY at once.
+    /// Turning a rollback-journal file (a new one, or one Keysat made) to WAL is such a case, so
+    /// connections opening the same new file together would fail where they should wait.
+    /// Between tries the statement holds no lock, so whichever connection goes first finishes.
+    private func executeWaitingForLock(_ sql: String, _ timeoutMS: Int) throws {
+        let deadline = Database.monotonicMS() + Int64(timeoutMS)
+        var pauseMicroseconds: UInt32 = 500
+        while true {
+            let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+            if rc == SQLITE_OK { return }
+            guard rc & 0xff == SQLITE_BUSY, Database.monotonicMS() < deadline else {
+                throw SQLiteFailure(
+                    code: rc, message: lastErrorMessage, systemError: sqlite3_system_errno(handle)
+                )
+                .keysatError(path: path)
+            }
+            usleep(pauseMicroseconds)
+            pauseMicroseconds = min(pauseMicroseconds * 2, 20_000)
+        }
+    }
+
+    private static func monotonicMS() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Compiles one statement.
