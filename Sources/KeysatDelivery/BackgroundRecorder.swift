@@ -14,6 +14,10 @@ public import KeysatStore
 /// streak) or where it writes itself (disabling an endpoint): so every rule sees what it saw when
 /// commits were synchronous. A failed commit is thrown from the next call, as it would have been
 /// from `record`. The writer's connection is opened with the first batch: an idle run pays nothing.
+///
+/// At most `limit` outcomes wait uncommitted: past it, `record` waits for the writer. A disk
+/// slower than the network would otherwise hold a whole backlog's outcomes in memory (peak RSS
+/// growing with the rows due), and a crash would make more of them be sent again.
 public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     // Unchecked: `store` is used only on the run's thread, `writer` only on the writer thread,
     // and the queue only under `mutex`.
@@ -23,6 +27,9 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [[AttemptOutcome]] = []
+    /// Outcomes handed over and not yet committed (queued or being written).
+    private var uncommitted = 0
+    private let limit: Int
     private var writing = false
     private var failure: (any Error)?
     private var closing = false
@@ -30,9 +37,14 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     /// - Parameters:
     ///   - store: the run's store, for everything but `record`.
+    ///   - limit: how many outcomes may wait uncommitted before `record` waits.
     ///   - writer: opens the writer's own connection to the same database (on the writer thread).
-    public init(_ store: any DeliveryStore, writer: @escaping () throws -> any DeliveryStore) {
+    public init(
+        _ store: any DeliveryStore, limit: Int = 10_000,
+        writer: @escaping () throws -> any DeliveryStore
+    ) {
         self.store = store
+        self.limit = max(limit, 1)
         self.openWriter = writer
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(changed, nil)
@@ -53,8 +65,13 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         try startIfNeeded()
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
+        // A batch larger than the limit waits for an empty queue, not for ever.
+        while failure == nil && uncommitted > 0 && uncommitted + outcomes.count > limit {
+            pthread_cond_wait(changed, mutex)
+        }
         if let failure { throw failure }
         queue.append(outcomes)
+        uncommitted += outcomes.count
         pthread_cond_broadcast(changed)
     }
 
@@ -139,6 +156,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
             let error = commit(batch)
             pthread_mutex_lock(mutex)
             writing = false
+            uncommitted -= batch.count
             if failure == nil, let error { failure = error }
             pthread_cond_broadcast(changed)
         }

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import KeysatCore
 import KeysatStore
 import XCTest
@@ -66,6 +68,40 @@ final class BackgroundRecorderTests: XCTestCase {
         XCTAssertThrowsError(try recorder.drain())
     }
 
+    /// A writer that commits only when the test lets it.
+    final class GatedWriter: DeliveryStore, @unchecked Sendable {
+        let gate = DispatchSemaphore(value: 0)
+        func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+            -> [DueDelivery]
+        { [] }
+        func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
+        func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
+        func record(_ outcomes: [AttemptOutcome]) throws { gate.wait() }
+        func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
+        func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+        func failingSince(endpointID: String) throws -> Timestamp? { nil }
+    }
+
+    /// Past the limit, the run waits for the writer instead of holding a backlog in memory.
+    func testRecordWaitsWhileTheLimitIsUncommitted() throws {
+        let writer = GatedWriter()
+        let recorder = BackgroundRecorder(FakeStore(), limit: 10) { writer }
+        try recorder.record((0..<10).map { outcome("a\($0)") })  // up to the limit: at once
+        let returned = Returned()
+        let extra = [outcome("b")]
+        let thread = Thread {
+            try? recorder.record(extra)
+            returned.set()
+        }
+        thread.start()
+        XCTAssertFalse(returned.wait(seconds: 0.2), "record went past the limit")
+        writer.gate.signal()  // the first batch commits: room for the next
+        XCTAssertTrue(returned.wait(seconds: 5))
+        writer.gate.signal()
+        try recorder.drain()
+        try recorder.close()
+    }
+
     func testNothingRecordedStartsNoThread() throws {
         var opened = false
         let recorder = BackgroundRecorder(FakeStore()) {
@@ -75,5 +111,27 @@ final class BackgroundRecorderTests: XCTestCase {
         try recorder.drain()
         try recorder.close()
         XCTAssertFalse(opened)
+    }
+}
+
+/// A flag one thread sets and another waits for.
+private final class Returned: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var done = false
+
+    func set() {
+        condition.lock()
+        done = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Whether it was set within `seconds`.
+    func wait(seconds: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while !done { if !condition.wait(until: deadline) { break } }
+        return done
     }
 }
