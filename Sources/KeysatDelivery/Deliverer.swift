@@ -45,7 +45,6 @@ public struct Deliverer {
         let store = try WebhookStore(
             path: databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
-        try Self.sizeCache(store)
         if store.database.isReadOnly && !dryRun {
             throw KeysatError(
                 .permission,
@@ -92,12 +91,6 @@ public struct Deliverer {
         }
     }
 
-    /// A run's connections touch delivery rows by random id; a larger page cache than SQLite's
-    /// 2 MiB saves most re-reads (4 MiB each: the million-row run peaks at 36 MiB with both).
-    private static func sizeCache(_ store: WebhookStore) throws {
-        try store.database.execute("PRAGMA cache_size = -4096")
-    }
-
     private func logSummary(_ summary: RunSummary, logger: Logger) {
         logger.log(
             .info, "run finished",
@@ -142,9 +135,10 @@ public struct Deliverer {
         let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
         // Outcomes are committed on a second connection and thread, while the run sends.
         let recorder = BackgroundRecorder(store) {
-            let writer = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
-            try Self.sizeCache(writer)
-            return writer
+            // SQLite's own page cache (2 MiB) on both connections, by measurement (make bench
+            // SCALE=1): a million due rows go out at the rate of 20,000 with it, and 4 MiB each
+            // only made peak RSS grow with the database (docs/BENCHMARKS.md, fourth session).
+            try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         }
         defer { try? recorder.close() }
         var total = RunSummary()
