@@ -49,8 +49,8 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
                 }
                 position += width
             }
-            func put(_ byte: Character) {
-                out[position] = byte.asciiValue!
+            func put(_ byte: Unicode.Scalar) {
+                out[position] = UInt8(truncatingIfNeeded: byte.value)  // ASCII: one byte
                 position += 1
             }
             put(year, 4)
