@@ -156,6 +156,9 @@ enum Migrations {
             CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_stopped
                 ON webhook_deliveries(endpoint_id, attempt_count)
                 WHERE delivered_at IS NULL AND next_attempt_at IS NULL;
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_stopped_created
+                ON webhook_deliveries(created_at, id)
+                WHERE delivered_at IS NULL AND next_attempt_at IS NULL;
             CREATE TABLE IF NOT EXISTS keysat_webhooks_totals (
                 endpoint_id TEXT PRIMARY KEY,
                 deliveries INTEGER NOT NULL,
