@@ -37,6 +37,18 @@ trap cleanup EXIT
 
 dpkg -i "$deb" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
 getent passwd keysat > /dev/null || fail "postinst made no keysat user"
+# Every shared library the binaries name comes from a package the Depends line names (a host
+# installs only those; libcurl and libcrypto, loaded with dlopen, it names by hand).
+depends=$(dpkg-query -W -f '${Depends}' keysat-webhooks)
+cache=$(ldconfig -p)
+for library in $(readelf -d /usr/bin/keysat-* | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | sort -u); do
+    path=$(awk -v l="$library" '$1 == l && !found { print $NF; found = 1 }' <<< "$cache")
+    real=$(readlink -f "$path")
+    # dpkg knows a file by the path its package ships (/lib or /usr/lib on a merged /usr).
+    owner=$( (dpkg -S "$path" || dpkg -S "$real" || dpkg -S "${real#/usr}" || true) 2>/dev/null)
+    owner=${owner%%:*}
+    case ", $depends," in *", $owner"[\ ,]*) ;; *) fail "$library (${owner:-no package}) is needed but not in Depends: $depends" ;; esac
+done
 [ "$(stat -c '%a %U %G' /var/lib/keysat)" = "2770 keysat keysat" ] || fail "/var/lib/keysat is $(stat -c '%a %U %G' /var/lib/keysat)"
 # Idempotent: configuring again changes nothing and fails in nothing.
 dpkg-reconfigure keysat-webhooks > /dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive dpkg --configure -a

@@ -56,7 +56,13 @@ tar --owner=0 --group=0 --numeric-owner --sort=name -C "$stage" -czf "$out/$name
 
 install -d "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-sed -e "s/@VERSION@/$version/" -e "s/@MAINTAINER@/$maintainer/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" packaging/control > "$stage/DEBIAN/control"
+# libstdc++ is linked statically when the build found its archive (scripts/release-flags): the
+# package then does not ask for the shared library. Decided from what the binaries need.
+static_libstdcxx=
+needed=$(readelf -d "$stage"/usr/bin/keysat-*)
+case $needed in *'libstdc++'*) ;; *) static_libstdcxx=1 ;; esac
+sed -e "s/@VERSION@/$version/" -e "s/@MAINTAINER@/$maintainer/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
+    ${static_libstdcxx:+-e 's/, *libstdc++6//'} packaging/control > "$stage/DEBIAN/control"
 install -m 0755 packaging/postinst packaging/postrm "$stage/DEBIAN/"
 echo /etc/default/keysat-webhooks > "$stage/DEBIAN/conffiles"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
