@@ -40,7 +40,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     ///   - limit: how many outcomes may wait uncommitted before `record` waits.
     ///   - writer: opens the writer's own connection to the same database (on the writer thread).
     public init(
-        _ store: any DeliveryStore, limit: Int = 10_000,
+        _ store: any DeliveryStore, limit: Int = 2_000,
         writer: @escaping () throws -> any DeliveryStore
     ) {
         self.store = store
