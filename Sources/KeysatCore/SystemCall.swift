@@ -31,6 +31,13 @@ public enum SystemCall {
         }
     }
 
+    /// Milliseconds on the monotonic clock, for deadlines of waits (wall time can step).
+    public static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
     /// `strerror(code)`, the text of an `errno` value.
     public static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
 }

@@ -34,9 +34,9 @@ public final class DeliverLock {
             error.message += " (choose another with --lock-file)"
             throw error
         }
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + waitSeconds
+        // Clamped: more than 30 years (or not a number) is a wait for ever, and must not overflow.
+        let wait = waitSeconds >= 0 && waitSeconds < 1e9 ? waitSeconds : waitSeconds < 0 ? 0 : 1e9
+        let end = SystemCall.monotonicMilliseconds() + Int64((wait * 1000).rounded(.up))
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 { return DeliverLock(fd: fd, path: path) }
             let code = errno
@@ -44,9 +44,7 @@ public final class DeliverLock {
                 close(fd)
                 throw KeysatError.system(.io, "cannot lock \(path)", errno: code)
             }
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            if Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 >= end {
+            if SystemCall.monotonicMilliseconds() >= end {
                 close(fd)
                 return nil
             }

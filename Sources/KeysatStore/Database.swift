@@ -198,12 +198,12 @@ public final class Database {
     /// connections opening the same new file together would fail where they should wait.
     /// Between tries the statement holds no lock, so whichever connection goes first finishes.
     private func executeWaitingForLock(_ sql: String, _ timeoutMS: Int) throws {
-        let deadline = Database.monotonicMS() + Int64(timeoutMS)
+        let deadline = SystemCall.monotonicMilliseconds() + Int64(timeoutMS)
         var pauseMicroseconds: UInt32 = 500
         while true {
             let rc = sqlite3_exec(handle, sql, nil, nil, nil)
             if rc == SQLITE_OK { return }
-            guard rc & 0xff == SQLITE_BUSY, Database.monotonicMS() < deadline else {
+            guard rc & 0xff == SQLITE_BUSY, SystemCall.monotonicMilliseconds() < deadline else {
                 throw SQLiteFailure(
                     code: rc, message: lastErrorMessage, systemError: sqlite3_system_errno(handle)
                 )
@@ -212,12 +212,6 @@ public final class Database {
             usleep(pauseMicroseconds)
             pauseMicroseconds = min(pauseMicroseconds * 2, 20_000)
         }
-    }
-
-    private static func monotonicMS() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Compiles one statement.
