@@ -90,7 +90,7 @@ JOIN e ON e.k = i % e.c;""")
 def reset(db):
     sql(db, "DELETE FROM webhook_delivery_attempts; UPDATE webhook_deliveries SET delivered_at = NULL, "
             "attempt_count = 0, last_status_code = NULL, last_error = NULL, "
-            "next_attempt_at = created_at; PRAGMA wal_checkpoint(TRUNCATE);")
+            "next_attempt_at = created_at, keysat_webhooks_history = NULL; PRAGMA wal_checkpoint(TRUNCATE);")
 
 
 def timed(argv, **kwargs):
@@ -393,9 +393,11 @@ UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10, last_s
 UPDATE webhook_deliveries SET created_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', '-3 days') || '000Z',
     delivered_at = strftime('%Y-%m-%dT%H:%M:%f', 'now', '-3 days') || '000Z' WHERE rowid IN
     (SELECT rowid FROM webhook_deliveries WHERE delivered_at IS NOT NULL LIMIT 10000);
-INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
-    SELECT id, 1, coalesce(delivered_at, created_at), 3, last_status_code, last_error, NULL
+INSERT INTO webhook_delivery_attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error,
+                                       response_body, history_id)
+    SELECT rowid, id, 1, coalesce(delivered_at, created_at), 3, last_status_code, last_error, NULL, rowid
     FROM webhook_deliveries WHERE attempt_count > 0;
+UPDATE webhook_deliveries SET keysat_webhooks_history = rowid WHERE attempt_count > 0;
 PRAGMA wal_checkpoint(TRUNCATE);""")
     return db
 

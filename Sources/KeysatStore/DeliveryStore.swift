@@ -234,21 +234,31 @@ extension WebhookStore: DeliveryStore {
         var summaries = AttemptSummaries()
         try database.writeTransaction {
             // By rowid when known (an integer seek), by id otherwise; the id must match either way.
+            // A delivery's first attempt gives it its history number: that attempt's own id, chosen
+            // here (the next one; this transaction is the only writer), so ids and numbers grow
+            // with time and every new attempt goes to the end of the history's index.
             let set = """
                 UPDATE webhook_deliveries
                 SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
-                    delivered_at = ?4, next_attempt_at = ?5
+                    delivered_at = ?4, next_attempt_at = ?5,
+                    keysat_webhooks_history = coalesce(keysat_webhooks_history, ?8)
                 """
             let byID = try database.prepare(
                 set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
             let byRowID = try database.prepare(
                 set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
-            let history = try database.prepare(
-                """
+            // The number as the row now has it (the one just set, or an earlier attempt's).
+            let insert = """
                 INSERT INTO webhook_delivery_attempts
-                    (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+                    (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body,
+                     history_id)
+                SELECT ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, keysat_webhooks_history FROM webhook_deliveries
+                """
+            let historyByID = try database.prepare(insert + " WHERE id = ?1")
+            let historyByRowID = try database.prepare(insert + " WHERE rowid = ?9 AND id = ?1")
+            var nextID =
+                try database.prepare("SELECT coalesce(max(id), 0) + 1 FROM webhook_delivery_attempts")
+                .first { $0.integer(0) ?? 1 } ?? 1
             for outcome in outcomes {
                 let delivered: SQLValue
                 let next: SQLValue
@@ -266,23 +276,27 @@ extension WebhookStore: DeliveryStore {
                 let values: [SQLValue] = [
                     .text(outcome.deliveryID), .optional(outcome.statusCode), .optional(outcome.error),
                     delivered, next, .integer(Int64(outcome.previousAttemptCount)),
+                    .integer(outcome.rowID), .integer(Int64(nextID)),
                 ]
-                if outcome.rowID > 0 {
-                    try byRowID.run(values + [.integer(outcome.rowID)])
-                } else {
-                    try byID.run(values)
-                }
+                try (outcome.rowID > 0 ? byRowID : byID).run(values)
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 summaries.add(outcome)
                 let excerpt = Array(outcome.responseExcerpt.prefix(1024))
-                try history.run([
+                let attempt: [SQLValue] = [
                     .text(outcome.deliveryID), .integer(Int64(outcome.previousAttemptCount + 1)),
                     .text(outcome.startedAt.rfc3339),
                     .integer((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
                     .optional(outcome.statusCode), .optional(outcome.error),
                     excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
-                ])
+                    .integer(Int64(nextID)),
+                ]
+                if outcome.rowID > 0 {
+                    try historyByRowID.run(attempt + [.integer(outcome.rowID)])
+                } else {
+                    try historyByID.run(attempt)
+                }
+                nextID += 1
             }
             try write(summaries)
         }

@@ -227,6 +227,27 @@ enum Migrations {
                 GROUP BY 1, 2;
             """
         ),
+        (
+            12,
+            // The attempt history, appended in time order (issue 14). Keyed by delivery_id, a
+            // random id, each new attempt went to a random leaf of an index larger than the page
+            // cache: at a million rows the commit that records outcomes read and wrote a page per
+            // attempt. A delivery's attempts now share a history number, the id of its first
+            // attempt (ids grow with time), kept on the delivery in keysat_webhooks_history, so
+            // new attempts land at the end of their index. Rows without one (written before this
+            // step, by an older keysat-deliver or by another program) stay found by delivery_id
+            // through a partial index that new rows never enter; lookups match delivery_id in
+            // both cases, so a wrong or shared number can hide nothing and mix nothing.
+            """
+            ALTER TABLE webhook_deliveries ADD COLUMN keysat_webhooks_history INTEGER;
+            ALTER TABLE webhook_delivery_attempts ADD COLUMN history_id INTEGER;
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_attempts_history
+                ON webhook_delivery_attempts(history_id, attempt_number) WHERE history_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_attempts_unnumbered
+                ON webhook_delivery_attempts(delivery_id, attempt_number) WHERE history_id IS NULL;
+            DROP INDEX IF EXISTS idx_webhook_delivery_attempts_delivery;
+            """
+        ),
     ]
 
     static var latest: Int { steps.last!.version }

@@ -34,8 +34,9 @@ extension WebhookStore {
     public func attempts(deliveryID: String) throws -> [AttemptRecord] {
         try database.prepare(
             """
-            SELECT attempt_number, started_at, duration_ms, status_code, error, response_body
-            FROM webhook_delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number, id
+            SELECT a.attempt_number, a.started_at, a.duration_ms, a.status_code, a.error, a.response_body
+            FROM webhook_deliveries AS d JOIN webhook_delivery_attempts AS a ON \(AttemptHistory.of("d", "a"))
+            WHERE d.id = ? ORDER BY a.attempt_number, a.id
             """
         ).rows([.text(deliveryID)]) {
             AttemptRecord(

@@ -113,8 +113,9 @@ extension WebhookStore {
             }
             try database.prepare(
                 """
-                DELETE FROM webhook_delivery_attempts WHERE delivery_id IN
-                    (SELECT id FROM webhook_deliveries WHERE endpoint_id = ?)
+                DELETE FROM webhook_delivery_attempts WHERE id IN
+                    (SELECT a.id FROM webhook_deliveries AS d JOIN webhook_delivery_attempts AS a
+                     ON \(AttemptHistory.of("d", "a")) WHERE d.endpoint_id = ?)
                 """
             ).run([.text(id)])
             try database.prepare("DELETE FROM webhook_deliveries WHERE endpoint_id = ?").run([.text(id)])
@@ -220,10 +221,11 @@ extension WebhookStore {
         let text =
             try database.prepare(
                 """
-                SELECT min(a.started_at) FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+                SELECT min(a.started_at) FROM webhook_deliveries d JOIN webhook_delivery_attempts a
+                    ON \(AttemptHistory.of("d", "a"))
                 WHERE d.endpoint_id = ?1 AND a.started_at > coalesce(
-                    (SELECT max(a2.started_at) FROM webhook_delivery_attempts a2
-                     JOIN webhook_deliveries d2 ON d2.id = a2.delivery_id
+                    (SELECT max(a2.started_at) FROM webhook_deliveries d2 JOIN webhook_delivery_attempts a2
+                     ON \(AttemptHistory.of("d2", "a2"))
                      WHERE d2.endpoint_id = ?1 AND a2.status_code BETWEEN 200 AND 299), '')
                 """
             ).first([.text(endpointID)]) { $0.text(0) } ?? nil

@@ -43,7 +43,8 @@ extension WebhookStore {
                 }.first ?? 0
             let attempts =
                 try database.prepare(
-                    "SELECT count(*) FROM webhook_delivery_attempts WHERE delivery_id IN (\(chosen))"
+                    "SELECT count(*) FROM webhook_deliveries AS d JOIN webhook_delivery_attempts AS a ON "
+                        + AttemptHistory.of("d", "a") + " WHERE d.rowid IN (SELECT d.rowid \(from))"
                 ).rows(named: values) { $0.integer(0) ?? 0 }.first ?? 0
             return (deliveries, attempts)
         }
@@ -52,7 +53,7 @@ extension WebhookStore {
         while true {
             let (page, attempts) = try database.writeTransaction {
                 let page = try database.prepare(
-                    "SELECT d.id, d.created_at, d.rowid " + from
+                    "SELECT d.id, d.created_at, d.rowid, d.keysat_webhooks_history " + from
                         + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
                         + " ORDER BY d.created_at, d.id LIMIT :batch"
                 ).rows(
@@ -60,13 +61,14 @@ extension WebhookStore {
                         (":after", .optional(cursor?.createdAt)), (":afterID", .optional(cursor?.id)),
                         (":batch", .integer(Int64(batch))),
                     ]
-                ) { ($0.string(0), $0.string(1), Int64($0.integer(2) ?? 0)) }
+                ) { ($0.string(0), $0.string(1), Int64($0.integer(2) ?? 0), $0.integer(3)) }
                 let history = try database.prepare(
-                    "DELETE FROM webhook_delivery_attempts WHERE delivery_id = ?")
+                    "DELETE FROM webhook_delivery_attempts WHERE "
+                        + AttemptHistory.of(id: "?1", number: "?2", "webhook_delivery_attempts"))
                 let row = try database.prepare("DELETE FROM webhook_deliveries WHERE rowid = ? AND id = ?")
                 var attempts = 0
-                for (id, _, rowID) in page {
-                    try history.run([.text(id)])
+                for (id, _, rowID, number) in page {
+                    try history.run([.text(id), .optional(number)])
                     attempts += database.changes
                     try row.run([.integer(rowID), .text(id)])
                 }

@@ -69,4 +69,105 @@ final class DeliveryStoreTests: XCTestCase {
         XCTAssertEqual(try store.delivery(id: due[1].id).status, .pending)
         XCTAssertEqual(try store.delivery(id: due[0].id).attemptCount, 1)
     }
+
+    /// Schema step 12: a delivery's attempts share a history number, the id of its first attempt,
+    /// so every new attempt goes to the end of the history's index; attempts written without a
+    /// number (before the step, by an older binary or another program) are still found, and a
+    /// number written wrong by someone else brings in no other delivery's attempts.
+    func testTheHistoryIsAppendedInTimeOrderAndRowsWithoutANumberStayFound() throws {
+        let (store, due) = try storeWithDeliveries(4)
+        let retryAt = clock.now().adding(seconds: 5)
+        try store.record(due[0..<3].map { outcome($0, previous: 0, .retry(at: retryAt)) })
+        var byID = outcome(due[1], previous: 1, .retry(at: retryAt))
+        byID.rowID = 0
+        var byRowID = outcome(due[0], previous: 1, .dead)
+        byRowID.rowID = due[0].rowID
+        try store.record([byRowID, byID])
+        let rows = try store.database.prepare(
+            "SELECT id, delivery_id, history_id FROM webhook_delivery_attempts ORDER BY id"
+        ).rows { ($0.integer(0) ?? -1, $0.string(1), $0.integer(2)) }
+        XCTAssertEqual(rows.map(\.0), [1, 2, 3, 4, 5])
+        XCTAssertEqual(rows.map(\.1), [due[0].id, due[1].id, due[2].id, due[0].id, due[1].id])
+        XCTAssertEqual(rows.map(\.2), [1, 2, 3, 1, 2], "the number is the first attempt's id")
+        for (index, number) in [(0, 1), (1, 2), (2, 3)] {
+            XCTAssertEqual(
+                try store.database.prepare(
+                    "SELECT keysat_webhooks_history FROM webhook_deliveries WHERE id = ?"
+                )
+                .first([.text(due[index].id)]) { $0.integer(0) }, number)
+        }
+        XCTAssertEqual(try store.attempts(deliveryID: due[0].id).map(\.attemptNumber), [1, 2])
+        XCTAssertEqual(try store.attempts(deliveryID: due[1].id).map(\.attemptNumber), [1, 2])
+
+        // Rows without a number (as keysat-deliver wrote them before step 12), and one claiming
+        // due[0]'s number for due[3].
+        try store.database.execute(
+            """
+            INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms)
+                VALUES ('\(due[3].id)', 1, '2026-01-01T00:00:00.000000Z', 1),
+                       ('\(due[3].id)', 2, '2026-01-01T00:01:00.000000Z', 1);
+            INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, history_id)
+                VALUES ('\(due[3].id)', 9, '2026-01-01T00:02:00.000000Z', 1, 1);
+            UPDATE webhook_deliveries SET attempt_count = 2 WHERE id = '\(due[3].id)';
+            """)
+        XCTAssertEqual(try store.attempts(deliveryID: due[3].id).map(\.attemptNumber), [1, 2])
+        XCTAssertEqual(
+            try store.attempts(deliveryID: due[0].id).map(\.attemptNumber), [1, 2],
+            "another delivery's row under this number is not this delivery's")
+        try store.record([outcome(due[3], previous: 2, .dead)])
+        XCTAssertEqual(try store.attempts(deliveryID: due[3].id).map(\.attemptNumber), [1, 2, 3])
+        try store.database.execute("DELETE FROM webhook_delivery_attempts WHERE attempt_number = 9")
+
+        // Deleting the endpoint takes every attempt with it, numbered or not.
+        let endpoint = try store.delivery(id: due[3].id).endpointID
+        XCTAssertEqual(try store.removeEndpoint(id: endpoint, force: true), 4)
+        XCTAssertEqual(
+            try store.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
+                $0.integer(0)
+            },
+            0)
+    }
+
+    /// A database as schema step 11 left it, with attempts keyed by delivery id only, is brought
+    /// to step 12 when opened: its history is still found, purged and extended.
+    func testADatabaseWithHistoryFromBeforeStep12KeepsIt() throws {
+        let (store, due) = try storeWithDeliveries(2)
+        try store.database.execute(
+            """
+            DROP INDEX idx_keysat_webhooks_attempts_history;
+            DROP INDEX idx_keysat_webhooks_attempts_unnumbered;
+            ALTER TABLE webhook_delivery_attempts DROP COLUMN history_id;
+            ALTER TABLE webhook_deliveries DROP COLUMN keysat_webhooks_history;
+            CREATE INDEX idx_webhook_delivery_attempts_delivery ON webhook_delivery_attempts(delivery_id, attempt_number);
+            DELETE FROM keysat_webhooks_schema WHERE version = 12;
+            INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
+                VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
+                       ('\(due[1].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 204);
+            UPDATE webhook_deliveries SET attempt_count = 1;
+            UPDATE webhook_deliveries SET delivered_at = '2026-01-01T00:00:00.000000Z', next_attempt_at = NULL
+                WHERE id = '\(due[1].id)';
+            """)
+        let reopened = try WebhookStore(path: path, create: false, clock: clock)
+        XCTAssertEqual(try reopened.schemaVersion(), 12)
+        let indexes = try reopened.database.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
+        ).rows { $0.string(0) }
+        XCTAssertEqual(
+            indexes, ["idx_keysat_webhooks_attempts_history", "idx_keysat_webhooks_attempts_unnumbered"])
+        try reopened.record([outcome(due[0], previous: 1, .dead)])
+        XCTAssertEqual(try reopened.attempts(deliveryID: due[0].id).map(\.attemptNumber), [1, 2])
+        XCTAssertEqual(try reopened.attempts(deliveryID: due[1].id).map(\.attemptNumber), [1])
+        let purged = try reopened.purge(
+            scope: .allFinished, before: Timestamp(seconds: 4_000_000_000), dryRun: true)
+        XCTAssertEqual(purged.deliveries, 2)
+        XCTAssertEqual(purged.attempts, 3)
+        let deleted = try reopened.purge(
+            scope: .allFinished, before: Timestamp(seconds: 4_000_000_000), dryRun: false)
+        XCTAssertEqual(deleted.attempts, 3)
+        XCTAssertEqual(
+            try reopened.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
+                $0.integer(0)
+            },
+            0)
+    }
 }

@@ -119,6 +119,53 @@ final class StatsQueryPlanTests: XCTestCase {
         }
     }
 
+    /// A delivery's attempt history is read, deleted and counted through the history's two
+    /// indexes (schema step 12), never by scanning it; recording reads no index by delivery id.
+    func testTheAttemptHistoryIsNeverScanned() throws {
+        let clock = FixedClock(Timestamp(seconds: 1_800_000_000))
+        let store = try WebhookStore(path: path, create: true, clock: clock)
+        let endpoint = try store.addEndpoint(
+            url: "http://h/", secret: "0123456789abcdef", eventTypes: ["a"], description: "",
+            using: &generator)
+        for n in 0..<20 {
+            _ = try store.enqueue(
+                eventType: "a", data: Array(String(n).utf8), idempotencyKey: nil, using: &generator)
+        }
+        let due = try store.dueDeliveries(dueBy: clock.now(), retries: false, after: nil, limit: 100)
+        let outcomes = due.map {
+            AttemptOutcome(
+                deliveryID: $0.id, previousAttemptCount: 0, result: .delivered, statusCode: 204, error: nil,
+                startedAt: clock.now(), finishedAt: clock.now())
+        }
+        var byRowID = outcomes
+        for index in byRowID.indices { byRowID[index].rowID = due[index].rowID }
+        let recorded = try statements(store) { try store.record(Array(byRowID[0..<10])) }
+        try assertNoScan(recorded, in: store, "record")
+        try assertNoScan(
+            statements(store) { try store.record(Array(outcomes[10...])) }, in: store, "record by id")
+        for sql in recorded where sql.contains("webhook_delivery_attempts") {
+            for step in try plan(sql, in: store) {
+                XCTAssertFalse(step.contains("(delivery_id"), "record: \(step)\n\(sql)")
+            }
+        }
+        try assertNoScan(
+            statements(store) { _ = try store.attempts(deliveryID: due[0].id) }, in: store, "deliveries show")
+        try assertNoScan(
+            statements(store) { _ = try store.failingSince(endpointID: endpoint.id) }, in: store,
+            "failing since")
+        for dryRun in [true, false] {
+            try assertNoScan(
+                statements(store) {
+                    _ = try store.purge(
+                        scope: .delivered, before: Timestamp(seconds: 4_000_000_000), dryRun: dryRun)
+                },
+                in: store, "purge deleting\(dryRun ? " --dry-run" : "")")
+        }
+        try assertNoScan(
+            statements(store) { _ = try store.removeEndpoint(id: endpoint.id, force: true) }, in: store,
+            "endpoint remove")
+    }
+
     /// The check itself fails on a scan: a query without an index is caught.
     func testTheCheckCatchesAScan() throws {
         let store = try WebhookStore(path: path, create: true)
