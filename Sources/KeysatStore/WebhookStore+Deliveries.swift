@@ -5,6 +5,28 @@ extension WebhookStore {
     /// Deliveries matching `filter`, newest first.
     public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
         let (condition, values) = filter.sql(now: clock.now())
+        let bound = values + [(":limit", .integer(Int64(limit)))]
+        if filter.state == .pending || filter.state == .due {
+            // A backlog is mostly recent: the newest rows are looked at first, newest first and at
+            // most `recentWindow` of them, and the matches among them are the newest of all. Only
+            // when there are fewer than `limit` is the whole backlog read from Keysat's pending
+            // index and sorted (proportional to the backlog: 120,000 due took 0.3 s).
+            let byEndpoint = filter.endpointID != nil
+            let recent = try database.prepare(
+                """
+                SELECT \(DeliveryRecord.columns) FROM (
+                    SELECT rowid AS r FROM webhook_deliveries INDEXED BY \(byEndpoint
+                        ? "idx_keysat_webhooks_deliveries_endpoint_created WHERE endpoint_id = :endpoint"
+                        : "idx_keysat_webhooks_deliveries_created")
+                    ORDER BY created_at DESC, id DESC LIMIT :window) AS recent
+                JOIN webhook_deliveries AS d ON d.rowid = recent.r
+                WHERE \(condition) ORDER BY d.created_at DESC, d.id DESC LIMIT :limit
+                """
+            ).rows(named: bound + [(":window", .integer(Int64(Self.recentWindow)))]) {
+                DeliveryRecord(row: $0)
+            }
+            if recent.count >= limit { return recent }
+        }
         // Dead rows are history that only a purge removes: they are walked newest first from
         // their own index (the planner would read them all from Keysat's pending index, then
         // sort: 0.1 s for 30,000). Other states pick their index by the planner's choice.
@@ -14,8 +36,12 @@ extension WebhookStore {
             SELECT \(DeliveryRecord.columns) FROM webhook_deliveries AS d \(index)
             WHERE \(condition) ORDER BY d.created_at DESC, d.id DESC LIMIT :limit
             """
-        ).rows(named: values + [(":limit", .integer(Int64(limit)))]) { DeliveryRecord(row: $0) }
+        ).rows(named: bound) { DeliveryRecord(row: $0) }
     }
+
+    /// How many of the newest rows a listing of pending or due deliveries looks at before it reads
+    /// the whole backlog (10,000 rows: about 10 ms).
+    static let recentWindow = 10_000
 
     /// The delivery with this id.
     /// - Throws: `KeysatError` (data, 65) when there is none.

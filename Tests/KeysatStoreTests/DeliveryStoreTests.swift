@@ -170,4 +170,48 @@ final class DeliveryStoreTests: XCTestCase {
             },
             0)
     }
+
+    /// `deliveries list --status due|pending` looks at the newest rows first and reads the whole
+    /// backlog only when they hold too few: either way the answer is the newest matching rows, as
+    /// a plain sort of the table (NOT INDEXED) gives them.
+    func testListingDueOrPendingGivesTheNewestWhereverTheBacklogIs() throws {
+        let (store, due) = try storeWithDeliveries(1)
+        // 12,000 more rows, one second apart, delivered but for the 30 oldest and the 5 newest.
+        try store.database.execute(
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at,
+                                            delivered_at, created_at)
+            SELECT printf('%08d-0000-4000-8000-000000000000', i), '\(due[0].endpointID)', 'a', '{}', 0,
+                   CASE WHEN i <= 30 OR i > 11995 THEN '2020-01-01T00:00:00.000000Z' END,
+                   CASE WHEN i <= 30 OR i > 11995 THEN NULL ELSE '2020-01-01T00:00:00.000000Z' END,
+                   strftime('%Y-%m-%dT%H:%M:%S.000000Z', '2020-01-01', '+' || i || ' seconds')
+            FROM n;
+            DELETE FROM webhook_deliveries WHERE id = '\(due[0].id)';
+            """)
+        func reference(_ state: DeliveryRecord.State, _ limit: Int) throws -> [String] {
+            try store.database.prepare(
+                """
+                SELECT d.id FROM webhook_deliveries AS d NOT INDEXED WHERE \(state == .due
+                    ? "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= '2030'"
+                    : "d.delivered_at IS NULL AND d.next_attempt_at IS NOT NULL")
+                ORDER BY d.created_at DESC, d.id DESC LIMIT \(limit)
+                """
+            ).rows { $0.string(0) }
+        }
+        for state in [DeliveryRecord.State.due, .pending] {
+            for limit in [3, 5, 20, 100] {
+                var filter = DeliveryFilter()
+                filter.state = state
+                XCTAssertEqual(
+                    try store.deliveries(filter, limit: limit).map(\.id), try reference(state, limit),
+                    "\(state) \(limit)")
+                filter.endpointID = due[0].endpointID
+                XCTAssertEqual(
+                    try store.deliveries(filter, limit: limit).map(\.id), try reference(state, limit),
+                    "\(state) \(limit) --endpoint")
+            }
+        }
+        XCTAssertEqual(try reference(.due, 100).count, 35)
+    }
 }
