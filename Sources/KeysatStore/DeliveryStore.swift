@@ -256,9 +256,12 @@ extension WebhookStore: DeliveryStore {
                 """
             let historyByID = try database.prepare(insert + " WHERE id = ?1")
             let historyByRowID = try database.prepare(insert + " WHERE rowid = ?9 AND id = ?1")
-            var nextID =
-                try database.prepare("SELECT coalesce(max(id), 0) + 1 FROM webhook_delivery_attempts")
-                .first { $0.integer(0) ?? 1 } ?? 1
+            // Ids near the top of the range (a row someone else wrote) leave no room: SQLite then
+            // picks the ids, and those first attempts stay unnumbered (found by delivery id).
+            let maxID =
+                try database.prepare("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts")
+                .first { $0.integer(0) ?? 0 } ?? 0
+            var nextID: Int? = maxID < Int.max - outcomes.count ? maxID + 1 : nil
             for outcome in outcomes {
                 let delivered: SQLValue
                 let next: SQLValue
@@ -276,7 +279,7 @@ extension WebhookStore: DeliveryStore {
                 let values: [SQLValue] = [
                     .text(outcome.deliveryID), .optional(outcome.statusCode), .optional(outcome.error),
                     delivered, next, .integer(Int64(outcome.previousAttemptCount)),
-                    .integer(outcome.rowID), .integer(Int64(nextID)),
+                    .integer(outcome.rowID), .optional(nextID),
                 ]
                 try (outcome.rowID > 0 ? byRowID : byID).run(values)
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
@@ -289,14 +292,14 @@ extension WebhookStore: DeliveryStore {
                     .integer((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
                     .optional(outcome.statusCode), .optional(outcome.error),
                     excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
-                    .integer(Int64(nextID)),
+                    .optional(nextID),
                 ]
                 if outcome.rowID > 0 {
                     try historyByRowID.run(attempt + [.integer(outcome.rowID)])
                 } else {
                     try historyByID.run(attempt)
                 }
-                nextID += 1
+                nextID = nextID.map { $0 + 1 }
             }
             try write(summaries)
         }

@@ -214,4 +214,20 @@ final class DeliveryStoreTests: XCTestCase {
         }
         XCTAssertEqual(try reference(.due, 100).count, 35)
     }
+
+    /// An attempt id at the top of the range, written by someone else, leaves no room for the
+    /// next ids: outcomes are still recorded and their history found.
+    func testAnAttemptIdAtTheTopOfTheRangeStopsNothing() throws {
+        let (store, due) = try storeWithDeliveries(2)
+        try store.database.execute(
+            """
+            INSERT INTO webhook_delivery_attempts (id, delivery_id, attempt_number, started_at, duration_ms)
+                VALUES (9223372036854775807, 'someone else''s', 1, '2026-01-01T00:00:00.000000Z', 1)
+            """)
+        try store.record(due.map { outcome($0, previous: 0, .dead) })
+        for delivery in due {
+            XCTAssertEqual(try store.attempts(deliveryID: delivery.id).map(\.attemptNumber), [1])
+            XCTAssertEqual(try store.delivery(id: delivery.id).status, .dead)
+        }
+    }
 }
