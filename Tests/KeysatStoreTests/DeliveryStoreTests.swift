@@ -35,6 +35,12 @@ final class DeliveryStoreTests: XCTestCase {
             error: "non-2xx response: HTTP 500, empty body", startedAt: clock.now(), finishedAt: clock.now())
     }
 
+    private func attemptRows(_ store: WebhookStore) throws -> Int? {
+        try store.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
+            $0.integer(0) ?? -1
+        }
+    }
+
     func testDuePagesFollowTheCursorWithoutGapsOrRepeats() throws {
         let (store, all) = try storeWithDeliveries(7)
         XCTAssertEqual(all.count, 7)
@@ -121,11 +127,7 @@ final class DeliveryStoreTests: XCTestCase {
         // Deleting the endpoint takes every attempt with it, numbered or not.
         let endpoint = try store.delivery(id: due[3].id).endpointID
         XCTAssertEqual(try store.removeEndpoint(id: endpoint, force: true), 4)
-        XCTAssertEqual(
-            try store.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
-                $0.integer(0)
-            },
-            0)
+        XCTAssertEqual(try attemptRows(store), 0)
     }
 
     /// A database as schema step 11 left it, with attempts keyed by delivery id only, is brought
@@ -164,11 +166,7 @@ final class DeliveryStoreTests: XCTestCase {
         let deleted = try reopened.purge(
             scope: .allFinished, before: Timestamp(seconds: 4_000_000_000), dryRun: false)
         XCTAssertEqual(deleted.attempts, 3)
-        XCTAssertEqual(
-            try reopened.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
-                $0.integer(0)
-            },
-            0)
+        XCTAssertEqual(try attemptRows(reopened), 0)
     }
 
     /// `deliveries list --status due|pending` looks at the newest rows first and reads the whole

@@ -53,15 +53,22 @@ final class StatsQueryPlanTests: XCTestCase {
         return store.database.prepared ?? []
     }
 
-    func testStatsListsPurgeAndMetricsNeverScan() throws {
-        let store = try WebhookStore(path: path, create: true)
+    /// A store with one endpoint and `events` events queued for it.
+    private func store(events: Int, clock: any TimeSource = SystemClock()) throws -> (WebhookStore, Endpoint)
+    {
+        let store = try WebhookStore(path: path, create: true, clock: clock)
         let endpoint = try store.addEndpoint(
             url: "http://h/", secret: "0123456789abcdef", eventTypes: ["a"], description: "",
             using: &generator)
-        for n in 0..<50 {
+        for n in 0..<events {
             _ = try store.enqueue(
                 eventType: "a", data: Array(String(n).utf8), idempotencyKey: nil, using: &generator)
         }
+        return (store, endpoint)
+    }
+
+    func testStatsListsPurgeAndMetricsNeverScan() throws {
+        let (store, endpoint) = try store(events: 50)
         for (what, ran) in [
             ("queue counts", try statements(store) { _ = try store.queueCounts() }),
             ("endpoint stats", try statements(store) { _ = try store.endpointStats() }),
@@ -123,14 +130,7 @@ final class StatsQueryPlanTests: XCTestCase {
     /// indexes (schema step 12), never by scanning it; recording reads no index by delivery id.
     func testTheAttemptHistoryIsNeverScanned() throws {
         let clock = FixedClock(Timestamp(seconds: 1_800_000_000))
-        let store = try WebhookStore(path: path, create: true, clock: clock)
-        let endpoint = try store.addEndpoint(
-            url: "http://h/", secret: "0123456789abcdef", eventTypes: ["a"], description: "",
-            using: &generator)
-        for n in 0..<20 {
-            _ = try store.enqueue(
-                eventType: "a", data: Array(String(n).utf8), idempotencyKey: nil, using: &generator)
-        }
+        let (store, endpoint) = try store(events: 20, clock: clock)
         let due = try store.dueDeliveries(dueBy: clock.now(), retries: false, after: nil, limit: 100)
         let outcomes = due.map {
             AttemptOutcome(
