@@ -42,6 +42,7 @@ public final class Database {
             try Database.createFileIfMissing(path)
         }
         try Database.checkFiles(path, allowEmpty: mode == .create)
+        Database.configureOnce
         var db: OpaquePointer?
         let flags = (mode == .readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -213,6 +214,10 @@ public final class Database {
             pauseMicroseconds = min(pauseMicroseconds * 2, 20_000)
         }
     }
+
+    /// Process-wide settings SQLite takes only before its first use (a Swift static is
+    /// initialised once, thread-safely, on first access).
+    private static let configureOnce: Void = { _ = keysat_sqlite3_disable_memory_statistics() }()
 
     /// Compiles one statement.
     public func prepare(_ sql: String) throws -> Statement {
