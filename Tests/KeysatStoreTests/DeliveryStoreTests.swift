@@ -228,4 +228,38 @@ final class DeliveryStoreTests: XCTestCase {
             XCTAssertEqual(try store.delivery(id: delivery.id).status, .dead)
         }
     }
+
+    /// The rows and delivered rows per endpoint that `stats` reads are kept by triggers through
+    /// deliveries, re-queues, deletions and a delivery moved to another endpoint by hand: they
+    /// always equal a count of the table.
+    func testTheTotalsPerEndpointFollowEveryChange() throws {
+        let (store, due) = try storeWithDeliveries(6)
+        let other = try store.addEndpoint(
+            url: "http://i/", secret: "0123456789abcdef", eventTypes: ["a"], description: "",
+            using: &generator)
+        _ = try store.enqueue(eventType: "a", data: Array("7".utf8), idempotencyKey: nil, using: &generator)
+        func assertTotals(_ when: String, line: UInt = #line) throws {
+            let kept = try store.database.prepare(
+                "SELECT endpoint_id, deliveries, delivered FROM keysat_webhooks_totals WHERE deliveries > 0 ORDER BY 1"
+            ).rows { [$0.string(0), String($0.integer(1) ?? -1), String($0.integer(2) ?? -1)] }
+            let counted = try store.database.prepare(
+                "SELECT endpoint_id, count(*), count(delivered_at) FROM webhook_deliveries GROUP BY 1 ORDER BY 1"
+            ).rows { [$0.string(0), String($0.integer(1) ?? -1), String($0.integer(2) ?? -1)] }
+            XCTAssertEqual(kept, counted, when, line: line)
+        }
+        try assertTotals("enqueued")
+        var outcomes = due[0..<4].map { outcome($0, previous: 0, .delivered) }
+        outcomes.append(outcome(due[4], previous: 0, .dead))
+        try store.record(outcomes)
+        try assertTotals("delivered")
+        try store.database.execute(
+            "UPDATE webhook_deliveries SET endpoint_id = '\(other.id)' WHERE id IN ('\(due[0].id)', '\(due[5].id)')"
+        )
+        try assertTotals("moved by hand")
+        _ = try store.retry(ids: [due[1].id], force: true)
+        try assertTotals("re-queued")
+        try store.database.execute(
+            "DELETE FROM webhook_deliveries WHERE id IN ('\(due[2].id)', '\(due[0].id)')")
+        try assertTotals("deleted")
+    }
 }
