@@ -47,6 +47,10 @@ final class HTTPEngine: Transport {
 
     private let multi: MultiHandle
     private let settings: Settings
+    /// Headers every request ends with. The user agent goes in the list rather than through
+    /// CURLOPT_USERAGENT, which libcurl 7.88 formats into a string of its own at every request
+    /// before formatting that into the request, byte by byte both times (the same bytes are sent).
+    private let closingHeaders: [String]
     private let clock: any TimeSource
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var idle: [Transfer] = []
@@ -71,6 +75,7 @@ final class HTTPEngine: Transport {
         }
         multi = try MultiHandle()
         self.settings = settings
+        closingHeaders = ["User-Agent: " + RequestHeaders.headerSafe(settings.userAgent), "Expect:"]
         self.clock = clock
         try multi.set(CURLMOPT_MAXCONNECTS, max(maximumConnections, 1))
     }
@@ -100,7 +105,6 @@ final class HTTPEngine: Transport {
             try easy.set(CURLOPT_QUICK_EXIT, 1)
             try easy.set(CURLOPT_TIMEOUT_MS, settings.timeoutMS)
             try easy.set(CURLOPT_CONNECTTIMEOUT_MS, settings.connectTimeoutMS)
-            try easy.set(CURLOPT_USERAGENT, settings.userAgent)
             try easy.set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(easy.errorBuffer))
             try easy.set(CURLOPT_WRITEFUNCTION, callback: writeBody)
             try easy.set(CURLOPT_WRITEDATA, pointer: context)
@@ -130,7 +134,7 @@ final class HTTPEngine: Transport {
         do {
             try easy.set(CURLOPT_URL, request.url)
             try easy.setBody(request.body)
-            try easy.setHeaders(request.headers + ["Expect:"])
+            try easy.setHeaders(request.headers + closingHeaders)
             try multi.add(easy)
         } catch let failure as CurlFailure {
             idle.append(transfer)
