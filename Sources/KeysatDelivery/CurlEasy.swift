@@ -64,7 +64,9 @@ final class EasyHandle {
         keysat_curl_slist_free_all(headers)
         headers = nil
         for line in lines {
-            guard let appended = keysat_curl_slist_append(headers, line) else {
+            // withCString: a native string's own bytes, where passing the String itself made a
+            // NUL-terminated copy of each line first (9 allocations per request).
+            guard let appended = line.withCString({ keysat_curl_slist_append(headers, $0) }) else {
                 throw CurlFailure(call: "curl_slist_append", message: "out of memory")
             }
             headers = appended

@@ -183,6 +183,14 @@ final class RequestHeadersTests: XCTestCase {
             XCTAssertFalse(header.contains("\r") || header.contains("\n"), header)
         }
     }
+
+    func testHeaderSafeDropsControlCharactersAndKeepsOtherText() {
+        XCTAssertEqual(RequestHeaders.headerSafe("license.issued"), "license.issued")
+        XCTAssertEqual(RequestHeaders.headerSafe("a\r\nX-Injected: 1"), "aX-Injected: 1")
+        XCTAssertEqual(RequestHeaders.headerSafe("tab\there\u{7F}\u{0}"), "tabhere")
+        XCTAssertEqual(RequestHeaders.headerSafe("licença émise ✓"), "licença émise ✓")
+        XCTAssertEqual(RequestHeaders.headerSafe(""), "")
+    }
 }
 
 final class StandardWebhooksTests: XCTestCase {
