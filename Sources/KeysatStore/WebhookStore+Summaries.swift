@@ -5,35 +5,43 @@ import KeysatCore
 /// failure and failure streak (`keysat_webhooks_endpoint_health`), and its attempts and
 /// successes per minute (`keysat_webhooks_attempt_minutes`, keyed by minute first, two days kept).
 struct AttemptSummaries {
+    /// One endpoint's part of a batch. Times are kept as timestamps and minutes as numbers, and
+    /// made text once per endpoint when written: formatting each outcome's times and hashing
+    /// text keys was 8,000 instructions per outcome (callgrind), a tenth of the commit's work.
     struct Health {
-        var lastSuccess: String?
-        var lastFailure: String?
+        var lastSuccess: Timestamp?
+        var lastFailure: Timestamp?
         /// Failures after the last success in this batch (or in all, without one).
         var streak = 0
         var succeeded = false
+        /// Minute (whole minutes since the epoch) → (attempts, successes).
+        var minutes: [Int64: (Int, Int)] = [:]
+
+        mutating func add(success: Bool, started: Timestamp, finished: Timestamp) {
+            if success {
+                lastSuccess = max(lastSuccess ?? finished, finished)
+                streak = 0
+                succeeded = true
+            } else {
+                lastFailure = max(lastFailure ?? started, started)
+                streak += 1
+            }
+            let minute =
+                started.microseconds >= 0
+                ? started.microseconds / 60_000_000 : (started.microseconds - 59_999_999) / 60_000_000
+            let counts = minutes[minute] ?? (0, 0)
+            minutes[minute] = (counts.0 + 1, counts.1 + (success ? 1 : 0))
+        }
     }
 
     var health: [String: Health] = [:]
-    /// (endpoint, minute) → (attempts, successes).
-    var minutes: [String: [String: (Int, Int)]] = [:]
 
     /// Takes in an outcome just written to the history.
     mutating func add(_ outcome: AttemptOutcome) {
         guard !outcome.endpointID.isEmpty else { return }
         let success = outcome.statusCode.map { (200..<300).contains($0) } ?? false
-        var state = health[outcome.endpointID, default: Health()]
-        if success {
-            state.lastSuccess = max(state.lastSuccess ?? "", outcome.finishedAt.rfc3339)
-            state.streak = 0
-            state.succeeded = true
-        } else {
-            state.lastFailure = max(state.lastFailure ?? "", outcome.startedAt.rfc3339)
-            state.streak += 1
-        }
-        health[outcome.endpointID] = state
-        let minute = String(outcome.startedAt.rfc3339.prefix(16))
-        let counts = minutes[outcome.endpointID, default: [:]][minute] ?? (0, 0)
-        minutes[outcome.endpointID, default: [:]][minute] = (counts.0 + 1, counts.1 + (success ? 1 : 0))
+        health[outcome.endpointID, default: Health()].add(
+            success: success, started: outcome.startedAt, finished: outcome.finishedAt)
     }
 }
 
@@ -53,7 +61,7 @@ extension WebhookStore {
             """)
         for (endpoint, state) in summaries.health {
             try health.run([
-                .text(endpoint), .optional(state.lastSuccess), .optional(state.lastFailure),
+                .text(endpoint), .optional(state.lastSuccess?.rfc3339), .optional(state.lastFailure?.rfc3339),
                 .integer(Int64(state.streak)), .integer(state.succeeded ? 1 : 0),
             ])
         }
@@ -64,10 +72,12 @@ extension WebhookStore {
             ON CONFLICT (minute, endpoint_id) DO UPDATE SET
                 attempts = attempts + excluded.attempts, successes = successes + excluded.successes
             """)
-        for (endpoint, byMinute) in summaries.minutes {
-            for (minute, counts) in byMinute {
+        for (endpoint, state) in summaries.health {
+            for (minute, counts) in state.minutes {
+                // "YYYY-MM-DDTHH:MM", the key `stats` reads.
+                let text = String(Timestamp(microseconds: minute * 60_000_000).rfc3339.prefix(16))
                 try minutes.run([
-                    .text(endpoint), .text(minute), .integer(Int64(counts.0)), .integer(Int64(counts.1)),
+                    .text(endpoint), .text(text), .integer(Int64(counts.0)), .integer(Int64(counts.1)),
                 ])
             }
         }
