@@ -233,29 +233,7 @@ extension WebhookStore: DeliveryStore {
         guard !outcomes.isEmpty else { return }
         var summaries = AttemptSummaries()
         try database.writeTransaction {
-            // By rowid when known (an integer seek), by id otherwise; the id must match either way.
-            // A delivery's first attempt gives it its history number: that attempt's own id, chosen
-            // here (the next one; this transaction is the only writer), so ids and numbers grow
-            // with time and every new attempt goes to the end of the history's index.
-            let set = """
-                UPDATE webhook_deliveries
-                SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
-                    delivered_at = ?4, next_attempt_at = ?5,
-                    keysat_webhooks_history = coalesce(keysat_webhooks_history, ?8)
-                """
-            let byID = try database.prepare(
-                set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
-            let byRowID = try database.prepare(
-                set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
-            // The number as the row now has it (the one just set, or an earlier attempt's).
-            let insert = """
-                INSERT INTO webhook_delivery_attempts
-                    (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body,
-                     history_id)
-                SELECT ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, keysat_webhooks_history FROM webhook_deliveries
-                """
-            let historyByID = try database.prepare(insert + " WHERE id = ?1")
-            let historyByRowID = try database.prepare(insert + " WHERE rowid = ?9 AND id = ?1")
+            let statements = try OutcomeStatements(database)
             // Ids near the top of the range (a row someone else wrote) leave no room: SQLite then
             // picks the ids, and those first attempts stay unnumbered (found by delivery id).
             let maxID =
@@ -263,45 +241,90 @@ extension WebhookStore: DeliveryStore {
                 .first { $0.integer(0) ?? 0 } ?? 0
             var nextID: Int? = maxID < Int.max - outcomes.count ? maxID + 1 : nil
             for outcome in outcomes {
-                let delivered: SQLValue
-                let next: SQLValue
-                switch outcome.result {
-                case .delivered:
-                    delivered = .text(outcome.finishedAt.rfc3339)
-                    next = .null
-                case .retry(let at):
-                    delivered = .null
-                    next = .text(at.rfc3339)
-                case .dead:
-                    delivered = .null
-                    next = .null
-                }
-                let values: [SQLValue] = [
-                    .text(outcome.deliveryID), .optional(outcome.statusCode), .optional(outcome.error),
-                    delivered, next, .integer(Int64(outcome.previousAttemptCount)),
-                    .integer(outcome.rowID), .optional(nextID),
-                ]
-                try (outcome.rowID > 0 ? byRowID : byID).run(values)
+                let byRowID = outcome.rowID > 0
+                try (byRowID ? statements.rowByRowID : statements.rowByID).run(
+                    outcome.rowValues(nextID: nextID))
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 summaries.add(outcome)
-                let excerpt = Array(outcome.responseExcerpt.prefix(1024))
-                let attempt: [SQLValue] = [
-                    .text(outcome.deliveryID), .integer(Int64(outcome.previousAttemptCount + 1)),
-                    .text(outcome.startedAt.rfc3339),
-                    .integer((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000),
-                    .optional(outcome.statusCode), .optional(outcome.error),
-                    excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
-                    .optional(nextID),
-                ]
-                if outcome.rowID > 0 {
-                    try historyByRowID.run(attempt + [.integer(outcome.rowID)])
+                let attempt = outcome.attemptValues(nextID: nextID)
+                if byRowID {
+                    try statements.attemptByRowID.run(attempt + [.integer(outcome.rowID)])
                 } else {
-                    try historyByID.run(attempt)
+                    try statements.attemptByID.run(attempt)
                 }
                 nextID = nextID.map { $0 + 1 }
             }
             try write(summaries)
         }
+    }
+}
+
+/// The statements `record` runs for each outcome: the row's update and the attempt's insert,
+/// each by rowid when known (an integer seek) or by id; the id must match either way.
+///
+/// A delivery's first attempt gives it its history number: that attempt's own id, chosen by
+/// `record` (the next one; its transaction is the only writer), so ids and numbers grow with
+/// time and every new attempt goes to the end of the history's index.
+private struct OutcomeStatements {
+    let rowByID: Statement
+    let rowByRowID: Statement
+    let attemptByID: Statement
+    let attemptByRowID: Statement
+
+    init(_ database: Database) throws {
+        let set = """
+            UPDATE webhook_deliveries
+            SET attempt_count = attempt_count + 1, last_status_code = ?2, last_error = ?3,
+                delivered_at = ?4, next_attempt_at = ?5,
+                keysat_webhooks_history = coalesce(keysat_webhooks_history, ?8)
+            """
+        rowByID = try database.prepare(set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+        rowByRowID = try database.prepare(
+            set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+        // The number as the row now has it (the one just set, or an earlier attempt's).
+        let insert = """
+            INSERT INTO webhook_delivery_attempts
+                (id, delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body,
+                 history_id)
+            SELECT ?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7, keysat_webhooks_history FROM webhook_deliveries
+            """
+        attemptByID = try database.prepare(insert + " WHERE id = ?1")
+        attemptByRowID = try database.prepare(insert + " WHERE rowid = ?9 AND id = ?1")
+    }
+}
+
+extension AttemptOutcome {
+    /// ?1–?8 of `OutcomeStatements.rowByID`/`rowByRowID`.
+    fileprivate func rowValues(nextID: Int?) -> [SQLValue] {
+        let delivered: SQLValue
+        let next: SQLValue
+        switch result {
+        case .delivered:
+            delivered = .text(finishedAt.rfc3339)
+            next = .null
+        case .retry(let at):
+            delivered = .null
+            next = .text(at.rfc3339)
+        case .dead:
+            delivered = .null
+            next = .null
+        }
+        return [
+            .text(deliveryID), .optional(statusCode), .optional(error), delivered, next,
+            .integer(Int64(previousAttemptCount)), .integer(rowID), .optional(nextID),
+        ]
+    }
+
+    /// ?1–?8 of `OutcomeStatements.attemptByID` (`attemptByRowID` takes the rowid as ?9).
+    fileprivate func attemptValues(nextID: Int?) -> [SQLValue] {
+        let excerpt = Array(responseExcerpt.prefix(1024))
+        return [
+            .text(deliveryID), .integer(Int64(previousAttemptCount + 1)), .text(startedAt.rfc3339),
+            .integer((finishedAt.microseconds - startedAt.microseconds) / 1000),
+            .optional(statusCode), .optional(error),
+            excerpt.isEmpty ? .null : .text(String(decoding: excerpt, as: UTF8.self)),
+            .optional(nextID),
+        ]
     }
 }

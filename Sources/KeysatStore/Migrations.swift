@@ -168,29 +168,19 @@ enum Migrations {
                 SELECT coalesce(endpoint_id, ''), count(*), count(delivered_at) FROM webhook_deliveries GROUP BY 1;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_insert AFTER INSERT ON webhook_deliveries
             BEGIN
-                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
-                    VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
-                    ON CONFLICT (endpoint_id) DO UPDATE SET
-                        deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
+                \(totalsAddNew)
             END;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_delete AFTER DELETE ON webhook_deliveries
             BEGIN
-                UPDATE keysat_webhooks_totals
-                    SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
-                    WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
+                \(totalsTakeOld)
             END;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_update
                 AFTER UPDATE OF endpoint_id, delivered_at ON webhook_deliveries
                 WHEN OLD.endpoint_id IS NOT NEW.endpoint_id
                   OR (OLD.delivered_at IS NULL) <> (NEW.delivered_at IS NULL)
             BEGIN
-                UPDATE keysat_webhooks_totals
-                    SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
-                    WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
-                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
-                    VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
-                    ON CONFLICT (endpoint_id) DO UPDATE SET
-                        deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
+                \(totalsTakeOld)
+                \(totalsAddNew)
             END;
             CREATE TABLE IF NOT EXISTS keysat_webhooks_endpoint_health (
                 endpoint_id TEXT PRIMARY KEY,
@@ -254,13 +244,8 @@ enum Migrations {
                 AFTER UPDATE OF endpoint_id ON webhook_deliveries
                 WHEN OLD.endpoint_id IS NOT NEW.endpoint_id
             BEGIN
-                UPDATE keysat_webhooks_totals
-                    SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
-                    WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
-                INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
-                    VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
-                    ON CONFLICT (endpoint_id) DO UPDATE SET
-                        deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
+                \(totalsTakeOld)
+                \(totalsAddNew)
             END;
             CREATE TRIGGER IF NOT EXISTS keysat_webhooks_totals_delivered
                 AFTER UPDATE OF delivered_at ON webhook_deliveries
@@ -274,6 +259,20 @@ enum Migrations {
             """
         ),
     ]
+
+    /// What the totals triggers do: take the old row out of its endpoint's counts, add the new
+    /// row to its endpoint's (steps 11 and 12).
+    static let totalsTakeOld = """
+        UPDATE keysat_webhooks_totals
+                SET deliveries = deliveries - 1, delivered = delivered - (OLD.delivered_at IS NOT NULL)
+                WHERE endpoint_id = coalesce(OLD.endpoint_id, '');
+        """
+    static let totalsAddNew = """
+        INSERT INTO keysat_webhooks_totals (endpoint_id, deliveries, delivered)
+                VALUES (coalesce(NEW.endpoint_id, ''), 1, NEW.delivered_at IS NOT NULL)
+                ON CONFLICT (endpoint_id) DO UPDATE SET
+                    deliveries = deliveries + 1, delivered = delivered + excluded.delivered;
+        """
 
     static var latest: Int { steps.last!.version }
 
