@@ -20,7 +20,7 @@ diff <(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's#^\./##; s#/$##' | grep . |
     <(tar -tzf "$tarball" | sed 's#^\./##; s#/$##' | grep . | sort) > /dev/null \
     || fail "the tarball and the .deb do not hold the same files"
 
-if dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null | grep -q 'ok installed'; then
+if grep -q 'ok installed' <<<"$(dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null)"; then
     fail "keysat-webhooks is already installed here; this check installs and purges it, so it will not run"
 fi
 existing_user=no
@@ -28,7 +28,7 @@ getent passwd keysat > /dev/null && existing_user=yes
 work=$(mktemp -d)
 cleanup() {
     [ -s "$work/receiver.pid" ] && kill "$(cat "$work/receiver.pid")" 2>/dev/null || true
-    if dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null | grep -q installed; then
+    if grep -q installed <<<"$(dpkg-query -W -f='${Status}' keysat-webhooks 2>/dev/null)"; then
         KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1 || true
     fi
     rm -rf "$work"
@@ -69,7 +69,7 @@ fail() { echo "check-dist: $*" >&2; exit 1; }
 command -v swift > /dev/null && swift --version > /dev/null 2>&1 && fail "the toolchain is still reachable"
 for p in keysat-enqueue keysat-deliver keysat-webhooks; do
     [ "$(/usr/bin/$p --version)" = "$version" ] || fail "$p --version is not $version"
-    ! ldd /usr/bin/$p | grep -q 'not found' || fail "$p misses a library: $(ldd /usr/bin/$p | grep 'not found')"
+    ! grep -q 'not found' <<<"$(ldd /usr/bin/$p)" || fail "$p misses a library: $(ldd /usr/bin/$p | grep 'not found')"
 done
 man -w keysat-deliver > /dev/null 2>&1 || [ -e /usr/share/man/man1/keysat-deliver.1.gz ] || fail "no man page"
 
@@ -122,7 +122,7 @@ run_cron() {
 check_metrics() {
     local metrics; metrics=$(sed -n 's/^KEYSAT_METRICS_FILE=//p' /etc/default/keysat-webhooks)
     [ "$(stat -c '%a %U' "$metrics")" = "644 keysat" ] || fail "$1: metrics file is $(stat -c '%a %U' "$metrics")"
-    setpriv --reuid 65534 --regid 65534 --clear-groups cat "$metrics" | grep -q '^keysat_webhooks_last_run_success 1$' \
+    grep -q '^keysat_webhooks_last_run_success 1$' <<<"$(setpriv --reuid 65534 --regid 65534 --clear-groups cat "$metrics")" \
         || fail "$1: the metrics file is not readable by another user, or the run failed"
 }
 expect_quiet() {  # name, then the command; it must exit 0 and print nothing

@@ -29,7 +29,7 @@ done
 # apt-get, not dpkg --force-depends: what depends on them goes too, so apt's state stays sound.
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq $removed > /dev/null 2>&1
-for pkg in $removed; do ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || fail "$pkg is still installed"; done
+for pkg in $removed; do ! grep -q 'ok installed' <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" || fail "$pkg is still installed"; done
 cd "$work/clone"
 
 # Not root: told what to install, nothing built.
@@ -38,9 +38,11 @@ status=0
 out=$(setpriv --reuid 64301 --regid 64301 --clear-groups env HOME="$work" make --no-print-directory quickstart 2>&1) || status=$?
 chown -R 0:0 "$work/clone"
 [ "$status" != 0 ] || fail "make quickstart as a user succeeded without the -dev packages"
-echo "$out" | grep -qx 'setup: error: missing Debian packages; install them with: sudo apt-get install libsqlite3-dev libssl-dev libcurl4-openssl-dev' \
+# Text is searched as a here-string, never `echo | grep -q` (here and in the other scripts): under
+# pipefail, grep's early exit can fail the writer's last write and so the pipeline (2 in 3,000).
+grep -qx 'setup: error: missing Debian packages; install them with: sudo apt-get install libsqlite3-dev libssl-dev libcurl4-openssl-dev' <<<"$out" \
     || fail "make quickstart as a user did not name the install command: $out"
-echo "$out" | grep -q 'Error 69' || fail "setup did not exit 69: $out"
+grep -q 'Error 69' <<<"$out" || fail "setup did not exit 69: $out"
 [ ! -d .build ] || fail "make quickstart as a user started a build"
 
 # Root: the two README commands, nothing installed by hand.
@@ -55,5 +57,5 @@ python3 -c 'import svix' 2>/dev/null && fail "make test installed svix into the 
 exit 0
 SCRIPT
 unshare -m --propagation private bash "$work/fresh.sh" "$work" "$removed"
-dpkg-query -W -f='${Status}' libcurl4-openssl-dev | grep -q 'ok installed' || fail "the machine's own packages were touched"
+grep -q 'ok installed' <<<"$(dpkg-query -W -f='${Status}' libcurl4-openssl-dev)" || fail "the machine's own packages were touched"
 echo "check-fresh: make quickstart and make test passed on a clean clone with $removed removed"

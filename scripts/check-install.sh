@@ -18,7 +18,7 @@ for f in bin/keysat-enqueue bin/keysat-deliver bin/keysat-webhooks share/man/man
 done
 bash -n "$stage/usr/local/share/bash-completion/completions/keysat-deliver"
 bash -n "$stage/usr/local/share/bash-completion/completions/keysat-enqueue"
-if ldd "$bin"/keysat-* | grep -q swift; then
+if grep -q swift <<<"$(ldd "$bin"/keysat-*)"; then
     echo "check-install: an installed binary still links the Swift runtime dynamically" >&2
     ldd "$bin"/keysat-* >&2
     exit 1
