@@ -60,15 +60,12 @@ public struct OptionParser: Sendable {
             return number
         }
 
-        /// The value of `option` as a duration in seconds (`30`, `0.5`, `30s`, `5m`), if given.
-        public func seconds(_ option: String, positive: Bool = true) throws -> Double? {
+        /// The value of `option` as a duration in seconds (`30`, `0.5`, `30s`, `5m`), if given,
+        /// checked by `DurationText.option` (at least `minimum`; zero only where `zero` says
+        /// what it means).
+        public func seconds(_ option: String, minimum: Double = 0.001, zero: String? = nil) throws -> Double? {
             guard let text = value(option) else { return nil }
-            guard let seconds = DurationText.fractionalSeconds(text), !positive || seconds > 0 else {
-                throw KeysatError(
-                    .usage,
-                    "'\(option)' must be a\(positive ? " positive" : "") duration such as 10, 0.5, 30s or 2m")
-            }
-            return seconds
+            return try DurationText.option(text, named: option, minimum: minimum, zero: zero)
         }
     }
 

@@ -46,3 +46,34 @@ extension DurationText {
         return value
     }
 }
+
+extension DurationText {
+    /// The one check every duration option goes through: `text` as seconds, refused (usage, 64)
+    /// unless it is a duration of at least `minimum` seconds, or zero where `zero` says what zero
+    /// means there ("never", "do not wait").
+    ///
+    /// A minimum because each option feeds something that reads small values its own way: libcurl
+    /// takes a timeout in whole milliseconds and reads 0 as "no timeout", so `--timeout 0.0001`
+    /// once became a run that waited for ever on a hanging receiver (issue 20).
+    ///
+    /// - Throws: `KeysatError` (usage) naming the option and what it takes.
+    public static func option(_ text: String, named option: String, minimum: Double = 0.001, zero: String? = nil)
+        throws -> Double
+    {
+        if let seconds = fractionalSeconds(text), seconds >= minimum || (seconds == 0 && zero != nil) {
+            return seconds
+        }
+        let least = minimum < 1 ? "\(Int((minimum * 1000).rounded(.up)))ms" : "\(Int(minimum))s"
+        let zeroText = zero.map { " (or 0: \($0))" } ?? ""
+        throw KeysatError(
+            .usage,
+            "'\(option)' must be a duration of at least \(least)\(zeroText), such as 10, 0.5, 30s or 2m, not '\(text)'"
+        )
+    }
+
+    /// `seconds` as whole milliseconds, rounded up, at least 1: what a time limit in
+    /// milliseconds must be (0 would mean none to libcurl).
+    public static func milliseconds(_ seconds: Double) -> Int {
+        max(1, Int(min((seconds * 1000).rounded(.up), Double(maximumSeconds) * 1000)))
+    }
+}

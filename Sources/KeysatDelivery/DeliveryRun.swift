@@ -30,8 +30,8 @@ public final class DeliveryRun {
             transport: {
                 try HTTPEngine(
                     settings: HTTPEngine.Settings(
-                        timeoutMS: Int(options.timeoutSeconds * 1000),
-                        connectTimeoutMS: Int(options.connectTimeoutSeconds * 1000),
+                        timeoutMS: DurationText.milliseconds(options.timeoutSeconds),
+                        connectTimeoutMS: DurationText.milliseconds(options.connectTimeoutSeconds),
                         policy: options.policy, caFile: options.caFile, httpsOnly: options.httpsOnly),
                     maximumConnections: options.concurrency, clock: clock)
             })

@@ -21,7 +21,7 @@ public final class Forwarder {
     public init(url: String, timeoutSeconds: Double, clock: any TimeSource = SystemClock()) throws {
         _ = try EndpointURL.validate(url)
         var settings = HTTPEngine.Settings()
-        settings.timeoutMS = Int(timeoutSeconds * 1000)
+        settings.timeoutMS = DurationText.milliseconds(timeoutSeconds)
         settings.connectTimeoutMS = min(settings.connectTimeoutMS, settings.timeoutMS)
         settings.policy = NetworkPolicy(allowed: [NetworkPolicy.Network("::/0")!])
         self.url = url

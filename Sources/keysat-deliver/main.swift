@@ -110,7 +110,7 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
         parsed.value("--metrics-file")
         ?? Environment.process["KEYSAT_METRICS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
     deliverer.kickPath = parsed.value("--kick-file")
-    deliverer.lingerSeconds = try parsed.seconds("--linger", positive: false) ?? 0
+    deliverer.lingerSeconds = try parsed.seconds("--linger", zero: "no lingering") ?? 0
     // Not in the help: how keysat-enqueue --kick=spawn hands over the lock it took.
     deliverer.inheritedLockFD = try parsed.integer("--lock-fd", in: 3...1024, what: "a descriptor number")
         .map(Int32.init)
@@ -119,7 +119,7 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     {
         deliverer.busyTimeoutMS = value
     }
-    deliverer.waitSeconds = try parsed.seconds("--wait", positive: false) ?? 0
+    deliverer.waitSeconds = try parsed.seconds("--wait", zero: "do not wait") ?? 0
     var options = DeliveryOptions()
     options.concurrency =
         try parsed.integer("--concurrency", in: 1...1024, what: "from 1 to 1024") ?? options.concurrency
@@ -131,11 +131,8 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     options.maxRuntimeSeconds = try parsed.seconds("--max-runtime")
     options.timeoutSeconds = try parsed.seconds("--timeout") ?? options.timeoutSeconds
     options.connectTimeoutSeconds = try parsed.seconds("--connect-timeout") ?? options.connectTimeoutSeconds
-    if let text = parsed.value("--disable-after") {
-        guard let seconds = DurationText.seconds(text) else {
-            throw KeysatError(.usage, "'--disable-after' must be a duration such as 5d, 12h or 0")
-        }
-        options.disableAfterSeconds = seconds
+    if let seconds = try parsed.seconds("--disable-after", minimum: 1, zero: "never") {
+        options.disableAfterSeconds = Int64(seconds.rounded(.up))
     }
     for network in parsed.all("--allow-network") where NetworkPolicy.Network(network) == nil {
         throw KeysatError(

@@ -43,10 +43,7 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            guard let seconds = DurationText.fractionalSeconds(timeout), seconds > 0 else {
-                throw ValidationError("'--timeout' must be a positive number of seconds")
-            }
-            _ = seconds
+            _ = try DurationText.option(timeout, named: "--timeout")
         }
 
         func run() throws {
@@ -60,7 +57,7 @@ extension KeysatWebhooks.EndpointCommand {
             var options = DeliveryOptions()
             options.policy = try NetworkPolicy.make(
                 allow: allowNetwork, allowPrivate: allowPrivateNetworks, environment: .process)
-            options.timeoutSeconds = DurationText.fractionalSeconds(timeout) ?? 10
+            options.timeoutSeconds = try DurationText.option(timeout, named: "--timeout")
             options.connectTimeoutSeconds = min(options.connectTimeoutSeconds, options.timeoutSeconds)
             options.breaker = 1
             let store = try database.open()
