@@ -158,11 +158,25 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
 }
 
 /// Where the current time comes from; tests pass a fixed one.
+///
+/// Two readings: `now()`, the wall clock, for what is stored and shown (when a delivery is due,
+/// when an attempt started); `elapsed()`, a clock that only goes forward, for every duration and
+/// deadline (`--max-runtime`, `--linger`, the commit interval): NTP may step the wall clock back
+/// an hour, and a deadline on it would then hold the lock for that hour (issue 20).
 public protocol TimeSource: Sendable {
     func now() -> Timestamp
+    /// Microseconds on a clock that never steps back, from an arbitrary origin: compare two
+    /// readings, never store one.
+    func elapsed() -> Int64
 }
 
-/// The system's real-time clock.
+extension TimeSource {
+    /// A clock made for tests moves only when the test moves it: its wall time is its
+    /// monotonic time too.
+    public func elapsed() -> Int64 { now().microseconds }
+}
+
+/// The system's clocks: CLOCK_REALTIME for moments, CLOCK_MONOTONIC for durations.
 public struct SystemClock: TimeSource {
     public init() {}
     public func now() -> Timestamp {
@@ -170,12 +184,27 @@ public struct SystemClock: TimeSource {
         clock_gettime(CLOCK_REALTIME, &spec)
         return Timestamp(microseconds: Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000)
     }
+    public func elapsed() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+    }
 }
 
 /// A clock that always says the same moment, or advances when told to.
+///
+/// Its monotonic reading moves forward with `current` and stays put when `current` is set
+/// back: as a host's clocks do when NTP steps the wall clock back.
 public final class FixedClock: TimeSource, @unchecked Sendable {
     // Unchecked: tests use it from one thread only; it is never shared across threads.
-    public var current: Timestamp
-    public init(_ current: Timestamp) { self.current = current }
+    public var current: Timestamp {
+        didSet { monotonic += max(0, current.microseconds - oldValue.microseconds) }
+    }
+    private var monotonic: Int64
+    public init(_ current: Timestamp) {
+        self.current = current
+        monotonic = current.microseconds
+    }
     public func now() -> Timestamp { current }
+    public func elapsed() -> Int64 { monotonic }
 }

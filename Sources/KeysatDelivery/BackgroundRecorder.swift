@@ -102,6 +102,8 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         try store.dueDeliveries(dueBy: dueBy, retries: retries, after: cursor, limit: limit)
     }
 
+    public func unschedulable(limit: Int) throws -> [DueDelivery] { try store.unschedulable(limit: limit) }
+
     public func oldestPending(endpointID: String) throws -> DueDelivery? {
         try drain()
         return try store.oldestPending(endpointID: endpointID)

@@ -19,7 +19,13 @@ final class BoundedLookup: @unchecked Sendable {
     private init(host: String) {
         self.host = host
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        // Its timed wait measured on the monotonic clock: on CLOCK_REALTIME (the default), a
+        // wall clock stepped back would stretch the lookup's time limit by the step.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -55,7 +61,7 @@ final class BoundedLookup: @unchecked Sendable {
             return NetworkPolicy.resolveNow(host: host)
         }
         var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
         let whole = Int(timeoutSeconds)
         deadline.tv_sec += whole
         deadline.tv_nsec += Int((timeoutSeconds - Double(whole)) * 1e9)

@@ -73,7 +73,7 @@ public struct Deliverer {
         let signals = StopSignal()
         let start = clock.now()
         do {
-            let summary = try rounds(store: store, start: start, clock: clock, logger: logger) {
+            let summary = try rounds(store: store, clock: clock, logger: logger) {
                 signals.requested
             }
             logSummary(summary, logger: logger)
@@ -129,9 +129,10 @@ public struct Deliverer {
     /// Runs rounds until one ends without the kick file having changed during it (an event was
     /// enqueued and kicked meanwhile), within the time budget and the limit.
     private func rounds(
-        store: WebhookStore, start: Timestamp, clock: any TimeSource, logger: Logger,
-        stop: @escaping () -> Bool
+        store: WebhookStore, clock: any TimeSource, logger: Logger, stop: @escaping () -> Bool
     ) throws -> RunSummary {
+        // Budgets on the monotonic clock: a wall clock stepped back must not stretch them.
+        let start = clock.elapsed()
         let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
         // Outcomes are committed on a second connection and thread, while the run sends.
         let recorder = BackgroundRecorder(store) {
@@ -151,26 +152,26 @@ public struct Deliverer {
             let before = Kick.stamp(kickFile)
             let t0 = clock.now()
             if let budget = options.maxRuntimeSeconds {
-                roundOptions.maxRuntimeSeconds = budget - Double(t0.microseconds - start.microseconds) / 1e6
+                roundOptions.maxRuntimeSeconds = budget - Double(clock.elapsed() - start) / 1e6
             }
             if let limit = options.limit { roundOptions.limit = limit - total.attempted }
             let run = DeliveryRun(
                 store: recorder, options: roundOptions, clock: clock, logger: logger, stop: stop)
             total.merge(try run.run(at: t0))
             total.rounds += 1
-            total.elapsedMS = Int((clock.now().microseconds - start.microseconds) / 1000)
+            total.elapsedMS = Int((clock.elapsed() - start) / 1000)
             guard total.stoppedBy == nil, total.rounds < 100_000, (roundOptions.limit ?? 1) > 0 else {
                 return total
             }
             // Kicked during the round: go round again at once. Otherwise linger, if asked to.
-            let budgetEnd = options.maxRuntimeSeconds.map { start.microseconds + Int64($0 * 1_000_000) }
-            let lingerEnd = clock.now().microseconds + Int64(lingerSeconds * 1_000_000)
+            let budgetEnd = options.maxRuntimeSeconds.map { start + Int64($0 * 1_000_000) }
+            let lingerEnd = clock.elapsed() + Int64(lingerSeconds * 1_000_000)
             while Kick.stamp(kickFile) == before {
-                let now = clock.now().microseconds
+                let now = clock.elapsed()
                 if now >= lingerEnd || now >= (budgetEnd ?? Int64.max) || stop() { return total }
                 usleep(10_000)
             }
-            if let budgetEnd, clock.now().microseconds >= budgetEnd { return total }
+            if let budgetEnd, clock.elapsed() >= budgetEnd { return total }
             logger.log(.debug, "kicked; going round again", ["round": String(total.rounds + 1)])
         }
     }

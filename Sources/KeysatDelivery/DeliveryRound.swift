@@ -16,7 +16,10 @@ final class DeliveryRound {
     private let policy: OutcomePolicy
     private let keys = SigningKeys()
     private let limit: Int
+    /// When to stop starting attempts, on the monotonic clock (`TimeSource.elapsed`).
     private let deadline: Int64?
+    /// When the round began, on the monotonic clock.
+    private let began: Int64
 
     private var summary = RunSummary()
     private var endpoints: EndpointStates
@@ -27,9 +30,9 @@ final class DeliveryRound {
     /// bounds the run's memory whatever the backlog and the payloads' size.
     private var inFlightBytes = 0
     private var nextTag = 0
-    /// Outcomes not yet committed, and when the last commit was.
+    /// Outcomes not yet committed, and when the last commit was (monotonic clock).
     private var outcomes: [AttemptOutcome] = []
-    private var lastFlush: Timestamp
+    private var lastFlush: Int64
     private var refusalsWarned: Set<String> = []
 
     init(
@@ -47,11 +50,16 @@ final class DeliveryRound {
         policy = OutcomePolicy(breaker: options.breaker)
         endpoints = EndpointStates(perEndpoint: options.perEndpoint)
         limit = options.limit ?? Int.max
-        deadline = options.maxRuntimeSeconds.map { t0.microseconds + Int64($0 * 1_000_000) }
-        lastFlush = clock.now()
+        let began = clock.elapsed()
+        self.began = began
+        deadline = options.maxRuntimeSeconds.map { began + Int64($0 * 1_000_000) }
+        lastFlush = began
     }
 
     func run() throws -> RunSummary {
+        // Rows whose next attempt is not a time at all are never on a due page: dead-lettered
+        // here, so that none stays pending for ever unseen (or blocks an ordered endpoint).
+        for row in try store.unschedulable(limit: 1000) { deadLetterDefective(row) }
         while true {
             checkSignals()  // also while every slot is busy
             try startWhatFits()
@@ -65,7 +73,7 @@ final class DeliveryRound {
         try flush()
         try store.drain()  // the run's outcomes are all on disk before it reports them
         if options.disableAfterSeconds > 0 { try disableFailingEndpoints() }
-        summary.elapsedMS = Int((clock.now().microseconds - t0.microseconds) / 1000)
+        summary.elapsedMS = Int((clock.elapsed() - began) / 1000)
         return summary
     }
 
@@ -97,7 +105,7 @@ final class DeliveryRound {
     /// Whether a new attempt may start at all.
     private func mayStart() -> Bool {
         if summary.stoppedBy != nil { return false }
-        if let deadline, clock.now().microseconds >= deadline {
+        if let deadline, clock.elapsed() >= deadline {
             summary.stoppedBy = .maxRuntime
         } else if summary.attempted >= limit {
             summary.stoppedBy = .limit
@@ -107,6 +115,10 @@ final class DeliveryRound {
 
     /// Starts an attempt, or records at once why there can be none.
     private func start(_ row: DueDelivery) throws {
+        if row.defect != nil {
+            deadLetterDefective(row)
+            return
+        }
         let endpoint = row.endpointID
         let usable = row.endpointActive && !endpoints[endpoint].disabled
         // A row deleted meanwhile (purged, or its endpoint removed) is neither sent nor counted.
@@ -177,6 +189,30 @@ final class DeliveryRound {
         if delivery.ordered && OrderedChains.continues(after: decision.outcome.result) {
             try continueChain(endpoint)
         }
+    }
+
+    /// A row that cannot be sent as it stands (`DueDelivery.defect`) is dead-lettered without a
+    /// request, and said once, by rowid (its id may be NULL), with how to repair it: no
+    /// receiver gets a webhook that could not be recorded or de-duplicated.
+    private func deadLetterDefective(_ row: DueDelivery) {
+        guard let defect = row.defect, let fingerprint = row.fingerprint else { return }
+        let now = clock.now()
+        var outcome = AttemptOutcome(
+            deliveryID: row.id, previousAttemptCount: row.attemptCount, result: .dead, statusCode: nil,
+            error: "not sent: \(defect); repair the row, then retry it", startedAt: now, finishedAt: now,
+            requested: false)
+        outcome.rowID = row.rowID
+        outcome.endpointID = row.endpointID
+        outcome.fingerprint = fingerprint
+        summary.count(row.endpointID) { $0.deadLettered += 1 }
+        logger.log(
+            .warn, "delivery cannot be sent as it stands; dead-lettered without sending",
+            [
+                "rowid": String(row.rowID), "delivery_id": row.id, "endpoint_id": row.endpointID,
+                "reason": defect,
+                "repair": "fix the row in webhook_deliveries (rowid \(row.rowID)), then keysat-webhooks deliveries retry ID",
+            ])
+        outcomes.append(outcome)
     }
 
     /// Rows read after an endpoint's breaker opened are skipped as they come; ordered ones wait
@@ -256,7 +292,7 @@ final class DeliveryRound {
     private func flushIfDue() throws {
         guard !outcomes.isEmpty else { return }
         if outcomes.count >= options.flushBatch
-            || clock.now().microseconds - lastFlush.microseconds >= options.commitIntervalMS * 1000
+            || clock.elapsed() - lastFlush >= options.commitIntervalMS * 1000
         {
             try flush()
         }
@@ -265,6 +301,6 @@ final class DeliveryRound {
     private func flush() throws {
         try store.record(outcomes)
         outcomes.removeAll(keepingCapacity: true)
-        lastFlush = clock.now()
+        lastFlush = clock.elapsed()
     }
 }

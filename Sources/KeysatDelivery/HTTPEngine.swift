@@ -35,6 +35,9 @@ final class HTTPEngine: Transport {
         var statusLine: Int?
         var retryAfter: String?
         var started = Timestamp(microseconds: 0)
+        /// `started` on the monotonic clock: the attempt's duration never depends on a step of
+        /// the wall clock.
+        var startedElapsed: Int64 = 0
         let policy: NetworkPolicy
         /// An address the network policy refused for this transfer.
         var refused: String?
@@ -131,6 +134,7 @@ final class HTTPEngine: Transport {
         transfer.retryAfter = nil
         transfer.refused = nil
         transfer.started = clock.now()
+        transfer.startedElapsed = clock.elapsed()
         do {
             try easy.set(CURLOPT_URL, request.url)
             try easy.setBody(request.body)
@@ -160,7 +164,8 @@ final class HTTPEngine: Transport {
         for (raw, code) in multi.finished() {
             guard let transfer = active.removeValue(forKey: raw) else { continue }
             try multi.remove(transfer.easy)
-            let finished = clock.now()
+            let finished = Timestamp(
+                microseconds: transfer.started.microseconds + max(0, clock.elapsed() - transfer.startedElapsed))
             var status: Int?
             var failure: HTTPResult.Failure?
             if code == CURLE_OK {

@@ -8,17 +8,20 @@ import KeysatStore
 struct OrderedChains {
     /// Endpoints whose chain this run has begun.
     private(set) var endpoints: Set<String> = []
-    /// Deliveries taken from chains in this run: none is attempted twice.
-    private var taken: Set<String> = []
+    /// Deliveries (rowids) taken from chains in this run: none is attempted twice.
+    private var taken: Set<Int64> = []
 
     func contains(_ endpoint: String) -> Bool { endpoints.contains(endpoint) }
 
     mutating func begin(_ endpoint: String) { endpoints.insert(endpoint) }
 
-    /// `oldest` (the endpoint's oldest pending delivery) if it may go next: due at `t0` and not
-    /// yet taken in this run.
+    /// `oldest` (the endpoint's oldest pending delivery) if it may go next: due at `t0`, or a
+    /// row that cannot be sent as it stands (its time may never come: it is dead-lettered, and
+    /// the chain moves on), and not yet taken in this run.
     mutating func next(_ oldest: DueDelivery?, dueBy t0: Timestamp) -> DueDelivery? {
-        guard let oldest, oldest.nextAttemptAt <= t0.rfc3339, taken.insert(oldest.id).inserted else {
+        guard let oldest, oldest.defect != nil || oldest.nextAttemptAt <= t0.rfc3339,
+            taken.insert(oldest.rowID).inserted
+        else {
             return nil
         }
         return oldest

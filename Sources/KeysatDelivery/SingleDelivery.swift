@@ -23,6 +23,7 @@ public final class SingleDelivery: DeliveryStore {
         return [delivery]
     }
 
+    public func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
     public func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
     public func record(_ outcomes: [AttemptOutcome]) throws { try store.record(outcomes) }

@@ -25,6 +25,11 @@ public struct DueDelivery: Sendable {
     /// the row: `payload` is empty until `DeliveryStore.payload(of:)` reads it, just before its
     /// request starts. So the rows a run holds cost little memory whatever the payloads' size.
     public var payloadDeferred = false
+    /// Why this row cannot be sent as it stands (a NULL id, a count or a time that does not
+    /// parse; see `DeliveryRowCheck`), or `nil`. Such a row is dead-lettered, never sent.
+    public var defect: String?
+    /// With `defect`: the row's values as read, which `record` matches before touching it.
+    public var fingerprint: String?
 
     /// Payloads up to this many characters are read with their row.
     public static let inlinePayloadCharacters = 2048
@@ -88,6 +93,10 @@ public struct AttemptOutcome: Sendable {
     public var responseExcerpt: [UInt8]
     /// `false` when no request was made (the endpoint was disabled or deleted).
     public var requested: Bool
+    /// Set for a row that cannot be sent as it stands (`DueDelivery.defect`): dead-lettered
+    /// without a request, matched by `rowID` and these values as read, with no attempt history
+    /// (its id may be NULL) and no effect on the endpoint's health.
+    public var fingerprint: String?
 
     public init(
         deliveryID: String, previousAttemptCount: Int, result: Result, statusCode: Int?, error: String?,
@@ -113,7 +122,17 @@ public protocol DeliveryStore: AnyObject {
     func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
 
-    /// The oldest pending delivery (by creation) of an endpoint, due or not.
+    /// Pending rows whose `next_attempt_at` is not a time at all (a number, a blob, text that
+    /// does not begin with a digit), which the due pages never reach: up to `limit`, by rowid.
+    /// Each has its `defect` set.
+    func unschedulable(limit: Int) throws -> [DueDelivery]
+
+    /// The oldest pending delivery of an endpoint (the first written), due or not.
+    ///
+    /// "Oldest" is by the order rows were written (SQLite's rowid, which only grows while the
+    /// newest row stays), never by `created_at`: a wall clock stepped back would have put an
+    /// event enqueued after the step before one enqueued earlier (issue 20: `license.revoked`
+    /// delivered before `license.issued`).
     func oldestPending(endpointID: String) throws -> DueDelivery?
 
     /// The payload of a delivery read without it (`payloadDeferred`); `nil` when the row is gone.
@@ -150,11 +169,14 @@ extension WebhookStore: DeliveryStore {
                d.attempt_count, d.next_attempt_at,
                e.url, e.secret, coalesce(e.active, 0),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-               coalesce(e.ordered, 0), d.created_at, d.rowid
+               coalesce(e.ordered, 0), d.created_at, d.rowid,
+               \(DeliveryRowCheck.oddTypesColumn("d"))
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
     static func dueDelivery(_ row: Row) -> DueDelivery {
+        // First: a column's type can be read only before it is read as another type.
+        let defect = DeliveryRowCheck.defect(row, .init(id: 0, attemptCount: 4, nextAttemptAt: 5, oddTypes: 13))
         var delivery = DueDelivery(
             id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
             payload: row.bytes(3) ?? [], attemptCount: DeliveryRecord.attemptCount(row.integer(4)),
@@ -164,6 +186,8 @@ extension WebhookStore: DeliveryStore {
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
         delivery.payloadDeferred = row.isNull(3)
+        delivery.defect = defect?.reason
+        delivery.fingerprint = defect?.fingerprint
         return delivery
     }
 
@@ -172,11 +196,13 @@ extension WebhookStore: DeliveryStore {
     {
         // Two statements rather than one with "?2 IS NULL OR …", which would keep SQLite from
         // seeking idx_webhook_deliveries_pending to the cursor. The condition is State.due's
-        // in the very terms of that partial index (`<= ?1` implies NOT NULL).
+        // in the very terms of that partial index (`<= ?1` implies NOT NULL). `>= '0'` keeps
+        // out what is not a time (numbers sort before all text), which `unschedulable` finds: a
+        // number on a page would make the cursor, read as text, skip the rows after it.
         let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.rowid) > (?2, ?3)"
         return try database.prepare(
             Self.dueColumns + "\n" + """
-                WHERE d.delivered_at IS NULL AND d.next_attempt_at <= ?1 \(after)
+                WHERE d.delivered_at IS NULL AND d.next_attempt_at >= '0' AND d.next_attempt_at <= ?1 \(after)
                   AND (d.attempt_count > 0) = ?5
                 ORDER BY d.next_attempt_at, d.rowid
                 LIMIT ?4
@@ -188,11 +214,22 @@ extension WebhookStore: DeliveryStore {
         ]) { Self.dueDelivery($0) }
     }
 
+    public func unschedulable(limit: Int) throws -> [DueDelivery] {
+        // Two seeks at the ends of Keysat's pending index: every time begins with a digit, so
+        // what sorts before '0' or from ':' on (numbers first, blobs last) is not one.
+        try database.prepare(
+            Self.dueColumns + "\n" + """
+                WHERE d.delivered_at IS NULL AND (d.next_attempt_at < '0' OR d.next_attempt_at >= ':')
+                ORDER BY d.rowid LIMIT ?2
+                """
+        ).rows([.text(clock.now().rfc3339), .integer(Int64(limit))]) { Self.dueDelivery($0) }
+    }
+
     public func oldestPending(endpointID: String) throws -> DueDelivery? {
         try database.prepare(
             Self.dueColumns + "\n" + """
                 WHERE d.endpoint_id = ?2 AND \(DeliveryRecord.State.pending.condition())
-                ORDER BY d.created_at, d.id LIMIT 1
+                ORDER BY d.rowid LIMIT 1
                 """
         ).first([.text(clock.now().rfc3339), .text(endpointID)]) { Self.dueDelivery($0) }
     }
@@ -234,6 +271,7 @@ extension WebhookStore: DeliveryStore {
         var summaries = AttemptSummaries()
         try database.writeTransaction {
             let statements = try OutcomeStatements(database)
+            var defective: Statement?
             // Ids near the top of the range (a row someone else wrote) leave no room: SQLite then
             // picks the ids, and those first attempts stay unnumbered (found by delivery id).
             let maxID =
@@ -241,6 +279,13 @@ extension WebhookStore: DeliveryStore {
                 .first { $0.integer(0) ?? 0 } ?? 0
             var nextID: Int? = maxID < Int.max - outcomes.count ? maxID + 1 : nil
             for outcome in outcomes {
+                if let fingerprint = outcome.fingerprint {
+                    defective = try defective ?? OutcomeStatements.defective(database)
+                    try defective?.run([
+                        .integer(outcome.rowID), .text(fingerprint), .optional(outcome.error),
+                    ])
+                    continue
+                }
                 let byRowID = outcome.rowID > 0
                 try (byRowID ? statements.rowByRowID : statements.rowByID).run(
                     outcome.rowValues(nextID: nextID))
@@ -271,6 +316,20 @@ private struct OutcomeStatements {
     let rowByRowID: Statement
     let attemptByID: Statement
     let attemptByRowID: Statement
+
+    /// Dead-letters a row that cannot be sent as it stands (`DeliveryRowCheck`), if it still
+    /// holds what was read; its count made one a dead row has (at least 1), the reason in
+    /// `last_error` saying what it was. Prepared only when a batch has such a row.
+    static func defective(_ database: Database) throws -> Statement {
+        try database.prepare(
+            """
+            UPDATE webhook_deliveries SET next_attempt_at = NULL, last_error = ?3,
+                attempt_count = CASE WHEN typeof(attempt_count) = 'integer'
+                    AND attempt_count BETWEEN 1 AND \(DeliveryRowCheck.maximumAttemptCount)
+                    THEN attempt_count ELSE 1 END
+            WHERE rowid = ?1 AND delivered_at IS NULL AND \(DeliveryRowCheck.fingerprintSQL) = ?2
+            """)
+    }
 
     init(_ database: Database) throws {
         let set = """

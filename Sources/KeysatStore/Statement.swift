@@ -190,6 +190,14 @@ public struct Row {
     /// Whether column `index` is NULL.
     public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement.handle, index) == SQLITE_NULL }
 
+    /// Whether column `index` holds text (not NULL, a number or a blob).
+    public func isText(_ index: Int32) -> Bool { sqlite3_column_type(statement.handle, index) == SQLITE_TEXT }
+
+    /// Whether column `index` holds an integer (not NULL, a real, text or a blob).
+    public func isInteger(_ index: Int32) -> Bool {
+        sqlite3_column_type(statement.handle, index) == SQLITE_INTEGER
+    }
+
     /// Column `index` as non-NULL text (empty for NULL).
     public func string(_ index: Int32) -> String { text(index) ?? "" }
 }

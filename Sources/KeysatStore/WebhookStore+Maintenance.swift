@@ -49,9 +49,9 @@ extension WebhookStore {
             return (deliveries, attempts)
         }
         var total = (deliveries: 0, attempts: 0)
-        var cursor: (createdAt: String, id: String)?
+        var cursor: (createdAt: String, id: String?)?
         while true {
-            let (page, attempts) = try database.writeTransaction {
+            let (page, counts) = try database.writeTransaction {
                 let page = try database.prepare(
                     "SELECT d.id, d.created_at, d.rowid, d.keysat_webhooks_history " + from
                         + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
@@ -61,21 +61,27 @@ extension WebhookStore {
                         (":after", .optional(cursor?.createdAt)), (":afterID", .optional(cursor?.id)),
                         (":batch", .integer(Int64(batch))),
                     ]
-                ) { ($0.string(0), $0.string(1), Int64($0.integer(2) ?? 0), $0.integer(3)) }
+                ) { ($0.text(0), $0.string(1), Int64($0.integer(2) ?? 0), $0.integer(3)) }
                 let history = try database.prepare(
                     "DELETE FROM webhook_delivery_attempts WHERE "
                         + AttemptHistory.of(id: "?1", number: "?2", "webhook_delivery_attempts"))
-                let row = try database.prepare("DELETE FROM webhook_deliveries WHERE rowid = ? AND id = ?")
+                // `IS`: a row another program wrote with a NULL id is deleted too (with `=` it
+                // was counted as deleted by every purge and never was).
+                let row = try database.prepare("DELETE FROM webhook_deliveries WHERE rowid = ? AND id IS ?")
                 var attempts = 0
+                var deleted = 0
                 for (id, _, rowID, number) in page {
-                    try history.run([.text(id), .optional(number)])
-                    attempts += database.changes
-                    try row.run([.integer(rowID), .text(id)])
+                    if let id {
+                        try history.run([.text(id), .optional(number)])
+                        attempts += database.changes
+                    }
+                    try row.run([.integer(rowID), .optional(id)])
+                    deleted += database.changes
                 }
-                return (page, attempts)
+                return (page, (deleted, attempts))
             }
-            total.deliveries += page.count
-            total.attempts += attempts
+            total.deliveries += counts.0
+            total.attempts += counts.1
             guard page.count == batch, let last = page.last else { return total }
             cursor = (last.1, last.0)
         }

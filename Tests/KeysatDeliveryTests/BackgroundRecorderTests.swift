@@ -17,6 +17,7 @@ final class BackgroundRecorderTests: XCTestCase {
         func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
             -> [DueDelivery]
         { [] }
+        func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
         func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
         func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
         func record(_ outcomes: [AttemptOutcome]) throws {
@@ -74,6 +75,7 @@ final class BackgroundRecorderTests: XCTestCase {
         func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
             -> [DueDelivery]
         { [] }
+        func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
         func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
         func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
         func record(_ outcomes: [AttemptOutcome]) throws { gate.wait() }

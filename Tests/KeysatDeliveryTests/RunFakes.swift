@@ -47,8 +47,12 @@ final class FakeStore: DeliveryStore {
         .prefix(limit).map { $0 }
     }
 
+    func unschedulable(limit: Int) throws -> [DueDelivery] {
+        rows.filter { !($0.nextAttemptAt.first?.isNumber ?? false) }.prefix(limit).map { $0 }
+    }
+
     func oldestPending(endpointID: String) throws -> DueDelivery? {
-        rows.filter { $0.endpointID == endpointID }.min { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        rows.filter { $0.endpointID == endpointID }.min { $0.rowID < $1.rowID }
     }
 
     func payload(of delivery: DueDelivery) throws -> [UInt8]? {
@@ -109,7 +113,9 @@ final class FakeTransport: Transport {
     var onPoll: () -> Void = {}
 
     private(set) var started: [HTTPRequest] = []
-    private var pending: [(request: HTTPRequest, started: Timestamp)] = []
+    /// Requests in flight, with when they started on the wall clock and on the monotonic one
+    /// (latency is measured on the latter, as libcurl's is).
+    private var pending: [(request: HTTPRequest, started: Timestamp, elapsed: Int64)] = []
     private(set) var maxInFlight = 0
     private(set) var maxInFlightByHost: [String: Int] = [:]
     /// Requests in flight to the same endpoint as each request started, itself included.
@@ -121,7 +127,7 @@ final class FakeTransport: Transport {
 
     func start(_ request: HTTPRequest) throws {
         started.append(request)
-        pending.append((request, clock.now()))
+        pending.append((request, clock.now(), clock.elapsed()))
         maxInFlight = max(maxInFlight, pending.count)
         let host = Self.host(request.url)
         let count = pending.filter { Self.host($0.request.url) == host }.count
@@ -134,9 +140,10 @@ final class FakeTransport: Transport {
         clock.current = Timestamp(microseconds: clock.current.microseconds + tickMS * 1000)
         onPoll()
         let now = clock.now()
-        let done = pending.filter { now.microseconds - $0.started.microseconds >= latencyMS * 1000 }
-        pending.removeAll { now.microseconds - $0.started.microseconds >= latencyMS * 1000 }
-        return done.map { request, started in
+        let elapsed = clock.elapsed()
+        let done = pending.filter { elapsed - $0.elapsed >= latencyMS * 1000 }
+        pending.removeAll { elapsed - $0.elapsed >= latencyMS * 1000 }
+        return done.map { request, started, _ in
             let answer = answer(request)
             return HTTPResult(
                 tag: request.tag, status: answer.status, failure: answer.failure,
