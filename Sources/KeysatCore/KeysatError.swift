@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An error of the keysat-webhooks tools: what went wrong, worded for the operator,
 /// and which sysexits(3) class it belongs to.
 ///
@@ -16,6 +20,9 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         case unavailable
         /// A bug or an unexpected state of the tool itself (EX_SOFTWARE, 70).
         case `internal`
+        /// The system ran short of something the tool needs: file descriptors, memory, threads
+        /// (EX_OSERR, 71). Not a bug, and not a missing file: raise the limit or free some.
+        case system
         /// A file could not be created (EX_CANTCREAT, 73).
         case cannotCreate
         /// Reading or writing failed (EX_IOERR, 74).
@@ -53,12 +60,22 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// An error caused by a failed system call, worded in one way everywhere:
     /// "`what`: <strerror(code)>", then the advice in parentheses.
+    ///
+    /// A call that failed for want of descriptors or memory is `Kind.system` (71), whatever
+    /// `kind` the caller expected: the advice is then to raise the limit, not to check a path.
     public static func system(_ kind: Kind, _ what: String, errno code: Int32, advice: String? = nil)
         -> KeysatError
     {
-        KeysatError(
+        if isExhaustion(code) {
+            return KeysatError(.system, "\(what): \(SystemCall.describe(code)) (\(exhaustionAdvice))", errno: code)
+        }
+        return KeysatError(
             kind, "\(what): \(SystemCall.describe(code))" + (advice.map { " (\($0))" } ?? ""), errno: code)
     }
+
+    /// What to do when the process ran out of descriptors or memory.
+    public static let exhaustionAdvice = "the process ran out of file descriptors or memory; raise the limit, ulimit -n"
+
 
     public var description: String { message }
 
@@ -70,6 +87,7 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noInput: 66
         case .unavailable: 69
         case .internal: 70
+        case .system: 71
         case .cannotCreate: 73
         case .io: 74
         case .temporary: 75
@@ -83,5 +101,28 @@ extension KeysatError {
     public static func from(_ error: any Error) -> KeysatError {
         if let error = error as? KeysatError { return error }
         return KeysatError(.internal, "unexpected error: \(error)")
+    }
+}
+
+extension KeysatError {
+    /// Whether `code` says the system ran short (descriptors, memory), which is `Kind.system`
+    /// (71) whatever call failed. Not EAGAIN, which is also a lock held or a read that would block.
+    public static func isExhaustion(_ code: Int32) -> Bool {
+        code == EMFILE || code == ENFILE || code == ENOMEM
+    }
+
+    /// A shared library that could not be loaded: missing (unavailable, 69, with the package to
+    /// install) or not loadable for want of descriptors or memory (system, 71), which dlerror(3)
+    /// says only in words.
+    public static func loading(_ library: String, _ message: String, package: String) -> KeysatError {
+        // dlerror(3) words: EMFILE, ENOMEM, and mmap(2) refused under a memory limit (ulimit -v).
+        let exhausted = ["Too many open files", "Cannot allocate memory", "failed to map segment"]
+        if exhausted.contains(where: { message.contains($0) }) {
+            return KeysatError(
+                .system,
+                "cannot load \(library): \(message) (\(exhaustionAdvice))"
+            )
+        }
+        return KeysatError(.unavailable, "cannot load \(library): \(message) (install the \(package) package)")
     }
 }

@@ -13,13 +13,16 @@ public import KeysatStore
 /// on the outcomes recorded so far (the next delivery of an ordered chain, an endpoint's failing
 /// streak) or where it writes itself (disabling an endpoint): so every rule sees what it saw when
 /// commits were synchronous. A failed commit is thrown from the next call, as it would have been
-/// from `record`. The writer's connection is opened with the first batch: an idle run pays nothing.
+/// from `record`, and at once from `checkRecording`, which the run asks before each request. The
+/// writer's connection is opened by `prepareToRecord`, before the run's first request, and proved
+/// with a small commit: an idle run pays nothing, and a run that could not record sends nothing.
 ///
 /// At most `limit` outcomes wait uncommitted: past it, `record` waits for the writer. A disk
 /// slower than the network would otherwise hold a whole backlog's outcomes in memory (peak RSS
 /// growing with the rows due), and a crash would make more of them be sent again.
 public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
-    // Unchecked: `store` is used only on the run's thread, `writer` only on the writer thread,
+    // Unchecked: `store` is used only on the run's thread, `writer` only on the writer thread
+    // once it is started (it is opened before),
     // and the queue only under `mutex`.
     private let store: any DeliveryStore
     private let openWriter: () throws -> any DeliveryStore
@@ -32,13 +35,16 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     private let limit: Int
     private var writing = false
     private var failure: (any Error)?
+    /// Requests whose outcomes were in a batch whose commit failed.
+    private var lost = 0
     private var closing = false
     private var thread: pthread_t?
 
     /// - Parameters:
     ///   - store: the run's store, for everything but `record`.
     ///   - limit: how many outcomes may wait uncommitted before `record` waits.
-    ///   - writer: opens the writer's own connection to the same database (on the writer thread).
+    ///   - writer: opens the writer's own connection to the same database (before the writer
+    ///     thread starts; only that thread uses it afterwards).
     public init(
         _ store: any DeliveryStore, limit: Int = 2_000,
         writer: @escaping () throws -> any DeliveryStore
@@ -75,6 +81,25 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         pthread_cond_broadcast(changed)
     }
 
+    /// Opens the writer's connection and commits a small write through it, then starts the
+    /// writer thread: before a run's first request, so that a run that cannot record sends
+    /// nothing. The connection is opened here, on the run's thread, before the writer thread
+    /// exists; from then on only that thread uses it.
+    public func prepareToRecord() throws { try startIfNeeded() }
+
+    public func checkRecording() throws {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if let failure { throw failure }
+    }
+
+    public func unrecordedRequests() -> Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !queue.isEmpty || writing { pthread_cond_wait(changed, mutex) }
+        return lost
+    }
+
     /// Waits until every outcome handed over is committed; throws the first failed commit.
     public func drain() throws {
         pthread_mutex_lock(mutex)
@@ -104,6 +129,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     public func unschedulable(limit: Int) throws -> [DueDelivery] { try store.unschedulable(limit: limit) }
 
+
     public func oldestPending(endpointID: String) throws -> DueDelivery? {
         try drain()
         return try store.oldestPending(endpointID: endpointID)
@@ -128,8 +154,14 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     // MARK: - The writer's side
 
+    /// Opens and proves the writer's connection (see `prepareToRecord`), then starts the thread.
     private func startIfNeeded() throws {
         guard thread == nil else { return }
+        if writer == nil {
+            let opened = try openWriter()
+            try opened.prepareToRecord()
+            writer = opened
+        }
         var made = pthread_t()
         let context = Unmanaged.passUnretained(self).toOpaque()
         let rc = pthread_create(
@@ -139,7 +171,9 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
                 return nil
             }, context)
         guard rc == 0 else {
-            throw KeysatError.system(.internal, "cannot start the thread that records outcomes", errno: rc)
+            throw KeysatError.system(
+                rc == EAGAIN ? .system : .internal, "cannot start the thread that records outcomes",
+                errno: rc, advice: rc == EAGAIN ? KeysatError.exhaustionAdvice : nil)
         }
         thread = made
     }
@@ -159,7 +193,10 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
             pthread_mutex_lock(mutex)
             writing = false
             uncommitted -= batch.count
-            if failure == nil, let error { failure = error }
+            if let error {
+                if failure == nil { failure = error }
+                lost += batch.lazy.filter(\.requested).count
+            }
             pthread_cond_broadcast(changed)
         }
         pthread_mutex_unlock(mutex)
@@ -167,8 +204,8 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     private func commit(_ batch: [AttemptOutcome]) -> (any Error)? {
         do {
-            if writer == nil { writer = try openWriter() }
-            try writer!.record(batch)
+            guard let writer else { throw KeysatError(.internal, "the writer's connection is not open") }
+            try writer.record(batch)
             return nil
         } catch {
             return error

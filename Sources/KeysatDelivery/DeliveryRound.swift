@@ -34,6 +34,8 @@ final class DeliveryRound {
     private var outcomes: [AttemptOutcome] = []
     private var lastFlush: Int64
     private var refusalsWarned: Set<String> = []
+    /// Requests started in this round.
+    private var requestsStarted = 0
 
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
@@ -57,6 +59,18 @@ final class DeliveryRound {
     }
 
     func run() throws -> RunSummary {
+        do {
+            return try loop()
+        } catch let failure as RecordingFailure {
+            // Sent (or being sent) and not recorded: the next run sends them again. Said, so
+            // that an operator knows why receivers see duplicates, and how many.
+            let lost =
+                inFlight.count + outcomes.lazy.filter(\.requested).count + store.unrecordedRequests()
+            throw failure.report(sentNotRecorded: lost, anySent: requestsStarted > 0)
+        }
+    }
+
+    private func loop() throws -> RunSummary {
         // Rows whose next attempt is not a time at all are never on a due page: dead-lettered
         // here, so that none stays pending for ever unseen (or blocks an ordered endpoint).
         for row in try store.unschedulable(limit: 1000) { deadLetterDefective(row) }
@@ -71,7 +85,7 @@ final class DeliveryRound {
             try flushIfDue()
         }
         try flush()
-        try store.drain()  // the run's outcomes are all on disk before it reports them
+        try recording { try store.drain() }  // the run's outcomes are all on disk before it reports them
         if options.disableAfterSeconds > 0 { try disableFailingEndpoints() }
         summary.elapsedMS = Int((clock.elapsed() - began) / 1000)
         return summary
@@ -128,6 +142,13 @@ final class DeliveryRound {
             record(policy.unsendable(delivery, at: clock.now()), delivery)
             return
         }
+        // No request the run could not record: proved before the first, and a failed commit
+        // (on the recorder's thread) stops the next one.
+        try recording {
+            if requestsStarted == 0 { try store.prepareToRecord() }
+            try store.checkRecording()
+        }
+        requestsStarted += 1
         nextTag += 1
         inFlightBytes += delivery.payload.count
         endpoints.started(endpoint)
@@ -252,6 +273,18 @@ final class DeliveryRound {
 
     // MARK: - Recording
 
+    /// Runs `body`, a call that records or proves recording, turning its failure into a
+    /// `RecordingFailure`: the round then stops and says what was sent and not recorded.
+    private func recording(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as RecordingFailure {
+            throw error
+        } catch {
+            throw RecordingFailure(cause: KeysatError.from(error))
+        }
+    }
+
     /// Counts and logs an outcome and queues it for the next commit.
     private func record(_ outcome: AttemptOutcome, _ delivery: DueDelivery) {
         let word: String
@@ -299,7 +332,7 @@ final class DeliveryRound {
     }
 
     private func flush() throws {
-        try store.record(outcomes)
+        try recording { try store.record(outcomes) }
         outcomes.removeAll(keepingCapacity: true)
         lastFlush = clock.elapsed()
     }

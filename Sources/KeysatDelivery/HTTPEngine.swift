@@ -63,10 +63,10 @@ final class HTTPEngine: Transport {
     init(settings: Settings, maximumConnections: Int, clock: any TimeSource) throws {
         var message = [CChar](repeating: 0, count: 512)
         if keysat_curl_load(&message, message.count) != 0 {
-            throw KeysatError(
-                .unavailable,
-                "cannot load libcurl: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) (install the libcurl4 package)"
-            )
+            throw KeysatError.loading(
+                "libcurl",
+                String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                package: "libcurl4")
         }
         try Signature.load()
         let initialized = keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))

@@ -15,7 +15,7 @@ public enum Signature {
         if keysat_crypto_load(&message, message.count) != 0 {
             let text = String(
                 decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KeysatError(.unavailable, "cannot load libcrypto: \(text) (install the libssl3 package)")
+            throw KeysatError.loading("libcrypto", text, package: "libssl3")
         }
     }
 

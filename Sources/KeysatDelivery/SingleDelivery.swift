@@ -27,6 +27,9 @@ public final class SingleDelivery: DeliveryStore {
     public func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
     public func record(_ outcomes: [AttemptOutcome]) throws { try store.record(outcomes) }
+    public func prepareToRecord() throws { try store.prepareToRecord() }
+    public func checkRecording() throws { try store.checkRecording() }
+    public func unrecordedRequests() -> Int { store.unrecordedRequests() }
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
     public func disableEndpoint(id: String, reason: String) throws -> Bool {
         try store.disableEndpoint(id: id, reason: reason)

@@ -48,7 +48,12 @@ public final class Database {
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            let code = db.map { sqlite3_system_errno($0) } ?? ENOMEM
             sqlite3_close_v2(db)
+            // Out of descriptors or memory is not "no database" (66): say what ran short (71).
+            if KeysatError.isExhaustion(code) || rc == SQLITE_NOMEM {
+                throw SQLiteFailure(code: rc, message: message, systemError: code).keysatError(path: path)
+            }
             let kind: KeysatError.Kind =
                 (rc == SQLITE_PERM || rc == SQLITE_READONLY) ? .permission : .noInput
             throw KeysatError(kind, "cannot open database \(path): \(message)")

@@ -153,12 +153,31 @@ public protocol DeliveryStore: AnyObject {
     /// Returns once every outcome passed to `record` is committed (a store that commits on
     /// another thread waits for it); throws a commit's failure.
     func drain() throws
+
+    /// Proves that outcomes can be recorded, before a run's first request: opens what records
+    /// them and commits one small write. A run that cannot record must not send: every later
+    /// run would send the same deliveries again (issue 20: a full disk, three runs, 890 requests
+    /// for 347 deliveries).
+    func prepareToRecord() throws
+
+    /// Throws at once the failure of a commit of outcomes handed to `record` earlier (a store
+    /// that commits on another thread), so that the run starts no request it could not record.
+    func checkRecording() throws
+
+    /// Requests whose outcomes were handed to `record` and are not committed, after a failure
+    /// (waiting for commits under way to end).
+    func unrecordedRequests() -> Int
 }
 
 extension DeliveryStore {
     /// A store that commits in `record` itself has nothing to wait for.
     public func drain() throws {}
 
+    /// A store that commits in `record` itself throws its failure there.
+    public func checkRecording() throws {}
+
+    /// A store that commits in `record` itself keeps nothing: the caller still holds what failed.
+    public func unrecordedRequests() -> Int { 0 }
 }
 
 extension WebhookStore: DeliveryStore {
@@ -237,6 +256,17 @@ extension WebhookStore: DeliveryStore {
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? {
         try database.prepare("SELECT payload_json FROM webhook_deliveries WHERE rowid = ?1 AND id = ?2")
             .first([.integer(delivery.rowID), .text(delivery.id)]) { $0.bytes(0) ?? [] }
+    }
+
+    public func prepareToRecord() throws {
+        try database.writeTransaction {
+            try database.prepare(
+                """
+                INSERT INTO keysat_webhooks_state (name, value) VALUES ('recording_checked_at', ?)
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                """
+            ).run([.text(clock.now().rfc3339)])
+        }
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {

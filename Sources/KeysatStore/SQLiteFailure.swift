@@ -39,9 +39,14 @@ struct SQLiteFailure: Error {
             return KeysatError.system(
                 .io, "database \(path): disk full", errno: systemError,
                 advice: "free some space; nothing was written")
+        case SQLITE_IOERR where KeysatError.isExhaustion(systemError) || code == SQLITE_IOERR | (12 << 8):  // SQLITE_IOERR_NOMEM
+            return KeysatError(
+                .system, "database \(path): \(message): \(SystemCall.describe(systemError == 0 ? ENOMEM : systemError)) (the process ran out of file descriptors or memory)")
         case SQLITE_IOERR:
             let cause = systemError != 0 ? ": \(SystemCall.describe(systemError))" : ""
             return KeysatError(.io, "database \(path): I/O error: \(message)\(cause)")
+        case SQLITE_CANTOPEN where KeysatError.isExhaustion(systemError):
+            return KeysatError.system(.system, "cannot open database \(path)", errno: systemError)
         case SQLITE_CANTOPEN:
             return KeysatError(.noInput, "cannot open database \(path): \(message)")
         case SQLITE_NOTADB, SQLITE_CORRUPT:
@@ -49,7 +54,7 @@ struct SQLiteFailure: Error {
         case SQLITE_CONSTRAINT:
             return KeysatError(.data, "database \(path): constraint failed: \(message)")
         case SQLITE_NOMEM:
-            return KeysatError(.internal, "out of memory")
+            return KeysatError(.system, "database \(path): out of memory")
         default:
             return KeysatError(.internal, "database \(path): \(message) (SQLite code \(code))")
         }

@@ -64,7 +64,8 @@ let usage = """
     Durations: 30, 0.5, 30s, 15m, 24h, 7d.
     Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
-    64 usage; 65 damaged database; 66 no database; 73 cannot create the lock file; 74 I/O error;
+    64 usage; 65 damaged database; 66 no database; 71 out of descriptors or memory; 73 cannot
+    create the lock file; 74 I/O error (a run that cannot record sends nothing);
     75 database busy or lock still held after --wait; 77 permission denied. See keysat-deliver(1).
 
     """

@@ -40,7 +40,8 @@ let usage = """
       -h, --help               Show help information.
 
     EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data,
-    66 no database or data file, 74 I/O error, 75 database busy: try again.
+    66 no database or data file, 71 out of descriptors or memory, 74 I/O error,
+    75 database busy: try again.
     See keysat-enqueue(1).
 
     """

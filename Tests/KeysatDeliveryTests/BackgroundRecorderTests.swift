@@ -18,6 +18,7 @@ final class BackgroundRecorderTests: XCTestCase {
             -> [DueDelivery]
         { [] }
         func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
+        func prepareToRecord() throws {}
         func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
         func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
         func record(_ outcomes: [AttemptOutcome]) throws {
@@ -63,10 +64,51 @@ final class BackgroundRecorderTests: XCTestCase {
         XCTAssertThrowsError(try recorder.close())
     }
 
-    func testAWriterThatCannotOpenFailsTheRunNotTheProcess() throws {
+    /// The writer is opened and proved before the run's first request: a writer that cannot open
+    /// fails the run there (and not the process), before anything was sent.
+    func testAWriterThatCannotOpenFailsBeforeTheFirstRequest() throws {
         let recorder = BackgroundRecorder(FakeStore()) { throw KeysatError(.permission, "read-only") }
-        try recorder.record([outcome("a")])
-        XCTAssertThrowsError(try recorder.drain())
+        XCTAssertThrowsError(try recorder.prepareToRecord()) {
+            XCTAssertEqual(($0 as? KeysatError)?.kind, .permission)
+        }
+        XCTAssertThrowsError(try recorder.record([outcome("a")]))
+    }
+
+    func testAWriterThatCannotCommitItsProofFailsBeforeTheFirstRequest() throws {
+        final class FullDisk: DeliveryStore {
+            func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+                -> [DueDelivery]
+            { [] }
+            func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
+            func prepareToRecord() throws { throw KeysatError(.io, "disk full", cause: .sqlite(13)) }
+            func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
+            func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
+            func record(_ outcomes: [AttemptOutcome]) throws {}
+            func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
+            func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+            func failingSince(endpointID: String) throws -> Timestamp? { nil }
+        }
+        let recorder = BackgroundRecorder(FakeStore()) { FullDisk() }
+        XCTAssertThrowsError(try recorder.prepareToRecord()) {
+            XCTAssertEqual(($0 as? KeysatError)?.cause, .sqlite(13))
+        }
+    }
+
+    /// A failed commit is seen at once by `checkRecording` (asked before each request), and the
+    /// requests it held are counted.
+    func testAFailedCommitIsSeenBeforeTheNextRequestAndCounted() throws {
+        let writer = SlowWriter()
+        writer.failAt = 0
+        let recorder = BackgroundRecorder(FakeStore()) { writer }
+        try recorder.prepareToRecord()
+        XCTAssertNoThrow(try recorder.checkRecording())
+        var unsent = outcome("b")
+        unsent.requested = false
+        try recorder.record([outcome("a"), unsent, outcome("c")])
+        XCTAssertEqual(recorder.unrecordedRequests(), 2, "a and c were sent; b was not")
+        XCTAssertThrowsError(try recorder.checkRecording()) {
+            XCTAssertEqual(($0 as? KeysatError)?.cause, .sqlite(13))
+        }
     }
 
     /// A writer that commits only when the test lets it.
@@ -76,6 +118,7 @@ final class BackgroundRecorderTests: XCTestCase {
             -> [DueDelivery]
         { [] }
         func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
+        func prepareToRecord() throws {}
         func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
         func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
         func record(_ outcomes: [AttemptOutcome]) throws { gate.wait() }

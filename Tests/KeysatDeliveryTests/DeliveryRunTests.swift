@@ -1,3 +1,4 @@
+import Foundation
 import KeysatCore
 import KeysatStore
 import XCTest
@@ -254,5 +255,47 @@ final class DeliveryRunTests: XCTestCase {
 
     static func id(_ request: HTTPRequest) -> String {
         request.headers.first { $0.hasPrefix("webhook-id: ") }.map { String($0.dropFirst(12)) } ?? "?"
+    }
+
+    // MARK: - Recording
+
+    /// A run that cannot record sends nothing (issue 20: a full disk, every run sending the
+    /// same deliveries again), and says so with the cause's class.
+    func testARunThatCannotRecordSendsNothing() throws {
+        for _ in 0..<10 { store.add("a") }
+        store.failure = KeysatError(.io, "database: disk full", cause: .sqlite(13))
+        XCTAssertThrowsError(try deliver()) {
+            let error = $0 as? KeysatError
+            XCTAssertEqual(error?.kind, .io)
+            XCTAssertTrue(error?.message.hasSuffix("the run sent nothing") ?? false, "\(String(describing: error))")
+        }
+        XCTAssertEqual(transport.started.count, 0)
+        XCTAssertEqual(store.rows.count, 10)
+    }
+
+    /// A commit that fails mid-run stops new requests at once, and the error counts the requests
+    /// sent and not recorded.
+    func testAFailedCommitStopsNewRequestsAndCountsWhatWasNotRecorded() throws {
+        for _ in 0..<100 { store.add("a\(UUID())") }
+        var polls = 0
+        var startedAtFailure = 0
+        transport.onPoll = {
+            polls += 1
+            if polls == 20 {
+                self.store.failure = KeysatError(.io, "database: disk full", cause: .sqlite(13))
+                startedAtFailure = self.transport.started.count
+            }
+        }
+        var options = DeliveryOptions()
+        options.flushBatch = 4
+        XCTAssertThrowsError(try deliver(options)) {
+            let message = ($0 as? KeysatError)?.message ?? ""
+            XCTAssertTrue(message.contains("were sent and not recorded"), message)
+            let sent = self.transport.started.count
+            let recorded = self.store.recorded.count
+            XCTAssertTrue(message.contains(": \(sent - recorded) requests were"), "\(sent) sent, \(recorded) recorded: \(message)")
+        }
+        XCTAssertEqual(transport.started.count, startedAtFailure, "no request after the failure")
+        XCTAssertLessThan(transport.started.count, 100)
     }
 }

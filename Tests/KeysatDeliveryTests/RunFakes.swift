@@ -47,6 +47,15 @@ final class FakeStore: DeliveryStore {
         .prefix(limit).map { $0 }
     }
 
+    /// Set by a test: the next `prepareToRecord` or `record` throws it.
+    var failure: KeysatError?
+    private(set) var prepared = 0
+
+    func prepareToRecord() throws {
+        if let failure { throw failure }
+        prepared += 1
+    }
+
     func unschedulable(limit: Int) throws -> [DueDelivery] {
         rows.filter { !($0.nextAttemptAt.first?.isNumber ?? false) }.prefix(limit).map { $0 }
     }
@@ -61,6 +70,7 @@ final class FakeStore: DeliveryStore {
 
     func record(_ outcomes: [AttemptOutcome]) throws {
         guard !outcomes.isEmpty else { return }
+        if let failure { throw failure }
         commits += 1
         for outcome in outcomes {
             guard let index = rows.firstIndex(where: { $0.id == outcome.deliveryID }),
