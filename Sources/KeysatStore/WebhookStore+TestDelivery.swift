@@ -6,8 +6,13 @@ extension WebhookStore {
     /// Writes one delivery of `eventType` to `endpointID` alone (subscriptions aside), held back
     /// from runs (`next_attempt_at` NULL) until its own attempt is recorded; returns its id.
     /// - Throws: `KeysatError` (data, 65) when the endpoint does not exist or is disabled.
+    ///
+    /// The row is pending, due once `sendingSeconds` (the test's own time limit, and a margin)
+    /// have passed: the test sends it at once, and if the test is interrupted (Ctrl-C, a kill)
+    /// a later run sends it as any delivery, so that no row is left that no run sends, no purge
+    /// deletes and `stats` does not count.
     public func writeTestDelivery(
-        endpointID: String, eventType: String, data: [UInt8],
+        endpointID: String, eventType: String, data: [UInt8], sendingSeconds: Double,
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
         try database.writeTransaction {
@@ -23,11 +28,12 @@ extension WebhookStore {
                 """
                 INSERT INTO webhook_deliveries
                     (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, 0, NULL, ?)
+                VALUES (?, ?, ?, ?, 0, ?, ?)
                 """
             ).run([
                 .text(id), .text(endpointID), .text(eventType),
-                .bytes(Envelope.make(eventType: eventType, timestamp: now, data: data)), .text(now.rfc3339),
+                .bytes(Envelope.make(eventType: eventType, timestamp: now, data: data)),
+                .text(now.adding(seconds: Int64(sendingSeconds.rounded(.up))).rfc3339), .text(now.rfc3339),
             ])
             return id
         }

@@ -63,8 +63,11 @@ extension KeysatWebhooks.EndpointCommand {
             let store = try database.open()
             let endpoint = try store.fullID(of: .endpoint, id)
             var generator = SystemRandomNumberGenerator()
+            // Due after the test's own limits and a minute: a run then sends it only if this
+            // command was interrupted.
             let deliveryID = try store.writeTestDelivery(
-                endpointID: endpoint, eventType: event, data: bytes, using: &generator)
+                endpointID: endpoint, eventType: event, data: bytes,
+                sendingSeconds: options.timeoutSeconds + options.connectTimeoutSeconds + 60, using: &generator)
             guard let due = try store.dueDelivery(id: deliveryID) else {
                 throw KeysatError(.internal, "the test delivery \(deliveryID) vanished before it was sent")
             }

@@ -79,4 +79,33 @@ final class EndpointTestTests: XCTestCase {
             environment: ["KEYSAT_ALLOW_NETWORKS": ""])
         XCTAssertEqual(allowed.status, 0, allowed.output + allowed.stderr)
     }
+
+    /// An `endpoint test` killed while its request is out leaves a pending delivery that a later
+    /// run sends and stats counts (issue 20: it left a row no run sent and no purge deleted).
+    func testAnInterruptedTestLeavesAPendingDelivery() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let hanging = try db.addEndpoint(on: receiver, path: "/hang")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("keysat-webhooks"))
+        process.arguments = ["endpoint", "test", hanging, "--timeout", "30", "--allow-network", "127.0.0.1", "--db", db.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while try receiver.requests().isEmpty && Date() < deadline { usleep(50_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(try receiver.requests().count, 1)
+        XCTAssertEqual(try db.count(where: "delivered_at IS NULL AND next_attempt_at IS NOT NULL"), 1, "pending")
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try receiver.requests().count, 1, "not due while a test could still be sending it")
+        // Once due, a run sends it as any delivery (to a receiver that now answers).
+        try SQL.execute(db.path, "UPDATE webhook_endpoints SET url = '\(receiver.url("/status/204/after"))'")
+        try db.makeAllDue()
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try receiver.requests().last?.path, "/status/204/after")
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 1)
+    }
 }
