@@ -186,7 +186,7 @@ extension WebhookStore: DeliveryStore {
         SELECT d.id, d.endpoint_id, d.event_type,
                CASE WHEN length(d.payload_json) <= \(DueDelivery.inlinePayloadCharacters) THEN d.payload_json END,
                d.attempt_count, d.next_attempt_at,
-               e.url, e.secret, coalesce(e.active, 0),
+               e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
                coalesce(e.ordered, 0), d.created_at, d.rowid,
                \(DeliveryRowCheck.oddTypesColumn("d"))

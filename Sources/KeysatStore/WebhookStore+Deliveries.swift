@@ -148,7 +148,7 @@ extension WebhookStore {
             """
             SELECT d.endpoint_id FROM webhook_deliveries AS d
             LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-            WHERE d.id = ? AND coalesce(e.active, 0) = 0
+            WHERE d.id = ? AND NOT \(Self.isActive("e"))
             """)
         for id in ids {
             if let endpoint = try statement.first([.text(id)], { $0.string(0) }) { result.insert(endpoint) }

@@ -6,13 +6,18 @@ public import KeysatCore
 
 /// Endpoint administration.
 extension WebhookStore {
+    /// The one definition of an active endpoint, on the columns of table `alias`: `active` is
+    /// 1. Another program may write 2, -1 or text there; such an endpoint is neither enqueued
+    /// for nor sent to (issue 20: it was sent to, `!= 0`, but never enqueued for, `= 1`).
+    static func isActive(_ alias: String) -> String { "(\(alias.isEmpty ? "" : alias + ".")active IS 1)" }
+
     private static let endpointColumns =
         "id, url, secret, event_types, active, description, created_at, updated_at"
 
     private func endpoint(from row: Row) throws -> Endpoint {
         var endpoint = Endpoint(
             id: row.string(0), url: row.string(1), secret: row.string(2),
-            eventTypes: try eventTypes(row.string(3)), active: row.integer(4) != 0,
+            eventTypes: try eventTypes(row.string(3)), active: row.integer(4) == 1,
             description: row.string(5), createdAt: row.string(6), updatedAt: row.string(7))
         endpoint.disabledReason = row.text(8)
         endpoint.disabledAt = row.text(9)
@@ -207,7 +212,7 @@ extension WebhookStore {
             try database.prepare(
                 """
                 UPDATE webhook_endpoints SET active = 0, disabled_reason = ?, disabled_at = ?, updated_at = ?
-                WHERE id = ? AND active = 1
+                WHERE id = ? AND \(Self.isActive(""))
                 """
             ).run([.text(reason), .text(now), .text(now), .text(id)])
             return database.changes == 1

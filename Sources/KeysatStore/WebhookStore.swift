@@ -94,7 +94,7 @@ extension WebhookStore {
             let endpoints = try database.prepare(
                 """
                 SELECT id FROM webhook_endpoints
-                WHERE active = 1 AND json_valid(event_types)
+                WHERE \(Self.isActive("")) AND json_valid(event_types)
                   AND EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types)
                               WHERE value = '*' OR value = ?1)
                 ORDER BY created_at, id

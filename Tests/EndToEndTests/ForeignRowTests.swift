@@ -123,4 +123,27 @@ final class ForeignRowTests: XCTestCase {
         let events = try receiver.requests().map { $0.headers["x-keysat-event"] ?? "" }
         XCTAssertEqual(events, ["license.issued", "license.revoked"])
     }
+
+    /// An endpoint whose `active` is neither 0 nor 1 (another program wrote it) is one thing
+    /// everywhere: not enqueued for, not sent to (it was sent to but never enqueued for).
+    func testAnEndpointActiveOtherThanZeroOrOneIsInactiveEverywhere() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        for value in ["2", "-1", "'yes'"] {
+            let id = try db.addEndpoint(on: receiver, path: "/status/204/\(value)")
+            try SQL.execute(db.path, "UPDATE webhook_endpoints SET active = \(value) WHERE id = '\(id)'")
+            _ = try insert(db, endpoint: id, id: "'old_\(id)'")
+        }
+        let enqueued = try db.enqueue(["license.issued", "{}"])
+        XCTAssertEqual(enqueued.status, 0, enqueued.stderr)
+        XCTAssertEqual(try db.count(), 3, "no delivery enqueued for them")
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try receiver.requests().count, 0, "nothing sent to them")
+        XCTAssertEqual(try db.count(where: "last_error = 'endpoint deleted or disabled'"), 3)
+        let list = try runTool("keysat-webhooks", ["endpoint", "list", "--json", "--db", db.path])
+        let endpoints = try XCTUnwrap(JSONSerialization.jsonObject(with: list.stdout) as? [[String: Any]])
+        XCTAssertEqual(endpoints.count, 3)
+        XCTAssertEqual(endpoints.filter { $0["active"] as? Bool == false }.count, 3, list.output)
+    }
 }
