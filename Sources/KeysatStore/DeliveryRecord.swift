@@ -58,9 +58,14 @@ public struct DeliveryRecord: Sendable {
         return attemptCount > 0 ? .dead : .unscheduled
     }
 
-    static let columns =
-        "d.id, d.endpoint_id, d.event_type, d.payload_json, d.attempt_count, d.next_attempt_at, "
-        + "d.last_status_code, d.last_error, d.delivered_at, d.created_at"
+    static let columns = columns(payload: true)
+
+    /// The columns `init(row:)` reads; without the payload (NULL in its place, read as empty)
+    /// where nothing prints it: a listing of 40 rows of 5 MB read 213 MB (issue 20).
+    static func columns(payload: Bool) -> String {
+        "d.id, d.endpoint_id, d.event_type, \(payload ? "d.payload_json" : "NULL"), d.attempt_count, "
+            + "d.next_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at"
+    }
 
     init(row: Row) {
         id = row.string(0)

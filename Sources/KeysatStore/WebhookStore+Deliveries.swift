@@ -2,8 +2,9 @@ import KeysatCore
 
 /// Inspecting and recovering deliveries.
 extension WebhookStore {
-    /// Deliveries matching `filter`, newest first.
-    public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
+    /// Deliveries matching `filter`, newest first; their payloads read only with `payloads`.
+    public func deliveries(_ filter: DeliveryFilter, limit: Int, payloads: Bool = true) throws -> [DeliveryRecord] {
+        let columns = DeliveryRecord.columns(payload: payloads)
         let (condition, values) = filter.sql(now: clock.now())
         let bound = values + [(":limit", .integer(Int64(limit)))]
         if filter.state == .pending || filter.state == .due {
@@ -14,7 +15,7 @@ extension WebhookStore {
             let byEndpoint = filter.endpointID != nil
             let recent = try database.prepare(
                 """
-                SELECT \(DeliveryRecord.columns) FROM (
+                SELECT \(columns) FROM (
                     SELECT rowid AS r FROM webhook_deliveries INDEXED BY \(byEndpoint
                         ? "idx_keysat_webhooks_deliveries_endpoint_created WHERE endpoint_id = :endpoint"
                         : "idx_keysat_webhooks_deliveries_created")
@@ -33,7 +34,7 @@ extension WebhookStore {
         let index = filter.state == .dead ? "INDEXED BY idx_keysat_webhooks_deliveries_stopped_created" : ""
         return try database.prepare(
             """
-            SELECT \(DeliveryRecord.columns) FROM webhook_deliveries AS d \(index)
+            SELECT \(columns) FROM webhook_deliveries AS d \(index)
             WHERE \(condition) ORDER BY d.created_at DESC, d.id DESC LIMIT :limit
             """
         ).rows(named: bound) { DeliveryRecord(row: $0) }
@@ -49,11 +50,12 @@ extension WebhookStore {
         let found = try database.prepare(
             "SELECT \(DeliveryRecord.columns) FROM webhook_deliveries AS d WHERE d.id = ?"
         ).first([.text(id)]) { DeliveryRecord(row: $0) }
-        guard let found else {
-            throw KeysatError(
-                .data, "no delivery with id \(JSONText.string(id)) (see 'keysat-webhooks deliveries list')")
-        }
+        guard let found else { throw Self.noDelivery(id) }
         return found
+    }
+
+    static func noDelivery(_ id: String) -> KeysatError {
+        KeysatError(.data, "no delivery with id \(JSONText.string(id)) (see 'keysat-webhooks deliveries list')")
     }
 
     /// The attempt history of one delivery, oldest first.
@@ -82,7 +84,14 @@ extension WebhookStore {
     public func retry(ids: [String], force: Bool) throws -> Int {
         try database.writeTransaction {
             var delivered: [String] = []
-            for id in ids where try delivery(id: id).deliveredAt != nil { delivered.append(id) }
+            // Whether each was delivered, without reading its payload.
+            let state = try database.prepare("SELECT delivered_at IS NOT NULL FROM webhook_deliveries WHERE id = ?")
+            for id in ids {
+                guard let arrived = try state.first([.text(id)], { $0.integer(0) == 1 }) else {
+                    throw Self.noDelivery(id)
+                }
+                if arrived { delivered.append(id) }
+            }
             if !delivered.isEmpty && !force {
                 throw KeysatError(
                     .data,

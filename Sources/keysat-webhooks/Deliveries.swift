@@ -78,7 +78,8 @@ extension KeysatWebhooks.Deliveries {
             filter.eventType = event
             filter.since = try parseMoment(since, option: "--since")
             filter.until = try parseMoment(until, option: "--until")
-            let records = try store.deliveries(filter, limit: limit)
+            // The table shows no payload: read them only for --json.
+            let records = try store.deliveries(filter, limit: limit, payloads: json)
             if json {
                 try Output.standard(JSONText.array(records.map { $0.json() }) + "\n")
                 return

@@ -146,4 +146,37 @@ final class ForeignRowTests: XCTestCase {
         XCTAssertEqual(endpoints.count, 3)
         XCTAssertEqual(endpoints.filter { $0["active"] as? Bool == false }.count, 3, list.output)
     }
+
+    /// Listing and re-queueing read no payload they do not print (issue 20: 213 MB of memory for
+    /// a listing of 40 rows of 5 MB).
+    func testListingAndRetryReadNoPayload() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        try SQL.execute(
+            db.path,
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count,
+                next_attempt_at, last_error, created_at)
+            SELECT 'big' || i, '\(endpoint)', 'license.issued', '"' || printf('%.*c', 5000000, 'x') || '"',
+                1, NULL, 'failed', '2026-01-01T00:00:00.000000+00:00' FROM n
+            """)
+        func peakKiB(_ arguments: [String]) throws -> Int {
+            let script = """
+                import resource, subprocess, sys
+                r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+                print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                """
+            let result = try runTool(
+                "/usr/bin/env", ["python3", "-c", script, Binaries.path("keysat-webhooks")] + arguments + ["--db", db.path])
+            let words = result.output.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            XCTAssertEqual(words.first, 0, "\(arguments): \(result.output) \(result.stderr)")
+            return words.last ?? 0
+        }
+        XCTAssertLessThan(try peakKiB(["deliveries", "list", "--limit", "40"]), 60_000)
+        XCTAssertLessThan(try peakKiB(["deliveries", "list", "--status", "dead", "--limit", "40"]), 60_000)
+        XCTAssertLessThan(try peakKiB(["deliveries", "retry"] + (1...40).map { "big\($0)" }), 60_000)
+        XCTAssertEqual(try db.count(where: "next_attempt_at IS NOT NULL"), 40, "re-queued")
+    }
 }
