@@ -61,7 +61,8 @@ let usage = """
       --version                     Show the version.
       -h, --help                    Show help information.
 
-    Durations: 30, 0.5, 30s, 15m, 24h, 7d.
+    Durations: 30, 0.5, 30s, 15m, 24h, 7d; at least 1ms (0 only for --wait, --linger and
+    --disable-after).
     Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
     64 usage; 65 damaged database; 66 no database; 71 out of descriptors or memory; 73 cannot
