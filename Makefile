@@ -18,7 +18,7 @@ SETUP = ./scripts/setup.sh
 VENV_PATH = PATH="$(CURDIR)/.venv/bin:$$PATH"
 
 .PHONY: all build release test lint-man quickstart bench install uninstall check-install check-units \
-	check-fresh dist check-dist fuzz clean setup-build setup-test setup-dist install-files
+	check-fresh dist check-dist fuzz clean setup-build setup-test setup-dist install-files check-alerts
 
 all: build
 
@@ -79,6 +79,7 @@ install-files:
 	install -m 0644 README.md LICENSE $(DOCDIR)/
 	sed 's#/usr/local/bin#$(PREFIX)/bin#g' cron/keysat-deliver.cron > $(DOCDIR)/examples/keysat-deliver.cron
 	install -m 0644 etc/keysat-webhooks.default $(DOCDIR)/examples/keysat-webhooks.default
+	install -m 0644 etc/keysat-webhooks.rules.yml etc/keysat-webhooks.grafana.json $(DOCDIR)/examples/
 	chmod 0644 $(DOCDIR)/examples/keysat-deliver.cron
 
 # The package for hosts without a toolchain: dist/keysat-webhooks_VERSION_ARCH.deb and .tar.gz.
@@ -120,6 +121,12 @@ fuzz:
 
 check-units: build
 	./scripts/check-units.sh
+
+# The shipped Prometheus alert rules and Grafana dashboard, tested with promtool against the
+# metrics files of real runs.
+check-alerts: build
+	@$(SETUP) alerts
+	./scripts/check-alerts.sh
 
 clean:
 	rm -rf .build quickstart dist

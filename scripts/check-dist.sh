@@ -52,7 +52,8 @@ done
 [ "$(stat -c '%a %U %G' /var/lib/keysat)" = "2770 keysat keysat" ] || fail "/var/lib/keysat is $(stat -c '%a %U %G' /var/lib/keysat)"
 # Idempotent: configuring again changes nothing and fails in nothing.
 dpkg-reconfigure keysat-webhooks > /dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive dpkg --configure -a
-/var/lib/dpkg/info/keysat-webhooks.postinst configure "$version" || fail "postinst is not idempotent"
+DPKG_MAINTSCRIPT_PACKAGE=keysat-webhooks DPKG_MAINTSCRIPT_NAME=postinst \
+    /var/lib/dpkg/info/keysat-webhooks.postinst configure "$version" || fail "postinst is not idempotent"
 if ls /etc/systemd/system/*.wants/keysat-deliver.* > /dev/null 2>&1; then fail "the package enabled a unit"; fi
 if command -v systemd-analyze > /dev/null; then
     out=$(systemd-analyze verify /lib/systemd/system/keysat-deliver.{service,timer,path} 2>&1) || true
@@ -158,16 +159,57 @@ SCRIPT
 unshare -m --propagation private bash -c "mount -t tmpfs none '$toolchain' && bash '$work/as-host.sh' '$work' '$version'"
 kill "$(cat "$work/receiver.pid")" 2>/dev/null || true
 
-# Removal keeps the data and the user; purge keeps them too unless asked, then removes them.
+# Removal stops and masks the units (an operator enabled the timer), keeps the data and the
+# user; purge keeps them too unless asked, and says how to remove them with commands that work
+# once the package is gone; asked, it removes what the package created and nothing else.
+if command -v systemctl > /dev/null; then
+    systemctl enable keysat-deliver.timer > /dev/null 2>&1 || fail "systemctl enable keysat-deliver.timer failed"
+    [ "$(systemctl is-enabled keysat-deliver.timer 2>&1)" = enabled ] || fail "the timer could not be enabled"
+fi
 dpkg -r keysat-webhooks > /dev/null
 [ ! -e /usr/bin/keysat-deliver ] || fail "dpkg -r left /usr/bin/keysat-deliver"
 [ -s /var/lib/keysat/keysat.db ] || fail "dpkg -r removed the database"
-dpkg --purge keysat-webhooks > /dev/null 2>&1
+if command -v systemctl > /dev/null; then
+    # Its unit file is gone, but a running systemd still has it loaded: stopped by prerm, and
+    # masked (as dh_installsystemd does) so that its enabling link starts nothing.
+    state=$(systemctl is-enabled keysat-deliver.timer 2>&1 || true)
+    if [ -e /etc/systemd/system/timers.target.wants/keysat-deliver.timer ] || [ -L /etc/systemd/system/timers.target.wants/keysat-deliver.timer ]; then
+        [ "$state" = masked ] || fail "after dpkg -r the timer is still enabled, and not masked: $state"
+    fi
+fi
+dpkg --purge keysat-webhooks > /dev/null 2> "$work/purge.err"
 [ -s /var/lib/keysat/keysat.db ] || fail "a purge not asked to removed the database"
 getent passwd keysat > /dev/null || fail "a purge not asked to removed the keysat user"
 [ ! -e /etc/default/keysat-webhooks ] || fail "purge left the configuration file"
+[ ! -e /etc/systemd/system/timers.target.wants/keysat-deliver.timer ] || fail "purge left the timer's enabling link"
+[ ! -e /etc/systemd/system/keysat-deliver.timer ] || fail "purge left the timer masked"
+advice=$(sed -n 's/.*remove them with: //p' "$work/purge.err")
+[ -n "$advice" ] || fail "the purge did not say how to remove the data: $(cat "$work/purge.err")"
+if [ "$existing_user" = no ]; then
+    # The advice works with the package gone.
+    sh -c "$advice" > /dev/null 2>&1 || fail "the purge's advice failed: $advice"
+    [ ! -e /var/lib/keysat ] || fail "the purge's advice left /var/lib/keysat: $advice"
+    ! getent passwd keysat > /dev/null || fail "the purge's advice left the keysat user: $advice"
+fi
 dpkg -i "$deb" > /dev/null 2>&1
 KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1
 [ ! -e /var/lib/keysat ] || fail "a purge asked to left /var/lib/keysat"
 if [ "$existing_user" = no ] && getent passwd keysat > /dev/null; then fail "a purge asked to left the keysat user"; fi
+
+# A keysat user, group and /var/lib/keysat that were there before the package survive a purge
+# asked to remove the data.
+if [ "$existing_user" = no ]; then
+    addgroup --system --quiet keysat
+    adduser --system --quiet --ingroup keysat --no-create-home keysat
+    install -d -m 0750 /var/lib/keysat
+    echo theirs > /var/lib/keysat/theirs
+    dpkg -i "$deb" > /dev/null 2>&1
+    KEYSAT_WEBHOOKS_PURGE_DATA=yes dpkg --purge keysat-webhooks > /dev/null 2>&1
+    kept=yes
+    getent passwd keysat > /dev/null && getent group keysat > /dev/null && [ -s /var/lib/keysat/theirs ] || kept=no
+    deluser --system --quiet keysat > /dev/null 2>&1 || true
+    delgroup --system --quiet keysat > /dev/null 2>&1 || true
+    rm -rf /var/lib/keysat
+    [ "$kept" = yes ] || fail "a purge asked to remove the data removed a keysat user, group or folder it had not created"
+fi
 echo "check-dist: $(basename "$deb") is lintian clean, installed, ran, was removed and purged cleanly"

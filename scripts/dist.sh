@@ -63,7 +63,7 @@ needed=$(readelf -d "$stage"/usr/bin/keysat-*)
 case $needed in *'libstdc++'*) ;; *) static_libstdcxx=1 ;; esac
 sed -e "s/@VERSION@/$version/" -e "s/@MAINTAINER@/$maintainer/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
     ${static_libstdcxx:+-e 's/, *libstdc++6//'} packaging/control > "$stage/DEBIAN/control"
-install -m 0755 packaging/postinst packaging/postrm "$stage/DEBIAN/"
+install -m 0755 packaging/postinst packaging/prerm packaging/postrm "$stage/DEBIAN/"
 echo /etc/default/keysat-webhooks > "$stage/DEBIAN/conffiles"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
 dpkg-deb --root-owner-group --build "$stage" "$out/$name.deb" >&2

@@ -6,6 +6,9 @@
 #                             packages the tests check against, in the project's .venv
 #   scripts/setup.sh dist     those needed to build the .deb and check it (dpkg-dev, lintian)
 #   scripts/setup.sh bench    those the benchmark runs (nginx, hyperfine, GNU time)
+#   scripts/setup.sh alerts   those the alert rules' check needs (promtool, from prometheus;
+#                             nothing is started: its postinst starts the service only under
+#                             a running systemd), and the test set for the metrics parser
 #
 # As root, missing Debian packages are installed with apt-get (one `apt-get update` first, and
 # only when something is missing). Otherwise it prints the one command that would install them
@@ -15,9 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev pkg-config)
-test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux)
+# systemd: systemd-analyze, which verifies the units `keysat-webhooks units` writes (installing
+# it boots nothing).
+test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd)
 dist_debs=(dpkg-dev lintian fakeroot)
 bench_debs=(nginx-light hyperfine time sqlite3 python3)
+alerts_debs=(prometheus)
 # Independent implementations the tests check against: Prometheus' parser, Standard Webhooks', Svix's.
 python_packages=(prometheus_client standardwebhooks svix)
 
@@ -27,7 +33,8 @@ case "${1:-build}" in
     test) want=("${build_debs[@]}" "${test_debs[@]}") ;;
     dist) want=("${build_debs[@]}" "${dist_debs[@]}") ;;
     bench) want=("${build_debs[@]}" "${bench_debs[@]}") ;;
-    *) echo "setup: error: unknown set '$1' (build, test, dist or bench)" >&2; exit 64 ;;
+    alerts) want=("${build_debs[@]}" "${test_debs[@]}" "${alerts_debs[@]}") ;;
+    *) echo "setup: error: unknown set '$1' (build, test, dist, bench or alerts)" >&2; exit 64 ;;
 esac
 
 missing=()
@@ -35,7 +42,7 @@ for pkg in "${want[@]}"; do
     grep -q 'install ok installed' <<<"$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" || missing+=("$pkg")
 done
 # Debian's python3 has no venv module without python3-venv; another python3 (pyenv) may have it.
-if [ "${1:-build}" = test ] && command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+if { [ "${1:-build}" = test ] || [ "${1:-build}" = alerts ]; } && command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     missing+=(python3-venv)
 fi
 
@@ -49,7 +56,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-build}" = test ]; then
+if [ "${1:-build}" = test ] || [ "${1:-build}" = alerts ]; then
     venv=.venv
     if ! "$venv/bin/python3" -c 'import prometheus_client, standardwebhooks, svix' 2>/dev/null; then
         echo "setup: installing ${python_packages[*]} into $venv" >&2

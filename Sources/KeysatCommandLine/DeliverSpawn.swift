@@ -23,9 +23,15 @@ extension Kick {
     /// the running run picks up. The run also lingers a second after its last round for the same
     /// reason. So a burst makes one run, not one per event.
     ///
+    /// The run gets this process's environment plus the `KEYSAT_*` settings of `defaultsFile`
+    /// (`DefaultsFile`) that the environment does not set, as the service and the cron line
+    /// read them.
+    ///
     /// - Returns: whether a run was started.
     @discardableResult
-    public static func spawnDeliver(database: String, lockPath: String, executable: String) -> Bool {
+    public static func spawnDeliver(
+        database: String, lockPath: String, executable: String, defaultsFile: String = DefaultsFile.path()
+    ) -> Bool {
         let sharing = OwnedFile.Sharing(database: database)
         guard
             let lock = try? OwnedFile.open(
@@ -51,11 +57,35 @@ extension Kick {
         ]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        var environment: [UnsafeMutablePointer<CChar>?] =
+            runEnvironment(defaultsFile: defaultsFile).map { strdup($0) } + [nil]
+        defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
         let spawn = executable.contains("/") ? posix_spawn : posix_spawnp
-        let started = spawn(&pid, executable, &actions, &attributes, &argv, environ) == 0
+        let started = spawn(&pid, executable, &actions, &attributes, &argv, &environment) == 0
         if !started { flock(lock, LOCK_UN) }
         return started
+    }
+
+    /// This process's environment, then the defaults file's settings it does not have.
+    static func runEnvironment(defaultsFile: String) -> [String] {
+        var entries: [String] = []
+        var pointer = environ
+        while let entry = pointer.pointee {
+            entries.append(String(cString: entry))
+            pointer += 1
+        }
+        // The last assignment of a name wins, as with systemd's EnvironmentFile= and sh's '.'.
+        var added: [String: Int] = [:]
+        for (name, value) in DefaultsFile.assignments(at: defaultsFile) where getenv(name) == nil {
+            if let index = added[name] {
+                entries[index] = name + "=" + value
+            } else {
+                added[name] = entries.count
+                entries.append(name + "=" + value)
+            }
+        }
+        return entries
     }
 
     // glibc (2.34+) declares these only under _GNU_SOURCE, which Swift's Glibc module does not set.

@@ -1,4 +1,4 @@
-/// Event type names: 1–128 characters of `A-Z a-z 0-9 . _ : -`.
+/// Event type names: 1–128 characters of `A-Z a-z 0-9 . _ : -`, not beginning with `-`.
 public enum EventType {
     public static let maximumLength = 128
 
@@ -14,6 +14,11 @@ public enum EventType {
         if name.utf8.count > maximumLength {
             throw KeysatError(
                 .data, "event type is longer than \(maximumLength) characters")
+        }
+        // A leading '-' reads as an option wherever the name is passed on as an argument (a
+        // filter, a script, our own `deliveries list --event-type`): refused everywhere, here.
+        if name.hasPrefix("-") {
+            throw KeysatError(.data, "event type \(JSONText.string(name)) begins with '-'")
         }
         for byte in name.utf8 where !isAllowed(byte) {
             throw KeysatError(

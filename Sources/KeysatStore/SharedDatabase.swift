@@ -12,25 +12,33 @@ import KeysatCore
 /// kick and lock files, keep the group whoever creates them; the files are 0660. SQLite gives
 /// its WAL and shared-memory files the database file's mode, whatever the umask.
 public enum SharedDatabase {
-    /// Gives the database at `path`, its folder and its companion files to `group`, with group
-    /// read and write and no access for others.
-    ///
-    /// - Returns: the group's id.
-    /// - Throws: `KeysatError`: `data` for an unknown group, `permission` when this user may not
-    ///   give the files to it (it must own them and be in the group, or be root).
-    @discardableResult
-    public static func share(_ path: String, group: String) throws -> UInt32 {
-        let gid: gid_t
-        if let entry = getgrnam(group) {
-            gid = entry.pointee.gr_gid
-        } else if !group.isEmpty, group.allSatisfy({ $0.isASCII && $0.isNumber }), let number = UInt32(group),
+    /// The id of `group`, a name or a number as chown(1) takes it.
+    /// - Throws: `KeysatError` (data) for an unknown group.
+    public static func groupID(_ group: String) throws -> UInt32 {
+        if let entry = getgrnam(group) { return entry.pointee.gr_gid }
+        if !group.isEmpty, group.allSatisfy({ $0.isASCII && $0.isNumber }), let number = UInt32(group),
             number < UInt32.max
         {
-            gid = number  // a group id, as chown(1) takes one
-        } else {
-            throw KeysatError(.data, "no group named '\(group)' (create it with 'groupadd \(group)')")
+            return number
         }
-        try apply(FilePath.folder(of: path), gid: gid, mode: 0o2770, what: "folder")
+        throw KeysatError(.data, "no group named '\(group)' (create it with 'groupadd \(group)')")
+    }
+
+    /// Gives the database at `path`, its folder and its companion files to `group`, with group
+    /// read and write and no access for others. The folder is changed only where
+    /// `DatabaseFolder.checkMayShare` allows it (check that before creating the database, so that
+    /// a refusal changes nothing).
+    ///
+    /// - Returns: the group's id.
+    /// - Throws: `KeysatError`: `data` for an unknown group, `cannotCreate` for a folder that
+    ///   may not be given to the group, `permission` when this user may not give the files to
+    ///   it (it must own them and be in the group, or be root).
+    @discardableResult
+    public static func share(_ path: String, group: String) throws -> UInt32 {
+        let gid = try groupID(group)
+        let folder = DatabaseFolder(database: path)
+        try folder.checkMayShare(gid: gid)
+        if try folder.needsChange(gid: gid) { try apply(folder.path, gid: gid, mode: 0o2770, what: "folder") }
         for file in [
             path, path + "-wal", path + "-shm", Kick.defaultPath(database: path),
             Kick.defaultLockPath(database: path),

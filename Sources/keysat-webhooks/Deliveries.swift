@@ -238,12 +238,13 @@ extension KeysatWebhooks.Deliveries {
                     "'--status \(selection.rawValue)' re-sends deliveries that arrived: add --force (or look first with --dry-run)"
                 )
             }
-            if let event { try EventType.validate(event) }
             _ = try parseMoment(since, option: "--since")
             _ = try parseMoment(until, option: "--until")
         }
 
         func run() throws {
+            // Here, not in validate(): a bad event type is bad data (65), as in every other command.
+            if let event { try EventType.validate(event) }
             let store = try database.open(readOnly: dryRun)
             var count: Int
             var listed: [String] = []

@@ -289,7 +289,7 @@ extension KeysatWebhooks.EndpointCommand {
 
         @Option(
             help: ArgumentHelp(
-                "How long the old secret keeps signing (default 24h; 0 stops it at once).",
+                "How long the old secret keeps signing; 0 stops it at once.",
                 valueName: "duration"))
         var grace = "24h"
 

@@ -11,9 +11,9 @@ extension KeysatWebhooks.EndpointCommand {
             abstract: "Send one signed test delivery to an endpoint now, and say how it went.",
             usage: "keysat-webhooks endpoint test <id> [--event <type>] [--data <json>] [options]",
             discussion: """
-                The delivery goes through the same engine, network policy and signing as a run, to this \\
-                endpoint alone, and is recorded as a delivery of its own (deliveries list shows it; if it \\
-                failed, runs retry it like any other). Prints the status, the time and the start of the \\
+                The delivery goes through the same engine, network policy and signing as a run, to this \
+                endpoint alone, and is recorded as a delivery of its own (deliveries list shows it; if it \
+                failed, runs retry it like any other). Prints the status, the time and the start of the \
                 response. Exits 0 when the receiver answered 2xx, 1 otherwise.
                 """)
 

@@ -11,8 +11,8 @@ extension KeysatWebhooks {
             commandName: "event-types",
             abstract: "List the known event types; declare or forget your own.",
             discussion: """
-                Known are Keysat's own event types, those declared here, and those an endpoint subscribes \\
-                to by name. keysat-enqueue warns about any other type (a typo goes to every '*' \\
+                Known are Keysat's own event types, those declared here, and those an endpoint subscribes \
+                to by name. keysat-enqueue warns about any other type (a typo goes to every '*' \
                 endpoint), and with --strict refuses it.
                 """,
             subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)

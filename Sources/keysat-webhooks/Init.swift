@@ -13,7 +13,10 @@ extension KeysatWebhooks {
                 Prints the database path. Safe to run again: it changes nothing when the schema is current. \
                 With --group, the database, its folder and its companion files are given to that group \
                 (files 0660, folder 2770, setgid so new files keep the group): members of the group, such \
-                as the licensing service's user, can enqueue; other users get nothing.
+                as the licensing service's user, can enqueue; other users get nothing. The folder's mode \
+                is changed only when it holds nothing but the database and its companion files and is \
+                neither sticky nor a system folder (/, /var/lib, /srv, ...); otherwise init refuses (73) \
+                and changes nothing. A folder already 2770 and the group's is used as it is.
                 """)
 
         @Option(help: ArgumentHelp("Share the database with the members of this group.", valueName: "name"))
@@ -25,6 +28,12 @@ extension KeysatWebhooks {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
+            // Before the database exists: a folder that may not be given to the group is refused
+            // with nothing created or changed.
+            if let group {
+                try DatabaseFolder(database: database.resolvedPath).checkMayShare(
+                    gid: SharedDatabase.groupID(group))
+            }
             let store = try database.open(create: true)
             if let group { try SharedDatabase.share(store.database.path, group: group) }
             if store.adoptedKeysatTables {

@@ -15,11 +15,14 @@ extension KeysatWebhooks {
             abstract: "Print the systemd units (service, timer, path) for a database.",
             usage: "keysat-webhooks units [--db <path>] [--bindir <dir>] [--output-dir <dir>]",
             discussion: """
-                The shipped units serve /var/lib/keysat/keysat.db. For a database elsewhere (Keysat's own, \\
-                say), the service must be allowed to write its folder and the path unit must watch its \\
-                kick file: install these instead, e.g. 'keysat-webhooks units --db PATH --output-dir \\
-                /etc/systemd/system', then 'systemctl daemon-reload'. Set the same path as KEYSAT_DB in \\
-                /etc/default/keysat-webhooks for the cron file and the other tools.
+                The shipped units serve /var/lib/keysat/keysat.db. For a database elsewhere (Keysat's own, \
+                say), the service must be allowed to write its folder and the path unit must watch its \
+                kick file: install these instead, e.g. 'keysat-webhooks units --db PATH --output-dir \
+                /etc/systemd/system', then 'systemctl daemon-reload'. Set the same path as KEYSAT_DB in \
+                /etc/default/keysat-webhooks for the cron file and the other tools. --db and --bindir must be \
+                absolute and normal (no '.', '..', '//' or trailing '/') without white space, control \
+                characters, quotes, backslashes or '$', and --db not directly in a system folder; '%' is \
+                escaped as '%%' for systemd.
                 """)
 
         @Option(
@@ -38,17 +41,20 @@ extension KeysatWebhooks {
 
         @OptionGroup var database: DatabaseOptions
 
-        func validate() throws {
-            let path = database.resolvedPath
-            guard path.hasPrefix("/"), !path.contains(where: { $0.isWhitespace || "%\\\"'".contains($0) })
-            else {
-                throw ValidationError(
-                    "'--db' must be an absolute path without spaces, quotes, '%' or '\\' for a unit file")
-            }
+        func validate() throws { _ = try units() }
+
+        /// Every value a unit holds, validated (`UnitPath`); the default bindir too, since the
+        /// folder this program runs from may be anything.
+        func units() throws -> SystemdUnits {
+            let db = try UnitPath(database.resolvedPath, option: "--db")
+            let programs = try UnitPath(
+                bindir ?? Self.ownFolder(),
+                option: bindir == nil ? "--bindir (default: this program's folder)" : "--bindir")
+            return SystemdUnits(database: db, folder: try db.databaseFolder(option: "--db"), bindir: programs)
         }
 
         func run() throws {
-            let units = SystemdUnits(database: database.resolvedPath, bindir: bindir ?? Self.ownFolder())
+            let units = try units()
             if let outputDir {
                 for (name, text) in units.files {
                     try OwnedFile.replace(
@@ -86,18 +92,17 @@ extension KeysatWebhooks {
 /// and *.path is exactly what this makes for /var/lib/keysat/keysat.db (a test checks).
 struct SystemdUnits {
     static let defaultDatabase = "/var/lib/keysat/keysat.db"
-    var database: String
-    var bindir: String
+    var database: UnitPath
+    var folder: UnitPath
+    var bindir: UnitPath
 
     var files: [(String, String)] {
         [("keysat-deliver.service", service), ("keysat-deliver.timer", timer), ("keysat-deliver.path", path)]
     }
 
-    private var folder: String { FilePath.folder(of: database) }
-
     /// Under /var/lib/keysat systemd makes and owns the folder; elsewhere it must be writable.
     private var storage: String {
-        if database == Self.defaultDatabase {
+        if database.path == Self.defaultDatabase {
             return """
                 # The database folder: group-shared and setgid, so that the licensing service's user (in the
                 # keysat group) can enqueue and the WAL files keep the group (keysat-webhooks(1), init --group).
@@ -107,7 +112,7 @@ struct SystemdUnits {
         }
         return """
             # The database folder (made by 'keysat-webhooks init --group', not by systemd).
-            ReadWritePaths=\(folder)
+            ReadWritePaths=\(folder.setting)
             """
     }
 
@@ -124,10 +129,10 @@ struct SystemdUnits {
         User=keysat
         Group=keysat
         # Defaults; /etc/default/keysat-webhooks (read by the cron file too) may override them.
-        Environment=KEYSAT_DB=\(database)
+        Environment=KEYSAT_DB=\(database.setting)
         Environment=KEYSAT_METRICS_FILE=/var/cache/keysat-webhooks/keysat_webhooks.prom
         EnvironmentFile=-/etc/default/keysat-webhooks
-        ExecStart=\(bindir)/keysat-deliver --linger 1
+        ExecStart=\(bindir.setting)/keysat-deliver --linger 1
         # A run stops starting new attempts on SIGTERM and records what is in flight.
         TimeoutStopSec=30
         KillMode=mixed
@@ -203,7 +208,7 @@ struct SystemdUnits {
         # keysat-enqueue --kick (or KEYSAT_KICK=1) appends to this file after each event it queues.
         # A run that is going on when it changes goes round once more, so no kick is lost; the timer
         # stays as the safety net for retries.
-        PathChanged=\(database).kick
+        PathChanged=\(database.setting).kick
         Unit=keysat-deliver.service
 
         [Install]

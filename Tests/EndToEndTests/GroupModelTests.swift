@@ -96,6 +96,60 @@ final class GroupModelTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("no group named 'no-such-group-here'"), result.stderr)
     }
 
+    /// Issue 20: `--db varlib/keysat.db --group G` made `varlib` 2770 and locked a neighbouring
+    /// service out of its own folder; a 1777 folder lost its sticky bit. Both are refused now,
+    /// naming the folder and why, with nothing created or changed.
+    func testInitGroupRefusesAFolderThatIsNotTheDatabasesOwn() throws {
+        let scratch = try Scratch()
+        let varlib = scratch.file("varlib")
+        XCTAssertEqual(mkdir(varlib, 0o755), 0)
+        XCTAssertEqual(chmod(varlib, 0o755), 0)
+        let neighbour = try scratch.write("varlib/other-service.conf", "x")
+        let tmp = scratch.file("tmp")
+        XCTAssertEqual(mkdir(tmp, 0o777), 0)
+        XCTAssertEqual(chmod(tmp, 0o1777), 0)
+        let gid = String(getegid() == 0 ? 64100 : getegid())
+        for (folder, before, reason) in [
+            (varlib, mode_t(0o755), "holds 'other-service.conf'"), (tmp, mode_t(0o1777), "is sticky"),
+        ] {
+            let group = try owner(folder).gid
+            let refused = try runTool(
+                "keysat-webhooks", ["init", "--db", folder + "/keysat.db", "--group", gid])
+            XCTAssertEqual(refused.status, 73, refused.stderr)
+            XCTAssertTrue(
+                refused.stderr.hasPrefix(
+                    "keysat-webhooks: error: will not give the folder '\(folder)' to the group"),
+                refused.stderr)
+            XCTAssertTrue(refused.stderr.contains(reason), refused.stderr)
+            XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+            XCTAssertEqual(try mode(folder), before, "the folder's mode is unchanged")
+            XCTAssertEqual(try owner(folder).gid, group, "the folder's group is unchanged")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/keysat.db"), "no database made")
+        }
+        XCTAssertEqual(try mode(neighbour), 0o644)
+    }
+
+    /// A folder that holds only the database and its companions is still shared, and one the
+    /// operator already gave to the group (2770) is used as it is, whatever else it holds.
+    func testInitGroupSharesADedicatedFolderAndAcceptsOneAlreadyShared() throws {
+        let scratch = try Scratch()
+        let gid = getegid() == 0 ? UInt32(64100) : getegid()
+        let own = scratch.file("own")
+        XCTAssertEqual(mkdir(own, 0o755), 0)
+        let db = own + "/keysat.db"
+        _ = try runTool("keysat-webhooks", ["init", "--db", db])
+        _ = try runTool("keysat-enqueue", ["--db", db, "--kick", "e", "{}"])
+        let shared = try runTool("keysat-webhooks", ["init", "--db", db, "--group", String(gid)])
+        XCTAssertEqual(shared.status, 0, shared.stderr)
+        XCTAssertEqual(try mode(own), 0o2770)
+        XCTAssertEqual(try owner(own).gid, gid)
+
+        _ = try scratch.write("own/notes.txt", "the operator's own file")
+        let again = try runTool("keysat-webhooks", ["init", "--db", db, "--group", String(gid)])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try mode(own), 0o2770)
+    }
+
     private func mode(_ path: String) throws -> mode_t {
         var info = stat()
         guard lstat(path, &info) == 0 else { throw POSIXError(.ENOENT) }

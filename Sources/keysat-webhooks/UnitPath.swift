@@ -1,0 +1,70 @@
+import ArgumentParser
+import KeysatStore
+
+/// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in
+/// `--bindir` added `ExecStartPre=` lines, a space split `ExecStart=`, `%h` was expanded; `--db`
+/// took `..`, control characters and a trailing slash, which systemd refuses or reads as
+/// another path).
+///
+/// What systemd would read differently is refused: a path that is not absolute and normal
+/// (`.`, `..`, an empty component, a trailing slash), control characters, white space, quotes
+/// and backslashes (systemd's word splitting and C escapes), and `$` (expanded in a command's
+/// arguments but not in its first word, so no one escape holds across settings and versions).
+/// `%` is escaped as `%%` where it is written (specifiers, expanded in every setting used here).
+/// See systemd.unit(5) "Specifiers" and systemd.service(5) "Command lines".
+struct UnitPath {
+    let path: String
+
+    /// - Throws: `ValidationError` (64) naming the option and what is wrong.
+    init(_ path: String, option: String) throws {
+        if let problem = Self.problem(path) {
+            throw ValidationError("'\(option)' \(problem) (a systemd unit cannot hold it as given)")
+        }
+        self.path = path
+    }
+
+    /// What is wrong with `path` for a unit file, or `nil`.
+    static func problem(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return "must be an absolute path" }
+        guard path.utf8.count <= 4_095 else { return "is longer than 4095 bytes" }
+        for scalar in path.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                return "must not hold control characters"
+            }
+            if scalar.properties.isWhitespace { return "must not hold spaces or other white space" }
+            if "\"'\\$".unicodeScalars.contains(scalar) { return "must not hold quotes, backslashes or '$'" }
+        }
+        guard path != "/", !path.hasSuffix("/") else { return "must not end with '/'" }
+        let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        if components.contains(where: { $0.isEmpty }) { return "must not hold '//'" }
+        if components.contains(where: { $0 == "." || $0 == ".." }) {
+            return "must not hold '.' or '..' components"
+        }
+        return nil
+    }
+
+    /// As systemd reads it back in Environment=, ExecStart=, PathChanged= and ReadWritePaths=.
+    var setting: String { Self.doubling("%", in: path) }
+
+    private static func doubling(_ character: Character, in text: String) -> String {
+        var out = ""
+        for c in text {
+            out.append(c)
+            if c == character { out.append(c) }
+        }
+        return out
+    }
+
+    /// The folder, refused when it is one of the system's (ReadWritePaths=/ would undo
+    /// ProtectSystem=strict).
+    func databaseFolder(option: String) throws -> UnitPath {
+        let folder = String(path[..<path.lastIndex(of: "/")!])
+        let name = folder.isEmpty ? "/" : folder
+        if DatabaseFolder.systemFolders.contains(name) {
+            throw ValidationError(
+                "'\(option)' names a database directly in \(name), a system folder the service would have to write: put it in a folder of its own"
+            )
+        }
+        return try UnitPath(name, option: option)
+    }
+}
