@@ -19,8 +19,8 @@ public enum RequestHeaders {
     {
         let id = headerSafe(delivery.id)
         let body = delivery.payload
-        let current = try keys.key(secret)
-        let previous = try delivery.previousSecret.map { try keys.key($0) }
+        let current = try keys.key(secret, endpointID: delivery.endpointID)
+        let previous = try delivery.previousSecret.map { try keys.key($0, endpointID: delivery.endpointID) }
         var headers = [
             "Content-Type: application/json",
             "X-Keysat-Signature: sha256=" + Identifiers.lowercaseHex(current.sign(body)),

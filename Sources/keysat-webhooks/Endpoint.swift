@@ -29,7 +29,7 @@ func endpointSecret(file: String?) throws -> String {
     guard let bytes = try InputFile.read(file, limit: 4096, what: "secret file") else {
         throw KeysatError(.data, "secret file \(file) is larger than 4096 bytes")
     }
-    return try EndpointSecret.parse(bytes, source: file == "-" ? "standard input" : file)
+    return try WebhookSecret.endpointSecret(bytes, source: file == "-" ? "standard input" : file)
 }
 
 /// Warns when the URL's host resolves into an address keysat-deliver refuses by default.
