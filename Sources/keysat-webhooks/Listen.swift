@@ -59,7 +59,7 @@ extension KeysatWebhooks {
 
         @Option(
             help: ArgumentHelp(
-                "Which signatures to accept: standard, keysat (no replay protection) or either.",
+                "Which signatures to accept; keysat and either take X-Keysat-Signature: no replay protection.",
                 valueName: "scheme"))
         var scheme: ReceivedWebhook.Accepted = .standard
 

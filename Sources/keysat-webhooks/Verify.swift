@@ -33,13 +33,14 @@ extension KeysatWebhooks {
         @Option(
             parsing: .unconditional,
             help: ArgumentHelp(
-                "How far webhook-timestamp may be from now (at least 1s; default 300).", valueName: "duration"
+                "How far webhook-timestamp may be from now, in seconds or as 5m (at least 1s).",
+                valueName: "duration"
             ))
         var tolerance = "300"
 
         @Option(
             help: ArgumentHelp(
-                "Which signatures to accept: standard, keysat (no replay protection) or either.",
+                "Which signatures to accept; keysat and either take X-Keysat-Signature: no replay protection.",
                 valueName: "scheme"))
         var scheme: ReceivedWebhook.Accepted = .standard
 
@@ -47,7 +48,9 @@ extension KeysatWebhooks {
         var file: String?
 
         @Flag(
-            help: "Print {\"valid\", \"scheme\", \"error\"} as a JSON object (the exit status is the same).")
+            help:
+                "Print {\"valid\", \"scheme\", \"replay_protection\", \"error\"} as a JSON object (the exit status is the same)."
+        )
         var json = false
 
         func validate() throws {
