@@ -57,17 +57,20 @@ extension DurationText {
     /// once became a run that waited for ever on a hanging receiver (issue 20).
     ///
     /// - Throws: `KeysatError` (usage) naming the option and what it takes.
-    public static func option(_ text: String, named option: String, minimum: Double = 0.001, zero: String? = nil)
-        throws -> Double
-    {
-        if let seconds = fractionalSeconds(text), seconds >= minimum || (seconds == 0 && zero != nil) {
+    /// With `whole`, only whole seconds are taken (what feeds a count of seconds).
+    public static func option(
+        _ text: String, named option: String, minimum: Double = 0.001, zero: String? = nil, whole: Bool = false
+    ) throws -> Double {
+        let value = whole ? seconds(text).map(Double.init) : fractionalSeconds(text)
+        if let seconds = value, seconds >= minimum || (seconds == 0 && zero != nil) {
             return seconds
         }
         let least = minimum < 1 ? "\(Int((minimum * 1000).rounded(.up)))ms" : "\(Int(minimum))s"
         let zeroText = zero.map { " (or 0: \($0))" } ?? ""
+        let examples = whole ? "such as 300, 30s, 5m or 7d" : "such as 10, 0.5, 30s or 2m"
         throw KeysatError(
             .usage,
-            "'\(option)' must be a duration of at least \(least)\(zeroText), such as 10, 0.5, 30s or 2m, not '\(text)'"
+            "'\(option)' must be a\(whole ? " whole" : "") duration of at least \(least)\(zeroText), \(examples), not \(JSONText.string(text))"
         )
     }
 

@@ -14,7 +14,7 @@ final class DeliveryRound {
     private let t0: Timestamp
     private let due: DueBuffer
     private let policy: OutcomePolicy
-    private let keys = SigningKeys()
+    private lazy var keys = SigningKeys(logger: logger)
     private let limit: Int
     /// When to stop starting attempts, on the monotonic clock (`TimeSource.elapsed`).
     private let deadline: Int64?

@@ -3,6 +3,7 @@ import KeysatStore
 
 /// Passes received webhooks on to a local application (`keysat-webhooks listen --forward-to`):
 /// the same body and headers, by the same HTTP engine as a run, and the application's status back.
+/// Not shared between threads: `listen` gives each of its forwarding threads one.
 public final class Forwarder {
     private let url: String
     private let engine: HTTPEngine
@@ -17,25 +18,42 @@ public final class Forwarder {
         public var milliseconds: Int
     }
 
-    /// - Parameter url: the application's URL, which the operator chose: no network policy applies.
+    /// The shortest time limit: libcurl reads 0 ms as "no limit", so a limit that rounds to 0
+    /// would wait for ever on an application that never answers (issue 20).
+    public static let minimumTimeoutSeconds = 0.001
+
+    /// - Parameters:
+    ///   - url: the application's URL, which the operator chose: no network policy applies.
+    ///   - timeoutSeconds: at least `minimumTimeoutSeconds`; rounded up to whole milliseconds.
     public init(url: String, timeoutSeconds: Double, clock: any TimeSource = SystemClock()) throws {
         _ = try EndpointURL.validate(url)
+        guard timeoutSeconds >= Forwarder.minimumTimeoutSeconds else {
+            throw KeysatError(.usage, "the forwarding time limit must be at least 1 ms")
+        }
         var settings = HTTPEngine.Settings()
         settings.timeoutMS = DurationText.milliseconds(timeoutSeconds)
         settings.connectTimeoutMS = min(settings.connectTimeoutMS, settings.timeoutMS)
         settings.policy = NetworkPolicy(allowed: [NetworkPolicy.Network("::/0")!])
         self.url = url
         self.clock = clock
-        engine = try HTTPEngine(settings: settings, maximumConnections: 4, clock: clock)
+        engine = try HTTPEngine(settings: settings, maximumConnections: 1, clock: clock)
     }
 
-    /// Headers that belong to one connection, not to the request: curl writes its own.
+    /// Headers that belong to one connection, not to the request: curl writes its own. Compared
+    /// by exact name, which is sound only because every name was checked to be a token first.
     static let hopByHop: Set<String> = [
         "host", "content-length", "connection", "transfer-encoding", "expect", "keep-alive", "te", "upgrade",
+        "proxy-connection", "trailer",
     ]
 
     /// Sends `body` with `headers` (minus the hop-by-hop ones) and waits for the answer.
-    public func forward(headers: [(String, String)], body: [UInt8]) throws -> Result {
+    ///
+    /// Every header line passes `HeaderLine`, the check a run's own lines pass; a request with
+    /// one that does not is not sent (the listener refuses such requests before this).
+    public func forward(headers: [(String, String)], body: [UInt8]) -> Result {
+        guard headers.allSatisfy({ HeaderLine.isSafe(name: $0.0, value: $0.1) }) else {
+            return Result(status: nil, error: "a header line is not safe to pass on", milliseconds: 0)
+        }
         tag += 1
         var lines = headers.filter { !Forwarder.hopByHop.contains($0.0.lowercased()) }.map {
             "\($0.0): \($0.1)"
@@ -43,12 +61,17 @@ public final class Forwarder {
         // curl adds an Accept header of its own unless told not to; the sender's is kept.
         if !headers.contains(where: { $0.0.lowercased() == "accept" }) { lines.append("Accept:") }
         let started = clock.now()
-        try engine.start(HTTPRequest(url: url, headers: lines, body: body, tag: tag))
-        while true {
-            for result in try engine.poll(timeoutMS: 100) where result.tag == tag {
-                let elapsed = Int((clock.now().microseconds - started.microseconds) / 1000)
-                return Result(status: result.status, error: result.failure?.message, milliseconds: elapsed)
+        let elapsed = { Int((self.clock.now().microseconds - started.microseconds) / 1000) }
+        do {
+            try engine.start(HTTPRequest(url: url, headers: lines, body: body, tag: tag))
+            while true {
+                for result in try engine.poll(timeoutMS: 100) where result.tag == tag {
+                    return Result(
+                        status: result.status, error: result.failure?.message, milliseconds: elapsed())
+                }
             }
+        } catch {
+            return Result(status: nil, error: "\(error)", milliseconds: elapsed())
         }
     }
 }

@@ -19,8 +19,8 @@ public enum RequestHeaders {
     {
         let id = headerSafe(delivery.id)
         let body = delivery.payload
-        let current = try keys.key(secret)
-        let previous = try delivery.previousSecret.map { try keys.key($0) }
+        let current = try keys.key(secret, endpointID: delivery.endpointID)
+        let previous = try delivery.previousSecret.map { try keys.key($0, endpointID: delivery.endpointID) }
         var headers = [
             "Content-Type: application/json",
             "X-Keysat-Signature: sha256=" + Identifiers.lowercaseHex(current.sign(body)),
@@ -49,10 +49,7 @@ public enum RequestHeaders {
         var value = value
         // On the contiguous bytes (a native string's): the generic UTF8View walk cost ~40
         // instructions a byte, on every request's id and event type.
-        let clean = value.withUTF8 { bytes in
-            for byte in bytes where byte < 0x20 || byte == 0x7F { return false }
-            return true
-        }
+        let clean = value.withUTF8 { HeaderLine.isSafeValue($0) }
         if clean { return value }
         return String(
             String.UnicodeScalarView(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))

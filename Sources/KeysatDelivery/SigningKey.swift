@@ -39,9 +39,22 @@ public final class SigningKey {
 /// Signing keys by secret, made on first use: a run signs thousands of bodies with a few secrets.
 final class SigningKeys {
     private var keys: [String: SigningKey] = [:]
+    private let logger: Logger?
 
-    func key(_ secret: String) throws -> SigningKey {
+    /// - Parameter logger: where a secret that cannot sign as receivers expect is warned about.
+    init(logger: Logger? = nil) { self.logger = logger }
+
+    /// - Parameter endpointID: whose secret it is, named in the warning.
+    func key(_ secret: String, endpointID: String = "") throws -> SigningKey {
         if let key = keys[secret] { return key }
+        // A secret another program wrote (these tools refuse such input) is still used: the
+        // receiver may hold the same bytes. Warned about once per run, as a key is made once.
+        if !WebhookSecret.canSign(secret) {
+            logger?.log(
+                .warn,
+                "endpoint secret is empty or holds control bytes; receivers may not verify its signatures: replace it with 'keysat-webhooks endpoint rotate-secret'",
+                ["endpoint_id": endpointID])
+        }
         let key = try SigningKey(Array(secret.utf8))
         keys[secret] = key
         return key

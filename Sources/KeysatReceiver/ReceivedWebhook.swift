@@ -1,8 +1,8 @@
 public import KeysatCore
 public import KeysatDelivery
 
-/// Verifying a received webhook with either scheme: what `keysat-webhooks verify` does for
-/// receivers written in shell.
+/// Verifying a received webhook: what `keysat-webhooks verify` does for receivers written in
+/// shell, and `listen` for each request.
 public struct ReceivedWebhook {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
@@ -20,20 +20,44 @@ public struct ReceivedWebhook {
     public enum Scheme: String, Sendable {
         case standardWebhooks = "standard-webhooks"
         case keysat
+
+        /// Whether a captured request sent again later is caught: only Standard Webhooks signs
+        /// a timestamp (and an id a receiver can remember); `X-Keysat-Signature` covers the
+        /// body alone, so the same request verifies for ever.
+        public var replayProtected: Bool { self == .standardWebhooks }
     }
 
-    /// Verifies with the Standard Webhooks headers when present (they bind a timestamp, so a
-    /// replay is caught), else with `X-Keysat-Signature`.
+    /// The schemes a receiver accepts (`--scheme`).
+    public enum Accepted: String, Sendable, CaseIterable {
+        /// Standard Webhooks only: the default, since every secret can check it.
+        case standard
+        /// `X-Keysat-Signature` only (no replay protection).
+        case keysat
+        /// Standard Webhooks when its headers are there, else `X-Keysat-Signature`.
+        case either
+    }
+
+    /// Verifies with the schemes `accepted` allows.
     ///
-    /// - Parameter secret: hex (the endpoint secret as stored) or `whsec_` form.
+    /// Falling back to `X-Keysat-Signature` whenever the `webhook-*` headers were missing let
+    /// anyone strip them from a captured request and replay it past the tolerance (issue 20):
+    /// the fallback is now only taken when asked for.
+    ///
+    /// - Parameter key: the HMAC key (`WebhookSecret.receiverKey`).
     /// - Throws: `StandardWebhooks.Failure` saying why it is not valid.
     @discardableResult
-    public func verify(secret: String, now: Timestamp, toleranceSeconds: Int64) throws(StandardWebhooks
-        .Failure)
-        -> Scheme
+    public func verify(key: [UInt8], accepting accepted: Accepted, now: Timestamp, toleranceSeconds: Int64)
+        throws(StandardWebhooks.Failure) -> Scheme
     {
-        guard let key = StandardWebhooks.key(from: secret) else { throw .badSignature }
-        if let signatures = header("webhook-signature") {
+        let standard = header("webhook-signature")
+        if accepted == .standard || (accepted == .either && standard != nil) {
+            guard let signatures = standard else {
+                throw .missingHeader(
+                    header("X-Keysat-Signature") == nil
+                        ? "webhook-signature"
+                        : "webhook-signature (X-Keysat-Signature alone carries no timestamp: accept it with --scheme keysat or either)"
+                )
+            }
             guard let id = header("webhook-id") else { throw .missingHeader("webhook-id") }
             guard let timestamp = header("webhook-timestamp") else {
                 throw .missingHeader("webhook-timestamp")
@@ -44,11 +68,10 @@ public struct ReceivedWebhook {
             return .standardWebhooks
         }
         guard let keysat = header("X-Keysat-Signature") else {
-            throw .missingHeader("webhook-signature or X-Keysat-Signature")
+            throw .missingHeader(
+                accepted == .either ? "webhook-signature or X-Keysat-Signature" : "X-Keysat-Signature")
         }
-        guard Signature.verifyKeysatHeader(keysat, key: key, body: body) else {
-            throw .badSignature
-        }
+        guard Signature.verifyKeysatHeader(keysat, key: key, body: body) else { throw .badSignature }
         return .keysat
     }
 }

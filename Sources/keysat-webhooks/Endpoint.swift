@@ -29,7 +29,7 @@ func endpointSecret(file: String?) throws -> String {
     guard let bytes = try InputFile.read(file, limit: 4096, what: "secret file") else {
         throw KeysatError(.data, "secret file \(file) is larger than 4096 bytes")
     }
-    return try EndpointSecret.parse(bytes, source: file == "-" ? "standard input" : file)
+    return try WebhookSecret.endpointSecret(bytes, source: file == "-" ? "standard input" : file)
 }
 
 /// Warns when the URL's host resolves into an address keysat-deliver refuses by default.
@@ -306,9 +306,7 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            if DurationText.seconds(grace) == nil {
-                throw ValidationError("'--grace' must be a duration such as 24h, 30m or 0")
-            }
+            _ = try DurationText.option(grace, named: "--grace", minimum: 1, zero: "the old secret stops at once", whole: true)
         }
 
         func run() throws {
@@ -316,7 +314,8 @@ extension KeysatWebhooks.EndpointCommand {
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
             let endpoint = try store.rotateSecret(
-                id: id, to: secret, graceSeconds: DurationText.seconds(grace) ?? 86_400)
+                id: id, to: secret,
+                graceSeconds: Int64(try DurationText.option(grace, named: "--grace", minimum: 1, zero: "", whole: true)))
             let expires = try store.previousSecretExpiry(id: id)
             if expires == nil { warnUnlessErased(store) }
             if json {

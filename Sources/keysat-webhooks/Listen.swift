@@ -15,9 +15,13 @@ extension KeysatWebhooks {
                 A receiver for trying keysat-deliver out, or for developing against: with --forward-to, \
                 each request is passed on, body and headers unchanged, to the application at that URL, \
                 and its status is the answer. With a secret (from --secret-file or $KEYSAT_WEBHOOK_SECRET, \
-                never from the command line) each signature is verified (Standard Webhooks headers, else \
-                X-Keysat-Signature) and shown as valid or INVALID. Without --forward-to, answers every POST \
-                with --respond's status. Prints 'listening on URL' on standard error once ready.
+                never from the command line) each signature is verified (by default only the Standard \
+                Webhooks headers, which sign a timestamp; see --scheme) and shown as valid or INVALID; \
+                an INVALID request is answered 401 and not forwarded, unless --forward-invalid. A request \
+                whose head could be read two ways (control bytes in a header line, a space before a \
+                colon, a folded line, more than one Content-Length, any Transfer-Encoding) is answered \
+                400 and never forwarded. Without --forward-to, answers every POST with --respond's \
+                status. Prints 'listening on URL' on standard error once ready.
                 """)
 
         @Option(help: "The address to listen on.")
@@ -44,9 +48,20 @@ extension KeysatWebhooks {
         var forwardTo: String?
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
-                "With --forward-to: time limit of one forward, in seconds.", valueName: "seconds"))
+                "With --forward-to: time limit of one forward, in seconds (at least 0.001).",
+                valueName: "seconds"))
         var forwardTimeout = "10"
+
+        @Flag(help: "With --forward-to: pass on requests whose signature is INVALID too (else answer 401).")
+        var forwardInvalid = false
+
+        @Option(
+            help: ArgumentHelp(
+                "Which signatures to accept; keysat and either take X-Keysat-Signature: no replay protection.",
+                valueName: "scheme"))
+        var scheme: ReceivedWebhook.Accepted = .standard
 
         @Flag(help: "Print each request's headers after its line.")
         var printHeaders = false
@@ -71,60 +86,69 @@ extension KeysatWebhooks {
                         "'--respond' and '--forward-to' contradict each other: the application answers")
                 }
             }
-            guard let seconds = DurationText.fractionalSeconds(forwardTimeout), seconds > 0 else {
-                throw ValidationError("'--forward-timeout' must be a positive number of seconds")
+            // libcurl reads a 0 ms limit as none: anything that would round to it is refused.
+            _ = try DurationText.option(
+                forwardTimeout, named: "--forward-timeout", minimum: Forwarder.minimumTimeoutSeconds)
+            if forwardInvalid && forwardTo == nil {
+                throw ValidationError("'--forward-invalid' needs '--forward-to'")
             }
-            _ = seconds
         }
 
+        /// Forwards at once: a slow application must not make the senders of the others time out.
+        static let forwardingThreads = 8
+
         func run() throws {
-            let secret: String?
-            if let secretFile {
-                secret = try endpointSecret(file: secretFile)
-            } else if let value = Environment.process["KEYSAT_WEBHOOK_SECRET"], !value.isEmpty {
-                secret = try EndpointSecret.parse(Array(value.utf8), source: "$KEYSAT_WEBHOOK_SECRET")
-            } else {
-                secret = nil
-            }
+            let key = try receiverKey()
             try Signature.load()
-            let listener = try Listener(host: host, port: port, respondStatus: respond)
+            let timeout = try DurationText.option(
+                forwardTimeout, named: "--forward-timeout", minimum: Forwarder.minimumTimeoutSeconds)
+            let forwarders = try forwardTo.map { url in
+                try (0..<Self.forwardingThreads).map { _ in try Forwarder(url: url, timeoutSeconds: timeout) }
+            }
+            let listener = try Listener(
+                host: host, port: port, respondStatus: respond, forwarders: forwarders ?? [])
             let shownHost = host.contains(":") ? "[\(host)]" : host
             Output.error("keysat-webhooks: listening on http://\(shownHost):\(listener.port)/\n")
-            let forwarder = try forwardTo.map {
-                try Forwarder(url: $0, timeoutSeconds: DurationText.fractionalSeconds(forwardTimeout) ?? 10)
-            }
-            var received = 0
-            try listener.serve { delivery in
-                received += 1
-                let forwarded = try forwarder?.forward(headers: delivery.headers, body: delivery.body)
+            var answered = 0
+            let finish = {
+                (delivery: Listener.Request, verdict: Verdict, forwarded: Forwarder.Result?, status: Int?) in
+                answered += 1
                 try Output.standard(
                     Self.describe(
-                        delivery, secret: secret, json: json, forwarded: forwarded,
+                        delivery, verdict: verdict, json: json, forwarded: forwarded,
                         headers: printHeaders || json)
                         + "\n")
-                // The application's answer; 502 when it could not be reached.
-                let status = forwarded.map { $0.status ?? 502 }
-                return Listener.Answer(status: status, goOn: count.map { received < $0 } ?? true)
+                return Listener.Answer(status: status, goOn: count.map { answered < $0 } ?? true)
             }
+            try listener.serve { delivery in
+                let verdict = Verdict(delivery, key: key, accepting: scheme)
+                guard forwardTo != nil else { return .answer(try finish(delivery, verdict, nil, nil)) }
+                if verdict == .invalid && !forwardInvalid {
+                    return .answer(try finish(delivery, verdict, nil, 401))
+                }
+                // The application's answer; 502 when it could not be reached.
+                return .forward { result in try finish(delivery, verdict, result, result.status ?? 502) }
+            }
+        }
+
+        /// The key from --secret-file or $KEYSAT_WEBHOOK_SECRET (none: signatures unchecked).
+        private func receiverKey() throws -> [UInt8]? {
+            if let secretFile {
+                guard let bytes = try InputFile.read(secretFile, limit: 4096, what: "secret file") else {
+                    throw KeysatError(.data, "secret file \(secretFile) is larger than 4096 bytes")
+                }
+                return try WebhookSecret.receiverKey(
+                    bytes, source: secretFile == "-" ? "standard input" : secretFile)
+            }
+            guard let value = Environment.process["KEYSAT_WEBHOOK_SECRET"], !value.isEmpty else { return nil }
+            return try WebhookSecret.receiverKey(Array(value.utf8), source: "$KEYSAT_WEBHOOK_SECRET")
         }
 
         static func describe(
-            _ delivery: Listener.Request, secret: String?, json: Bool, forwarded: Forwarder.Result? = nil,
+            _ delivery: Listener.Request, verdict: Verdict, json: Bool, forwarded: Forwarder.Result? = nil,
             headers: Bool = false
         ) -> String {
-            let signature: String
-            if let secret {
-                // Standard Webhooks headers when present (timestamp included), else X-Keysat-Signature:
-                // the same check as `keysat-webhooks verify`.
-                let received = ReceivedWebhook(
-                    headers: delivery.headers.map { (name: $0.0, value: $0.1) }, body: delivery.body)
-                let valid =
-                    (try? received.verify(secret: secret, now: SystemClock().now(), toleranceSeconds: 300))
-                    != nil
-                signature = valid ? "valid" : "INVALID"
-            } else {
-                signature = "unchecked"
-            }
+            let signature = verdict.word
             let id = delivery.header("X-Keysat-Delivery") ?? "-"
             let event = delivery.header("X-Keysat-Event") ?? "-"
             guard json else {
@@ -152,7 +176,14 @@ extension KeysatWebhooks {
                 : JSONText.string(String(decoding: delivery.body, as: UTF8.self))
             var members = [
                 ("delivery_id", JSONText.string(id)), ("event_type", JSONText.string(event)),
-                ("signature", JSONText.string(signature.lowercased())), ("size", String(delivery.body.count)),
+                (
+                    "signature",
+                    JSONText.string(
+                        verdict == .invalid ? "invalid" : verdict.scheme == nil ? "unchecked" : "valid")
+                ),
+                ("scheme", JSONText.string(verdict.scheme?.rawValue)),
+                ("replay_protection", verdict.scheme.map { $0.replayProtected ? "true" : "false" } ?? "null"),
+                ("size", String(delivery.body.count)),
                 ("path", JSONText.string(delivery.path)),
                 (
                     "headers",

@@ -33,13 +33,11 @@ extension KeysatWebhooks {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            if DurationText.seconds(olderThan) == nil {
-                throw ValidationError("'--older-than' must be an age such as 30d, 24h or 3600")
-            }
+            _ = try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "every finished delivery", whole: true)
         }
 
         func run() throws {
-            let age = DurationText.seconds(olderThan) ?? 0
+            let age = Int64(try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "", whole: true))
             let cutoff = SystemClock().now().adding(seconds: -age)
             let (deliveries, attempts) = try database.open(readOnly: dryRun).purge(
                 scope: status, before: cutoff, dryRun: dryRun)

@@ -1,8 +1,8 @@
-import ArgumentParser
+public import ArgumentParser
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
-import KeysatReceiver
+public import KeysatReceiver
 import KeysatStore
 
 extension KeysatWebhooks {
@@ -13,11 +13,13 @@ extension KeysatWebhooks {
                 "keysat-webhooks verify [--secret-file <path>] [--header <name: value> ...] [<file>] [options]",
             discussion: """
                 Reads the body from FILE or standard input, and the headers from --header options. \
-                With webhook-signature, webhook-id and webhook-timestamp (Standard Webhooks) those are \
-                checked, timestamp included; otherwise X-Keysat-Signature. The secret comes from \
-                --secret-file or $KEYSAT_WEBHOOK_SECRET, in hex or whsec_ form, never from the command \
-                line. Exit status 0: valid; 1: invalid, with the reason on standard error; 64: usage. \
-                The comparison takes constant time.
+                By default only the Standard Webhooks headers (webhook-signature, webhook-id, \
+                webhook-timestamp) are accepted, timestamp included, so a captured request cannot \
+                be replayed later; --scheme keysat or either also accepts X-Keysat-Signature, which \
+                signs the body alone and is always reported as having no replay protection. The \
+                secret comes from --secret-file or $KEYSAT_WEBHOOK_SECRET, as text or in whsec_ form, \
+                never from the command line. Exit status 0: valid; 1: invalid, with the reason on \
+                standard error; 64: usage; 65: a malformed secret. The comparison takes constant time.
                 """)
 
         @Option(help: ArgumentHelp("Read the secret from PATH.", valueName: "path"), completion: .file())
@@ -28,21 +30,32 @@ extension KeysatWebhooks {
             help: ArgumentHelp("A received header, 'Name: value' (repeatable).", valueName: "header"))
         var headers: [String] = []
 
-        @Option(help: ArgumentHelp("How far webhook-timestamp may be from now.", valueName: "seconds"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "How far webhook-timestamp may be from now, in seconds or as 5m (at least 1s).",
+                valueName: "duration"
+            ))
         var tolerance = "300"
+
+        @Option(
+            help: ArgumentHelp(
+                "Which signatures to accept; keysat and either take X-Keysat-Signature: no replay protection.",
+                valueName: "scheme"))
+        var scheme: ReceivedWebhook.Accepted = .standard
 
         @Argument(help: "The body as received (default: standard input).")
         var file: String?
 
         @Flag(
-            help: "Print {\"valid\", \"scheme\", \"error\"} as a JSON object (the exit status is the same).")
+            help:
+                "Print {\"valid\", \"scheme\", \"replay_protection\", \"error\"} as a JSON object (the exit status is the same)."
+        )
         var json = false
 
         func validate() throws {
             try refuseDatabaseOptions("verify")
-            if DurationText.seconds(tolerance) == nil {
-                throw ValidationError("'--tolerance' must be a number of seconds")
-            }
+            _ = try DurationText.option(tolerance, named: "--tolerance", minimum: 1, whole: true)
             for header in headers where !header.contains(":") {
                 throw ValidationError("'--header' must be 'Name: value', not \(JSONText.string(header))")
             }
@@ -50,18 +63,7 @@ extension KeysatWebhooks {
 
         func run() throws {
             try Signature.load()
-            let secret: String
-            if let secretFile {
-                guard let bytes = try InputFile.read(secretFile, limit: 4096, what: "secret file") else {
-                    throw KeysatError(.usage, "secret file \(secretFile) is larger than 4096 bytes")
-                }
-                secret = String(decoding: Envelope.trimmed(bytes), as: UTF8.self)
-            } else if let value = Environment.process["KEYSAT_WEBHOOK_SECRET"], !value.isEmpty {
-                secret = value
-            } else {
-                throw KeysatError(.usage, "no secret: give --secret-file PATH or set KEYSAT_WEBHOOK_SECRET")
-            }
-            if secret.isEmpty { throw KeysatError(.usage, "the secret is empty") }
+            let key = try receiverKey()
             guard let body = try InputFile.read(file ?? "-", limit: 64 << 20, what: "body") else {
                 throw KeysatError(.data, "the body is larger than 64 MiB")
             }
@@ -72,20 +74,26 @@ extension KeysatWebhooks {
             }
             do {
                 let scheme = try ReceivedWebhook(headers: parsed, body: body).verify(
-                    secret: secret, now: SystemClock().now(),
-                    toleranceSeconds: DurationText.seconds(tolerance) ?? 300)
+                    key: key, accepting: self.scheme, now: SystemClock().now(),
+                    toleranceSeconds: Int64(try DurationText.option(tolerance, named: "--tolerance", minimum: 1, whole: true)))
                 if json {
                     try Output.standard(
                         JSONText.object([
                             ("valid", "true"), ("scheme", JSONText.string(scheme.rawValue)),
+                            ("replay_protection", scheme.replayProtected ? "true" : "false"),
                             ("error", "null"),
                         ]) + "\n")
+                } else if !scheme.replayProtected {
+                    Output.error(
+                        "keysat-webhooks: valid X-Keysat-Signature, which has no replay protection: the same request verifies whenever it is sent again\n"
+                    )
                 }
             } catch {
                 if json {
                     try Output.standard(
                         JSONText.object([
-                            ("valid", "false"), ("scheme", "null"), ("error", JSONText.string("\(error)")),
+                            ("valid", "false"), ("scheme", "null"), ("replay_protection", "null"),
+                            ("error", JSONText.string("\(error)")),
                         ])
                             + "\n")
                 } else {
@@ -94,5 +102,23 @@ extension KeysatWebhooks {
                 throw ExitCode(1)
             }
         }
+
+        /// The key from --secret-file or $KEYSAT_WEBHOOK_SECRET; a malformed one is an error of
+        /// its own (65), never reported as a bad signature.
+        private func receiverKey() throws -> [UInt8] {
+            if let secretFile {
+                guard let bytes = try InputFile.read(secretFile, limit: 4096, what: "secret file") else {
+                    throw KeysatError(.usage, "secret file \(secretFile) is larger than 4096 bytes")
+                }
+                return try WebhookSecret.receiverKey(
+                    bytes, source: secretFile == "-" ? "standard input" : secretFile)
+            }
+            guard let value = Environment.process["KEYSAT_WEBHOOK_SECRET"], !value.isEmpty else {
+                throw KeysatError(.usage, "no secret: give --secret-file PATH or set KEYSAT_WEBHOOK_SECRET")
+            }
+            return try WebhookSecret.receiverKey(Array(value.utf8), source: "$KEYSAT_WEBHOOK_SECRET")
+        }
     }
 }
+
+extension ReceivedWebhook.Accepted: ExpressibleByArgument {}

@@ -195,7 +195,8 @@ extension JSONOutputTests {
             let result = try runTool(
                 "keysat-webhooks",
                 [
-                    "verify", "--secret-file", secretFile, "--header", "X-Keysat-Signature: \(signature)",
+                    "verify", "--scheme", "keysat", "--secret-file", secretFile, "--header",
+                    "X-Keysat-Signature: \(signature)",
                     "--json", bodyFile,
                 ])
             XCTAssertEqual(result.status, valid ? 0 : 1, result.stderr)

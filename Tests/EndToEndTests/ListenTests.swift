@@ -2,44 +2,11 @@ import Foundation
 import XCTest
 
 final class ListenTests: XCTestCase {
-    /// Starts `keysat-webhooks listen` on a free port; returns the process, its port and its output files.
-    private func startListener(_ scratch: Scratch, _ arguments: [String], environment: [String: String] = [:])
-        throws -> (Process, Int, String)
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.path("keysat-webhooks"))
-        process.arguments = ["listen", "--port", "0"] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = scratch.file("listen.out")
-        let err = scratch.file("listen.err")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        let deadline = Date().addingTimeInterval(10)
-        while true {
-            let text = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
-            if let range = text.range(
-                of: #"listening on http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression)
-            {
-                let port = Int(text[range].split(separator: ":").last!.dropLast())!
-                return (process, port, out)
-            }
-            guard Date() < deadline, process.isRunning else {
-                throw NSError(domain: "listen did not start: \(text)", code: 1)
-            }
-            usleep(20_000)
-        }
-    }
-
     func testVerifiesSignaturesPrintsALinePerDeliveryAndStopsAfterCount() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let secretFile = try scratch.write("secret", "0123456789abcdef0123456789abcdef\n", mode: 0o600)
-        let (process, port, out) = try startListener(
+        let (process, port, out) = try startListen(
             scratch, ["--count", "20"],
             environment: ["KEYSAT_WEBHOOK_SECRET": "0123456789abcdef0123456789abcdef"])
         XCTAssertEqual(
@@ -78,7 +45,7 @@ final class ListenTests: XCTestCase {
     func testJSONLinesRespondStatusAndUsage() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
-        let (process, port, out) = try startListener(scratch, ["--json", "--respond", "503", "--count", "1"])
+        let (process, port, out) = try startListen(scratch, ["--json", "--respond", "503", "--count", "1"])
         try db.addEndpoint("http://127.0.0.1:\(port)/x")
         let id = try XCTUnwrap(db.enqueue(["e", #"{"n": 1.10}"#]).lines.first)
         XCTAssertEqual(try db.deliver().status, 0)
@@ -93,35 +60,18 @@ final class ListenTests: XCTestCase {
         XCTAssertEqual(try runTool("keysat-webhooks", ["listen", "--secret", "x"]).status, 64)
     }
 
-    /// Sends raw bytes to 127.0.0.1:`port` with Python's socket module and returns the answer's
-    /// status line (empty when the connection was closed without one).
-    private func rawRequest(port: Int, _ request: String) throws -> String {
-        let script = """
-            import socket, sys
-            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-            s.sendall(sys.argv[2].encode("latin-1"))
-            try:
-                data = s.recv(4096)
-            except OSError:
-                data = b""
-            print(data.split(b"\\r\\n")[0].decode("latin-1"))
-            """
-        return try runTool("/usr/bin/env", ["python3", "-c", script, String(port), request]).output
-            .trimmingCharacters(in: .newlines)
-    }
-
     /// One unauthenticated request must not end the listener: extreme integers in the headers
     /// it reads are answered, and the next request is served (issue 12, class 3).
     func testHostileHeadersAreAnsweredAndTheListenerGoesOn() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let secret = "0123456789abcdef0123456789abcdef"
-        let (process, port, out) = try startListener(
-            scratch, ["--count", "5"], environment: ["KEYSAT_WEBHOOK_SECRET": secret])
+        let (process, port, out) = try startListen(
+            scratch, ["--count", "4"], environment: ["KEYSAT_WEBHOOK_SECRET": secret])
         defer { if process.isRunning { process.terminate() } }
         for timestamp in ["-9223372036854775808", "9223372036854775807", "99999999999999999999999"] {
             let body = "{}"
-            let status = try rawRequest(
+            let status = try rawHTTP(
                 port: port,
                 "POST /x HTTP/1.1\r\nHost: a\r\nwebhook-id: msg_1\r\nwebhook-timestamp: \(timestamp)\r\n"
                     + "webhook-signature: v1,AAAA\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
@@ -130,17 +80,18 @@ final class ListenTests: XCTestCase {
             XCTAssertTrue(process.isRunning, "the listener died on webhook-timestamp \(timestamp)")
         }
         for length in ["-1", "9223372036854775807", "99999999999999999999", "1e3", ""] {
-            let status = try rawRequest(
+            let status = try rawHTTP(
                 port: port, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \(length)\r\n\r\n{}")
             XCTAssertEqual(status, "HTTP/1.1 400 Bad Request", "Content-Length: \(length)")
             XCTAssertTrue(process.isRunning, "the listener died on Content-Length \(length)")
         }
-        // Control bytes a sender puts in the headers reach the terminal escaped.
-        let status = try rawRequest(
+        // Control bytes a sender puts in the headers are refused (issue 20: they fail the check a
+        // run's own header lines pass), so they never reach the terminal.
+        let status = try rawHTTP(
             port: port,
             "POST /x HTTP/1.1\r\nX-Keysat-Delivery: a\u{1b}[2Jb\r\nX-Keysat-Event: e\u{7}v\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
         )
-        XCTAssertEqual(status, "HTTP/1.1 204 No Content")
+        XCTAssertEqual(status, "HTTP/1.1 400 Bad Request")
         // And a real delivery is still received and verified.
         let secretFile = try scratch.write("secret", secret + "\n", mode: 0o600)
         XCTAssertEqual(
@@ -156,11 +107,9 @@ final class ListenTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0)
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 5, lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.count, 4, lines.joined(separator: "\n"))
         XCTAssertTrue(
             lines.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } })
-        XCTAssertTrue(
-            lines.contains("a\\u001b[2Jb e\\u0007v signature=INVALID 2 bytes"), lines.joined(separator: "\n"))
         XCTAssertTrue(lines.last!.hasPrefix("\(id) good signature=valid"), lines.last!)
     }
 
@@ -171,7 +120,7 @@ final class ListenTests: XCTestCase {
         let application = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         let secret = "0123456789abcdef0123456789abcdef"
-        let (process, port, out) = try startListener(
+        let (process, port, out) = try startListen(
             scratch, ["--count", "2", "--forward-to", application.url("/status/503"), "--print-headers"],
             environment: ["KEYSAT_WEBHOOK_SECRET": secret])
         defer { if process.isRunning { process.terminate() } }
@@ -236,7 +185,7 @@ final class ListenTests: XCTestCase {
     func testForwardToAnApplicationThatIsDownAnswers502() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
-        let (process, port, out) = try startListener(
+        let (process, port, out) = try startListen(
             scratch, ["--count", "1", "--forward-to", "http://127.0.0.1:1/app", "--json"])
         defer { if process.isRunning { process.terminate() } }
         try db.addEndpoint("http://127.0.0.1:\(port)/hook")

@@ -69,7 +69,10 @@ final class SignatureSchemeTests: XCTestCase {
                 .status, 0, "the hex form works too")
         let keysatOnly = request.headers.filter { $0.key.hasPrefix("x-keysat") }
         XCTAssertEqual(
-            try verify(endpoint.secret, headers: keysatOnly, body: request.body, scratch: scratch).status, 0)
+            try verify(
+                endpoint.secret, headers: keysatOnly, body: request.body, scratch: scratch,
+                extra: ["--scheme", "keysat"]
+            ).status, 0)
 
         // A tampered body, a wrong secret: rejected by both libraries and by verify.
         var tampered = request.body
@@ -84,7 +87,10 @@ final class SignatureSchemeTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("bad signature"), result.stderr)
         }
         XCTAssertEqual(
-            try verify(endpoint.secret, headers: keysatOnly, body: tampered, scratch: scratch).status, 1)
+            try verify(
+                endpoint.secret, headers: keysatOnly, body: tampered, scratch: scratch,
+                extra: ["--scheme", "either"]
+            ).status, 1)
     }
 
     func testATimestampOutsideToleranceIsRejected() throws {
@@ -208,5 +214,115 @@ final class SignatureSchemeTests: XCTestCase {
             ).status, 64)
         XCTAssertEqual(
             try runTool("keysat-webhooks", ["endpoint", "rotate-secret", "nope", "--db", db.path]).status, 65)
+    }
+
+    /// Replay protection cannot be stripped (issue 20): a captured webhook with its `webhook-*`
+    /// headers removed, sent again past the tolerance, verified by `X-Keysat-Signature` alone.
+    /// By default it is refused by `verify` and `listen`; asked for, it is accepted and said to
+    /// have no replay protection.
+    func testAWebhookStrippedOfItsTimestampAndReplayedIsRefusedByDefault() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try addEndpoint(db, receiver, path: "/status/204")
+        _ = try db.enqueue(["license.revoked", #"{"license":"L1"}"#])
+        XCTAssertEqual(try db.deliver().status, 0)
+        let captured = try XCTUnwrap(receiver.requests().first)
+        sleep(2)  // past a tolerance of 1 s
+        let late = try verify(
+            endpoint.secret, headers: captured.headers, body: captured.body, scratch: scratch,
+            extra: ["--tolerance", "1"])
+        XCTAssertEqual(late.status, 1)
+        XCTAssertTrue(late.stderr.contains("timestamp outside tolerance"), late.stderr)
+        let stripped = captured.headers.filter { !$0.key.hasPrefix("webhook-") }
+        for extra in [[], ["--scheme", "standard"]] {
+            let replayed = try verify(
+                endpoint.secret, headers: stripped, body: captured.body, scratch: scratch,
+                extra: ["--tolerance", "1", "--json"] + extra)
+            XCTAssertEqual(replayed.status, 1, "\(extra)")
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: replayed.stdout) as? [String: Any])
+            XCTAssertEqual(object["valid"] as? Bool, false)
+            XCTAssertTrue((object["error"] as? String)?.contains("missing header webhook-signature") == true)
+        }
+        for scheme in ["keysat", "either"] {
+            let accepted = try verify(
+                endpoint.secret, headers: stripped, body: captured.body, scratch: scratch,
+                extra: ["--scheme", scheme, "--json"])
+            XCTAssertEqual(accepted.status, 0, accepted.stderr)
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: accepted.stdout) as? [String: Any])
+            XCTAssertEqual(object["scheme"] as? String, "keysat")
+            XCTAssertEqual(object["replay_protection"] as? Bool, false)
+            let said = try verify(
+                endpoint.secret, headers: stripped, body: captured.body, scratch: scratch,
+                extra: ["--scheme", scheme])
+            XCTAssertTrue(said.stderr.contains("no replay protection"), said.stderr)
+        }
+        // listen: the same request sent raw is INVALID by default, valid without replay
+        // protection when asked for.
+        let head = stripped.filter { !["host", "content-length", "connection"].contains($0.key) }
+            .map { "\($0.key): \($0.value)\r\n" }.joined()
+        let request =
+            "POST /hook HTTP/1.1\r\nHost: a\r\n\(head)Content-Length: \(captured.body.count)\r\nConnection: close\r\n\r\n"
+            + String(decoding: captured.body, as: UTF8.self)
+        for (extra, expected) in [
+            ([String](), "INVALID"), (["--scheme", "either"], "valid(no-replay-protection)"),
+        ] {
+            let (process, port, out) = try startListen(
+                scratch, ["--count", "1"] + extra, environment: ["KEYSAT_WEBHOOK_SECRET": endpoint.secret])
+            defer { if process.isRunning { process.terminate() } }
+            XCTAssertEqual(try rawHTTP(port: port, request), "HTTP/1.1 204 No Content")
+            process.waitUntilExit()
+            let line = try String(contentsOfFile: out, encoding: .utf8)
+            XCTAssertTrue(line.contains("signature=\(expected) "), line)
+        }
+        let (process, port, out) = try startListen(
+            scratch, ["--count", "1", "--scheme", "keysat", "--json"],
+            environment: ["KEYSAT_WEBHOOK_SECRET": endpoint.secret])
+        defer { if process.isRunning { process.terminate() } }
+        XCTAssertEqual(try rawHTTP(port: port, request), "HTTP/1.1 204 No Content")
+        process.waitUntilExit()
+        let object = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        XCTAssertEqual(object["signature"] as? String, "valid")
+        XCTAssertEqual(object["scheme"] as? String, "keysat")
+        XCTAssertEqual(object["replay_protection"] as? Bool, false)
+    }
+
+    /// A malformed secret is named as such (65), never "bad signature"; durations are refused
+    /// below what they feed can mean (a 0 ms limit is "none" to libcurl) with a message that
+    /// names the option, never "Missing value".
+    func testMalformedSecretsAndDurationsAreNamed() throws {
+        let scratch = try Scratch()
+        let body = try scratch.write("body", "{}")
+        for (secret, why) in [
+            ("whsec_!!!!not-base64!!!!", "malformed"), ("whsec_AAAA", "malformed"), ("short", "16 to 512"),
+            ("0123456789abcdef\u{1}0123456789abcdef", "16 to 512"),
+        ] {
+            let file = try scratch.write("secret", secret + "\n", mode: 0o600)
+            let result = try runTool(
+                "keysat-webhooks",
+                ["verify", "--secret-file", file, "--header", "webhook-signature: v1,AAAA", body])
+            XCTAssertEqual(result.status, 65, "\(secret): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(why), result.stderr)
+            XCTAssertFalse(result.stderr.contains("bad signature"), result.stderr)
+            XCTAssertEqual(try runTool("keysat-webhooks", ["listen", "--secret-file", file]).status, 65)
+        }
+        let secretFile = try scratch.write("good", "0123456789abcdef0123456789abcdef\n", mode: 0o600)
+        for tolerance in ["-5", "0", "0s", "1.5", "soon"] {
+            let result = try runTool(
+                "keysat-webhooks", ["verify", "--secret-file", secretFile, "--tolerance", tolerance, body])
+            XCTAssertEqual(result.status, 64, "--tolerance \(tolerance)")
+            XCTAssertTrue(result.stderr.contains("'--tolerance' must be"), result.stderr)
+        }
+        for timeout in ["0.0001", "0", "-5", "0.0004"] {
+            let result = try runTool(
+                "keysat-webhooks",
+                ["listen", "--forward-to", "http://127.0.0.1:1/", "--forward-timeout", timeout])
+            XCTAssertEqual(result.status, 64, "--forward-timeout \(timeout)")
+            XCTAssertTrue(result.stderr.contains("'--forward-timeout' must be"), result.stderr)
+        }
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["verify", "--scheme", "hmac", "--secret-file", secretFile, body])
+                .status, 64)
     }
 }
