@@ -67,14 +67,18 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         -> KeysatError
     {
         if isExhaustion(code) {
-            return KeysatError(.system, "\(what): \(SystemCall.describe(code)) (\(exhaustionAdvice))", errno: code)
+            return KeysatError(.system, "\(what): \(SystemCall.describe(code)) (\(exhaustionAdvice(code)))", errno: code)
         }
         return KeysatError(
             kind, "\(what): \(SystemCall.describe(code))" + (advice.map { " (\($0))" } ?? ""), errno: code)
     }
 
-    /// What to do when the process ran out of descriptors or memory.
-    public static let exhaustionAdvice = "the process ran out of file descriptors or memory; raise the limit, ulimit -n"
+    /// What to do when the process ran out of descriptors (EMFILE, ENFILE) or memory.
+    public static func exhaustionAdvice(_ code: Int32) -> String {
+        code == EMFILE || code == ENFILE
+            ? "the process ran out of file descriptors; raise the limit (ulimit -n, LimitNOFILE=)"
+            : "the process ran out of memory; free some or raise the limit (ulimit -v, MemoryMax=)"
+    }
 
 
     public var description: String { message }
@@ -116,12 +120,11 @@ extension KeysatError {
     /// says only in words.
     public static func loading(_ library: String, _ message: String, package: String) -> KeysatError {
         // dlerror(3) words: EMFILE, ENOMEM, and mmap(2) refused under a memory limit (ulimit -v).
-        let exhausted = ["Too many open files", "Cannot allocate memory", "failed to map segment"]
-        if exhausted.contains(where: { message.contains($0) }) {
-            return KeysatError(
-                .system,
-                "cannot load \(library): \(message) (\(exhaustionAdvice))"
-            )
+        if message.contains("Too many open files") {
+            return KeysatError(.system, "cannot load \(library): \(message) (\(exhaustionAdvice(EMFILE)))")
+        }
+        if message.contains("Cannot allocate memory") || message.contains("failed to map segment") {
+            return KeysatError(.system, "cannot load \(library): \(message) (\(exhaustionAdvice(ENOMEM)))")
         }
         return KeysatError(.unavailable, "cannot load \(library): \(message) (install the \(package) package)")
     }

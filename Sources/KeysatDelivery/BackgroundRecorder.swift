@@ -173,7 +173,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         guard rc == 0 else {
             throw KeysatError.system(
                 rc == EAGAIN ? .system : .internal, "cannot start the thread that records outcomes",
-                errno: rc, advice: rc == EAGAIN ? KeysatError.exhaustionAdvice : nil)
+                errno: rc, advice: rc == EAGAIN ? KeysatError.exhaustionAdvice(ENOMEM) : nil)
         }
         thread = made
     }

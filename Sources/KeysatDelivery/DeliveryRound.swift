@@ -36,6 +36,9 @@ final class DeliveryRound {
     private var refusalsWarned: Set<String> = []
     /// Requests started in this round.
     private var requestsStarted = 0
+    /// The errno with which this host ran out of descriptors or memory while sending, and how
+    /// many deliveries it kept from going out (they stay due, unrecorded).
+    private var exhaustion: (errno: Int32, kept: Int)?
 
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
@@ -77,7 +80,9 @@ final class DeliveryRound {
         while true {
             checkSignals()  // also while every slot is busy
             try startWhatFits()
-            if transport.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil) { break }
+            if transport.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil || exhaustion != nil) {
+                break
+            }
             for result in try transport.poll(timeoutMS: 100) {  // at once while nothing is in flight
                 try finished(result)
             }
@@ -86,6 +91,12 @@ final class DeliveryRound {
         }
         try flush()
         try recording { try store.drain() }  // the run's outcomes are all on disk before it reports them
+        if let exhaustion {
+            throw KeysatError.system(
+                .system,
+                "cannot open a connection (\(exhaustion.kept) deliver\(exhaustion.kept == 1 ? "y" : "ies") not sent, still due; what was sent is recorded)",
+                errno: exhaustion.errno)
+        }
         if options.disableAfterSeconds > 0 { try disableFailingEndpoints() }
         summary.elapsedMS = Int((clock.elapsed() - began) / 1000)
         return summary
@@ -118,7 +129,7 @@ final class DeliveryRound {
 
     /// Whether a new attempt may start at all.
     private func mayStart() -> Bool {
-        if summary.stoppedBy != nil { return false }
+        if summary.stoppedBy != nil || exhaustion != nil { return false }
         if let deadline, clock.elapsed() >= deadline {
             summary.stoppedBy = .maxRuntime
         } else if summary.attempted >= limit {
@@ -177,6 +188,7 @@ final class DeliveryRound {
     private func continueChain(_ endpoint: String) throws {
         while mayStart(), transport.inFlight < options.concurrency {
             try flush()  // the chain's next row is read from the store, which must have the last outcome
+            try recording { try store.drain() }  // a failed commit is the run's to report, counted
             guard let next = chains.next(try store.oldestPending(endpointID: endpoint), dueBy: t0) else {
                 return
             }
@@ -193,6 +205,12 @@ final class DeliveryRound {
         guard let delivery = inFlight.removeValue(forKey: result.tag) else { return }
         inFlightBytes -= result.requestBytes
         let endpoint = delivery.endpointID
+        if case .exhausted(let code) = result.failure {
+            // Never left this host: nothing to record, no verdict on the receiver; no new request.
+            endpoints.released(endpoint)
+            exhaustion = (exhaustion?.errno ?? code, (exhaustion?.kept ?? 0) + 1)
+            return
+        }
         if let address = result.refusedAddress { warnRefused(delivery, address: address) }
         let decision = policy.decide(
             result, for: delivery, transportFailures: endpoints[endpoint].transportFailures)
@@ -255,6 +273,7 @@ final class DeliveryRound {
 
     private func disable(_ endpoint: String, reason: String) throws {
         endpoints.markDisabled(endpoint)
+        try recording { try store.drain() }
         guard try store.disableEndpoint(id: endpoint, reason: reason) else { return }
         summary.endpointsDisabled += 1
         logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
@@ -262,6 +281,7 @@ final class DeliveryRound {
 
     /// Endpoints whose every attempt failed in this run and for longer than `--disable-after`.
     private func disableFailingEndpoints() throws {
+        try recording { try store.drain() }
         let now = clock.now()
         for endpoint in endpoints.failingThroughout {
             guard let since = try store.failingSince(endpointID: endpoint),

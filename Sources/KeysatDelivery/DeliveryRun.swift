@@ -63,7 +63,7 @@ public final class DeliveryRun {
                     limit: min(options.pageSize, limit - result.count))
                 result += page
                 guard let last = page.last, page.count == options.pageSize else { break }
-                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
+                cursor = DueCursor(after: last)
             }
         }
         return result

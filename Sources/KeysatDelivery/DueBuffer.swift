@@ -35,7 +35,7 @@ final class DueBuffer {
             let page = try store.dueDeliveries(dueBy: t0, retries: retries, after: cursor, limit: pageSize)
             for delivery in page { append(delivery) }
             if let last = page.last {
-                cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
+                cursor = DueCursor(after: last)
             }
             if page.count < pageSize {
                 if retries {

@@ -31,6 +31,10 @@ struct EndpointStates {
 
     mutating func started(_ endpoint: String) { states[endpoint, default: State()].inFlight += 1 }
 
+    /// A request that never left this host (`HTTPResult.Failure.exhausted`): its slot freed, no
+    /// decision taken about the endpoint.
+    mutating func released(_ endpoint: String) { states[endpoint, default: State()].inFlight -= 1 }
+
     /// Takes in the decision about one of `endpoint`'s attempts; `true` when its breaker opened now.
     mutating func finished(_ endpoint: String, _ decision: OutcomePolicy.Decision) -> Bool {
         var state = states[endpoint, default: State()]

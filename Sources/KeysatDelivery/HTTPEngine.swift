@@ -38,6 +38,8 @@ final class HTTPEngine: Transport {
         /// `started` on the monotonic clock: the attempt's duration never depends on a step of
         /// the wall clock.
         var startedElapsed: Int64 = 0
+        /// The errno of a socket this host could not make for want of descriptors or memory.
+        var exhausted: Int32?
         let policy: NetworkPolicy
         /// An address the network policy refused for this transfer.
         var refused: String?
@@ -133,6 +135,7 @@ final class HTTPEngine: Transport {
         transfer.statusLine = nil
         transfer.retryAfter = nil
         transfer.refused = nil
+        transfer.exhausted = nil
         transfer.started = clock.now()
         transfer.startedElapsed = clock.elapsed()
         do {
@@ -175,6 +178,10 @@ final class HTTPEngine: Transport {
                 status = line
             } else if let refused = transfer.refused {
                 failure = .refused(address: refused)
+            } else if let code = transfer.exhausted {
+                failure = .exhausted(errno: code)
+            } else if code == CURLE_OUT_OF_MEMORY {
+                failure = .exhausted(errno: ENOMEM)
             } else if code == CURLE_UNSUPPORTED_PROTOCOL && settings.httpsOnly {
                 failure = .plainHTTPRefused
             } else {
@@ -253,5 +260,9 @@ private let openSocket: keysat_curl_opensocket_callback = { context, _, address 
         transfer.refused = NetworkPolicy.format(bytes)
         return keysat_curl_socket_bad
     }
-    return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+    let made = socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+    if made < 0 && KeysatError.isExhaustion(errno) || made < 0 && errno == ENOBUFS {
+        transfer.exhausted = errno  // this host's shortage, not the receiver's failure
+    }
+    return made
 }

@@ -20,6 +20,9 @@ struct HTTPResult {
         case plainHTTPRefused
         /// curl failed: its code and message (the error buffer, or `curl_easy_strerror`).
         case transport(code: Int, message: String)
+        /// This host ran out of file descriptors or memory before the request left it (its
+        /// socket could not be made): not the receiver's failure, and no attempt to record.
+        case exhausted(errno: Int32)
 
         /// What an operator reads in `last_error` (after "request error: ").
         var message: String {
@@ -27,6 +30,7 @@ struct HTTPResult {
             case .refused(let address): "destination \(address) is not allowed by the network policy"
             case .plainHTTPRefused: "plain http is refused by --https-only"
             case .transport(_, let message): message
+            case .exhausted(let code): "cannot open a connection: \(SystemCall.describe(code))"
             }
         }
     }

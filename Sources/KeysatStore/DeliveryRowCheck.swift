@@ -8,80 +8,85 @@ import KeysatCore
 /// time that does not parse could not be recorded, so every run would send it again (issue 20:
 /// four runs, four requests, each run saying "delivered"). `record` dead-letters it instead,
 /// matched by rowid and by exactly the values read (`fingerprint`), with `reason` in `last_error`.
+///
+/// Everything is judged on the stored bytes, never on a Swift `String` made from them: such a
+/// string ends at a NUL and replaces bytes that are not UTF-8, so a run would send, page and
+/// match a value other than the stored one (the adversarial pass of issue 20: an id with a NUL
+/// was sent by every run, a time with one was paged twice).
 enum DeliveryRowCheck {
     /// The longest delivery id sent in headers.
     static let maximumIDBytes = 255
     /// The largest `attempt_count` a row may hold (the backoff and the history count above it).
     static let maximumAttemptCount = 1_000_000
 
-    /// Columns of the due query that hold the id, attempt_count and next_attempt_at, and the
-    /// SQL quoting of all three when any is not of its expected type (NULL otherwise).
+    /// Columns of a query that hold the id, attempt_count and next_attempt_at.
     struct Columns {
         var id: Int32
         var attemptCount: Int32
         var nextAttemptAt: Int32
-        var oddTypes: Int32
     }
 
-    /// `quote()` of the three columns, joined by spaces: what `record` compares against to touch
-    /// a defective row only if it still holds what was read. Computed in SQL only for rows whose
-    /// types are odd (a cheap `typeof` otherwise), and here for text and integers.
-    static let fingerprintSQL = "quote(id) || ' ' || quote(attempt_count) || ' ' || quote(next_attempt_at)"
-
-    /// The SQL column giving the fingerprint of rows with odd types, NULL for the others.
-    static func oddTypesColumn(_ alias: String) -> String {
-        let d = alias + "."
-        return """
-            CASE WHEN typeof(\(d)id) = 'text' AND typeof(\(d)attempt_count) = 'integer'
-                      AND typeof(\(d)next_attempt_at) = 'text' THEN NULL
-                 ELSE quote(\(d)id) || ' ' || quote(\(d)attempt_count) || ' ' || quote(\(d)next_attempt_at) END
-            """
-    }
+    /// The three columns' types and stored bytes, as `fingerprint` compares them in SQL: what
+    /// `record` matches before touching a defective row, so that a row repaired meanwhile is
+    /// left alone. Computed in SQL only in that statement, never for every row read.
+    static let fingerprintSQL = """
+        typeof(id) || ':' || hex(id) || ' ' || typeof(attempt_count) || ':' || hex(attempt_count) || ' '
+            || typeof(next_attempt_at) || ':' || hex(next_attempt_at)
+        """
 
     /// Why the row cannot be sent as it stands, and its fingerprint; `nil` when it can.
     ///
     /// Call it before any other read of the row: SQLite's type of a column is undefined once the
     /// column was read as another type (a blob read as text reads as text afterwards).
     static func defect(_ row: Row, _ columns: Columns) -> (reason: String, fingerprint: String)? {
-        let reason = reasonIfAny(row, columns)
-        guard let reason else { return nil }
-        if let odd = row.text(columns.oddTypes) { return (reason, odd) }
-        // Text and integers: quoted as SQLite's quote() does.
-        let fingerprint = [
-            quoted(row.string(columns.id)), String(row.integer(columns.attemptCount) ?? 0),
-            quoted(row.string(columns.nextAttemptAt)),
-        ].joined(separator: " ")
+        let all = [columns.id, columns.attemptCount, columns.nextAttemptAt]
+        let types = all.map { row.typeName($0) }
+        let count = types[1] == "integer" ? row.integer(columns.attemptCount) : nil
+        let bytes = all.map { row.rawBytes($0) }
+        guard let reason = reason(types: types, count: count, id: bytes[0], next: bytes[2], all: bytes) else {
+            return nil
+        }
+        let fingerprint = zip(types, bytes).map { "\($0):\(hex($1))" }.joined(separator: " ")
         return (reason, fingerprint)
     }
 
-    private static func reasonIfAny(_ row: Row, _ columns: Columns) -> String? {
-        if row.isNull(columns.id) { return "its id is NULL" }
-        if !row.isText(columns.id) { return "its id is not text" }
-        let id = row.string(columns.id)
+    private static func reason(types: [String], count: Int?, id: [UInt8], next: [UInt8], all: [[UInt8]])
+        -> String?
+    {
+        if types[0] == "null" { return "its id is NULL" }
+        if types[0] != "text" { return "its id is not text (\(types[0]))" }
         if id.isEmpty { return "its id is empty" }
-        if id.utf8.count > maximumIDBytes { return "its id is longer than \(maximumIDBytes) bytes" }
-        if !id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
+        if id.count > maximumIDBytes { return "its id is longer than \(maximumIDBytes) bytes" }
+        if !id.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
             return "its id holds bytes a header cannot carry (only visible ASCII)"
         }
-        guard row.isInteger(columns.attemptCount),
-            let count = row.integer(columns.attemptCount), (0...maximumAttemptCount).contains(count)
-        else {
-            return "its attempt_count (\(described(row, columns.attemptCount))) is not a whole number from 0 to \(maximumAttemptCount)"
+        guard let count, (0...maximumAttemptCount).contains(count) else {
+            return "its attempt_count (\(described(types[1], all[1]))) is not a whole number from 0 to \(maximumAttemptCount)"
         }
-        guard row.isText(columns.nextAttemptAt), Timestamp(rfc3339: row.string(columns.nextAttemptAt)) != nil else {
-            return "its next_attempt_at (\(described(row, columns.nextAttemptAt))) is not a time"
+        guard types[2] == "text", next.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }),
+            Timestamp(rfc3339: String(decoding: next, as: UTF8.self)) != nil
+        else {
+            return "its next_attempt_at (\(described(types[2], next))) is not a time"
         }
         return nil
     }
 
-    /// A column's value for a message: its text, cut short, controls made visible.
-    private static func described(_ row: Row, _ index: Int32) -> String {
-        guard let text = row.text(index) else { return "NULL" }
-        let short = text.count > 40 ? String(text.prefix(40)) + "…" : text
-        return "'" + String(short.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }) + "'"
+    /// A column's value for a message: its type and text, cut short, anything but visible
+    /// ASCII shown as `?`.
+    private static func described(_ type: String, _ bytes: [UInt8]) -> String {
+        if type == "null" { return "NULL" }
+        let shown = String(decoding: bytes.prefix(40).map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+        return "\(type) '\(shown)\(bytes.count > 40 ? "…" : "")'"
     }
 
-    private static func quoted(_ text: String) -> String {
-        "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+    private static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -30,6 +30,8 @@ public struct DueDelivery: Sendable {
     public var defect: String?
     /// With `defect`: the row's values as read, which `record` matches before touching it.
     public var fingerprint: String?
+    /// With `defect`: `next_attempt_at` as stored, byte for byte (see `DueCursor`).
+    public var cursorKey: [UInt8]?
 
     /// Payloads up to this many characters are read with their row.
     public static let inlinePayloadCharacters = 2048
@@ -54,14 +56,22 @@ public struct DueDelivery: Sendable {
 
 /// Where a page of due deliveries ended; the next page starts after it.
 public struct DueCursor: Sendable, Equatable {
-    public var nextAttemptAt: String
+    /// The last row's `next_attempt_at` as stored, byte for byte: a text another program wrote
+    /// with a NUL in it, cut short as a String, would make the next page read that row again.
+    public var key: [UInt8]
     /// The row's rowid: with `next_attempt_at`, a key that Keysat's index on `next_attempt_at`
     /// (which holds rowids) can seek to.
     public var rowID: Int64
     public init(nextAttemptAt: String, rowID: Int64) {
-        self.nextAttemptAt = nextAttemptAt
+        self.key = Array(nextAttemptAt.utf8)
         self.rowID = rowID
     }
+    /// The cursor after `row`, the last of a page.
+    public init(after row: DueDelivery) {
+        key = row.cursorKey ?? Array(row.nextAttemptAt.utf8)
+        rowID = row.rowID
+    }
+    public var nextAttemptAt: String { String(decoding: key, as: UTF8.self) }
 }
 
 /// The result of one attempt, to be written to its delivery row and to the attempt history.
@@ -188,14 +198,13 @@ extension WebhookStore: DeliveryStore {
                d.attempt_count, d.next_attempt_at,
                e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-               coalesce(e.ordered, 0), d.created_at, d.rowid,
-               \(DeliveryRowCheck.oddTypesColumn("d"))
+               coalesce(e.ordered, 0), d.created_at, d.rowid
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
     static func dueDelivery(_ row: Row) -> DueDelivery {
         // First: a column's type can be read only before it is read as another type.
-        let defect = DeliveryRowCheck.defect(row, .init(id: 0, attemptCount: 4, nextAttemptAt: 5, oddTypes: 13))
+        let defect = DeliveryRowCheck.defect(row, .init(id: 0, attemptCount: 4, nextAttemptAt: 5))
         var delivery = DueDelivery(
             id: row.string(0), endpointID: row.string(1), eventType: row.string(2),
             payload: row.bytes(3) ?? [], attemptCount: DeliveryRecord.attemptCount(row.integer(4)),
@@ -205,8 +214,12 @@ extension WebhookStore: DeliveryStore {
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
         delivery.payloadDeferred = row.isNull(3)
-        delivery.defect = defect?.reason
-        delivery.fingerprint = defect?.fingerprint
+        if let defect {
+            delivery.defect = defect.reason
+            delivery.fingerprint = defect.fingerprint
+            // Its time as stored, for the page cursor: as a String it would end at a NUL.
+            delivery.cursorKey = row.rawBytes(5)
+        }
         return delivery
     }
 
@@ -227,7 +240,7 @@ extension WebhookStore: DeliveryStore {
                 LIMIT ?4
                 """
         ).rows([
-            .text(dueBy.rfc3339), .optional(cursor?.nextAttemptAt),
+            .text(dueBy.rfc3339), cursor.map { .bytes($0.key) } ?? .null,
             cursor.map { .integer($0.rowID) } ?? .null,
             .integer(Int64(limit)), .integer(retries ? 1 : 0),
         ]) { Self.dueDelivery($0) }
@@ -235,10 +248,13 @@ extension WebhookStore: DeliveryStore {
 
     public func unschedulable(limit: Int) throws -> [DueDelivery] {
         // Two seeks at the ends of Keysat's pending index: every time begins with a digit, so
-        // what sorts before '0' or from ':' on (numbers first, blobs last) is not one.
+        // what sorts before '0' (numbers first) is not one, and nothing this project or Keysat
+        // writes is due after 2099, so what sorts from '21' on ('5', 'soon', a Julian day
+        // '2461380.7', blobs last) is not one either. Text that begins like a time and sorts
+        // between now and 2100 becomes due when its text comes, and is caught then.
         try database.prepare(
             Self.dueColumns + "\n" + """
-                WHERE d.delivered_at IS NULL AND (d.next_attempt_at < '0' OR d.next_attempt_at >= ':')
+                WHERE d.delivered_at IS NULL AND (d.next_attempt_at < '0' OR d.next_attempt_at >= '21')
                 ORDER BY d.rowid LIMIT ?2
                 """
         ).rows([.text(clock.now().rfc3339), .integer(Int64(limit))]) { Self.dueDelivery($0) }

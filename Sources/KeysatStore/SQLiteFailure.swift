@@ -34,11 +34,11 @@ struct SQLiteFailure: Error {
             return KeysatError(.permission, "database \(path) is not writable: \(message)")
         case SQLITE_FULL:
             return KeysatError(
-                .io, "database \(path): disk full: \(message) (free some space; nothing was written)")
+                .io, "database \(path): disk full: \(message) (free some space; the change was not written)")
         case SQLITE_IOERR where systemError == ENOSPC || systemError == EDQUOT || systemError == EFBIG:
             return KeysatError.system(
                 .io, "database \(path): disk full", errno: systemError,
-                advice: "free some space; nothing was written")
+                advice: "free some space; the change was not written")
         case SQLITE_IOERR where KeysatError.isExhaustion(systemError) || code == SQLITE_IOERR | (12 << 8):  // SQLITE_IOERR_NOMEM
             return KeysatError(
                 .system, "database \(path): \(message): \(SystemCall.describe(systemError == 0 ? ENOMEM : systemError)) (the process ran out of file descriptors or memory)")

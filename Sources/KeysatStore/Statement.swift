@@ -69,6 +69,12 @@ public final class Statement {
             rc = sqlite3_bind_int64(handle, index, number)
         case .text(let text):
             rc = sqlite3_bind_text(handle, index, text, -1, Statement.transient)
+        case .real(let number):
+            rc = sqlite3_bind_double(handle, index, number)
+        case .blob(let bytes):
+            rc = bytes.withUnsafeBytes { buffer in
+                sqlite3_bind_blob(handle, index, buffer.baseAddress, Int32(buffer.count), Statement.transient)
+            }
         case .bytes(let bytes):
             // A text value made from raw bytes: payloads are bound without a String round trip.
             rc = bytes.withUnsafeBytes { buffer in
@@ -155,6 +161,10 @@ public enum SQLValue: Sendable {
     case text(String)
     /// UTF-8 text given as bytes, bound as TEXT.
     case bytes([UInt8])
+    /// A real number.
+    case real(Double)
+    /// Bytes bound as a BLOB.
+    case blob([UInt8])
 
     /// A text value, or NULL for `nil`.
     public static func optional(_ text: String?) -> SQLValue { text.map(SQLValue.text) ?? .null }
@@ -200,4 +210,38 @@ public struct Row {
 
     /// Column `index` as non-NULL text (empty for NULL).
     public func string(_ index: Int32) -> String { text(index) ?? "" }
+
+    /// Column `index` exactly as stored, with its type: text and blobs byte for byte (a NUL or
+    /// bytes that are not UTF-8 kept, where `text` would cut or replace them). What a statement
+    /// binds to find the very value again (another program's rows may hold anything).
+    public func value(_ index: Int32) -> SQLValue {
+        switch sqlite3_column_type(statement.handle, index) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement.handle, index))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(statement.handle, index))
+        case SQLITE_TEXT: return .bytes(rawBytes(index))
+        case SQLITE_BLOB: return .blob(rawBytes(index))
+        default: return .null
+        }
+    }
+
+    /// The bytes of a text or blob column as stored (NUL bytes and all); a number as SQLite
+    /// renders it as text, as `hex()` and `CAST(… AS BLOB)` do. Read a column's type first: it
+    /// is undefined after a conversion.
+    public func rawBytes(_ index: Int32) -> [UInt8] {
+        let pointer = sqlite3_column_blob(statement.handle, index)
+        let count = Int(sqlite3_column_bytes(statement.handle, index))
+        guard let pointer, count > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    /// `typeof()` of column `index`: integer, real, text, blob or null.
+    public func typeName(_ index: Int32) -> String {
+        switch sqlite3_column_type(statement.handle, index) {
+        case SQLITE_INTEGER: return "integer"
+        case SQLITE_FLOAT: return "real"
+        case SQLITE_TEXT: return "text"
+        case SQLITE_BLOB: return "blob"
+        default: return "null"
+        }
+    }
 }

@@ -49,41 +49,46 @@ extension WebhookStore {
             return (deliveries, attempts)
         }
         var total = (deliveries: 0, attempts: 0)
-        var cursor: (createdAt: String, id: String?)?
+        // The last row of the page before, its values as stored and typed (another program's
+        // id may be a blob, or text with a NUL: as a String it would make the cursor stand
+        // still, and purge loop for ever).
+        var cursor: (createdAt: SQLValue, id: SQLValue, rowID: Int64)?
         while true {
             let (page, counts) = try database.writeTransaction {
                 let page = try database.prepare(
-                    "SELECT d.id, d.created_at, d.rowid, d.keysat_webhooks_history " + from
+                    "SELECT d.created_at, d.id, d.rowid, d.keysat_webhooks_history " + from
                         + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
                         + " ORDER BY d.created_at, d.id LIMIT :batch"
                 ).rows(
                     named: values + [
-                        (":after", .optional(cursor?.createdAt)), (":afterID", .optional(cursor?.id)),
+                        (":after", cursor?.createdAt ?? .null), (":afterID", cursor?.id ?? .null),
                         (":batch", .integer(Int64(batch))),
                     ]
-                ) { ($0.text(0), $0.string(1), Int64($0.integer(2) ?? 0), $0.integer(3)) }
+                ) { (createdAt: $0.value(0), id: $0.value(1), rowID: Int64($0.integer(2) ?? 0), number: $0.integer(3)) }
                 let history = try database.prepare(
                     "DELETE FROM webhook_delivery_attempts WHERE "
                         + AttemptHistory.of(id: "?1", number: "?2", "webhook_delivery_attempts"))
-                // `IS`: a row another program wrote with a NULL id is deleted too (with `=` it
-                // was counted as deleted by every purge and never was).
-                let row = try database.prepare("DELETE FROM webhook_deliveries WHERE rowid = ? AND id IS ?")
+                // By rowid, while the row is still what the page chose (old and finished): no
+                // comparison of ids, which another program may have written as anything (a NULL
+                // id was counted as deleted by every purge and never was).
+                let row = try database.prepare(
+                    "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition)")
                 var attempts = 0
                 var deleted = 0
-                for (id, _, rowID, number) in page {
-                    if let id {
-                        try history.run([.text(id), .optional(number)])
+                for found in page {
+                    if case .bytes = found.id {  // text: attempts are recorded only for text ids
+                        try history.run([found.id, .optional(found.number)])
                         attempts += database.changes
                     }
-                    try row.run([.integer(rowID), .optional(id)])
+                    try row.run(named: values + [(":rowid", .integer(found.rowID))])
                     deleted += database.changes
                 }
                 return (page, (deleted, attempts))
             }
             total.deliveries += counts.0
             total.attempts += counts.1
-            guard page.count == batch, let last = page.last else { return total }
-            cursor = (last.1, last.0)
+            guard page.count == batch, let last = page.last, last.rowID != cursor?.rowID else { return total }
+            cursor = (last.createdAt, last.id, last.rowID)
         }
     }
 

@@ -44,6 +44,14 @@ final class ForeignRowTests: XCTestCase {
             ("time that does not parse", "'d_bad_time'", "0", "'1999-99-99 junk'"),
             ("id with CR", "'d_cr' || char(13) || 'x'", "0", "'2000-01-01T00:00:00.000000+00:00'"),
             ("blob id", "x'6162'", "0", "'2000-01-01T00:00:00.000000+00:00'"),
+            // Found by the adversarial pass: what a Swift String would cut or replace.
+            ("id with NUL", "'d_nul' || char(0) || 'tail'", "0", "'2000-01-01T00:00:00.000000+00:00'"),
+            ("id not UTF-8", "CAST(x'61626364ff' AS TEXT)", "0", "'2000-01-01T00:00:00.000000+00:00'"),
+            ("time with NUL", "'d_time_nul'", "0", "'2000-01-01T00:00:00.000000+00:00' || char(0)"),
+            ("time not UTF-8", "'d_time_utf8'", "0", "CAST(x'ff' AS TEXT)"),
+            ("a Julian day", "'d_julian'", "0", "julianday('now')"),
+            ("a digit", "'d_five'", "0", "'5'"),
+            ("digits and letters", "'d_3abc'", "0", "'3abc'"),
         ]
         var rowids: [String: String] = [:]
         for row in defective {
@@ -90,11 +98,17 @@ final class ForeignRowTests: XCTestCase {
         XCTAssertEqual(try db.deliver().status, 0)
         XCTAssertTrue(try db.row("repaired")["delivered_at"] is String, "a repaired row is sent")
 
-        // purge deletes the dead row with a NULL id, and says so once.
+        // purge deletes every dead row whatever its id, as many as its dry run said, once.
+        let dry = try runTool(
+            "keysat-webhooks", ["purge", "--older-than", "1d", "--status", "dead", "--json", "--dry-run", "--db", db.path])
         let purge = try runTool(
             "keysat-webhooks", ["purge", "--older-than", "1d", "--status", "dead", "--json", "--db", db.path])
         XCTAssertEqual(purge.status, 0, purge.stderr)
-        XCTAssertEqual(try db.count(where: "id IS NULL"), 0)
+        let said = try XCTUnwrap(JSONSerialization.jsonObject(with: purge.stdout) as? [String: Any])
+        let would = try XCTUnwrap(JSONSerialization.jsonObject(with: dry.stdout) as? [String: Any])
+        XCTAssertEqual(said["deliveries"] as? Int, defective.count + 1, purge.output)
+        XCTAssertEqual(would["deliveries"] as? Int, said["deliveries"] as? Int)
+        XCTAssertEqual(try db.count(where: "delivered_at IS NULL AND next_attempt_at IS NULL"), 0)
         let again = try runTool(
             "keysat-webhooks", ["purge", "--older-than", "1d", "--status", "dead", "--json", "--db", db.path])
         let counts = try XCTUnwrap(JSONSerialization.jsonObject(with: again.stdout) as? [String: Any])
@@ -178,5 +192,59 @@ final class ForeignRowTests: XCTestCase {
         XCTAssertLessThan(try peakKiB(["deliveries", "list", "--status", "dead", "--limit", "40"]), 60_000)
         XCTAssertLessThan(try peakKiB(["deliveries", "retry"] + (1...40).map { "big\($0)" }), 60_000)
         XCTAssertEqual(try db.count(where: "next_attempt_at IS NOT NULL"), 40, "re-queued")
+    }
+
+    /// A time with a NUL byte at the end of a page: the next page starts after it, not at it
+    /// (it was paged, and sent, twice in one run).
+    func testATimeWithANulAtAPageBoundaryIsReadOnce() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint(on: receiver, path: "/status/204/page")
+        let time = "'2026-01-01T00:00:00.000000+00:00'"
+        try SQL.execute(
+            db.path,
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 255)
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, next_attempt_at, created_at)
+            SELECT 'a' || i, '\(endpoint)', 'license.issued', '{}', \(time), '2026-01-01T00:00:00Z' FROM n;
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, next_attempt_at, created_at)
+            VALUES ('nul', '\(endpoint)', 'license.issued', '{}', \(time) || char(0), '2026-01-01T00:00:00Z');
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, next_attempt_at, created_at)
+            SELECT 'b' || i, '\(endpoint)', 'license.issued', '{}', '2026-01-02T00:00:00.000000+00:00',
+                '2026-01-01T00:00:00Z' FROM n;
+            """)
+        let run = try db.deliver(["--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let requests = try receiver.requests()
+        XCTAssertEqual(requests.count, 355, "every valid row once, the NUL one never")
+        XCTAssertEqual(Set(requests.map(\.deliveryID)).count, 355)
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 355)
+        XCTAssertEqual(try db.count(where: "id = 'nul' AND next_attempt_at IS NULL"), 1)
+        XCTAssertEqual(run.stderr.components(separatedBy: "rowid=").count - 1, 1, "warned once")
+    }
+
+    /// purge of many dead rows whose ids are blobs, or text with a NUL, ends and deletes them
+    /// all (it looped for ever on 1,500 blob ids).
+    func testPurgeOfManyStrangeIdsEnds() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        try SQL.execute(
+            db.path,
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, created_at)
+            SELECT CASE i % 3 WHEN 0 THEN CAST('b' || i AS BLOB) WHEN 1 THEN 'n' || i || char(0) || 'x'
+                ELSE CAST(x'ff' || CAST(i AS BLOB) AS TEXT) END,
+                '\(endpoint)', 'license.issued', '{}', 1, '2026-01-01T00:00:00.000000+00:00' FROM n
+            """)
+        let started = Date()
+        let purge = try runTool(
+            "keysat-webhooks", ["purge", "--older-than", "1d", "--json", "--db", db.path])
+        XCTAssertEqual(purge.status, 0, purge.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+        XCTAssertEqual(try db.count(), 0)
     }
 }

@@ -71,6 +71,7 @@ final class RecordingFailureTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/204/fd")
         try enqueue(db, 40)
+        try SQL.execute(db.path, "UPDATE webhook_deliveries SET attempt_count = 9")  // one failure from dead
         var statuses: Set<Int32> = []
         for limit in stride(from: 4, through: 48, by: 2) {
             let run = try runTool(
@@ -82,6 +83,11 @@ final class RecordingFailureTests: XCTestCase {
             XCTAssertEqual(
                 try received(receiver).values.reduce(0, +), attempts,
                 "ulimit -n \(limit): every request that arrived is recorded")
+            // A socket this host could not make is not the receiver's failure (with 10 to 13
+            // descriptors, deliveries were dead-lettered as "Couldn't connect to server").
+            XCTAssertEqual(
+                try db.count("webhook_delivery_attempts", where: "status_code IS NULL"), 0,
+                "ulimit -n \(limit): \(run.stderr)")
             try db.makeAllDue()
         }
         XCTAssertTrue(statuses.contains(71), "the smallest limits are said to be what they are: \(statuses)")

@@ -57,7 +57,7 @@ final class FakeStore: DeliveryStore {
     }
 
     func unschedulable(limit: Int) throws -> [DueDelivery] {
-        rows.filter { !($0.nextAttemptAt.first?.isNumber ?? false) }.prefix(limit).map { $0 }
+        rows.filter { $0.nextAttemptAt < "0" || $0.nextAttemptAt >= "21" }.prefix(limit).map { $0 }
     }
 
     func oldestPending(endpointID: String) throws -> DueDelivery? {
