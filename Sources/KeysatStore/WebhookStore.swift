@@ -12,6 +12,11 @@ public final class WebhookStore {
     /// Whether opening it adopted Keysat's own tables, made by Keysat before this project ever
     /// opened the file (the first `init` on a Keysat database).
     public private(set) var adoptedKeysatTables = false
+    /// The schema version, when a newer keysat-webhooks wrote it and this store was opened
+    /// read-only (which may read it; writing is refused).
+    public private(set) var newerSchema: Int?
+    /// The schema steps `repairSchema` recorded.
+    public private(set) var repairedSchemaSteps: [Int] = []
 
     /// Opens the store at `path`.
     ///
@@ -23,22 +28,30 @@ public final class WebhookStore {
     ///   - clock: where "now" comes from.
     ///   - readOnly: open for reading only: no migration runs, and a schema older than this
     ///     version's is an error asking for `keysat-webhooks init`.
+    ///   - repairSchema: first record the schema steps whose changes are there but whose rows
+    ///     are missing (`init --repair`); `repairedSchemaSteps` says which.
     public init(
         path: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
-        clock: any TimeSource = SystemClock()
+        clock: any TimeSource = SystemClock(), repairSchema: Bool = false
     ) throws {
         database = try Database(
             path: path, mode: readOnly ? .readOnly : create ? .create : .existing,
             busyTimeoutMS: busyTimeoutMS)
         self.clock = clock
         if readOnly {
+            // A newer schema is read (every step only adds, so what this version reads is
+            // there); writing to it is refused (`Migrations.newer`).
             let version = (try? Migrations.currentVersion(database)) ?? 0
+            if version > Migrations.latest { newerSchema = version }
             guard version >= Migrations.latest else {
+                if let problem = try? SchemaCheck.problem(in: database) { throw KeysatError(.data, problem) }
                 throw KeysatError(
                     .data,
                     "database \(path) has schema version \(version), older than this version's \(Migrations.latest): its owner must run 'keysat-webhooks init'",
                     errno: nil)
             }
+        } else if repairSchema {
+            repairedSchemaSteps = try Migrations.repair(database, now: clock.now())
         } else {
             adoptedKeysatTables = try Migrations.migrate(database, now: clock.now())
         }
@@ -46,6 +59,14 @@ public final class WebhookStore {
 
     /// The schema version this database has reached.
     public func schemaVersion() throws -> Int { try Migrations.currentVersion(database) }
+
+    /// The schema version this build knows.
+    public static var knownSchemaVersion: Int { Migrations.latest }
+
+    /// What is wrong with the schema, one line saying how to repair it, or `nil`: read by
+    /// `init`, which reads the whole schema (other commands only when something failed).
+    public func schemaProblem() throws -> String? { try SchemaCheck.problem(in: database) }
+
 
     /// Runs `body` in one write transaction.
     public func transaction<T>(_ body: () throws -> T) throws -> T {

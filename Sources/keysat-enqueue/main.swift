@@ -39,8 +39,9 @@ let usage = """
       --version                Show the version.
       -h, --help               Show help information.
 
-    EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data,
-    66 no database or data file, 74 I/O error, 75 database busy: try again.
+    EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data or a
+    damaged schema, 66 no database or data file, 74 I/O error, 75 database busy or written by
+    a newer keysat-webhooks: try again.
     See keysat-enqueue(1).
 
     """
