@@ -258,6 +258,16 @@ enum Migrations {
             END;
             """
         ),
+        (
+            13,
+            // What an idempotency key was used for: SHA-256 of the event type, a NUL and the
+            // data bytes (`EnqueueFingerprint`), so that the same key with another event or other
+            // data is refused rather than answered with the first event's ids. Rows written
+            // before this step keep NULL and are compared by event type only.
+            """
+            ALTER TABLE keysat_webhooks_idempotency ADD COLUMN request_hash TEXT;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

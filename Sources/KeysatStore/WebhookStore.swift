@@ -98,19 +98,24 @@ extension WebhookStore {
     /// - Parameters:
     ///   - eventType: a validated event type.
     ///   - data: bytes already validated as one JSON value.
-    ///   - idempotencyKey: when given and seen before, nothing is written and the deliveries
-    ///     it produced then are returned.
+    ///   - idempotencyKey: when given and seen before with the same event type and data,
+    ///     nothing is written and the deliveries it produced then are returned.
     ///   - generator: the source of delivery ids.
+    /// - Throws: `KeysatError` `data` (65) when the key was used for another event type or
+    ///   other data, naming that event type: answering with its ids would drop this event.
     public func enqueue(
         eventType: String, data: [UInt8], idempotencyKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         try database.writeTransaction {
             let now = clock.now()
-            if let key = idempotencyKey {
+            let fingerprint = idempotencyKey.map { _ in Self.fingerprint(eventType: eventType, data: data) }
+            if let key = idempotencyKey, let fingerprint {
                 try database.prepare("DELETE FROM keysat_webhooks_idempotency WHERE created_at < ?")
                     .run([.text(now.adding(seconds: -Self.idempotencyRetentionSeconds).rfc3339)])
-                if let previous = try previousEnqueue(key: key) { return previous }
+                if let previous = try previousEnqueue(key: key, eventType: eventType, fingerprint: fingerprint) {
+                    return previous
+                }
             }
             let endpoints = try database.prepare(
                 """
@@ -147,21 +152,42 @@ extension WebhookStore {
                     })
                 try database.prepare(
                     """
-                    INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at)
-                    VALUES (?, ?, ?, ?)
+                    INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
+                    VALUES (?, ?, ?, ?, ?)
                     """
-                ).run([.text(key), .text(eventType), .text(list), .text(now.rfc3339)])
+                ).run([.text(key), .text(eventType), .text(list), .text(now.rfc3339), .optional(fingerprint)])
             }
             return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
         }
     }
 
-    private func previousEnqueue(key: String) throws -> EnqueueResult? {
+    /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event
+    /// type holds) and the data bytes as given, in lowercase hex.
+    static func fingerprint(eventType: String, data: [UInt8]) -> String {
+        var hash = SHA256()
+        hash.update(eventType.utf8)
+        hash.update(CollectionOfOne(0))
+        hash.update(data)
+        return Identifiers.lowercaseHex(hash.finish())
+    }
+
+    /// The deliveries `key` produced, when it was used for this event type and data; `nil` when
+    /// it is new. A key used for another event is refused, as Stripe refuses a key reused with
+    /// other parameters; one written before schema step 13 (no fingerprint) is compared by event
+    /// type only.
+    private func previousEnqueue(key: String, eventType: String, fingerprint: String) throws -> EnqueueResult? {
         guard
-            let eventType = try database.prepare(
-                "SELECT event_type FROM keysat_webhooks_idempotency WHERE key = ?"
-            ).first([.text(key)], { $0.string(0) })
+            let (usedFor, usedFingerprint, createdAt) = try database.prepare(
+                "SELECT event_type, request_hash, created_at FROM keysat_webhooks_idempotency WHERE key = ?"
+            ).first([.text(key)], { ($0.string(0), $0.text(1), $0.string(2)) })
         else { return nil }
+        if usedFor != eventType || (usedFingerprint.map { $0 != fingerprint } ?? false) {
+            let what = usedFor == eventType ? "a \(usedFor) event with other data" : "a \(usedFor) event"
+            throw KeysatError(
+                .data,
+                "idempotency key '\(key)' was used at \(createdAt) for \(what); nothing was queued: give this \(eventType) event a key of its own"
+            )
+        }
         let deliveries = try database.prepare(
             """
             SELECT json_extract(value, '$.id'), json_extract(value, '$.endpoint_id')

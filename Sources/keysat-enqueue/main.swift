@@ -24,7 +24,9 @@ let usage = """
 
     OPTIONS:
       --data-file <path>       Read DATA from this file.
-      --idempotency-key <key>  Write nothing if the key was used before; print its ids again.
+      --idempotency-key <key>  Write nothing if the key was used before for the same event
+                               type and data; print its ids again. Used for another event or
+                               other data, it is refused (65).
       --json                   Print {"event_type": ..., "deliveries": [{"id", "endpoint_id"}]}.
       --kick[=file|spawn]      After the commit, signal keysat-deliver: write the kick file (a
                                systemd path unit starts a run), and with =spawn start a run now
