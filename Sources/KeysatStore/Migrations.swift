@@ -348,8 +348,9 @@ enum Migrations {
     }
 
     /// Records the steps whose changes are all there but whose rows are missing
-    /// (`SchemaCheck.appliedButUnrecorded`), then applies the rest: `init --repair`. Writes
-    /// nothing but rows of `keysat_webhooks_schema` beyond what `migrate` would.
+    /// (`SchemaCheck.appliedButUnrecorded`), remakes the missing indexes of recorded steps (an
+    /// index holds nothing its table does not), then applies the rest: `init --repair`. Remakes
+    /// no table, column or trigger: what they held cannot be known.
     ///
     /// - Returns: the steps recorded.
     static func repair(_ db: Database, now: Timestamp) throws -> [Int] {
@@ -360,6 +361,7 @@ enum Migrations {
             let record = try db.prepare(
                 "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (?, ?)")
             for version in steps { try record.run([.integer(Int64(version)), .text(now.rfc3339)]) }
+            for index in try SchemaCheck.missingIndexes(in: db) { try db.execute(index) }
             return steps
         }
         try migrate(db, now: now)

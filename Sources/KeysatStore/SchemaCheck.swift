@@ -22,17 +22,38 @@ enum SchemaCheck {
 
     /// The objects each step makes that are still there after the last step (step 7's index,
     /// dropped by step 8, is not expected anywhere).
-    static let expected: [(version: Int, objects: Set<Object>)] = {
-        guard let memory = try? Database(inMemory: ()) else { return [] }
+    static var expected: [(version: Int, objects: Set<Object>)] { model.steps }
+
+    /// The `CREATE INDEX` statement of each index the steps make, by name: an index holds
+    /// nothing that its table does not, so `init --repair` may remake a missing one.
+    static var indexDefinitions: [String: String] { model.indexes }
+
+    private static let model: (steps: [(version: Int, objects: Set<Object>)], indexes: [String: String]) = {
+        guard let memory = try? Database(inMemory: ()) else { return ([], [:]) }
         var before = Set<Object>()
         var made: [(version: Int, objects: Set<Object>)] = []
         for step in Migrations.steps {
-            guard (try? memory.execute(step.sql)) != nil, let after = try? objects(in: memory) else { return [] }
+            guard (try? memory.execute(step.sql)) != nil, let after = try? objects(in: memory) else { return ([], [:]) }
             made.append((step.version, after.subtracting(before)))
             before = after
         }
-        return made.map { ($0.version, $0.objects.intersection(before)) }
+        let indexes = (try? memory.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .rows { ($0.string(0), $0.string(1)) }) ?? []
+        return (
+            made.map { ($0.version, $0.objects.intersection(before)) },
+            Dictionary(indexes, uniquingKeysWith: { first, _ in first })
+        )
     }()
+
+    /// The statements that make the missing indexes of recorded steps: what `init --repair`
+    /// remakes (one whose table is missing fails, and that failure names the table).
+    static func missingIndexes(in db: Database) throws -> [String] {
+        let actual = try objects(in: db)
+        let current = try recorded(in: db)?.max() ?? 0
+        return expected.filter { $0.version <= current }.flatMap(\.objects)
+            .filter { $0.kind == "index" && !actual.contains($0) }.sorted()
+            .compactMap { indexDefinitions[$0.name] }
+    }
 
     /// The tables, columns (`table.column`), indexes and triggers of `db`, SQLite's own left out.
     static func objects(in db: Database) throws -> Set<Object> {
@@ -102,6 +123,10 @@ enum SchemaCheck {
         }
         for step in expected where step.version <= current {
             if let missing = step.objects.subtracting(actual).sorted().first {
+                if missing.kind == "index" {
+                    return
+                        "\(database): \(missing) of schema step \(step.version) is missing: run 'keysat-webhooks init --repair' to remake it"
+                }
                 return
                     "\(database): \(missing) of schema step \(step.version) is missing (dropped by hand?): restore the database from a backup; keysat-webhooks cannot remake what it held"
             }

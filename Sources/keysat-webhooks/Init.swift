@@ -22,7 +22,8 @@ extension KeysatWebhooks {
         @Flag(
             help: ArgumentHelp(
                 "Record schema steps whose changes are there but whose rows are missing, then update.",
-                discussion: "Only rows of keysat_webhooks_schema are written; a missing table or column is not remade."))
+                discussion:
+                    "Also remakes a missing index. A missing table, column or trigger is not remade: what it held cannot be known."))
         var repair = false
 
         @Flag(help: "Print {\"database\", \"schema_version\", \"adopted_keysat_database\"} as a JSON object.")

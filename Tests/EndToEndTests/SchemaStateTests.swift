@@ -119,6 +119,25 @@ final class SchemaStateTests: XCTestCase {
         XCTAssertTrue(keyed.stderr.contains("table keysat_webhooks_idempotency of schema step 2"), keyed.stderr)
     }
 
+    /// An index holds nothing its table does not: init names it and --repair remakes it.
+    func testADroppedIndexIsNamedByInitAndRemadeByRepair() throws {
+        let scratch = try Scratch()
+        let (db, _) = try populated(scratch)
+        try SQL.execute(db.path, "DROP INDEX idx_keysat_webhooks_deliveries_stopped")
+        let check = try runTool("keysat-webhooks", ["init", "--db", db.path])
+        XCTAssertEqual(check.status, 65, check.stderr)
+        XCTAssertTrue(
+            check.stderr.contains(
+                "index idx_keysat_webhooks_deliveries_stopped of schema step 11 is missing: run 'keysat-webhooks init --repair' to remake it"
+            ), check.stderr)
+        let repair = try runTool("keysat-webhooks", ["init", "--repair", "--db", db.path])
+        XCTAssertEqual(repair.status, 0, repair.stderr)
+        XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try SQL.value(db.path, "SELECT sql FROM sqlite_master WHERE name = 'idx_keysat_webhooks_deliveries_stopped'")
+                .contains("WHERE delivered_at IS NULL AND next_attempt_at IS NULL"), true)
+    }
+
     func testAMissingColumnIs65NamingIt() throws {
         let scratch = try Scratch()
         let (db, _) = try populated(scratch)
