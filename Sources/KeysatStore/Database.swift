@@ -200,7 +200,8 @@ public final class Database {
         if rc != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
             sqlite3_free(errorMessage)
-            throw failure(SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle)))
+            throw failure(
+                SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle)))
         }
     }
 

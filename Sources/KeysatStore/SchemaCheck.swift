@@ -33,11 +33,16 @@ enum SchemaCheck {
         var before = Set<Object>()
         var made: [(version: Int, objects: Set<Object>)] = []
         for step in Migrations.steps {
-            guard (try? memory.execute(step.sql)) != nil, let after = try? objects(in: memory) else { return ([], [:]) }
+            guard (try? memory.execute(step.sql)) != nil, let after = try? objects(in: memory) else {
+                return ([], [:])
+            }
             made.append((step.version, after.subtracting(before)))
             before = after
         }
-        let indexes = (try? memory.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        let indexes =
+            (try? memory.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
             .rows { ($0.string(0), $0.string(1)) }) ?? []
         return (
             made.map { ($0.version, $0.objects.intersection(before)) },
@@ -74,9 +79,10 @@ enum SchemaCheck {
 
     /// The versions recorded in `keysat_webhooks_schema`, or `nil` when that table is missing.
     static func recorded(in db: Database) throws -> Set<Int>? {
-        let exists = try db.prepare(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keysat_webhooks_schema'"
-        ).first { _ in true } ?? false
+        let exists =
+            try db.prepare(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'keysat_webhooks_schema'"
+            ).first { _ in true } ?? false
         guard exists else { return nil }
         return Set(try db.prepare("SELECT version FROM keysat_webhooks_schema").rows { $0.integer(0) ?? 0 })
     }

@@ -67,7 +67,6 @@ public final class WebhookStore {
     /// `init`, which reads the whole schema (other commands only when something failed).
     public func schemaProblem() throws -> String? { try SchemaCheck.problem(in: database) }
 
-
     /// Runs `body` in one write transaction.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try database.writeTransaction(body)
@@ -113,7 +112,9 @@ extension WebhookStore {
             if let key = idempotencyKey, let fingerprint {
                 try database.prepare("DELETE FROM keysat_webhooks_idempotency WHERE created_at < ?")
                     .run([.text(now.adding(seconds: -Self.idempotencyRetentionSeconds).rfc3339)])
-                if let previous = try previousEnqueue(key: key, eventType: eventType, fingerprint: fingerprint) {
+                if let previous = try previousEnqueue(
+                    key: key, eventType: eventType, fingerprint: fingerprint)
+                {
                     return previous
                 }
             }
@@ -175,7 +176,8 @@ extension WebhookStore {
     /// it is new. A key used for another event is refused, as Stripe refuses a key reused with
     /// other parameters; one written before schema step 13 (no fingerprint) is compared by event
     /// type only.
-    private func previousEnqueue(key: String, eventType: String, fingerprint: String) throws -> EnqueueResult? {
+    private func previousEnqueue(key: String, eventType: String, fingerprint: String) throws -> EnqueueResult?
+    {
         guard
             let (usedFor, usedFingerprint, createdAt) = try database.prepare(
                 "SELECT event_type, request_hash, created_at FROM keysat_webhooks_idempotency WHERE key = ?"

@@ -327,7 +327,8 @@ extension KeysatWebhooks.EndpointCommand {
                 try Output.standard(
                     "id: \(TerminalText.escape(endpoint.id))\nsecret: \(TerminalText.escape(endpoint.secret))\n"
                         + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
-                        + "previous secret valid until: \(TerminalText.escape(expires ?? "no longer valid"))\n")
+                        + "previous secret valid until: \(TerminalText.escape(expires ?? "no longer valid"))\n"
+                )
             }
         }
     }
@@ -409,7 +410,8 @@ extension KeysatWebhooks.EndpointCommand {
                 return
             }
             try Output.standard(
-                "removed endpoint \(TerminalText.escape(id)) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
+                "removed endpoint \(TerminalText.escape(id)) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n"
+            )
         }
     }
 }

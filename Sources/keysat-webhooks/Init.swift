@@ -23,7 +23,8 @@ extension KeysatWebhooks {
             help: ArgumentHelp(
                 "Record schema steps whose changes are there but whose rows are missing, then update.",
                 discussion:
-                    "Also remakes a missing index. A missing table, column or trigger is not remade: what it held cannot be known."))
+                    "Also remakes a missing index. A missing table, column or trigger is not remade: what it held cannot be known."
+            ))
         var repair = false
 
         @Flag(help: "Print {\"database\", \"schema_version\", \"adopted_keysat_database\"} as a JSON object.")

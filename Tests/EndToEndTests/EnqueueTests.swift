@@ -165,7 +165,9 @@ final class EnqueueTests: XCTestCase {
         XCTAssertTrue(revoked.stderr.contains("license.issued"), revoked.stderr)
         XCTAssertEqual(revoked.stderr.split(separator: "\n").count, 1, revoked.stderr)
 
-        let otherData = try db.enqueue(["--idempotency-key", "lic_L1", "license.issued", #"{"license":"L2"}"#])
+        let otherData = try db.enqueue([
+            "--idempotency-key", "lic_L1", "license.issued", #"{"license":"L2"}"#,
+        ])
         XCTAssertEqual(otherData.status, 65, otherData.stderr)
         XCTAssertTrue(otherData.stderr.contains("license.issued event with other data"), otherData.stderr)
 
@@ -175,7 +177,10 @@ final class EnqueueTests: XCTestCase {
         // SHA-256 of type, NUL, data, by Python's hashlib.
         let expected = try runTool(
             "/usr/bin/env",
-            ["python3", "-c", "import hashlib; print(hashlib.sha256(b'license.issued\\0{\"license\":\"L1\"}').hexdigest())"])
+            [
+                "python3", "-c",
+                "import hashlib; print(hashlib.sha256(b'license.issued\\0{\"license\":\"L1\"}').hexdigest())",
+            ])
         XCTAssertEqual(hash, expected.output.trimmingCharacters(in: .newlines))
     }
 

@@ -17,10 +17,16 @@ final class SchemaStateTests: XCTestCase {
     private func writers(_ db: TestDatabase) throws -> [(String, ProcessResult)] {
         [
             ("keysat-enqueue", try db.enqueue(["license.issued", "{}"])),
-            ("keysat-enqueue --idempotency-key", try db.enqueue(["--idempotency-key", "k", "license.issued", "{}"])),
+            (
+                "keysat-enqueue --idempotency-key",
+                try db.enqueue(["--idempotency-key", "k", "license.issued", "{}"])
+            ),
             ("keysat-deliver", try runTool("keysat-deliver", ["--db", db.path])),
             ("init", try runTool("keysat-webhooks", ["init", "--db", db.path])),
-            ("endpoint add", try runTool("keysat-webhooks", ["endpoint", "add", "https://example.com/h", "--db", db.path])),
+            (
+                "endpoint add",
+                try runTool("keysat-webhooks", ["endpoint", "add", "https://example.com/h", "--db", db.path])
+            ),
         ]
     }
 
@@ -28,13 +34,16 @@ final class SchemaStateTests: XCTestCase {
         let scratch = try Scratch()
         let (db, known) = try populated(scratch)
         try SQL.execute(
-            db.path, "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (\(known + 1), '2030-01-01T00:00:00Z')")
+            db.path,
+            "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (\(known + 1), '2030-01-01T00:00:00Z')"
+        )
         let before = try SQL.dump(db.path)
         for (name, result) in try writers(db) {
             XCTAssertEqual(result.status, 75, "\(name): \(result.stderr)")
             XCTAssertTrue(
                 result.stderr.contains(
-                    "was written by a newer keysat-webhooks (schema \(known + 1), this one knows \(known)): upgrade keysat-webhooks"),
+                    "was written by a newer keysat-webhooks (schema \(known + 1), this one knows \(known)): upgrade keysat-webhooks"
+                ),
                 "\(name): \(result.stderr)")
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(name): \(result.stderr)")
         }
@@ -82,7 +91,8 @@ final class SchemaStateTests: XCTestCase {
         for (name, result) in try writers(db) {
             XCTAssertEqual(result.status, 65, "\(name): \(result.stderr)")
             XCTAssertTrue(
-                result.stderr.contains("table keysat_webhooks_schema is missing"), "\(name): \(result.stderr)")
+                result.stderr.contains("table keysat_webhooks_schema is missing"), "\(name): \(result.stderr)"
+            )
         }
         let stats = try runTool("keysat-webhooks", ["stats", "--db", db.path])
         XCTAssertEqual(stats.status, 65, stats.stderr)
@@ -108,7 +118,8 @@ final class SchemaStateTests: XCTestCase {
         ] {
             XCTAssertEqual(result.status, 65, result.stderr)
             XCTAssertTrue(
-                result.stderr.contains("table keysat_webhooks_totals of schema step 11 is missing"), result.stderr)
+                result.stderr.contains("table keysat_webhooks_totals of schema step 11 is missing"),
+                result.stderr)
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
         }
         XCTAssertEqual(try SQL.dump(db.path), before)
@@ -116,7 +127,8 @@ final class SchemaStateTests: XCTestCase {
         try SQL.execute(db.path, "DROP TABLE keysat_webhooks_idempotency")
         let keyed = try db.enqueue(["--idempotency-key", "k", "license.issued", "{}"])
         XCTAssertEqual(keyed.status, 65, keyed.stderr)
-        XCTAssertTrue(keyed.stderr.contains("table keysat_webhooks_idempotency of schema step 2"), keyed.stderr)
+        XCTAssertTrue(
+            keyed.stderr.contains("table keysat_webhooks_idempotency of schema step 2"), keyed.stderr)
     }
 
     /// An index holds nothing its table does not: init names it and --repair remakes it.
@@ -134,8 +146,10 @@ final class SchemaStateTests: XCTestCase {
         XCTAssertEqual(repair.status, 0, repair.stderr)
         XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", db.path]).status, 0)
         XCTAssertEqual(
-            try SQL.value(db.path, "SELECT sql FROM sqlite_master WHERE name = 'idx_keysat_webhooks_deliveries_stopped'")
-                .contains("WHERE delivered_at IS NULL AND next_attempt_at IS NULL"), true)
+            try SQL.value(
+                db.path, "SELECT sql FROM sqlite_master WHERE name = 'idx_keysat_webhooks_deliveries_stopped'"
+            )
+            .contains("WHERE delivered_at IS NULL AND next_attempt_at IS NULL"), true)
     }
 
     func testAMissingColumnIs65NamingIt() throws {

@@ -108,21 +108,27 @@ final class TerminalOutputTests: XCTestCase {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let (e1, e2) = (try db.addEndpoint(), try db.addEndpoint())
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
-        XCTAssertEqual(try runTool("keysat-webhooks", ["event-types", "add", "custom.thing", "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "add", "custom.thing", "--db", db.path]).status, 0)
         XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
         XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
         try SQL.execute(db.path, Self.hostileRows(e2: e2))
         XCTAssertEqual(try db.count("webhook_deliveries", where: "event_type LIKE '%FORGED'"), 2)
         let (p1, p2) = (String(e1.prefix(8)), String(e2.prefix(8)))
-        let d1 = try SQL.value(db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
-        let d2 = try SQL.value(db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p2)%'")
+        let d1 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
+        let d2 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p2)%'")
         let database = ["--db", db.path]
         let human: [(String, [String])] = [
             ("keysat-webhooks", ["init"]),
             ("keysat-webhooks", ["endpoint", "list"]), ("keysat-webhooks", ["endpoint", "list", "--wide"]),
-            ("keysat-webhooks", ["endpoint", "show", p1]), ("keysat-webhooks", ["endpoint", "show", p1, "--show-secret"]),
-            ("keysat-webhooks", ["deliveries", "list"]), ("keysat-webhooks", ["deliveries", "list", "--wide"]),
+            ("keysat-webhooks", ["endpoint", "show", p1]),
+            ("keysat-webhooks", ["endpoint", "show", p1, "--show-secret"]),
+            ("keysat-webhooks", ["deliveries", "list"]),
+            ("keysat-webhooks", ["deliveries", "list", "--wide"]),
             ("keysat-webhooks", ["deliveries", "list", "--status", "dead"]),
             ("keysat-webhooks", ["deliveries", "show", d1]), ("keysat-webhooks", ["deliveries", "show", d2]),
             ("keysat-webhooks", ["deliveries", "retry", "--status", "dead", "--endpoint", p2, "--dry-run"]),
@@ -136,7 +142,8 @@ final class TerminalOutputTests: XCTestCase {
             ("keysat-webhooks", ["deliveries", "retry", d2]),
             ("keysat-webhooks", ["deliveries", "retry", "--status", "dead", "--endpoint", p2]),
             ("keysat-webhooks", ["endpoint", "update", p1, "--description", "d"]),
-            ("keysat-webhooks", ["endpoint", "disable", p1]), ("keysat-webhooks", ["endpoint", "enable", p1]),
+            ("keysat-webhooks", ["endpoint", "disable", p1]),
+            ("keysat-webhooks", ["endpoint", "enable", p1]),
             ("keysat-webhooks", ["endpoint", "test", p1]),
             ("keysat-deliver", ["-v", "--allow-network", "127.0.0.1"]),
             ("keysat-deliver", ["--log-level", "debug"]),
@@ -154,7 +161,8 @@ final class TerminalOutputTests: XCTestCase {
             ran.insert(result.status)
             assertNoControls(result.output, what + " (standard output)")
             assertNoControls(result.stderr, what + " (standard error)")
-            for line in (result.output + result.stderr).split(separator: "\n") where line.hasPrefix("FORGED") {
+            for line in (result.output + result.stderr).split(separator: "\n") where line.hasPrefix("FORGED")
+            {
                 XCTFail("\(what) printed a line the database forged: \(line)")
             }
         }
@@ -166,12 +174,14 @@ final class TerminalOutputTests: XCTestCase {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let (e1, e2) = (try db.addEndpoint(), try db.addEndpoint())
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
         XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
         XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
         try SQL.execute(db.path, Self.hostileRows(e2: e2))
         let p1 = String(e1.prefix(8))
-        let d1 = try SQL.value(db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
+        let d1 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
         let commands: [(String, [String])] = [
             ("keysat-webhooks", ["endpoint", "list"]), ("keysat-webhooks", ["endpoint", "show", p1]),
             ("keysat-webhooks", ["deliveries", "list"]), ("keysat-webhooks", ["deliveries", "show", d1]),
@@ -237,4 +247,3 @@ final class TerminalOutputTests: XCTestCase {
             """
     }
 }
-

@@ -31,7 +31,8 @@ final class SchemaCheckTests: XCTestCase {
             let store = try fresh()
             try store.database.execute("PRAGMA foreign_keys=OFF; DROP \(type.uppercased()) \(name)")
             let problem = try store.schemaProblem()
-            XCTAssertTrue(problem?.contains("\(type) \(name) of schema step") == true, "\(name): \(problem ?? "nil")")
+            XCTAssertTrue(
+                problem?.contains("\(type) \(name) of schema step") == true, "\(name): \(problem ?? "nil")")
         }
         // A column added by a later step (13: the idempotency fingerprint).
         let store = try fresh()
