@@ -135,6 +135,7 @@ public struct EnqueueRequest: Sendable {
                 ("deliveries", JSONText.array(deliveries)),
             ]) + "\n"
         }
-        return result.deliveries.map { $0.id + "\n" }.joined()
+        // Ids replayed for an idempotency key come from the database: one escaped id a line.
+        return result.deliveries.map { TerminalText.escape($0.id) + "\n" }.joined()
     }
 }

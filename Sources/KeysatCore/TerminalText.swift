@@ -9,6 +9,7 @@ public enum TerminalText {
     /// `text` with its control characters shown as `\uXXXX`; newlines and tabs too unless
     /// `keepLayout` (a multi-line body printed as such).
     public static func escape(_ text: String, keepLayout: Bool = false) -> String {
+        if isPrintableASCII(text, keepLayout: keepLayout) { return text }
         guard text.unicodeScalars.contains(where: { needsEscape($0, keepLayout: keepLayout) }) else {
             return text
         }
@@ -23,6 +24,24 @@ public enum TerminalText {
             }
         }
         return out
+    }
+
+    /// Whether `text` is printable ASCII (with newlines and tabs if `keepLayout`), read as
+    /// bytes: the common case, and everything a program prints passes here (`Output`), payloads
+    /// of megabytes included, so it must not cost a scan by Unicode scalar.
+    static func isPrintableASCII(_ text: String, keepLayout: Bool) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte < 0x20 || byte >= 0x7F {
+                    guard keepLayout && (byte == 0x0A || byte == 0x09) else { return false }
+                }
+                index += 1
+            }
+            return true
+        }
     }
 
     public static func needsEscape(_ scalar: Unicode.Scalar, keepLayout: Bool) -> Bool {

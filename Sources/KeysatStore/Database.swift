@@ -88,6 +88,20 @@ public final class Database {
         }
     }
 
+    /// An empty database in memory, where `SchemaCheck` applies the steps to see what each makes.
+    init(inMemory: Void) throws {
+        path = ":memory:"
+        Database.configureOnce
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            sqlite3_close_v2(db)
+            throw KeysatError(.internal, "cannot open a database in memory (SQLite code \(rc))")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+    }
+
     deinit {
         sqlite3_close_v2(handle)
     }
@@ -191,10 +205,27 @@ public final class Database {
         if rc != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
             sqlite3_free(errorMessage)
-            throw SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle))
-                .keysatError(path: path)
+            throw failure(
+                SQLiteFailure(code: rc, message: message, systemError: sqlite3_system_errno(handle)))
         }
     }
+
+    /// The error for a failed call: a statement that names a table or column of this project
+    /// that is not there means a damaged schema (65, saying what is missing and what to do),
+    /// not a bug; only then is the schema read (`SchemaCheck`), never on a call that worked.
+    func failure(_ failure: SQLiteFailure) -> KeysatError {
+        let error = failure.keysatError(path: path)
+        guard failure.primary == SQLITE_ERROR, !diagnosing,
+            failure.message.hasPrefix("no such table") || failure.message.hasPrefix("no such column")
+        else { return error }
+        diagnosing = true
+        defer { diagnosing = false }
+        guard let problem = try? SchemaCheck.problem(in: self) else { return error }
+        return KeysatError(.data, problem, cause: error.cause)
+    }
+
+    /// Set while `failure` reads the schema, so that a failure of that reading is not diagnosed.
+    private var diagnosing = false
 
     /// Runs `sql`, trying again for up to `timeoutMS` while SQLite answers SQLITE_BUSY at once.
     ///

@@ -2,7 +2,7 @@ import KeysatCore
 
 /// The schema, as numbered steps applied once each.
 ///
-/// Steps 1 creates the tables exactly as the Keysat licensing service's migration
+/// Step 1 creates the tables exactly as the Keysat licensing service's migration
 /// `0003_expanded_features.sql` does (same names, columns, types, defaults), with
 /// `IF NOT EXISTS` so an existing Keysat database is adopted as it is. Every later step is
 /// additive (new tables, or nullable/defaulted columns) so Keysat's own code keeps working
@@ -258,6 +258,16 @@ enum Migrations {
             END;
             """
         ),
+        (
+            13,
+            // What an idempotency key was used for: SHA-256 of the event type, a NUL and the
+            // data bytes (`EnqueueFingerprint`), so that the same key with another event or other
+            // data is refused rather than answered with the first event's ids. Rows written
+            // before this step keep NULL and are compared by event type only.
+            """
+            ALTER TABLE keysat_webhooks_idempotency ADD COLUMN request_hash TEXT;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new
@@ -281,30 +291,81 @@ enum Migrations {
     /// read again inside it, so two processes starting at once apply each step once.
     ///
     /// - Returns: whether Keysat's own delivery table was there before any step of ours ran.
+    /// - Throws: `KeysatError` `temporary` (75) when a newer keysat-webhooks wrote the schema
+    ///   (this one must not write what it does not know); `data` (65) naming what is wrong when
+    ///   a step cannot apply because the schema was damaged (`SchemaCheck`).
     @discardableResult
     static func migrate(_ db: Database, now: Timestamp) throws -> Bool {
-        if let current = try? currentVersion(db), current >= latest { return false }
-        return try db.writeTransaction {
-            let tables = try db.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('webhook_deliveries', 'keysat_webhooks_schema')"
-            ).rows { $0.string(0) }
-            let adopting = tables == ["webhook_deliveries"]
-            try db.execute(
-                """
-                CREATE TABLE IF NOT EXISTS keysat_webhooks_schema (
-                    version INTEGER PRIMARY KEY,
-                    applied_at TEXT NOT NULL
-                )
-                """)
-            let current = try currentVersion(db)
+        if let current = try? currentVersion(db) {
+            if current == latest { return false }
+            if current > latest { throw newer(db, current) }
+        }
+        do {
+            return try db.writeTransaction { try applyMissingSteps(db, now: now) }
+        } catch let error as KeysatError where error.kind == .internal {
+            // A step failed (`duplicate column name`, `no such table`): the schema is not what
+            // its recorded steps say. Read after the rollback, so the answer is about the file.
+            if let problem = try? SchemaCheck.problem(in: db) { throw KeysatError(.data, problem) }
+            throw error
+        }
+    }
+
+    private static func applyMissingSteps(_ db: Database, now: Timestamp) throws -> Bool {
+        let tables = try db.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('webhook_deliveries', 'keysat_webhooks_schema')"
+        ).rows { $0.string(0) }
+        let adopting = tables == ["webhook_deliveries"]
+        try createSchemaTable(db)
+        let current = try currentVersion(db)
+        if current > latest { throw newer(db, current) }
+        let record = try db.prepare(
+            "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (?, ?)")
+        for step in steps where step.version > current {
+            try db.execute(step.sql)
+            try record.run([.integer(Int64(step.version)), .text(now.rfc3339)])
+        }
+        return adopting
+    }
+
+    private static func createSchemaTable(_ db: Database) throws {
+        try db.execute(
+            """
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_schema (
+                version INTEGER PRIMARY KEY,
+                applied_at TEXT NOT NULL
+            )
+            """)
+    }
+
+    /// The refusal of a schema this version does not know: writing to it could break what the
+    /// newer version relies on. 75, "try again later": a caller that retries (Keysat enqueuing)
+    /// succeeds once this host runs the newer keysat-webhooks too.
+    static func newer(_ db: Database, _ version: Int) -> KeysatError {
+        KeysatError(
+            .temporary,
+            "database \(db.path) was written by a newer keysat-webhooks (schema \(version), this one knows \(latest)): upgrade keysat-webhooks"
+        )
+    }
+
+    /// Records the steps whose changes are all there but whose rows are missing
+    /// (`SchemaCheck.appliedButUnrecorded`), remakes the missing indexes of recorded steps (an
+    /// index holds nothing its table does not), then applies the rest: `init --repair`. Remakes
+    /// no table, column or trigger: what they held cannot be known.
+    ///
+    /// - Returns: the steps recorded.
+    static func repair(_ db: Database, now: Timestamp) throws -> [Int] {
+        if let current = try? currentVersion(db), current > latest { throw newer(db, current) }
+        let repaired = try db.writeTransaction {
+            let steps = try SchemaCheck.appliedButUnrecorded(in: db)
+            try createSchemaTable(db)
             let record = try db.prepare(
                 "INSERT INTO keysat_webhooks_schema (version, applied_at) VALUES (?, ?)")
-            for step in steps where step.version > current {
-                try db.execute(step.sql)
-                try record.run([.integer(Int64(step.version)), .text(now.rfc3339)])
-            }
-            return adopting
+            for version in steps { try record.run([.integer(Int64(version)), .text(now.rfc3339)]) }
+            for index in try SchemaCheck.missingIndexes(in: db) { try db.execute(index) }
+            return steps
         }
+        try migrate(db, now: now)
+        return repaired
     }
 
     static func currentVersion(_ db: Database) throws -> Int {

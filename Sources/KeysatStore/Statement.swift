@@ -20,11 +20,10 @@ public final class Statement {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v2(database.handle, sql, -1, &stmt, nil)
         guard rc == SQLITE_OK, let stmt else {
-            throw SQLiteFailure(
-                code: rc, message: database.lastErrorMessage,
-                systemError: sqlite3_system_errno(database.handle)
-            )
-            .keysatError(path: database.path)
+            throw database.failure(
+                SQLiteFailure(
+                    code: rc, message: database.lastErrorMessage,
+                    systemError: sqlite3_system_errno(database.handle)))
         }
         handle = stmt
     }

@@ -12,6 +12,11 @@ public final class WebhookStore {
     /// Whether opening it adopted Keysat's own tables, made by Keysat before this project ever
     /// opened the file (the first `init` on a Keysat database).
     public private(set) var adoptedKeysatTables = false
+    /// The schema version, when a newer keysat-webhooks wrote it and this store was opened
+    /// read-only (which may read it; writing is refused).
+    public private(set) var newerSchema: Int?
+    /// The schema steps `repairSchema` recorded.
+    public private(set) var repairedSchemaSteps: [Int] = []
 
     /// Opens the store at `path`.
     ///
@@ -23,22 +28,30 @@ public final class WebhookStore {
     ///   - clock: where "now" comes from.
     ///   - readOnly: open for reading only: no migration runs, and a schema older than this
     ///     version's is an error asking for `keysat-webhooks init`.
+    ///   - repairSchema: first record the schema steps whose changes are there but whose rows
+    ///     are missing (`init --repair`); `repairedSchemaSteps` says which.
     public init(
         path: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
-        clock: any TimeSource = SystemClock()
+        clock: any TimeSource = SystemClock(), repairSchema: Bool = false
     ) throws {
         database = try Database(
             path: path, mode: readOnly ? .readOnly : create ? .create : .existing,
             busyTimeoutMS: busyTimeoutMS)
         self.clock = clock
         if readOnly {
+            // A newer schema is read (every step only adds, so what this version reads is
+            // there); writing to it is refused (`Migrations.newer`).
             let version = (try? Migrations.currentVersion(database)) ?? 0
+            if version > Migrations.latest { newerSchema = version }
             guard version >= Migrations.latest else {
+                if let problem = try? SchemaCheck.problem(in: database) { throw KeysatError(.data, problem) }
                 throw KeysatError(
                     .data,
                     "database \(path) has schema version \(version), older than this version's \(Migrations.latest): its owner must run 'keysat-webhooks init'",
                     errno: nil)
             }
+        } else if repairSchema {
+            repairedSchemaSteps = try Migrations.repair(database, now: clock.now())
         } else {
             adoptedKeysatTables = try Migrations.migrate(database, now: clock.now())
         }
@@ -46,6 +59,13 @@ public final class WebhookStore {
 
     /// The schema version this database has reached.
     public func schemaVersion() throws -> Int { try Migrations.currentVersion(database) }
+
+    /// The schema version this build knows.
+    public static var knownSchemaVersion: Int { Migrations.latest }
+
+    /// What is wrong with the schema, one line saying how to repair it, or `nil`: read by
+    /// `init`, which reads the whole schema (other commands only when something failed).
+    public func schemaProblem() throws -> String? { try SchemaCheck.problem(in: database) }
 
     /// Runs `body` in one write transaction.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
@@ -77,19 +97,26 @@ extension WebhookStore {
     /// - Parameters:
     ///   - eventType: a validated event type.
     ///   - data: bytes already validated as one JSON value.
-    ///   - idempotencyKey: when given and seen before, nothing is written and the deliveries
-    ///     it produced then are returned.
+    ///   - idempotencyKey: when given and seen before with the same event type and data,
+    ///     nothing is written and the deliveries it produced then are returned.
     ///   - generator: the source of delivery ids.
+    /// - Throws: `KeysatError` `data` (65) when the key was used for another event type or
+    ///   other data, naming that event type: answering with its ids would drop this event.
     public func enqueue(
         eventType: String, data: [UInt8], idempotencyKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         try database.writeTransaction {
             let now = clock.now()
-            if let key = idempotencyKey {
+            let fingerprint = idempotencyKey.map { _ in Self.fingerprint(eventType: eventType, data: data) }
+            if let key = idempotencyKey, let fingerprint {
                 try database.prepare("DELETE FROM keysat_webhooks_idempotency WHERE created_at < ?")
                     .run([.text(now.adding(seconds: -Self.idempotencyRetentionSeconds).rfc3339)])
-                if let previous = try previousEnqueue(key: key) { return previous }
+                if let previous = try previousEnqueue(
+                    key: key, eventType: eventType, fingerprint: fingerprint)
+                {
+                    return previous
+                }
             }
             let endpoints = try database.prepare(
                 """
@@ -126,21 +153,43 @@ extension WebhookStore {
                     })
                 try database.prepare(
                     """
-                    INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at)
-                    VALUES (?, ?, ?, ?)
+                    INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
+                    VALUES (?, ?, ?, ?, ?)
                     """
-                ).run([.text(key), .text(eventType), .text(list), .text(now.rfc3339)])
+                ).run([.text(key), .text(eventType), .text(list), .text(now.rfc3339), .optional(fingerprint)])
             }
             return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
         }
     }
 
-    private func previousEnqueue(key: String) throws -> EnqueueResult? {
+    /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event
+    /// type holds) and the data bytes as given, in lowercase hex.
+    static func fingerprint(eventType: String, data: [UInt8]) -> String {
+        var hash = SHA256()
+        hash.update(eventType.utf8)
+        hash.update(CollectionOfOne(0))
+        hash.update(data)
+        return Identifiers.lowercaseHex(hash.finish())
+    }
+
+    /// The deliveries `key` produced, when it was used for this event type and data; `nil` when
+    /// it is new. A key used for another event is refused, as Stripe refuses a key reused with
+    /// other parameters; one written before schema step 13 (no fingerprint) is compared by event
+    /// type only.
+    private func previousEnqueue(key: String, eventType: String, fingerprint: String) throws -> EnqueueResult?
+    {
         guard
-            let eventType = try database.prepare(
-                "SELECT event_type FROM keysat_webhooks_idempotency WHERE key = ?"
-            ).first([.text(key)], { $0.string(0) })
+            let (usedFor, usedFingerprint, createdAt) = try database.prepare(
+                "SELECT event_type, request_hash, created_at FROM keysat_webhooks_idempotency WHERE key = ?"
+            ).first([.text(key)], { ($0.string(0), $0.text(1), $0.string(2)) })
         else { return nil }
+        if usedFor != eventType || (usedFingerprint.map { $0 != fingerprint } ?? false) {
+            let what = usedFor == eventType ? "a \(usedFor) event with other data" : "a \(usedFor) event"
+            throw KeysatError(
+                .data,
+                "idempotency key '\(key)' was used at \(createdAt) for \(what); nothing was queued: give this \(eventType) event a key of its own"
+            )
+        }
         let deliveries = try database.prepare(
             """
             SELECT json_extract(value, '$.id'), json_extract(value, '$.endpoint_id')

@@ -186,11 +186,13 @@ do {
                     ])
                 }) + "\n")
     case .wouldSend(let deliveries, let refused):
+        // One line per delivery, every value from the database escaped (a newline in one
+        // must not make a line of its own).
         try Output.standard(
             deliveries.map {
-                let mark = refused[$0.endpointID].map { " refused:" + $0 } ?? ""
-                return
-                    "\($0.id) \($0.endpointID) \($0.eventType) \($0.attemptCount + 1) \($0.url ?? "-")\(mark)\n"
+                let fields = [$0.id, $0.endpointID, $0.eventType, String($0.attemptCount + 1), $0.url ?? "-"]
+                let mark = refused[$0.endpointID].map { " refused:" + TerminalText.escape($0) } ?? ""
+                return fields.map { TerminalText.escape($0) }.joined(separator: " ") + mark + "\n"
             }
             .joined())
     case .ran(let summary):

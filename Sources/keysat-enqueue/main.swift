@@ -24,7 +24,9 @@ let usage = """
 
     OPTIONS:
       --data-file <path>       Read DATA from this file.
-      --idempotency-key <key>  Write nothing if the key was used before; print its ids again.
+      --idempotency-key <key>  Write nothing if the key was used before for the same event
+                               type and data; print its ids again. Used for another event or
+                               other data, it is refused (65).
       --json                   Print {"event_type": ..., "deliveries": [{"id", "endpoint_id"}]}.
       --kick[=file|spawn]      After the commit, signal keysat-deliver: write the kick file (a
                                systemd path unit starts a run), and with =spawn start a run now
@@ -39,9 +41,9 @@ let usage = """
       --version                Show the version.
       -h, --help               Show help information.
 
-    EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data,
-    66 no database or data file, 71 out of descriptors or memory, 74 I/O error,
-    75 database busy: try again.
+    EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data or a
+    damaged schema, 66 no database or data file, 71 out of descriptors or memory, 74 I/O error,
+    75 database busy or written by a newer keysat-webhooks: try again.
     See keysat-enqueue(1).
 
     """

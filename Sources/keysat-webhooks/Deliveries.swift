@@ -264,7 +264,7 @@ extension KeysatWebhooks.Deliveries {
                 }
                 if let endpoint, try !store.endpoint(id: endpoint).active {
                     Output.error(
-                        "keysat-webhooks: warning: endpoint \(endpoint) is disabled: enable it, or the next run dead-letters these again\n"
+                        "keysat-webhooks: warning: endpoint \(TerminalText.escape(endpoint)) is disabled: enable it, or the next run dead-letters these again\n"
                     )
                 }
             } else {
@@ -272,7 +272,7 @@ extension KeysatWebhooks.Deliveries {
                 count = try store.retry(ids: ids, force: force)
                 for endpoint in try store.inactiveEndpoints(forDeliveries: ids).sorted() {
                     Output.error(
-                        "keysat-webhooks: warning: endpoint \(endpoint) is disabled or deleted: the next run dead-letters its deliveries again\n"
+                        "keysat-webhooks: warning: endpoint \(TerminalText.escape(endpoint)) is disabled or deleted: the next run dead-letters its deliveries again\n"
                     )
                 }
             }
@@ -283,7 +283,7 @@ extension KeysatWebhooks.Deliveries {
                 return
             }
             if dryRun {
-                try Output.standard(listed.map { $0 + "\n" }.joined())
+                try Output.standard(listed.map { TerminalText.escape($0) + "\n" }.joined())
                 try Output.standard("would re-queue \(count) deliver\(count == 1 ? "y" : "ies")\n")
                 return
             }

@@ -126,8 +126,8 @@ extension KeysatWebhooks.EndpointCommand {
                 try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
             } else {
                 try Output.standard(
-                    "id: \(endpoint.id)\nsecret: \(endpoint.secret)\nwhsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
-                )
+                    "id: \(TerminalText.escape(endpoint.id))\nsecret: \(TerminalText.escape(endpoint.secret))\n"
+                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n")
             }
         }
     }
@@ -324,8 +324,10 @@ extension KeysatWebhooks.EndpointCommand {
                 try Output.standard(object + ",\"previous_secret_expires_at\":\(JSONText.string(expires))}\n")
             } else {
                 try Output.standard(
-                    "id: \(endpoint.id)\nsecret: \(endpoint.secret)\nwhsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
-                        + "previous secret valid until: \(expires ?? "no longer valid")\n")
+                    "id: \(TerminalText.escape(endpoint.id))\nsecret: \(TerminalText.escape(endpoint.secret))\n"
+                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
+                        + "previous secret valid until: \(TerminalText.escape(expires ?? "no longer valid"))\n"
+                )
             }
         }
     }
@@ -407,7 +409,8 @@ extension KeysatWebhooks.EndpointCommand {
                 return
             }
             try Output.standard(
-                "removed endpoint \(id) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n")
+                "removed endpoint \(TerminalText.escape(id)) and \(deleted) deliver\(deleted == 1 ? "y" : "ies")\n"
+            )
         }
     }
 }

@@ -22,6 +22,14 @@ extension KeysatWebhooks {
         @Option(help: ArgumentHelp("Share the database with the members of this group.", valueName: "name"))
         var group: String?
 
+        @Flag(
+            help: ArgumentHelp(
+                "Record schema steps whose changes are there but whose rows are missing, then update.",
+                discussion:
+                    "Also remakes a missing index. A missing table, column or trigger is not remade: what it held cannot be known."
+            ))
+        var repair = false
+
         @Flag(help: "Print {\"database\", \"schema_version\", \"adopted_keysat_database\"} as a JSON object.")
         var json = false
 
@@ -34,7 +42,18 @@ extension KeysatWebhooks {
                 try DatabaseFolder(database: database.resolvedPath).checkMayShare(
                     gid: SharedDatabase.groupID(group))
             }
-            let store = try database.open(create: true)
+            let store =
+                repair
+                ? try WebhookStore(
+                    path: database.resolvedPath, busyTimeoutMS: database.busyTimeoutMS, repairSchema: true)
+                : try database.open(create: true)
+            // The one command that reads the whole schema: what a start finding the schema
+            // current does not look at (a table or column dropped by hand) is said here.
+            if let problem = try store.schemaProblem() { throw KeysatError(.data, problem) }
+            if !store.repairedSchemaSteps.isEmpty {
+                let steps = store.repairedSchemaSteps.map(String.init).joined(separator: ", ")
+                Output.error("keysat-webhooks: note: recorded schema steps \(steps) as applied\n")
+            }
             if let group { try SharedDatabase.share(store.database.path, group: group) }
             if store.adoptedKeysatTables {
                 Output.error(

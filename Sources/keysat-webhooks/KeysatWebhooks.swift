@@ -118,6 +118,11 @@ struct DatabaseOptions: ParsableArguments {
         let store = try WebhookStore(
             path: resolvedPath, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS)
         if let warning = store.permissionWarning() { Output.error("keysat-webhooks: warning: \(warning)\n") }
+        if let newer = store.newerSchema {
+            Output.error(
+                "keysat-webhooks: warning: database \(store.database.path) was written by a newer keysat-webhooks (schema \(newer), this one knows \(WebhookStore.knownSchemaVersion)): reading it, which is safe; upgrade keysat-webhooks to change it\n"
+            )
+        }
         return store
     }
 }

@@ -141,6 +141,66 @@ final class EnqueueTests: XCTestCase {
         XCTAssertEqual(try db.count(), 4)
     }
 
+    /// Issue 20: `--idempotency-key lic_L1 license.revoked` after the same key with
+    /// `license.issued` printed the issued event's ids, exit 0: the revocation was lost and the
+    /// caller told it succeeded. A key reused for another event type, or the same type with
+    /// other data, is refused (65) naming the event it was used for, and nothing is written.
+    func testIdempotencyKeyReusedForAnotherEventIsRefused() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint()
+        let issued = try db.enqueue(["--idempotency-key", "lic_L1", "license.issued", #"{"license":"L1"}"#])
+        XCTAssertEqual(issued.status, 0, issued.stderr)
+        XCTAssertEqual(issued.lines.count, 1)
+        let before = try SQL.dump(db.path)
+
+        let same = try db.enqueue(["--idempotency-key", "lic_L1", "license.issued", #"{"license":"L1"}"#])
+        XCTAssertEqual(same.status, 0, same.stderr)
+        XCTAssertEqual(same.lines, issued.lines)
+
+        let revoked = try db.enqueue(["--idempotency-key", "lic_L1", "license.revoked", #"{"license":"L1"}"#])
+        XCTAssertEqual(revoked.status, 65, revoked.stderr)
+        XCTAssertEqual(revoked.output, "")
+        XCTAssertTrue(revoked.stderr.hasPrefix("keysat-enqueue: error: "), revoked.stderr)
+        XCTAssertTrue(revoked.stderr.contains("license.issued"), revoked.stderr)
+        XCTAssertEqual(revoked.stderr.split(separator: "\n").count, 1, revoked.stderr)
+
+        let otherData = try db.enqueue([
+            "--idempotency-key", "lic_L1", "license.issued", #"{"license":"L2"}"#,
+        ])
+        XCTAssertEqual(otherData.status, 65, otherData.stderr)
+        XCTAssertTrue(otherData.stderr.contains("license.issued event with other data"), otherData.stderr)
+
+        XCTAssertEqual(try SQL.dump(db.path), before, "a refused key wrote something")
+        XCTAssertEqual(try db.count("keysat_webhooks_idempotency"), 1)
+        let hash = try SQL.value(db.path, "SELECT request_hash FROM keysat_webhooks_idempotency")
+        // SHA-256 of type, NUL, data, by Python's hashlib.
+        let expected = try runTool(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import hashlib; print(hashlib.sha256(b'license.issued\\0{\"license\":\"L1\"}').hexdigest())",
+            ])
+        XCTAssertEqual(hash, expected.output.trimmingCharacters(in: .newlines))
+    }
+
+    /// A key written before schema step 13 has no fingerprint: it is compared by event type.
+    func testIdempotencyKeyFromBeforeTheFingerprintComparesTheEventType() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint()
+        let first = try db.enqueue(["--idempotency-key", "old", "license.issued", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        try SQL.execute(db.path, "UPDATE keysat_webhooks_idempotency SET request_hash = NULL")
+        let again = try db.enqueue(["--idempotency-key", "old", "license.issued", "2"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(again.lines, first.lines)
+        let other = try db.enqueue(["--idempotency-key", "old", "license.revoked", "1"])
+        XCTAssertEqual(other.status, 65, other.stderr)
+        XCTAssertTrue(other.stderr.contains("license.issued"), other.stderr)
+        XCTAssertEqual(try db.count(), 1)
+    }
+
     func testIdempotencyKeyThatReachedNoEndpointStaysUsed() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)

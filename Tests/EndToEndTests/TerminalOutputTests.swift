@@ -34,8 +34,11 @@ final class TerminalOutputTests: XCTestCase {
     private func assertNoControls(
         _ text: String, _ what: String, file: StaticString = #filePath, line: UInt = #line
     ) {
+        // C0 but the newline, DEL, C1, line and paragraph separators, bidirectional formatting.
         let raw = text.unicodeScalars.filter {
             ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value)
+                || [0x2028, 0x2029, 0x200E, 0x200F, 0x061C].contains($0.value)
+                || (0x202A...0x202E).contains($0.value) || (0x2066...0x2069).contains($0.value)
         }
         XCTAssertTrue(
             raw.isEmpty, "\(what) printed raw control characters: \(raw.map { $0.value })", file: file,
@@ -91,5 +94,156 @@ final class TerminalOutputTests: XCTestCase {
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertLessThan(show.stdout.count, 80 * payload.utf8.count, "output grows faster than the payload")
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+    }
+
+    // MARK: - Every command, every text column (issue 20)
+
+    /// Issue 20: text from the database reached terminals raw in six places the last round
+    /// missed (`keysat-deliver --dry-run`, `deliveries retry --dry-run` and its two warnings,
+    /// `endpoint remove`, `endpoint rotate-secret`). Every text column of every table is given
+    /// terminal controls (ESC sequences, BEL, CR, the 8-bit CSI 0x9b, a right-to-left override)
+    /// and a newline followed by a forged line, then every command that prints runs on it: no
+    /// raw control reaches standard output or error, no line is forged, and JSON stays JSON.
+    func testEveryCommandOnADatabaseWithControlsInEveryTextColumn() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let (e1, e2) = (try db.addEndpoint(), try db.addEndpoint())
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["event-types", "add", "custom.thing", "--db", db.path]).status, 0)
+        XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
+        XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
+        try SQL.execute(db.path, Self.hostileRows(e2: e2))
+        XCTAssertEqual(try db.count("webhook_deliveries", where: "event_type LIKE '%FORGED'"), 2)
+        let (p1, p2) = (String(e1.prefix(8)), String(e2.prefix(8)))
+        let d1 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
+        let d2 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p2)%'")
+        let database = ["--db", db.path]
+        let human: [(String, [String])] = [
+            ("keysat-webhooks", ["init"]),
+            ("keysat-webhooks", ["endpoint", "list"]), ("keysat-webhooks", ["endpoint", "list", "--wide"]),
+            ("keysat-webhooks", ["endpoint", "show", p1]),
+            ("keysat-webhooks", ["endpoint", "show", p1, "--show-secret"]),
+            ("keysat-webhooks", ["deliveries", "list"]),
+            ("keysat-webhooks", ["deliveries", "list", "--wide"]),
+            ("keysat-webhooks", ["deliveries", "list", "--status", "dead"]),
+            ("keysat-webhooks", ["deliveries", "show", d1]), ("keysat-webhooks", ["deliveries", "show", d2]),
+            ("keysat-webhooks", ["deliveries", "retry", "--status", "dead", "--endpoint", p2, "--dry-run"]),
+            ("keysat-webhooks", ["stats"]), ("keysat-webhooks", ["stats", "--wide"]),
+            ("keysat-webhooks", ["event-types"]), ("keysat-webhooks", ["event-types", "list"]),
+            ("keysat-webhooks", ["purge", "--older-than", "0s", "--status", "all-finished", "--dry-run"]),
+            ("keysat-deliver", ["--dry-run", "--allow-network", "127.0.0.1"]),
+            ("keysat-deliver", ["-v", "--dry-run"]),
+            ("keysat-enqueue", ["--idempotency-key", "k2", "license.issued", "1"]),
+            ("keysat-enqueue", ["--idempotency-key", "k1\u{202e}", "license.issued", #"{"n":1}"#]),
+            ("keysat-webhooks", ["deliveries", "retry", d2]),
+            ("keysat-webhooks", ["deliveries", "retry", "--status", "dead", "--endpoint", p2]),
+            ("keysat-webhooks", ["endpoint", "update", p1, "--description", "d"]),
+            ("keysat-webhooks", ["endpoint", "disable", p1]),
+            ("keysat-webhooks", ["endpoint", "enable", p1]),
+            ("keysat-webhooks", ["endpoint", "test", p1]),
+            ("keysat-deliver", ["-v", "--allow-network", "127.0.0.1"]),
+            ("keysat-deliver", ["--log-level", "debug"]),
+            ("keysat-webhooks", ["endpoint", "rotate-secret", p1, "--grace", "0"]),
+            ("keysat-webhooks", ["event-types", "remove", "custom.thing"]),
+            ("keysat-webhooks", ["purge", "--older-than", "0s", "--status", "all-finished"]),
+            ("keysat-webhooks", ["endpoint", "remove", p2, "--force"]),
+            ("keysat-webhooks", ["endpoint", "remove", p1, "--force"]),
+        ]
+        var ran = Set<Int32>()
+        for (program, arguments) in human {
+            let result = try runTool(program, arguments + database)
+            let what = ([program] + arguments).joined(separator: " ")
+            XCTAssertNotEqual(result.status, 70, "\(what): \(result.stderr)")
+            ran.insert(result.status)
+            assertNoControls(result.output, what + " (standard output)")
+            assertNoControls(result.stderr, what + " (standard error)")
+            for line in (result.output + result.stderr).split(separator: "\n") where line.hasPrefix("FORGED")
+            {
+                XCTFail("\(what) printed a line the database forged: \(line)")
+            }
+        }
+        XCTAssertTrue(ran.contains(0))
+    }
+
+    /// The same database read by every command's --json: valid JSON, the controls escaped in it.
+    func testJSONOutputOfEveryCommandStaysJSONOnControlsInEveryTextColumn() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let (e1, e2) = (try db.addEndpoint(), try db.addEndpoint())
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
+        XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
+        XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
+        try SQL.execute(db.path, Self.hostileRows(e2: e2))
+        let p1 = String(e1.prefix(8))
+        let d1 = try SQL.value(
+            db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
+        let commands: [(String, [String])] = [
+            ("keysat-webhooks", ["endpoint", "list"]), ("keysat-webhooks", ["endpoint", "show", p1]),
+            ("keysat-webhooks", ["deliveries", "list"]), ("keysat-webhooks", ["deliveries", "show", d1]),
+            ("keysat-webhooks", ["deliveries", "retry", "--status", "dead", "--dry-run"]),
+            ("keysat-webhooks", ["stats"]), ("keysat-webhooks", ["event-types"]),
+            ("keysat-deliver", ["--dry-run"]),
+            ("keysat-enqueue", ["--idempotency-key", "k2", "license.issued", "1"]),
+        ]
+        for (program, arguments) in commands {
+            let result = try runTool(program, arguments + ["--json", "--db", db.path])
+            let what = ([program] + arguments + ["--json"]).joined(separator: " ")
+            XCTAssertEqual(result.status, 0, "\(what): \(result.stderr)")
+            assertNoControls(result.output, what)
+            XCTAssertNoThrow(
+                try JSONSerialization.jsonObject(with: result.stdout, options: [.fragmentsAllowed]),
+                "\(what): \(result.output)")
+            XCTAssertTrue(result.output.contains("\\u001b"), "\(what) lost the text: \(result.output)")
+        }
+    }
+
+    /// SQL giving every text column of every table terminal controls and a forged line; ids and
+    /// endpoint ids changed alike in every table, so rows still refer to each other (the totals
+    /// follow their deliveries' endpoint ids by trigger). `e2` is made
+    /// disabled with a dead delivery (for `retry`'s warnings); the other endpoint's delivery is due.
+    private static func hostileRows(e2: String) -> String {
+        // ESC [2J, an OSC title ended by BEL, CR, the 8-bit CSI (U+009B), RLO, then a forged line.
+        let h =
+            "char(27) || '[2J' || char(27) || ']0;pwned' || char(7) || char(13) || 'boo' || char(155) || '31m' || char(8238) || 'evil' || char(10) || 'FORGED'"
+        // The same without the newline, where a multi-line block is printed as such (payloads).
+        let block = "char(27) || '[2J' || char(7) || char(13) || char(155) || '31m' || char(8238) || 'evil'"
+        let past = "'2020-01-01T00:00:00.000000+00:00'"
+        let future = "'2099-01-01T00:00:00.000000+00:00'"
+        return """
+            UPDATE webhook_endpoints SET id = id || \(h), url = url || \(h), secret = secret || \(h),
+                event_types = json_array('*', 'e' || \(h)), description = \(h),
+                created_at = created_at || \(h), updated_at = updated_at || \(h),
+                previous_secret = coalesce(previous_secret, '') || \(h),
+                previous_secret_expires_at = \(future) || \(h),
+                disabled_reason = \(h), disabled_at = \(past) || \(h),
+                active = id <> '\(e2)';
+            UPDATE webhook_deliveries SET id = id || \(h), endpoint_id = endpoint_id || \(h),
+                event_type = event_type || \(h), payload_json = payload_json || \(block),
+                last_error = \(h), created_at = created_at || \(h), next_attempt_at = \(past) || \(h),
+                delivered_at = NULL;
+            UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10
+                WHERE endpoint_id LIKE '\(e2)%';
+            UPDATE webhook_delivery_attempts SET delivery_id = delivery_id || \(h),
+                started_at = started_at || \(h), error = \(h), response_body = \(block);
+            UPDATE keysat_webhooks_idempotency SET key = 'k1' || char(8238),
+                event_type = event_type || \(h), created_at = \(future) || \(h),
+                deliveries_json = json_array(json_object('id', 'd' || \(h), 'endpoint_id', 'x' || \(h))),
+                request_hash = request_hash || \(h);
+            INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
+                VALUES ('k2', 'license.issued',
+                        json_array(json_object('id', 'd' || \(h), 'endpoint_id', 'x' || \(h))), \(future) || \(h), NULL);
+            INSERT OR REPLACE INTO keysat_webhooks_state (name, value) VALUES ('n' || \(h), 'v' || \(h));
+            UPDATE keysat_webhooks_state SET value = value || \(h);
+            UPDATE keysat_webhooks_event_types SET name = name || \(h), declared_at = declared_at || \(h);
+            UPDATE keysat_webhooks_endpoint_health SET endpoint_id = endpoint_id || \(h),
+                last_success_at = \(past) || \(h), last_failure_at = \(past) || \(h);
+            UPDATE keysat_webhooks_attempt_minutes SET endpoint_id = endpoint_id || \(h), minute = minute || \(h);
+            UPDATE keysat_webhooks_schema SET applied_at = applied_at || \(h);
+            """
     }
 }
