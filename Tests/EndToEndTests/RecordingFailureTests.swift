@@ -10,6 +10,12 @@ final class RecordingFailureTests: XCTestCase {
         try receiver.requests().reduce(into: [:]) { $0[$1.deliveryID, default: 0] += 1 }
     }
 
+    /// keysat-deliver run on `db` under `ulimit LIMIT` (e.g. "-n 12").
+    private func deliver(_ db: TestDatabase, under limit: String) throws -> ProcessResult {
+        try runTool(
+            "/bin/sh", ["-c", "ulimit \(limit) && exec \"$0\" --db \"$1\"", Binaries.path("keysat-deliver"), db.path])
+    }
+
     private func enqueue(_ db: TestDatabase, _ count: Int) throws {
         for n in 0..<count {
             XCTAssertEqual(try db.enqueue(["license.issued", #"{"n":\#(n)}"#]).status, 0)
@@ -74,9 +80,7 @@ final class RecordingFailureTests: XCTestCase {
         try SQL.execute(db.path, "UPDATE webhook_deliveries SET attempt_count = 9")  // one failure from dead
         var statuses: Set<Int32> = []
         for limit in stride(from: 4, through: 48, by: 2) {
-            let run = try runTool(
-                "/bin/sh",
-                ["-c", "ulimit -n \(limit) && exec \"$0\" --db \"$1\"", Binaries.path("keysat-deliver"), db.path])
+            let run = try deliver(db, under: "-n \(limit)")
             statuses.insert(run.status)
             XCTAssertTrue([0, 71].contains(run.status), "ulimit -n \(limit): \(run.status) \(run.stderr)")
             let attempts = try db.count("webhook_delivery_attempts", where: "status_code IS NOT NULL")
@@ -102,9 +106,7 @@ final class RecordingFailureTests: XCTestCase {
         try db.addEndpoint(on: receiver, path: "/status/204/memory")
         try enqueue(db, 5)
         for limit in stride(from: 16_000, through: 80_000, by: 8_000) {
-            let run = try runTool(
-                "/bin/sh",
-                ["-c", "ulimit -v \(limit) && exec \"$0\" --db \"$1\"", Binaries.path("keysat-deliver"), db.path])
+            let run = try deliver(db, under: "-v \(limit)")
             // Below some limit the dynamic loader itself cannot start the program: not ours to word.
             if run.status == 127 && run.stderr.contains("error while loading shared libraries") { continue }
             XCTAssertTrue([0, 71].contains(run.status), "ulimit -v \(limit): \(run.status) \(run.stderr)")
