@@ -97,7 +97,7 @@ extension KeysatWebhooks {
                         ])
                             + "\n")
                 } else {
-                    Output.error("keysat-webhooks: invalid: \(error)\n")
+                    Output.error("keysat-webhooks: invalid: \(TerminalText.escape("\(error)"))\n")
                 }
                 throw ExitCode(1)
             }
