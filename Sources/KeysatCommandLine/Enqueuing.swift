@@ -20,7 +20,7 @@ public struct EnqueueRequest: Sendable {
     public var maxPayloadBytes: Int = 1_048_576
     public var idempotencyKey: String?
     public var json = false
-    /// Refuse (65) an event type that is not known (`WebhookStore.isKnownEventType`), rather
+    /// Refuse (65) an event type that is not known (`WebhookBackend.isKnownEventType`), rather
     /// than warn about it.
     public var strict = false
     /// After the commit, tell keysat-deliver (see `Kick`).
@@ -57,11 +57,9 @@ public struct EnqueueRequest: Sendable {
         } catch {
             throw KeysatError(.data, "event data is not valid JSON: \(error)")
         }
-        let store = try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
-        // Exit 0 means the event is on disk: in WAL mode, synchronous=FULL syncs the WAL at
-        // commit (NORMAL syncs only at checkpoints, so a power loss could take a commit back).
-        // Delivery runs keep NORMAL: a lost outcome is only a re-send.
-        try store.database.execute("PRAGMA synchronous=FULL")
+        let store = try Backends.open(databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        // Exit 0 means the event is on disk.
+        try store.requireDurableCommits()
         // Said after the commit: an enqueue that fails says only why.
         let warning = try judgeEventType(in: store)
         let result = try store.enqueue(
@@ -86,9 +84,9 @@ public struct EnqueueRequest: Sendable {
         return format(result)
     }
 
-    /// The warning for an event type that is not known (`WebhookStore.isKnownEventType`), or
+    /// The warning for an event type that is not known (`WebhookBackend.isKnownEventType`), or
     /// with `strict` the error; `nil` for a known type (no query for Keysat's own).
-    private func judgeEventType(in store: WebhookStore) throws -> String? {
+    private func judgeEventType(in store: any WebhookBackend) throws -> String? {
         guard try !store.isKnownEventType(eventType) else { return nil }
         let candidates = try store.knownEventTypes().map(\.name)
         let hint =

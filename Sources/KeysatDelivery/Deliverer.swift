@@ -42,10 +42,9 @@ public struct Deliverer {
     {
         // A missing database is reported before a lock file is created beside it.
         // --dry-run only reads: opened read-only, so that a monitoring user can list what is due.
-        let store = try WebhookStore(
-            path: databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
+        let store = try Backends.open(databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
         if let warning = store.permissionWarning() { logger.log(.warn, warning) }
-        if store.database.isReadOnly && !dryRun {
+        if store.isReadOnly && !dryRun {
             throw KeysatError(
                 .permission,
                 "database \(databasePath) is read-only for this user, and a run must record its outcomes (run keysat-deliver as the database's owner)"
@@ -110,7 +109,7 @@ public struct Deliverer {
 
     /// `--dry-run`: what is due, with the endpoints whose destination the policy would refuse
     /// (judged once per endpoint, on what its host resolves to now).
-    private func listDue(store: WebhookStore, clock: any TimeSource, logger: Logger) throws -> Result {
+    private func listDue(store: any WebhookBackend, clock: any TimeSource, logger: Logger) throws -> Result {
         let due = try DeliveryRun(store: store, options: options, clock: clock, logger: logger).due(
             at: clock.now())
         var refused: [String: String] = [:]
@@ -129,7 +128,7 @@ public struct Deliverer {
     /// Runs rounds until one ends without the kick file having changed during it (an event was
     /// enqueued and kicked meanwhile), within the time budget and the limit.
     private func rounds(
-        store: WebhookStore, clock: any TimeSource, logger: Logger, stop: @escaping () -> Bool
+        store: any WebhookBackend, clock: any TimeSource, logger: Logger, stop: @escaping () -> Bool
     ) throws -> RunSummary {
         // Budgets on the monotonic clock: a wall clock stepped back must not stretch them.
         let start = clock.elapsed()
@@ -139,7 +138,7 @@ public struct Deliverer {
             // SQLite's own page cache (2 MiB) on both connections, by measurement (make bench
             // SCALE=1): a million due rows go out at the rate of 20,000 with it, and 4 MiB each
             // only made peak RSS grow with the database (docs/BENCHMARKS.md, fourth session).
-            try WebhookStore(path: databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
+            try Backends.open(databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         }
         defer { try? recorder.close() }
         var total = RunSummary()
@@ -179,7 +178,7 @@ public struct Deliverer {
     /// Writes the metrics file. Failing to is a warning, not a failed run (the deliveries are
     /// recorded); it is counted in the database, so the next metrics written say so too.
     private func writeMetrics(
-        store: WebhookStore, started: Timestamp, clock: any TimeSource, summary: RunSummary?, logger: Logger
+        store: any WebhookBackend, started: Timestamp, clock: any TimeSource, summary: RunSummary?, logger: Logger
     ) {
         guard let metricsPath else { return }
         var snapshot = MetricsFile.Snapshot(runStarted: started, runFinished: clock.now(), summary: summary)

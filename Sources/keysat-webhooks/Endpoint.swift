@@ -417,9 +417,9 @@ extension KeysatWebhooks.EndpointCommand {
 
 /// After a secret was replaced or deleted: erases the old one from the database file and its
 /// WAL at once, or says when it will be gone.
-func warnUnlessErased(_ store: WebhookStore) {
+func warnUnlessErased(_ store: any WebhookBackend) {
     if (try? store.checkpointErasing()) == true { return }
     Output.error(
-        "keysat-webhooks: warning: another connection is reading \(store.database.path), so the old secret stays in its WAL until that read ends and a checkpoint runs (at the end of the next keysat-deliver run that sends anything, or when the last connection closes)\n"
+        "keysat-webhooks: warning: another connection is reading \(store.location), so the old secret stays in its WAL until that read ends and a checkpoint runs (at the end of the next keysat-deliver run that sends anything, or when the last connection closes)\n"
     )
 }

@@ -44,8 +44,8 @@ extension KeysatWebhooks {
             }
             let store =
                 repair
-                ? try WebhookStore(
-                    path: database.resolvedPath, busyTimeoutMS: database.busyTimeoutMS, repairSchema: true)
+                ? try Backends.open(
+                    database.resolvedPath, busyTimeoutMS: database.busyTimeoutMS, repairSchema: true)
                 : try database.open(create: true)
             // The one command that reads the whole schema: what a start finding the schema
             // current does not look at (a table or column dropped by hand) is said here.
@@ -54,7 +54,7 @@ extension KeysatWebhooks {
                 let steps = store.repairedSchemaSteps.map(String.init).joined(separator: ", ")
                 Output.error("keysat-webhooks: note: recorded schema steps \(steps) as applied\n")
             }
-            if let group { try SharedDatabase.share(store.database.path, group: group) }
+            if let group { try SharedDatabase.share(store.location, group: group) }
             if store.adoptedKeysatTables {
                 Output.error(
                     "keysat-webhooks: note: this is Keysat's own database: stop Keysat's built-in webhook delivery worker, or both will send every delivery (see keysat-webhooks(1), RUNNING BESIDE KEYSAT)\n"
@@ -63,13 +63,13 @@ extension KeysatWebhooks {
             if json {
                 try Output.standard(
                     JSONText.object([
-                        ("database", JSONText.string(store.database.path)),
+                        ("database", JSONText.string(store.location)),
                         ("schema_version", String(try store.schemaVersion())),
                         ("adopted_keysat_database", store.adoptedKeysatTables ? "true" : "false"),
                     ]) + "\n")
                 return
             }
-            try Output.standard(store.database.path + "\n")
+            try Output.standard(store.location + "\n")
         }
     }
 }

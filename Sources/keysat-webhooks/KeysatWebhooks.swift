@@ -114,13 +114,13 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Opens the store; `create` makes a missing database instead of refusing it.
     /// `readOnly` for the commands that only read, so that a monitoring user with read access can.
-    func open(create: Bool = false, readOnly: Bool = false) throws -> WebhookStore {
-        let store = try WebhookStore(
-            path: resolvedPath, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS)
+    func open(create: Bool = false, readOnly: Bool = false) throws -> any WebhookBackend {
+        let store = try Backends.open(
+            resolvedPath, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS)
         if let warning = store.permissionWarning() { Output.error("keysat-webhooks: warning: \(warning)\n") }
         if let newer = store.newerSchema {
             Output.error(
-                "keysat-webhooks: warning: database \(store.database.path) was written by a newer keysat-webhooks (schema \(newer), this one knows \(WebhookStore.knownSchemaVersion)): reading it, which is safe; upgrade keysat-webhooks to change it\n"
+                "keysat-webhooks: warning: database \(store.location) was written by a newer keysat-webhooks (schema \(newer), this one knows \(WebhookStore.knownSchemaVersion)): reading it, which is safe; upgrade keysat-webhooks to change it\n"
             )
         }
         return store

@@ -1,0 +1,175 @@
+public import KeysatCore
+
+/// Everything the three programs ask of the database that holds the queue, whichever engine
+/// that is: the one interface the commands and the engine talk to (issue 21).
+///
+/// River's model (shared/STYLE.md): one driver interface with one method per operation the
+/// programs need, a backend per database holding its own SQL, and the rules of delivery above
+/// it (the run's parts, `OutcomePolicy`, `DeliveryRecord.State`'s meanings). SQLite's is
+/// `WebhookStore`; opening goes through `Backends.open`, the one place that chooses. What a
+/// backend cannot do is said by the backend (`capabilities`), not discovered by the caller.
+public protocol WebhookBackend: DeliveryStore {
+    /// Where the queue is, as an operator names it in messages (a file path).
+    var location: String { get }
+    /// Opened for reading only: a run that must record refuses to start on it.
+    var isReadOnly: Bool { get }
+    /// A newer schema's version, when this one was opened read-only on it; `nil` otherwise.
+    var newerSchema: Int? { get }
+    /// What this backend can and cannot do.
+    var capabilities: BackendCapabilities { get }
+    /// Opening found the Keysat licensing service's own tables and adopted them.
+    var adoptedKeysatTables: Bool { get }
+    /// The schema steps opening with `repairSchema` recorded as applied.
+    var repairedSchemaSteps: [Int] { get }
+
+    // MARK: Set-up and health
+
+    func schemaVersion() throws -> Int
+    /// What is missing from a schema that says it is current, in one line, or `nil`.
+    func schemaProblem() throws -> String?
+    /// A warning about who else may read or write the database, or `nil`.
+    func permissionWarning() -> String?
+    /// Commits from now on are durable when they return (exit 0 from keysat-enqueue means the
+    /// event survives a power loss).
+    func requireDurableCommits() throws
+    /// Makes deleted and overwritten content (old secrets, purged payloads) unreadable in the
+    /// backend's files now; `false` when a reader of another process keeps it for the moment.
+    func checkpointErasing() throws -> Bool
+
+    // MARK: Events
+
+    func enqueue(
+        eventType: String, data: [UInt8], idempotencyKey: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult
+    func knownEventTypes() throws -> [(name: String, source: WebhookStore.EventTypeSource)]
+    func isKnownEventType(_ name: String) throws -> Bool
+    func declareEventType(_ name: String) throws -> Bool
+    func forgetEventType(_ name: String) throws -> Bool
+
+    // MARK: Endpoints
+
+    func addEndpoint(
+        url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> Endpoint
+    func endpoints() throws -> [Endpoint]
+    func endpoint(id: String) throws -> Endpoint
+    func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?)
+        throws -> Endpoint
+    func setEndpointActive(id: String, _ active: Bool) throws -> Bool
+    func pendingDeliveryCount(endpointID: String) throws -> Int
+    func removeEndpoint(id: String, force: Bool) throws -> Int
+    func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint
+    func previousSecretExpiry(id: String) throws -> String?
+
+    // MARK: Deliveries
+
+    /// The full id of an endpoint or a delivery given by a unique prefix.
+    func fullID(of kind: WebhookStore.Record, _ text: String) throws -> String
+    func deliveries(_ filter: DeliveryFilter, limit: Int, payloads: Bool) throws -> [DeliveryRecord]
+    func delivery(id: String) throws -> DeliveryRecord
+    func attempts(deliveryID: String) throws -> [AttemptRecord]
+    func retry(ids: [String], force: Bool) throws -> Int
+    func retryDead(_ filter: DeliveryFilter) throws -> Int
+    func replayable(_ filter: DeliveryFilter) throws -> [String]
+    func replay(_ filter: DeliveryFilter) throws -> Int
+    func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String>
+    func writeTestDelivery(
+        endpointID: String, eventType: String, data: [UInt8], sendingSeconds: Double,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> String
+    /// One delivery as a run sends it (its endpoint's URL and secrets joined in).
+    func dueDelivery(id: String) throws -> DueDelivery?
+
+    // MARK: Maintenance and statistics
+
+    func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int) throws
+        -> (deliveries: Int, attempts: Int)
+    func queueCounts() throws -> WebhookStore.QueueCounts
+    func endpointStats() throws -> [WebhookStore.EndpointStats]
+    func metricsFailures() throws -> WebhookStore.MetricsFailures
+    func recordMetricsFailure(at now: Timestamp) throws
+}
+
+/// What a backend can do that another cannot, said by the backend.
+public struct BackendCapabilities: Sendable, Equatable {
+    /// The database is a file whose folder and companions can be given to a group (`init --group`).
+    public var sharedFiles: Bool
+    /// A lock file keeps runs on this host from overlapping (`--lock-file`).
+    public var lockFile: Bool
+    /// `init --repair` can record schema steps and remake indexes.
+    public var schemaRepair: Bool
+    /// A kick file next to the database signals new events (`keysat-enqueue --kick`).
+    public var kickFile: Bool
+
+    public init(sharedFiles: Bool, lockFile: Bool, schemaRepair: Bool, kickFile: Bool) {
+        self.sharedFiles = sharedFiles
+        self.lockFile = lockFile
+        self.schemaRepair = schemaRepair
+        self.kickFile = kickFile
+    }
+}
+
+extension WebhookBackend {
+    public func addEndpoint(
+        url: String, secret: String, eventTypes: [String], description: String,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> Endpoint {
+        try addEndpoint(
+            url: url, secret: secret, eventTypes: eventTypes, description: description, ordered: false,
+            using: &generator)
+    }
+
+    public func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?) throws
+        -> Endpoint
+    {
+        try updateEndpoint(id: id, url: url, eventTypes: eventTypes, description: description, ordered: nil)
+    }
+
+    /// `purge` in batches of 1,000.
+    public func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool) throws
+        -> (deliveries: Int, attempts: Int)
+    {
+        try purge(scope: scope, before: cutoff, dryRun: dryRun, batch: 1000)
+    }
+
+    /// Deliveries matching `filter`, newest first, with their payloads.
+    public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
+        try deliveries(filter, limit: limit, payloads: true)
+    }
+}
+
+/// Opening the queue's backend: the one place that chooses one.
+public enum Backends {
+    /// Opens the queue at `location` (a database file).
+    ///
+    /// - Parameters:
+    ///   - create: create a missing database instead of refusing it (`init`, `endpoint add`).
+    ///   - readOnly: for commands that only read, so that a user with read access can.
+    ///   - repairSchema: first record the schema steps whose changes are there but whose rows
+    ///     are missing (`init --repair`; `capabilities.schemaRepair`).
+    public static func open(
+        _ location: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
+        clock: any TimeSource = SystemClock(), repairSchema: Bool = false
+    ) throws -> any WebhookBackend {
+        try WebhookStore(
+            path: location, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS, clock: clock,
+            repairSchema: repairSchema)
+    }
+}
+
+extension WebhookStore: WebhookBackend {
+    public var location: String { database.path }
+    public var isReadOnly: Bool { database.isReadOnly }
+    public var capabilities: BackendCapabilities {
+        BackendCapabilities(sharedFiles: true, lockFile: true, schemaRepair: true, kickFile: true)
+    }
+
+    public func requireDurableCommits() throws {
+        // In WAL mode, synchronous=FULL syncs the WAL at commit (NORMAL syncs only at
+        // checkpoints, so a power loss could take a commit back). Runs keep NORMAL: a lost
+        // outcome is only a re-send.
+        try database.execute("PRAGMA synchronous=FULL")
+    }
+}
