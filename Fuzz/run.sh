@@ -23,7 +23,7 @@ build -o "$out/duration-fuzz" Fuzz/DurationFuzz.swift "$store/Durations.swift" "
 # project's libraries dropped), with the C shim that loads libcrypto.
 mkdir -p "$out/verify-src"
 for file in KeysatReceiver/ReceivedWebhook KeysatDelivery/StandardWebhooks KeysatDelivery/Signature \
-    KeysatDelivery/SigningKey KeysatDelivery/Base64; do
+    KeysatDelivery/SigningKey KeysatDelivery/Base64 KeysatDelivery/WebhookSecret; do
     sed -e '/^\(public \|internal \)\{0,1\}import Keysat[A-Za-z]*$/d' "Sources/$file.swift" \
         > "$out/verify-src/$(basename "$file").swift"
 done
@@ -31,7 +31,8 @@ printf 'module CCryptoShim {\n    header "%s/Sources/CCryptoShim/include/CCrypto
     > "$out/verify-src/module.modulemap"
 clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CCryptoShim/include Sources/CCryptoShim/shim.c -o "$out/shim.o"
 build -o "$out/verify-fuzz" -I "$out/verify-src" Fuzz/VerifyFuzz.swift "$out"/verify-src/*.swift \
-    "$store/Timestamp.swift" "$store/Identifiers.swift" "${common[@]}" "$out/shim.o" -ldl
+    "$store/Timestamp.swift" "$store/Identifiers.swift" "$store/Logger.swift" "$store/Environment.swift" \
+    "$store/Output.swift" "$store/EventType.swift" "$store/EndpointSecret.swift" "${common[@]}" "$out/shim.o" -ldl
 for target in json url duration verify; do
     corpus="$out/corpus-$target"
     mkdir -p "$corpus"
