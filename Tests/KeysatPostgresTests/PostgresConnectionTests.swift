@@ -8,7 +8,7 @@ import XCTest
 final class PostgresConnectionTests: XCTestCase {
     // XCTest runs a class's setUp, its tests and its tearDown one after another on one thread.
     nonisolated(unsafe) private static var slot = ClusterSlot.notStarted
-    private var cluster: PostgresTestCluster!
+    var cluster: PostgresTestCluster!
 
     override class func setUp() {
         super.setUp()

@@ -28,6 +28,7 @@ final class PostgresTestCluster {
     }
 
     static func start() throws -> PostgresTestCluster {
+        stopOrphans()
         // Short, for the Unix socket's path (at most 107 bytes).
         let directory = "/tmp/keysat-pg-\(getpid())-\(UUID().uuidString.prefix(8))"
         let result = try run(["start", directory])
@@ -43,6 +44,17 @@ final class PostgresTestCluster {
 
     func stop() {
         _ = try? PostgresTestCluster.run(["stop", directory])
+    }
+
+    /// Stops the clusters of test processes that were killed before their class's tearDown
+    /// (their folder is named after their process ID), so that servers do not pile up.
+    private static func stopOrphans() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for name in names where name.hasPrefix("keysat-pg-") {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[2]), pid != getpid() else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH { _ = try? run(["stop", "/tmp/" + name]) }
+        }
     }
 
     /// The value of `keyword` in the connection string (e.g. the port).
