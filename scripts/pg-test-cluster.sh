@@ -19,10 +19,10 @@ usage() { echo "pg-test-cluster: usage: $0 start|stop DIR" >&2; exit 64; }
 action=$1
 dir=$2
 marker=.keysat-pg-test-cluster
+bin=${PG_BIN:-}
 # The caller's PG* variables must not steer psql and pg_ctl to another server.
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^PG' || true)
 
-bin=${PG_BIN:-}
 if [ -z "$bin" ]; then
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 fi
@@ -78,9 +78,11 @@ CONF
     echo "host=127.0.0.1 port=$port dbname=keysat user=keysat passfile=$dir/pgpass sslmode=disable"
 }
 
-# A port nothing listens on now, chosen by the kernel.
+# A port nothing listens on now, chosen by the kernel (without python3, a random one: the
+# caller retries when it is taken).
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' \
+        2>/dev/null || echo $((20000 + RANDOM % 40000))
 }
 
 # The role and database the tests use, with a random password kept in a 0600 passfile (libpq
