@@ -33,6 +33,10 @@ let package = Package(
         .target(name: "CCryptoShim", dependencies: ["COpenSSL"]),
         // libc's variadic calls (prctl) at fixed arity.
         .target(name: "CSystemShim"),
+        // Headers only, like libcurl: libpq is loaded by keysat_pq_load() (dlopen) when a
+        // PostgreSQL connection is first opened, so an SQLite host neither needs nor loads it.
+        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
+        .target(name: "CPostgresShim", dependencies: ["CPostgres"]),
 
         // MARK: - Libraries
         // Pure Swift over libc: time, identifiers, JSON, durations, event types and the envelope,
@@ -40,6 +44,12 @@ let package = Package(
         .target(name: "KeysatCore", swiftSettings: strict),
         // The SQLite store: the only code that writes SQL. Links SQLite only.
         .target(name: "KeysatStore", dependencies: ["KeysatCore", "CSQLite"], swiftSettings: strict),
+        // PostgreSQL over libpq: the connection, its session settings, errors mapped to the
+        // tool's classes, connection strings. No program depends on it yet; keysat-enqueue on
+        // SQLite must never load it (docs/POSTGRES.md).
+        .target(
+            name: "KeysatPostgres", dependencies: ["KeysatCore", "CPostgres", "CPostgresShim"],
+            swiftSettings: strict),
         // What the commands share: option parsing, tables, input files, keysat-enqueue's command,
         // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
         .target(
@@ -81,6 +91,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "KeysatPostgresTests", dependencies: ["KeysatCore", "KeysatPostgres"],
             swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["KeysatCore", "KeysatStore"],

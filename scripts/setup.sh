@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one place that says what this project needs, and installs what is missing.
 #
-#   scripts/setup.sh build    Debian packages needed to build (headers of SQLite, OpenSSL, libcurl)
-#   scripts/setup.sh test     those, the tools the tests run (sqlite3, mandoc), and the Python
-#                             packages the tests check against, in the project's .venv
+#   scripts/setup.sh build    Debian packages needed to build (headers of SQLite, OpenSSL, libcurl,
+#                             libpq, and libpq itself, which the PostgreSQL tests load)
+#   scripts/setup.sh test     those, the tools the tests run (sqlite3, mandoc, the PostgreSQL
+#                             server for scripts/pg-test-cluster.sh), and the Python packages
+#                             the tests check against, in the project's .venv
 #   scripts/setup.sh dist     those needed to build the .deb and check it (dpkg-dev, lintian)
 #   scripts/setup.sh bench    those the benchmark runs (nginx, hyperfine, GNU time)
 #   scripts/setup.sh alerts   those the alert rules' check needs (promtool, from prometheus;
@@ -17,10 +19,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev pkg-config)
+build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libpq5 pkg-config)
 # systemd: systemd-analyze, which verifies the units `keysat-webhooks units` writes (installing
-# it boots nothing).
-test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd)
+# it boots nothing). postgresql: the server whose initdb and pg_ctl the PostgreSQL tests run in
+# a throw-away cluster of their own (scripts/pg-test-cluster.sh); Debian's package also creates
+# a cluster `main` on port 5432, which the tests do not use.
+test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd postgresql)
 dist_debs=(dpkg-dev lintian fakeroot)
 bench_debs=(nginx-light hyperfine time sqlite3 python3)
 alerts_debs=(prometheus)
