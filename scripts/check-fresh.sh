@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git clone --quiet "$PWD" "$work/clone"
 mkdir -p "$work"/{usr,var,etc}/{upper,work}
-removed="libsqlite3-dev libssl-dev libcurl4-openssl-dev sqlite3 mandoc"
+removed="libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev sqlite3 mandoc"
 cat > "$work/fresh.sh" <<'SCRIPT'
 set -euo pipefail
 work=$1 removed=$2
@@ -40,7 +40,7 @@ chown -R 0:0 "$work/clone"
 [ "$status" != 0 ] || fail "make quickstart as a user succeeded without the -dev packages"
 # Text is searched as a here-string, never `echo | grep -q` (here and in the other scripts): under
 # pipefail, grep's early exit can fail the writer's last write and so the pipeline (2 in 3,000).
-grep -qx 'setup: error: missing Debian packages; install them with: sudo apt-get install libsqlite3-dev libssl-dev libcurl4-openssl-dev' <<<"$out" \
+grep -qx 'setup: error: missing Debian packages; install them with: sudo apt-get install libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev' <<<"$out" \
     || fail "make quickstart as a user did not name the install command: $out"
 grep -q 'Error 69' <<<"$out" || fail "setup did not exit 69: $out"
 [ ! -d .build ] || fail "make quickstart as a user started a build"
