@@ -166,7 +166,7 @@ public final class Database {
                     if suffix != "-journal", access(path, W_OK) == 0, access(file, R_OK | W_OK) != 0 {
                         throw KeysatError(
                             .permission,
-                            "\(file) belongs to uid \(companion.st_uid) and cannot be written by this user: give it the database's owner and mode (chown --reference=\(path) \(file); chmod --reference=\(path) \(file))",
+                            "\(file) (uid \(companion.st_uid), mode \(String(companion.st_mode & 0o7777, radix: 8))) cannot be read and written by this user (uid \(getuid())): give it the database's owner and mode (chown --reference=\(path) \(file); chmod --reference=\(path) \(file))",
                             errno: EACCES)
                     }
                     continue
