@@ -37,15 +37,26 @@ public struct DatabaseFolder {
         self.path = FilePath.folder(of: database)
     }
 
-    /// Whether the folder must change to be in the group model for `gid`.
-    public func needsChange(gid: UInt32) throws -> Bool {
-        var info = stat()
-        guard lstat(path, &info) == 0 else {
-            throw KeysatError.system(.noInput, "cannot read the database's folder \(path)", errno: errno)
+    /// The folder opened without following a link (`O_NOFOLLOW`, `O_DIRECTORY`): every check
+    /// and every change is made on what was opened, never on the path again, so a folder swapped
+    /// for a link to another between the check and the change is not changed (the adversarial
+    /// pass of issue 20 made a root-owned folder 2770 that way, renaming in a loop).
+    /// - Returns: the descriptor; the caller closes it.
+    public func open() throws -> Int32 {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP || code == ENOTDIR {
+                throw refusal("is not a folder but a link or another file; name the real folder in --db")
+            }
+            throw KeysatError.system(.noInput, "cannot read the database's folder \(path)", errno: code)
         }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw refusal("is not a folder but a link or another file; name the real folder in --db")
-        }
+        return fd
+    }
+
+    /// Whether the folder (opened as `fd`) must change to be in the group model for `gid`.
+    public func needsChange(_ fd: Int32, gid: UInt32) throws -> Bool {
+        let info = try status(fd)
         return info.st_gid != gid || info.st_mode & 0o7777 != 0o2770
     }
 
@@ -53,20 +64,27 @@ public struct DatabaseFolder {
     /// group: see the type's summary.
     /// - Throws: `KeysatError` (cannotCreate, 73) naming the folder and why.
     public func checkMayShare(gid: UInt32) throws {
-        guard try needsChange(gid: gid) else { return }
-        var info = stat()
-        guard lstat(path, &info) == 0 else {
-            throw KeysatError.system(.noInput, "cannot read the database's folder \(path)", errno: errno)
-        }
+        let fd = try open()
+        defer { close(fd) }
+        try checkMayShare(fd, gid: gid)
+    }
+
+    /// `checkMayShare` on the folder opened as `fd`.
+    public func checkMayShare(_ fd: Int32, gid: UInt32) throws {
+        guard try needsChange(fd, gid: gid) else { return }
+        let info = try status(fd)
         if info.st_mode & S_ISVTX != 0 {
             throw refusal("is sticky (a folder shared by all, like /tmp) and keeps its mode", byHand: false)
         }
-        let real = Self.realPath(path) ?? path
-        if Self.systemFolders.contains(real) {
-            throw refusal(
-                "is \(real == path ? "" : real + ", ")one of the system's own folders", byHand: false)
+        // The very folder opened, compared with each system folder by device and inode: a link,
+        // a path with `..` or a bind mount of a system folder is that folder.
+        for folder in Self.systemFolders.sorted() {
+            var system = stat()
+            if stat(folder, &system) == 0 && system.st_dev == info.st_dev && system.st_ino == info.st_ino {
+                throw refusal("is \(folder == path ? "" : folder + ", ")one of the system's own folders", byHand: false)
+            }
         }
-        let others = try neighbours()
+        let others = try neighbours(fd)
         if let first = others.first {
             let more = others.count > 1 ? " and \(others.count - 1) more" : ""
             throw refusal(
@@ -76,12 +94,22 @@ public struct DatabaseFolder {
 
     /// The entries of the folder that are neither the database nor one of its companions.
     func neighbours() throws -> [String] {
-        guard let directory = opendir(path) else {
+        let fd = try open()
+        defer { close(fd) }
+        return try neighbours(fd)
+    }
+
+    private func neighbours(_ fd: Int32) throws -> [String] {
+        let listing = dup(fd)
+        guard listing >= 0, let directory = fdopendir(listing) else {
+            let code = errno
+            if listing >= 0 { close(listing) }
             throw KeysatError.system(
                 .permission, "cannot list the database's folder \(path) to check it holds only the database",
-                errno: errno)
+                errno: code)
         }
         defer { closedir(directory) }
+        rewinddir(directory)
         let base =
             database.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? database
         let own = Set(Self.companionSuffixes.map { base + $0 })
@@ -98,6 +126,14 @@ public struct DatabaseFolder {
         return others.sorted()
     }
 
+    private func status(_ fd: Int32) throws -> stat {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw KeysatError.system(.noInput, "cannot read the database's folder \(path)", errno: errno)
+        }
+        return info
+    }
+
     private func refusal(_ why: String, byHand: Bool = true) -> KeysatError {
         let advice =
             byHand
@@ -107,11 +143,5 @@ public struct DatabaseFolder {
             .cannotCreate,
             "will not give the folder '\(TerminalText.escape(path))' to the group: it \(why); put the database in a folder of its own, such as /var/lib/keysat\(advice)"
         )
-    }
-
-    private static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }

@@ -251,13 +251,16 @@ extension WebhookStore: DeliveryStore {
         // what sorts before '0' (numbers first) is not one, and nothing this project or Keysat
         // writes is due after 2099, so what sorts from '21' on ('5', 'soon', a Julian day
         // '2461380.7', blobs last) is not one either. Text that begins like a time and sorts
-        // between now and 2100 becomes due when its text comes, and is caught then.
-        try database.prepare(
-            Self.dueColumns + "\n" + """
-                WHERE d.delivered_at IS NULL AND (d.next_attempt_at < '0' OR d.next_attempt_at >= '21')
-                ORDER BY d.rowid LIMIT ?2
-                """
-        ).rows([.text(clock.now().rfc3339), .integer(Int64(limit))]) { Self.dueDelivery($0) }
+        // between now and 2100 becomes due when its text comes, and is caught then. Two
+        // statements: with an OR (or ORDER BY rowid) SQLite scans the whole index, or the table
+        // (an idle run took 9 ms instead of 2.6 on 20,000 rows).
+        var found: [DueDelivery] = []
+        for range in ["d.next_attempt_at < '0'", "d.next_attempt_at >= '21'"] where found.count < limit {
+            found += try database.prepare(
+                Self.dueColumns + "\nWHERE d.delivered_at IS NULL AND \(range) LIMIT ?2"
+            ).rows([.text(clock.now().rfc3339), .integer(Int64(limit - found.count))]) { Self.dueDelivery($0) }
+        }
+        return found
     }
 
     public func oldestPending(endpointID: String) throws -> DueDelivery? {

@@ -37,33 +37,45 @@ public enum SharedDatabase {
     public static func share(_ path: String, group: String) throws -> UInt32 {
         let gid = try groupID(group)
         let folder = DatabaseFolder(database: path)
-        try folder.checkMayShare(gid: gid)
-        if try folder.needsChange(gid: gid) { try apply(folder.path, gid: gid, mode: 0o2770, what: "folder") }
-        for file in [
-            path, path + "-wal", path + "-shm", Kick.defaultPath(database: path),
-            Kick.defaultLockPath(database: path),
-        ] {
-            var info = stat()
-            guard lstat(file, &info) == 0 else { continue }
-            guard info.st_mode & S_IFMT == S_IFREG else {
-                throw KeysatError(.cannotCreate, "\(file) is not a regular file; remove it", errno: nil)
+        // Everything through the folder as opened: a path swapped meanwhile changes nothing.
+        let fd = try folder.open()
+        defer { close(fd) }
+        try folder.checkMayShare(fd, gid: gid)
+        if try folder.needsChange(fd, gid: gid) { try apply(fd, folder.path, gid: gid, mode: 0o2770, what: "folder") }
+        let base = String(path.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(path))
+        for suffix in ["", "-wal", "-shm", ".kick", ".deliver.lock"] {
+            let name = base + suffix
+            // Opened beside the database in the folder opened above, never through a link, and
+            // not waiting on a FIFO.
+            let file = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            if file < 0 {
+                let code = errno
+                if code == ENOENT { continue }
+                if code == ELOOP {
+                    throw KeysatError(.cannotCreate, "\(folder.path)/\(name) is a symbolic link; remove it", errno: nil)
+                }
+                throw KeysatError.system(.permission, "cannot open \(folder.path)/\(name)", errno: code)
             }
-            try apply(file, gid: gid, mode: 0o660, what: "file")
+            defer { close(file) }
+            var info = stat()
+            guard fstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw KeysatError(.cannotCreate, "\(folder.path)/\(name) is not a regular file; remove it", errno: nil)
+            }
+            try apply(file, "\(folder.path)/\(name)", gid: gid, mode: 0o660, what: "file")
         }
         return gid
     }
 
-    private static func apply(_ path: String, gid: gid_t, mode: mode_t, what: String) throws {
-        // No link is followed: lchown, and chmod only after checking it is not a link.
-        guard lchown(path, UInt32.max, gid) == 0 else {
+    /// Gives what `fd` is open on to the group, with `mode`: on the descriptor, never the path.
+    private static func apply(_ fd: Int32, _ path: String, gid: gid_t, mode: mode_t, what: String) throws {
+        guard fchown(fd, UInt32.max, gid) == 0 else {
             let code = errno
             throw KeysatError.system(
                 code == EPERM || code == EACCES ? .permission : .io,
                 "cannot give \(what) \(path) to the group", errno: code,
                 advice: "run as root, or as its owner and a member of the group")
         }
-        var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK, chmod(path, mode) == 0 else {
+        guard fchmod(fd, mode) == 0 else {
             let code = errno
             throw KeysatError.system(.permission, "cannot change the mode of \(what) \(path)", errno: code)
         }
