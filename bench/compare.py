@@ -4,12 +4,13 @@ builds (two folders of release binaries), each against its reference (sqlite3, c
 measurement interleaved so that the machine's load falls on both alike. What a closing note
 quotes as "no regression".
 
-usage: bench/compare.py BEFORE_BIN AFTER_BIN [--quick]
+usage: bench/compare.py BEFORE_BIN AFTER_BIN [--quick] [--throughput-only CONCURRENCY]
 """
 import os, statistics, sys
 
 BEFORE, AFTER = sys.argv[1], sys.argv[2]
-sys.argv = [sys.argv[0], AFTER] + sys.argv[3:]  # bench.py reads its options from argv
+ONLY = int(sys.argv[sys.argv.index("--throughput-only") + 1]) if "--throughput-only" in sys.argv else None
+sys.argv = [sys.argv[0], AFTER] + [a for a in sys.argv[3:] if a == "--quick"]  # bench.py reads its options
 import bench  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def throughput():
         db = bench.make_db("throughput.db", urls, bench.N)
         config = os.path.join(bench.WORK, "curl.cfg")
         bench.curl_config_fair(db, config, os.path.join(bench.WORK, "body.json"))
-        for concurrency in [16, 64]:
+        for concurrency in [ONLY] if ONLY else [16, 64]:
             rates = {"before": [], "after": [], "curl": []}
             cpus = {"before": [], "after": [], "curl": []}
             for _ in range(5 if not bench.QUICK else 1):
@@ -70,7 +71,8 @@ def throughput():
 
 if __name__ == "__main__":
     try:
-        startup()
+        if not ONLY:
+            startup()
         throughput()
     finally:
         bench.stop_nginx()

@@ -1,5 +1,6 @@
 public import KeysatCore
 public import KeysatStore
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -35,6 +36,10 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     private let limit: Int
     private var writing = false
     private var failure: (any Error)?
+    /// Set (after `failure`, under the mutex) when a commit failed: read without the mutex by
+    /// `checkRecording`, before every request. Taking the mutex there contended with the writer
+    /// thread on every request (measured: 12 µs more CPU per delivery at concurrency 64).
+    private let failed = Atomic<Bool>(false)
     /// Requests whose outcomes were in a batch whose commit failed.
     private var lost = 0
     private var closing = false
@@ -88,6 +93,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
     public func prepareToRecord() throws { try startIfNeeded() }
 
     public func checkRecording() throws {
+        guard failed.load(ordering: .acquiring) else { return }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if let failure { throw failure }
@@ -195,6 +201,7 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
             uncommitted -= batch.count
             if let error {
                 if failure == nil { failure = error }
+                failed.store(true, ordering: .releasing)
                 lost += batch.lazy.filter(\.requested).count
             }
             pthread_cond_broadcast(changed)

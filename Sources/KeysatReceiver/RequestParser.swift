@@ -147,20 +147,26 @@ struct RequestParser {
         return (String(decoding: line[..<colon], as: UTF8.self), String(decoding: value, as: UTF8.self))
     }
 
+    /// Headers a request may carry once at most: what frames it, and what its signatures cover
+    /// or name. A second `webhook-id` after a signed one was passed on, so that an application
+    /// taking the last value (or joining them) saw an id nobody signed (the adversarial pass).
+    static let single: Set<String> = [
+        "host", "content-length", "content-type", "webhook-id", "webhook-timestamp", "webhook-signature",
+        "x-keysat-signature", "x-keysat-delivery", "x-keysat-event",
+    ]
+
     /// The body's length: one `Content-Length` of digits at most (none: no body); any
-    /// `Transfer-Encoding` is refused (chunked bodies are not read here), as is a second `Host`.
+    /// `Transfer-Encoding` is refused (chunked bodies are not read here), as is a second of any
+    /// header in `single`.
     private static func bodyLength(_ request: Listener.Request) -> Result<Int, Refusal> {
         var lengths: [String] = []
-        var hosts = 0
+        var seen: Set<String> = []
         for (name, value) in request.headers {
-            switch name.lowercased() {
-            case "transfer-encoding": return .failure(Refusal())
-            case "content-length": lengths.append(value)
-            case "host": hosts += 1
-            default: break
-            }
+            let lowered = name.lowercased()
+            if lowered == "transfer-encoding" { return .failure(Refusal()) }
+            if lowered == "content-length" { lengths.append(value) }
+            if single.contains(lowered) && !seen.insert(lowered).inserted { return .failure(Refusal()) }
         }
-        guard lengths.count <= 1, hosts <= 1 else { return .failure(Refusal()) }
         // The sender's number: only digits, never an overflow or a negative range.
         let text = lengths.first ?? "0"
         guard text.utf8.count <= 9, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import KeysatStore
 
 /// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in
@@ -40,19 +41,30 @@ struct UnitPath {
         if components.contains(where: { $0 == "." || $0 == ".." }) {
             return "must not hold '.' or '..' components"
         }
+        // systemd refuses a file name over 255 bytes as neither a name nor a path (fatal).
+        if components.contains(where: { $0.utf8.count > 255 }) { return "has a component longer than 255 bytes" }
         return nil
     }
 
     /// As systemd reads it back in Environment=, ExecStart=, PathChanged= and ReadWritePaths=.
     var setting: String { Self.doubling("%", in: path) }
 
-    private static func doubling(_ character: Character, in text: String) -> String {
-        var out = ""
-        for c in text {
-            out.append(c)
-            if c == character { out.append(c) }
+    /// By Unicode scalar, never by Character: a prepended mark such as U+0600 joins the `%`
+    /// after it into one grapheme, which then equals no `%` and was left single (a live `%h`).
+    private static func doubling(_ character: Unicode.Scalar, in text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            out.append(scalar)
+            if scalar == character { out.append(scalar) }
         }
-        return out
+        return String(out)
+    }
+
+    /// `path` with its links resolved, as systemd reads it (or `path` itself when it does not exist).
+    private static func resolved(_ path: String) -> String {
+        guard let real = realpath(path, nil) else { return path }
+        defer { free(real) }
+        return String(cString: real)
     }
 
     /// The folder, refused when it is one of the system's (ReadWritePaths=/ would undo
@@ -60,7 +72,8 @@ struct UnitPath {
     func databaseFolder(option: String) throws -> UnitPath {
         let folder = String(path[..<path.lastIndex(of: "/")!])
         let name = folder.isEmpty ? "/" : folder
-        if DatabaseFolder.systemFolders.contains(name) {
+        // systemd resolves links in ReadWritePaths=: a link to / is /.
+        if DatabaseFolder.systemFolders.contains(name) || DatabaseFolder.systemFolders.contains(Self.resolved(name)) {
             throw ValidationError(
                 "'\(option)' names a database directly in \(name), a system folder the service would have to write: put it in a folder of its own"
             )

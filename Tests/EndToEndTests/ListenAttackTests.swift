@@ -30,6 +30,10 @@ final class ListenAttackTests: XCTestCase {
             "two Content-Lengths": "Content-Length: 0\r\n\(end)\(Self.smuggled)",
             "conflicting Transfer-Encoding": "Transfer-Encoding: chunked\r\n\(end)",
             "tab before the colon": "Content-Length\t: 99\r\n\(end)",
+            // What signatures cover or name, twice: an application could take the unsigned one.
+            "two webhook-ids": "webhook-id: msg_1\r\nwebhook-id: evil\r\n\(end)",
+            "two X-Keysat-Signatures": "X-Keysat-Signature: sha256=00\r\nx-keysat-signature: sha256=11\r\n\(end)",
+            "two Content-Types": "Content-Type: application/json\r\ncontent-type: text/plain\r\n\(end)",
         ]
         for (name, headers) in attacks.sorted(by: { $0.key < $1.key }) {
             let status = try rawHTTP(port: port, "POST /hook HTTP/1.1\r\nHost: a\r\n\(headers)")

@@ -60,6 +60,8 @@ final class UnitsTests: XCTestCase {
             ("--db", "/srv/k\u{1b}[2J/keysat.db", "control characters"), ("--db", "/srv//k.db", "'//'"),
             ("--db", "/srv/k\tdb", "control characters"), ("--db", "/var/lib/keysat.db", "system folder"),
             ("--db", "/keysat.db", "system folder"),
+            // The adversarial pass: systemd refuses a component over 255 bytes (fatal in verify).
+            ("--bindir", "/opt/" + String(repeating: "b", count: 300), "longer than 255 bytes"),
         ]
         for (option, value, reason) in refusals {
             var arguments = ["units", "--output-dir", scratch.path, option, value]
@@ -89,6 +91,21 @@ final class UnitsTests: XCTestCase {
             service.contains("\nExecStart=\(scratch.path)/bin%%h/keysat-deliver --linger 1\n"), service)
         XCTAssertTrue(service.contains("\nEnvironment=KEYSAT_DB=/srv/100%%h/k%%i.db\n"), service)
         XCTAssertTrue(service.contains("\nReadWritePaths=/srv/100%%h\n"), service)
+        // A prepended mark (U+0600) joined the '%' after it into one grapheme, left single.
+        let joined = try runTool(
+            "keysat-webhooks",
+            ["units", "--db", "/srv/k\u{0600}%t/k.db", "--bindir", bindir, "--output-dir", scratch.file("joined")])
+        if joined.status == 0 {
+            let text = try String(contentsOfFile: scratch.file("joined") + "/keysat-deliver.service", encoding: .utf8)
+            XCTAssertTrue(text.contains("\u{0600}%%t"), text)
+        }
+        // A folder that is a link to / is / to systemd (ReadWritePaths= resolves it).
+        let root = scratch.file("rootlink")
+        try FileManager.default.createSymbolicLink(atPath: root, withDestinationPath: "/")
+        let linked = try runTool(
+            "keysat-webhooks", ["units", "--db", root + "/k.db", "--bindir", "/usr/bin", "--output-dir", units])
+        XCTAssertEqual(linked.status, 64, linked.stderr)
+        XCTAssertTrue(linked.stderr.contains("system folder"), linked.stderr)
         let path = try String(contentsOfFile: units + "/keysat-deliver.path", encoding: .utf8)
         XCTAssertTrue(path.contains("\nPathChanged=/srv/100%%h/k%%i.db.kick\n"), path)
         try verify(units, scratch: scratch)
