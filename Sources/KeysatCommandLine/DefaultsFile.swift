@@ -13,8 +13,9 @@ public import KeysatCore
 /// this user and writable by no one else (otherwise another user could widen the network
 /// policy of the runs this user starts), at most 64 KiB; each line must be blank, a comment, or
 /// `KEYSAT_NAME=value` with a value of printable characters that reads the same to systemd and
-/// to sh (no `$`, backquote, backslash or quote inside; one pair of quotes around it is
-/// removed). Any other line is skipped.
+/// to sh (no `$`, backquote, backslash or quote inside; unquoted, no white space or shell
+/// operator either; one pair of quotes around it is removed; CRLF endings allowed). Any other
+/// line is skipped, and so is its setting, for the service's cron line as for a spawned run.
 public enum DefaultsFile {
     /// The file the package installs.
     public static let standardPath = "/etc/default/keysat-webhooks"
@@ -31,8 +32,12 @@ public enum DefaultsFile {
     /// missing or cannot be trusted.
     public static func assignments(at path: String) -> [(name: String, value: String)] {
         guard let text = trustedText(at: path) else { return [] }
-        return text.split(separator: "\n", omittingEmptySubsequences: true).compactMap {
-            assignment(String($0))
+        // Lines by byte, never by Character: "\r\n" is one Character, and a file with CRLF
+        // endings read as one line lost every setting after the first.
+        return Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).compactMap {
+            (line: ArraySlice<UInt8>) -> (name: String, value: String)? in
+            let content = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            return assignment(String(decoding: content, as: UTF8.self))
         }
     }
 
@@ -44,10 +49,16 @@ public enum DefaultsFile {
         guard name.hasPrefix("KEYSAT_"), name.utf8.count <= 64,
             name.utf8.allSatisfy({ isNameByte($0) })
         else { return nil }
+        var quoted = false
         if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
             value = value.dropFirst().dropLast()
+            quoted = true
         }
-        let refused: Set<Unicode.Scalar> = ["$", "`", "\\", "\"", "'"]
+        // What sh would read otherwise than systemd: unquoted, white space ends the value (and
+        // runs the rest as a command) and ; & | < > ( ) * ? [ ] # ~ are the shell's; quoted, only
+        // quotes, $, ` and \ are (refused in both).
+        var refused: Set<Unicode.Scalar> = ["$", "`", "\\", "\"", "'"]
+        if !quoted { refused.formUnion([" ", "\t", ";", "&", "|", "<", ">", "(", ")", "*", "?", "[", "]", "#", "~"]) }
         guard
             value.unicodeScalars.allSatisfy({
                 $0.value >= 0x20 && $0.value != 0x7F && !(0x80..<0xA0).contains($0.value)

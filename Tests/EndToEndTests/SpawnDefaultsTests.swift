@@ -15,11 +15,13 @@ final class SpawnDefaultsTests: XCTestCase {
         let defaults = try scratch.write(
             "keysat-webhooks.default",
             """
-            # as the package ships it, with the operator's changes
-            KEYSAT_DB=/nonexistent/keysat.db
-            KEYSAT_ALLOW_NETWORKS=127.0.0.1
-            KEYSAT_METRICS_FILE="\(metrics)"
+            # as the package ships it, with the operator's changes, saved with CRLF line ends\r
+            KEYSAT_DB=/nonexistent/keysat.db\r
+            KEYSAT_ALLOW_NETWORKS=127.0.0.1\r
+            KEYSAT_METRICS_FILE="\(metrics)"\r
             KEYSAT_METRICS_FILE=\(scratch.path)/evil$(touch \(scratch.path)/pwned).prom
+            KEYSAT_METRICS_FILE=\(scratch.path)/evil2;touch \(scratch.path)/pwned
+            KEYSAT_METRICS_FILE=\(scratch.path)/evil3 \(scratch.path)/other.prom
             LD_PRELOAD=\(scratch.path)/missing.so
              KEYSAT_ALLOW_NETWORKS=0.0.0.0/0
 
