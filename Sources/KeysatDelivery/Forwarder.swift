@@ -34,6 +34,7 @@ public final class Forwarder {
         settings.timeoutMS = DurationText.milliseconds(timeoutSeconds)
         settings.connectTimeoutMS = min(settings.connectTimeoutMS, settings.timeoutMS)
         settings.policy = NetworkPolicy(allowed: [NetworkPolicy.Network("::/0")!])
+        settings.userAgent = nil  // the sender's is passed on, not joined by ours
         self.url = url
         self.clock = clock
         engine = try HTTPEngine(settings: settings, maximumConnections: 1, clock: clock)
@@ -46,6 +47,26 @@ public final class Forwarder {
         "proxy-connection", "trailer",
     ]
 
+    /// The header lines as curl must be given them to send what the sender sent: without the
+    /// hop-by-hop ones (and those its `Connection` header names, RFC 9110 §7.6.1); an empty
+    /// value as `Name;` (`Name:` tells curl to send none); and curl's own defaults it would add
+    /// (`Accept`, a form `Content-Type` for a body) removed when the sender sent none.
+    static func lines(_ headers: [(String, String)]) -> [String] {
+        var dropped = hopByHop
+        for (name, value) in headers where name.lowercased() == "connection" {
+            for token in value.split(separator: ",") {
+                dropped.insert(String(token).trimmingSpaces.lowercased())
+            }
+        }
+        var lines = headers.filter { !dropped.contains($0.0.lowercased()) }.map {
+            $0.1.isEmpty ? "\($0.0);" : "\($0.0): \($0.1)"
+        }
+        for name in ["Accept", "Content-Type"] where !headers.contains(where: { $0.0.lowercased() == name.lowercased() }) {
+            lines.append(name + ":")
+        }
+        return lines
+    }
+
     /// Sends `body` with `headers` (minus the hop-by-hop ones) and waits for the answer.
     ///
     /// Every header line passes `HeaderLine`, the check a run's own lines pass; a request with
@@ -55,11 +76,7 @@ public final class Forwarder {
             return Result(status: nil, error: "a header line is not safe to pass on", milliseconds: 0)
         }
         tag += 1
-        var lines = headers.filter { !Forwarder.hopByHop.contains($0.0.lowercased()) }.map {
-            "\($0.0): \($0.1)"
-        }
-        // curl adds an Accept header of its own unless told not to; the sender's is kept.
-        if !headers.contains(where: { $0.0.lowercased() == "accept" }) { lines.append("Accept:") }
+        let lines = Self.lines(headers)
         let started = clock.now()
         let elapsed = { Int((self.clock.now().microseconds - started.microseconds) / 1000) }
         do {

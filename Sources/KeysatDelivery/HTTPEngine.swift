@@ -16,7 +16,8 @@ final class HTTPEngine: Transport {
         var timeoutMS = 10_000
         var connectTimeoutMS = 5_000
         var maximumResponseBytes = 65_536
-        var userAgent = "keysat-webhooks/\(KeysatVersion.string)"
+        /// `nil`: none of ours (the forwarder passes on the sender's).
+        var userAgent: String? = "keysat-webhooks/\(KeysatVersion.string)"
         var policy = NetworkPolicy()
         /// A CA bundle to trust instead of the system's.
         var caFile: String?
@@ -80,7 +81,7 @@ final class HTTPEngine: Transport {
         }
         multi = try MultiHandle()
         self.settings = settings
-        closingHeaders = ["User-Agent: " + RequestHeaders.headerSafe(settings.userAgent), "Expect:"]
+        closingHeaders = (settings.userAgent.map { ["User-Agent: " + RequestHeaders.headerSafe($0)] } ?? []) + ["Expect:"]
         self.clock = clock
         try multi.set(CURLMOPT_MAXCONNECTS, max(maximumConnections, 1))
     }

@@ -11,6 +11,28 @@ final class ListenAttackTests: XCTestCase {
     /// A Python http.server application behind `listen --forward-to`; raw socket clients send
     /// webhooks with a second request hidden in a header, in each way a parser can be fooled.
     /// Each is answered 400 and the application sees none of them, nor the request inside.
+    /// What the application gets is what the sender sent (the adversarial pass: an empty
+    /// header was dropped, a form Content-Type and a second User-Agent added, a header the
+    /// sender's Connection named passed on).
+    func testTheApplicationGetsTheSendersHeadersAsSent() throws {
+        let scratch = try Scratch()
+        let application = try Receiver(in: scratch)
+        let (process, port, _) = try startListen(scratch, ["--forward-to", application.url("/status/200/as-sent")])
+        defer { if process.isRunning { process.terminate() } }
+        let status = try rawHTTP(
+            port: port,
+            "POST /as-sent HTTP/1.1\r\nHost: a\r\nUser-Agent: sender/1\r\nX-Empty:\r\nX-Hop: secret\r\n"
+                + "Connection: close, X-Hop\r\nContent-Length: 2\r\n\r\n{}")
+        XCTAssertEqual(status, "HTTP/1.1 200 OK")
+        usleep(200_000)
+        let headers = try XCTUnwrap(application.requests().first?.headers)
+        XCTAssertEqual(headers["user-agent"], "sender/1")
+        XCTAssertEqual(headers["x-empty"], "", "\(headers)")
+        XCTAssertNil(headers["x-hop"], "\(headers)")
+        XCTAssertNil(headers["content-type"], "\(headers)")
+        XCTAssertNil(headers["accept"], "\(headers)")
+    }
+
     func testARequestSmuggledInAHeaderNeverReachesTheApplication() throws {
         let scratch = try Scratch()
         let application = try Receiver(in: scratch)
