@@ -81,7 +81,14 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     /// Parses RFC 3339 (`2026-11-29T07:25:05Z`, with 0–9 fraction digits and any offset;
     /// a space may stand for the `T`, and a date alone means its midnight UTC).
     public init?(rfc3339 text: String) {
-        let b = Array(text.utf8)
+        var text = text
+        guard let parsed = text.withUTF8({ Timestamp(rfc3339Bytes: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = parsed
+    }
+
+    /// `init(rfc3339:)` on bytes as stored, without making a String of them (a run checks the
+    /// time of every due row it reads).
+    public init?(rfc3339Bytes b: UnsafeRawBufferPointer) {
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= b.count else { return nil }
             var value = 0

@@ -67,9 +67,8 @@ final class DeliveryRound {
         } catch let failure as RecordingFailure {
             // Sent (or being sent) and not recorded: the next run sends them again. Said, so
             // that an operator knows why receivers see duplicates, and how many.
-            let lost =
-                inFlight.count + outcomes.lazy.filter(\.requested).count + store.unrecordedRequests()
-            throw failure.report(sentNotRecorded: lost, anySent: requestsStarted > 0)
+            let lost = outcomes.lazy.filter(\.requested).count + store.unrecordedRequests()
+            throw failure.report(sentNotRecorded: lost, inFlight: inFlight.count, anySent: requestsStarted > 0)
         }
     }
 

@@ -42,15 +42,23 @@ enum DeliveryRowCheck {
         let all = [columns.id, columns.attemptCount, columns.nextAttemptAt]
         let types = all.map { row.typeName($0) }
         let count = types[1] == "integer" ? row.integer(columns.attemptCount) : nil
+        // The common case checked on the stored bytes in place; copies only for a defect.
+        let reason =
+            row.withRawBytes(columns.id) { id in
+                row.withRawBytes(columns.nextAttemptAt) { next in
+                    Self.reason(types: types, count: count, id: id, next: next)
+                }
+            }
+        guard let reason else { return nil }
         let bytes = all.map { row.rawBytes($0) }
-        guard let reason = reason(types: types, count: count, id: bytes[0], next: bytes[2], all: bytes) else {
-            return nil
-        }
+        let shown = reason.replacingPlaceholder(with: described(types[1], bytes[1]), described(types[2], bytes[2]))
         let fingerprint = zip(types, bytes).map { "\($0):\(hex($1))" }.joined(separator: " ")
-        return (reason, fingerprint)
+        return (shown, fingerprint)
     }
 
-    private static func reason(types: [String], count: Int?, id: [UInt8], next: [UInt8], all: [[UInt8]])
+    /// Why the row cannot be sent, with `{count}` and `{next}` standing for the values (worded
+    /// only for a defect).
+    private static func reason(types: [String], count: Int?, id: UnsafeRawBufferPointer, next: UnsafeRawBufferPointer)
         -> String?
     {
         if types[0] == "null" { return "its id is NULL" }
@@ -61,12 +69,11 @@ enum DeliveryRowCheck {
             return "its id holds bytes a header cannot carry (only visible ASCII)"
         }
         guard let count, (0...maximumAttemptCount).contains(count) else {
-            return "its attempt_count (\(described(types[1], all[1]))) is not a whole number from 0 to \(maximumAttemptCount)"
+            return "its attempt_count ({count}) is not a whole number from 0 to \(maximumAttemptCount)"
         }
-        guard types[2] == "text", next.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }),
-            Timestamp(rfc3339: String(decoding: next, as: UTF8.self)) != nil
+        guard types[2] == "text", next.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }), Timestamp(rfc3339Bytes: next) != nil
         else {
-            return "its next_attempt_at (\(described(types[2], next))) is not a time"
+            return "its next_attempt_at ({next}) is not a time"
         }
         return nil
     }
@@ -88,5 +95,28 @@ enum DeliveryRowCheck {
             out.append(digits[Int(byte & 0xf)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension String {
+    /// `{count}` and `{next}` replaced by `count` and `next`.
+    fileprivate func replacingPlaceholder(with count: String, _ next: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let open = rest.firstIndex(of: "{") {
+            out += rest[..<open]
+            let after = rest[open...]
+            if after.hasPrefix("{count}") {
+                out += count
+                rest = after.dropFirst(7)
+            } else if after.hasPrefix("{next}") {
+                out += next
+                rest = after.dropFirst(6)
+            } else {
+                out += "{"
+                rest = after.dropFirst()
+            }
+        }
+        return out + rest
     }
 }

@@ -233,6 +233,14 @@ public struct Row {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
+    /// `body` over the bytes of column `index` as stored (see `rawBytes`), without a copy; valid
+    /// only within `body`.
+    public func withRawBytes<T>(_ index: Int32, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        let pointer = sqlite3_column_blob(statement.handle, index)
+        let count = Int(sqlite3_column_bytes(statement.handle, index))
+        return body(UnsafeRawBufferPointer(start: count > 0 ? pointer : nil, count: count))
+    }
+
     /// `typeof()` of column `index`: integer, real, text, blob or null.
     public func typeName(_ index: Int32) -> String {
         switch sqlite3_column_type(statement.handle, index) {
