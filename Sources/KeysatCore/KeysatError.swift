@@ -115,6 +115,17 @@ extension KeysatError {
         code == EMFILE || code == ENFILE || code == ENOMEM
     }
 
+    /// Calls a shim's loader (`keysat_curl_load`, `keysat_crypto_load`, `keysat_pq_load`: 0 when
+    /// loaded, else its dlerror(3) text in the buffer) and turns a failure into `loading`'s error.
+    public static func load(
+        _ library: String, package: String, _ loader: (UnsafeMutablePointer<CChar>, Int) -> Int32
+    ) throws {
+        var message = [CChar](repeating: 0, count: 512)
+        guard loader(&message, message.count) != 0 else { return }
+        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw loading(library, text, package: package)
+    }
+
     /// A shared library that could not be loaded: missing (unavailable, 69, with the package to
     /// install) or not loadable for want of descriptors or memory (system, 71), which dlerror(3)
     /// says only in words.

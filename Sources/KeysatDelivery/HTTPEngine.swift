@@ -64,13 +64,7 @@ final class HTTPEngine: Transport {
     var inFlight: Int { active.count }
 
     init(settings: Settings, maximumConnections: Int, clock: any TimeSource) throws {
-        var message = [CChar](repeating: 0, count: 512)
-        if keysat_curl_load(&message, message.count) != 0 {
-            throw KeysatError.loading(
-                "libcurl",
-                String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
-                package: "libcurl4")
-        }
+        try KeysatError.load("libcurl", package: "libcurl4") { keysat_curl_load($0, $1) }
         try Signature.load()
         let initialized = keysat_curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard initialized == CURLE_OK else {

@@ -11,12 +11,7 @@ public enum Signature {
     /// library is one clear error rather than a crash.
     /// - Throws: `KeysatError` (unavailable) when the library cannot be loaded.
     public static func load() throws {
-        var message = [CChar](repeating: 0, count: 512)
-        if keysat_crypto_load(&message, message.count) != 0 {
-            let text = String(
-                decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KeysatError.loading("libcrypto", text, package: "libssl3")
-        }
+        try KeysatError.load("libcrypto", package: "libssl3") { keysat_crypto_load($0, $1) }
     }
 
     /// HMAC-SHA256 of `message` with `key`.

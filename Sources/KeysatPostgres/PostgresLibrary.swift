@@ -12,13 +12,7 @@ enum PostgresLibrary {
     /// - Throws: `KeysatError` 69 naming the package to install when libpq.so.5 is missing,
     ///   71 when the process ran out of descriptors or memory loading it.
     static func load() throws {
-        var message = [CChar](repeating: 0, count: 512)
-        if keysat_pq_load(&message, message.count) != 0 {
-            throw KeysatError.loading(
-                "libpq",
-                String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
-                package: "libpq5")
-        }
+        try KeysatError.load("libpq", package: "libpq5") { keysat_pq_load($0, $1) }
     }
 
     /// The loaded libpq's version, e.g. 150018 for 15.18 (`PQlibVersion`).

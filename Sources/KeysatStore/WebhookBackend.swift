@@ -8,7 +8,12 @@ public import KeysatCore
 /// it (the run's parts, `OutcomePolicy`, `DeliveryRecord.State`'s meanings). SQLite's is
 /// `WebhookStore`; opening goes through `Backends.open`, the one place that chooses. What a
 /// backend cannot do is said by the backend (`capabilities`), not discovered by the caller.
-public protocol WebhookBackend: DeliveryStore {
+public protocol WebhookBackend: DeliveryStore, BackendSetUp, EventQueue, EndpointCatalogue,
+    DeliveryInspection, QueueMaintenance
+{}
+
+/// Opening, the schema, and the files behind the backend.
+public protocol BackendSetUp: AnyObject {
     /// Where the queue is, as an operator names it in messages (a file path).
     var location: String { get }
     /// Opened for reading only: a run that must record refuses to start on it.
@@ -21,9 +26,6 @@ public protocol WebhookBackend: DeliveryStore {
     var adoptedKeysatTables: Bool { get }
     /// The schema steps opening with `repairSchema` recorded as applied.
     var repairedSchemaSteps: [Int] { get }
-
-    // MARK: Set-up and health
-
     func schemaVersion() throws -> Int
     /// What is missing from a schema that says it is current, in one line, or `nil`.
     func schemaProblem() throws -> String?
@@ -35,9 +37,10 @@ public protocol WebhookBackend: DeliveryStore {
     /// Makes deleted and overwritten content (old secrets, purged payloads) unreadable in the
     /// backend's files now; `false` when a reader of another process keeps it for the moment.
     func checkpointErasing() throws -> Bool
+}
 
-    // MARK: Events
-
+/// Events in: enqueueing, and the event types known.
+public protocol EventQueue: AnyObject {
     func enqueue(
         eventType: String, data: [UInt8], idempotencyKey: String?,
         using generator: inout some RandomNumberGenerator
@@ -46,9 +49,10 @@ public protocol WebhookBackend: DeliveryStore {
     func isKnownEventType(_ name: String) throws -> Bool
     func declareEventType(_ name: String) throws -> Bool
     func forgetEventType(_ name: String) throws -> Bool
+}
 
-    // MARK: Endpoints
-
+/// The endpoints and their secrets.
+public protocol EndpointCatalogue: AnyObject {
     func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
         using generator: inout some RandomNumberGenerator
@@ -62,9 +66,10 @@ public protocol WebhookBackend: DeliveryStore {
     func removeEndpoint(id: String, force: Bool) throws -> Int
     func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint
     func previousSecretExpiry(id: String) throws -> String?
+}
 
-    // MARK: Deliveries
-
+/// The operator's view of deliveries: listing, showing, re-queueing, testing.
+public protocol DeliveryInspection: AnyObject {
     /// The full id of an endpoint or a delivery given by a unique prefix.
     func fullID(of kind: WebhookStore.Record, _ text: String) throws -> String
     func deliveries(_ filter: DeliveryFilter, limit: Int, payloads: Bool) throws -> [DeliveryRecord]
@@ -81,9 +86,10 @@ public protocol WebhookBackend: DeliveryStore {
     ) throws -> String
     /// One delivery as a run sends it (its endpoint's URL and secrets joined in).
     func dueDelivery(id: String) throws -> DueDelivery?
+}
 
-    // MARK: Maintenance and statistics
-
+/// Purging and counting: what housekeeping and the metrics read.
+public protocol QueueMaintenance: AnyObject {
     func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int) throws
         -> (deliveries: Int, attempts: Int)
     func queueCounts() throws -> WebhookStore.QueueCounts
@@ -111,7 +117,7 @@ public struct BackendCapabilities: Sendable, Equatable {
     }
 }
 
-extension WebhookBackend {
+extension EndpointCatalogue {
     public func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String,
         using generator: inout some RandomNumberGenerator
@@ -126,14 +132,18 @@ extension WebhookBackend {
     {
         try updateEndpoint(id: id, url: url, eventTypes: eventTypes, description: description, ordered: nil)
     }
+}
 
+extension QueueMaintenance {
     /// `purge` in batches of 1,000.
     public func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool) throws
         -> (deliveries: Int, attempts: Int)
     {
         try purge(scope: scope, before: cutoff, dryRun: dryRun, batch: 1000)
     }
+}
 
+extension DeliveryInspection {
     /// Deliveries matching `filter`, newest first, with their payloads.
     public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
         try deliveries(filter, limit: limit, payloads: true)

@@ -52,44 +52,60 @@ extension WebhookStore {
         // The last row of the page before, its values as stored and typed (another program's
         // id may be a blob, or text with a NUL: as a String it would make the cursor stand
         // still, and purge loop for ever).
-        var cursor: (createdAt: SQLValue, id: SQLValue, rowID: Int64)?
+        var cursor: PurgeCursor?
         while true {
-            let (page, counts) = try database.writeTransaction {
-                let page = try database.prepare(
-                    "SELECT d.created_at, d.id, d.rowid, d.keysat_webhooks_history " + from
-                        + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
-                        + " ORDER BY d.created_at, d.id LIMIT :batch"
-                ).rows(
-                    named: values + [
-                        (":after", cursor?.createdAt ?? .null), (":afterID", cursor?.id ?? .null),
-                        (":batch", .integer(Int64(batch))),
-                    ]
-                ) { (createdAt: $0.value(0), id: $0.value(1), rowID: Int64($0.integer(2) ?? 0), number: $0.integer(3)) }
-                let history = try database.prepare(
-                    "DELETE FROM webhook_delivery_attempts WHERE "
-                        + AttemptHistory.of(id: "?1", number: "?2", "webhook_delivery_attempts"))
-                // By rowid, while the row is still what the page chose (old and finished): no
-                // comparison of ids, which another program may have written as anything (a NULL
-                // id was counted as deleted by every purge and never was).
-                let row = try database.prepare(
-                    "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition)")
-                var attempts = 0
-                var deleted = 0
-                for found in page {
-                    if case .bytes = found.id {  // text: attempts are recorded only for text ids
-                        try history.run([found.id, .optional(found.number)])
-                        attempts += database.changes
-                    }
-                    try row.run(named: values + [(":rowid", .integer(found.rowID))])
-                    deleted += database.changes
-                }
-                return (page, (deleted, attempts))
+            let (page, deleted, attempts) = try database.writeTransaction {
+                try purgeBatch(from: from, scope: scope, values: values, after: cursor, batch: batch)
             }
-            total.deliveries += counts.0
-            total.attempts += counts.1
+            total.deliveries += deleted
+            total.attempts += attempts
             guard page.count == batch, let last = page.last, last.rowID != cursor?.rowID else { return total }
-            cursor = (last.createdAt, last.id, last.rowID)
+            cursor = last
         }
+    }
+
+    /// A row chosen by `purge`: where the next page starts after it, and its history number.
+    private struct PurgeCursor {
+        var createdAt: SQLValue
+        var id: SQLValue
+        var rowID: Int64
+        var history: Int?
+    }
+
+    /// One batch of `purge`, in the caller's transaction: the page after `cursor`, and what of it
+    /// was deleted (deliveries, attempts).
+    private func purgeBatch(
+        from: String, scope: PurgeScope, values: [(String, SQLValue)], after cursor: PurgeCursor?, batch: Int
+    ) throws -> ([PurgeCursor], Int, Int) {
+        let page = try database.prepare(
+            "SELECT d.created_at, d.id, d.rowid, d.keysat_webhooks_history " + from
+                + (cursor == nil ? "" : " AND (d.created_at, d.id) > (:after, :afterID)")
+                + " ORDER BY d.created_at, d.id LIMIT :batch"
+        ).rows(
+            named: values + [
+                (":after", cursor?.createdAt ?? .null), (":afterID", cursor?.id ?? .null),
+                (":batch", .integer(Int64(batch))),
+            ]
+        ) { PurgeCursor(createdAt: $0.value(0), id: $0.value(1), rowID: Int64($0.integer(2) ?? 0), history: $0.integer(3)) }
+        let history = try database.prepare(
+            "DELETE FROM webhook_delivery_attempts WHERE "
+                + AttemptHistory.of(id: "?1", number: "?2", "webhook_delivery_attempts"))
+        // By rowid, while the row is still what the page chose (old and finished): no comparison
+        // of ids, which another program may have written as anything (a NULL id was counted as
+        // deleted by every purge and never was).
+        let row = try database.prepare(
+            "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition)")
+        var attempts = 0
+        var deleted = 0
+        for found in page {
+            if case .bytes = found.id {  // text: attempts are recorded only for text ids
+                try history.run([found.id, .optional(found.history)])
+                attempts += database.changes
+            }
+            try row.run(named: values + [(":rowid", .integer(found.rowID))])
+            deleted += database.changes
+        }
+        return (page, deleted, attempts)
     }
 
     // MARK: - Statistics
