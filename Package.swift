@@ -48,17 +48,24 @@ let package = Package(
         // tool's classes, connection strings. No program depends on it yet; keysat-enqueue on
         // SQLite must never load it (docs/POSTGRES.md).
         .target(
-            name: "KeysatPostgres", dependencies: ["KeysatCore", "CPostgres", "CPostgresShim"],
+            name: "KeysatPostgres", dependencies: ["KeysatCore", "KeysatStore", "CPostgres", "CPostgresShim"],
+            swiftSettings: strict),
+        // The one place that chooses a backend by the database's location (a file path or a
+        // postgresql:// URI). libpq stays unloaded until a PostgreSQL backend is opened.
+        .target(
+            name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
         // What the commands share: option parsing, tables, input files, keysat-enqueue's command,
         // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
         .target(
-            name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore"], swiftSettings: strict),
+            name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
         // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
         // network policy, the lock, metrics.
         .target(
             name: "KeysatDelivery",
-            dependencies: ["KeysatCore", "KeysatStore", "CCurl", "CCurlShim", "CCryptoShim", "CSystemShim"],
+            dependencies: [
+                "KeysatCore", "KeysatStore", "KeysatBackends", "CCurl", "CCurlShim", "CCryptoShim", "CSystemShim",
+            ],
             swiftSettings: strict),
         // The receiver tools of keysat-webhooks: the test receiver, received webhooks, forwarding.
         .target(
@@ -76,7 +83,8 @@ let package = Package(
         .executableTarget(
             name: "keysat-webhooks",
             dependencies: [
-                "KeysatCore", "KeysatStore", "KeysatCommandLine", "KeysatDelivery", "KeysatReceiver",
+                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
+                "KeysatReceiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -93,7 +101,7 @@ let package = Package(
             name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],
             swiftSettings: strict),
         .testTarget(
-            name: "KeysatPostgresTests", dependencies: ["KeysatCore", "KeysatPostgres"],
+            name: "KeysatPostgresTests", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres", "KeysatBackends"],
             swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests", dependencies: ["KeysatCore", "KeysatStore"],

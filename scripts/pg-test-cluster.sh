@@ -4,6 +4,8 @@
 #   scripts/pg-test-cluster.sh start DIR   creates DIR (absent or empty), initdb + pg_ctl start in
 #                                          it, prints a libpq connection string on stdout
 #   scripts/pg-test-cluster.sh stop DIR    stops the cluster and removes DIR
+#   scripts/pg-test-cluster.sh uri DIR     prints the same connection as a postgresql:// URI,
+#                                          the form the three commands take for --db
 #
 # The server listens on 127.0.0.1 at a free port (SCRAM passwords) and on a Unix socket in DIR
 # (trust, for the superuser `postgres`: `psql -h DIR -p PORT -U postgres`). The printed string
@@ -14,7 +16,7 @@
 # Exits 69 when the server's binaries are missing (scripts/setup.sh test installs them).
 set -euo pipefail
 
-usage() { echo "pg-test-cluster: usage: $0 start|stop DIR" >&2; exit 64; }
+usage() { echo "pg-test-cluster: usage: $0 start|stop|uri DIR" >&2; exit 64; }
 [ $# -eq 2 ] || usage
 action=$1
 dir=$2
@@ -119,5 +121,6 @@ stop() {
 case "$action" in
     start) start ;;
     stop) stop ;;
+    uri) echo "postgresql://keysat@127.0.0.1:$(cat "$dir/port")/keysat?passfile=$dir/pgpass&sslmode=disable" ;;
     *) usage ;;
 esac

@@ -1,5 +1,6 @@
 public import KeysatCore
 public import KeysatStore
+import KeysatBackends
 
 /// keysat-enqueue's work: read and check the event, write its deliveries, say what was written.
 public struct EnqueueRequest: Sendable {

@@ -31,6 +31,9 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         case temporary
         /// Permission denied (EX_NOPERM, 77).
         case permission
+        /// The set-up is wrong and a person must change it: e.g. a PostgreSQL queue whose schema
+        /// is older than this version's, which only `init` upgrades (EX_CONFIG, 78).
+        case configuration
     }
 
     /// The underlying cause, kept for callers that match on it (the message already says it).
@@ -96,6 +99,7 @@ public struct KeysatError: Error, CustomStringConvertible, Sendable, Equatable {
         case .io: 74
         case .temporary: 75
         case .permission: 77
+        case .configuration: 78
         }
     }
 }

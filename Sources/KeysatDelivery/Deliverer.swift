@@ -1,5 +1,6 @@
 public import KeysatCore
 public import KeysatStore
+import KeysatBackends
 
 #if canImport(Glibc)
     import Glibc

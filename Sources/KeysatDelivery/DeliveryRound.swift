@@ -20,6 +20,10 @@ final class DeliveryRound {
     private let deadline: Int64?
     /// When the round began, on the monotonic clock.
     private let began: Int64
+    /// How long a claim on a delivery lasts (`DeliveryStore.claim`): its whole attempt, the
+    /// commit of its outcome, and a margin for a slow host. A run killed mid-attempt leaves
+    /// its claims to expire; then any run takes those deliveries again.
+    private var leaseSeconds: Double { options.timeoutSeconds + Double(options.commitIntervalMS) / 1000 + 60 }
 
     private var summary = RunSummary()
     private var endpoints: EndpointStates
@@ -145,11 +149,9 @@ final class DeliveryRound {
         }
         let endpoint = row.endpointID
         let usable = row.endpointActive && !endpoints[endpoint].disabled
-        // A row deleted meanwhile (purged, or its endpoint removed) is neither sent nor counted.
-        guard var delivery = usable ? try withPayload(row) : row else { return }
-        summary.count(endpoint) { $0.attempted += 1 }
-        guard usable, let url = delivery.url, let secret = delivery.secret else {
-            record(policy.unsendable(delivery, at: clock.now()), delivery)
+        guard usable, row.url != nil, row.secret != nil else {
+            summary.count(endpoint) { $0.attempted += 1 }
+            record(policy.unsendable(row, at: clock.now()), row)
             return
         }
         // No request the run could not record: proved before the first, and a failed commit
@@ -158,6 +160,22 @@ final class DeliveryRound {
             if requestsStarted == 0 { try store.prepareToRecord() }
             try store.checkRecording()
         }
+        // Taken for this run (a store shared by runs on several hosts): not when another run
+        // has it, the endpoint is at its cap across runs, or an ordered endpoint's older
+        // delivery is pending. A row deleted meanwhile (purged, or its endpoint removed) is
+        // neither sent nor counted.
+        let claimed: DueDelivery
+        switch try store.claim(row, perEndpoint: row.ordered ? 1 : options.perEndpoint, leaseSeconds: leaseSeconds) {
+        case .claimed(let delivery): claimed = delivery
+        case .taken: return
+        case .endpointBusy:
+            _ = due.drop(endpoint)
+            return
+        }
+        guard var delivery = try withPayload(claimed), let url = delivery.url, let secret = delivery.secret else {
+            return
+        }
+        summary.count(endpoint) { $0.attempted += 1 }
         requestsStarted += 1
         nextTag += 1
         inFlightBytes += delivery.payload.count

@@ -44,6 +44,7 @@ struct OutcomePolicy {
             requested: false)
         outcome.rowID = delivery.rowID
         outcome.endpointID = delivery.endpointID
+        outcome.claimToken = delivery.claimToken
         return outcome
     }
 
@@ -70,6 +71,7 @@ struct OutcomePolicy {
             responseExcerpt: Array(result.body.prefix(1024)))
         outcome.rowID = delivery.rowID
         outcome.endpointID = delivery.endpointID
+        outcome.claimToken = delivery.claimToken
         return outcome
     }
 

@@ -32,6 +32,31 @@ public enum PostgresConnectionString {
         return keywordPairs(string).contains { $0.key.lowercased() == "password" && !$0.value.isEmpty }
     }
 
+    /// `string` as messages may show it: a URI without the password of its user information
+    /// or its `password` parameter; anything else (keyword pairs) as "the PostgreSQL database",
+    /// since its parts cannot be told apart without parsing.
+    public static func withoutPassword(_ string: String) -> String {
+        guard let prefix = uriPrefixes.first(where: { string.lowercased().hasPrefix($0) }) else {
+            return "the PostgreSQL database"
+        }
+        var rest = Substring(string.dropFirst(prefix.count))
+        var query: Substring = ""
+        if let question = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: question)...]
+            rest = rest[..<question]
+        }
+        if let end = rest.firstIndex(where: { $0 == "@" || $0 == "/" }), rest[end] == "@",
+            let colon = rest[..<end].firstIndex(of: ":")
+        {
+            rest = rest[..<colon] + rest[end...]
+        }
+        let parameters = query.split(separator: "&").filter { parameter in
+            let key = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            return percentDecoded(key).lowercased() != "password"
+        }
+        return String(string.prefix(prefix.count)) + rest + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
+    }
+
     // MARK: - URI
 
     /// libpq reads user information up to the first `@` before any `/` (conninfo_uri_parse_options).

@@ -15,19 +15,21 @@ public struct DeliveryRecord: Sendable {
         case finished
         case all
 
-        /// The SQL condition for this state on the columns of table `alias` (none: unqualified);
-        /// `now` is bound as `:now`. The one definition of each state: every query uses it.
-        func condition(_ alias: String = "d") -> String {
+        /// The SQL condition for this state on the columns of table `alias` (none: unqualified),
+        /// `now` the expression of the present moment (SQLite's statements bind `:now`;
+        /// PostgreSQL's use the database's `now()`). The one definition of each state: every
+        /// query of either backend uses it.
+        public func condition(_ alias: String = "d", now: String = ":now") -> String {
             let d = alias.isEmpty ? "" : alias + "."
             let pending = "\(d)delivered_at IS NULL AND \(d)next_attempt_at IS NOT NULL"
             let dead = "\(d)delivered_at IS NULL AND \(d)next_attempt_at IS NULL AND \(d)attempt_count > 0"
             switch self {
             case .pending: return pending
-            case .due: return "\(pending) AND \(d)next_attempt_at <= :now"
+            case .due: return "\(pending) AND \(d)next_attempt_at <= \(now)"
             case .delivered: return "\(d)delivered_at IS NOT NULL"
             case .dead: return dead
             case .finished: return "(\(d)delivered_at IS NOT NULL OR (\(dead)))"
-            case .all: return "1"
+            case .all: return "TRUE"
             }
         }
     }

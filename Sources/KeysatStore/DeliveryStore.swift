@@ -19,8 +19,11 @@ public struct DueDelivery: Sendable {
     /// The endpoint takes its deliveries one at a time, oldest first.
     public var ordered = false
     public var createdAt = ""
-    /// The row's rowid, for paging.
+    /// The row's rowid (PostgreSQL: its `seq`), for paging.
     public var rowID: Int64 = 0
+    /// The token of this run's claim on the row (`DeliveryStore.claim`), which the outcome's
+    /// write must match; `nil` where runs do not claim (SQLite, under the run lock).
+    public var claimToken: String?
     /// The payload is larger than `DueDelivery.inlinePayloadCharacters` and was not read with
     /// the row: `payload` is empty until `DeliveryStore.payload(of:)` reads it, just before its
     /// request starts. So the rows a run holds cost little memory whatever the payloads' size.
@@ -74,6 +77,17 @@ public struct DueCursor: Sendable, Equatable {
     public var nextAttemptAt: String { String(decoding: key, as: UTF8.self) }
 }
 
+/// What `DeliveryStore.claim` answers.
+public enum Claim: Sendable {
+    /// The delivery, now this run's (with its claim token).
+    case claimed(DueDelivery)
+    /// Another run has it, or it is no longer due: this run leaves it.
+    case taken
+    /// Its endpoint takes no more attempts now: other runs have its in-flight slots, or it is
+    /// ordered and busy. This run leaves the endpoint's rows to them.
+    case endpointBusy
+}
+
 /// The result of one attempt, to be written to its delivery row and to the attempt history.
 public struct AttemptOutcome: Sendable {
     public enum Result: Sendable, Equatable {
@@ -103,6 +117,9 @@ public struct AttemptOutcome: Sendable {
     public var responseExcerpt: [UInt8]
     /// `false` when no request was made (the endpoint was disabled or deleted).
     public var requested: Bool
+    /// The claim under which the attempt was made (`DueDelivery.claimToken`): a backend whose
+    /// runs claim writes the outcome only where the row still carries it.
+    public var claimToken: String?
     /// Set for a row that cannot be sent as it stands (`DueDelivery.defect`): dead-lettered
     /// without a request, matched by `rowID` and these values as read, with no attempt history
     /// (its id may be NULL) and no effect on the endpoint's health.
@@ -151,6 +168,14 @@ public protocol DeliveryStore: AnyObject {
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
 
+    /// Takes `delivery` for this run just before its request starts, so that no other run
+    /// sends it meanwhile (`.claimed`, with its claim token). Otherwise `.taken` (another run
+    /// has it, or it is no longer due) or `.endpointBusy` (its endpoint has `perEndpoint`
+    /// attempts in flight across all runs, or, ordered, an older delivery pending or one in
+    /// flight). The claim lasts `leaseSeconds`; after that any run may take the row again. A
+    /// store whose runs cannot overlap (SQLite, under the run lock) returns it as it is.
+    func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim
+
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
 
@@ -180,6 +205,11 @@ public protocol DeliveryStore: AnyObject {
 }
 
 extension DeliveryStore {
+    /// Runs that cannot overlap need no claim.
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+        .claimed(delivery)
+    }
+
     /// A store that commits in `record` itself has nothing to wait for.
     public func drain() throws {}
 

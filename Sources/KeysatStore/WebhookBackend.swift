@@ -150,25 +150,6 @@ extension DeliveryInspection {
     }
 }
 
-/// Opening the queue's backend: the one place that chooses one.
-public enum Backends {
-    /// Opens the queue at `location` (a database file).
-    ///
-    /// - Parameters:
-    ///   - create: create a missing database instead of refusing it (`init`, `endpoint add`).
-    ///   - readOnly: for commands that only read, so that a user with read access can.
-    ///   - repairSchema: first record the schema steps whose changes are there but whose rows
-    ///     are missing (`init --repair`; `capabilities.schemaRepair`).
-    public static func open(
-        _ location: String, create: Bool = false, readOnly: Bool = false, busyTimeoutMS: Int = 5000,
-        clock: any TimeSource = SystemClock(), repairSchema: Bool = false
-    ) throws -> any WebhookBackend {
-        try WebhookStore(
-            path: location, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS, clock: clock,
-            repairSchema: repairSchema)
-    }
-}
-
 extension WebhookStore: WebhookBackend {
     public var location: String { database.path }
     public var isReadOnly: Bool { database.isReadOnly }

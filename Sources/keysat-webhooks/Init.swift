@@ -1,4 +1,5 @@
 import ArgumentParser
+import KeysatBackends
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery

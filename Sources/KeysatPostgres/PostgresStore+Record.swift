@@ -1,0 +1,156 @@
+import KeysatCore
+public import KeysatStore
+
+/// Outcomes, written in batches by set-based statements and fenced by the claim token.
+extension PostgresStore {
+    /// Writes `outcomes` in one transaction: the rows whose claim still stands, the attempt
+    /// history of every request made, the endpoints' health.
+    ///
+    /// A row is changed only where its `claim_token` is the attempt's (or, for an outcome
+    /// without a request or claim, where no run holds it) and its attempt count is still the
+    /// one read: a run whose lease expired and whose delivery another run took writes nothing
+    /// to the row, so the other run's outcome stands. Its attempt still goes to the history:
+    /// the request was made. (River, Oban and pgmq accept a stale worker's completion; Convoy
+    /// checks its claim only when renewing it.) Times of the next attempt are the database's
+    /// clock plus the delay the policy chose; times in the history are the host's, measured.
+    public func record(_ outcomes: [AttemptOutcome]) throws {
+        let outcomes = outcomes.filter { $0.fingerprint == nil }  // no defective rows here
+        guard !outcomes.isEmpty else { return }
+        try transaction {
+            let applied = Set(
+                try rows(Self.fencedUpdate, Self.rowArrays(outcomes)).compactMap { $0[0].flatMap { Int64($0) } })
+            let requested = outcomes.filter(\.requested)
+            if !requested.isEmpty {
+                try run(Self.attemptInsert, Self.attemptArrays(requested))
+            }
+            try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
+        }
+    }
+
+    static let fencedUpdate = """
+        UPDATE webhook_deliveries AS d
+        SET attempt_count = d.attempt_count + 1, last_status_code = o.status, last_error = o.error,
+            delivered_at = CASE WHEN o.result = 'delivered' THEN clock_timestamp() END,
+            next_attempt_at = CASE WHEN o.result = 'retry' THEN clock_timestamp() + o.delay_ms * interval '1 millisecond' END,
+            claim_token = NULL, lease_expires_at = NULL
+        FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::integer[], $5::text[], $6::integer[], $7::text[],
+                    $8::bigint[]) AS o(seq, id, token, previous, result, status, error, delay_ms)
+        WHERE d.seq = o.seq AND d.id = o.id AND d.attempt_count = o.previous AND d.delivered_at IS NULL
+          AND (d.claim_token = o.token
+               OR (o.token IS NULL AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())))
+        RETURNING d.seq
+        """
+
+    static let attemptInsert = """
+        INSERT INTO webhook_delivery_attempts
+            (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
+        SELECT * FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
+                             $6::text[], $7::text[])
+        """
+
+    static func rowArrays(_ outcomes: [AttemptOutcome]) -> [String?] {
+        var seq: [String?] = [], id: [String?] = [], token: [String?] = [], previous: [String?] = []
+        var result: [String?] = [], status: [String?] = [], error: [String?] = [], delay: [String?] = []
+        for outcome in outcomes {
+            seq.append(String(outcome.rowID))
+            id.append(outcome.deliveryID)
+            token.append(outcome.claimToken)
+            previous.append(String(outcome.previousAttemptCount))
+            status.append(outcome.statusCode.map(String.init))
+            error.append(outcome.error)
+            switch outcome.result {
+            case .delivered:
+                result.append("delivered")
+                delay.append(nil)
+            case .retry(let at):
+                result.append("retry")
+                delay.append(String(max(0, (at.microseconds - outcome.finishedAt.microseconds) / 1000)))
+            case .dead:
+                result.append("dead")
+                delay.append(nil)
+            }
+        }
+        return [seq, id, token, previous, result, status, error, delay].map(PostgresArray.literal)
+    }
+
+    static func attemptArrays(_ outcomes: [AttemptOutcome]) -> [String?] {
+        var id: [String?] = [], number: [String?] = [], started: [String?] = [], duration: [String?] = []
+        var status: [String?] = [], error: [String?] = [], body: [String?] = []
+        for outcome in outcomes {
+            id.append(outcome.deliveryID)
+            number.append(String(outcome.previousAttemptCount + 1))
+            started.append(outcome.startedAt.rfc3339)
+            duration.append(String((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000))
+            status.append(outcome.statusCode.map(String.init))
+            error.append(outcome.error)
+            let excerpt = outcome.responseExcerpt.prefix(1024)
+            body.append(excerpt.isEmpty ? nil : String(decoding: excerpt, as: UTF8.self))
+        }
+        return [id, number, started, duration, status, error, body].map(PostgresArray.literal)
+    }
+
+    /// The endpoints' health and per-minute counts, one statement each, rows in endpoint order
+    /// so that two runs' commits lock them in the same order (no deadlock).
+    func writeHealth(_ outcomes: [AttemptOutcome]) throws {
+        struct Health {
+            var lastSuccess: Timestamp?
+            var lastFailure: Timestamp?
+            var streak = 0
+        }
+        var health: [String: Health] = [:]
+        var minutes: [String: [Int64: (attempts: Int, successes: Int)]] = [:]
+        for outcome in outcomes where !outcome.endpointID.isEmpty {
+            let success = outcome.statusCode.map { (200..<300).contains($0) } ?? false
+            var state = health[outcome.endpointID] ?? Health()
+            if success {
+                state.lastSuccess = max(state.lastSuccess ?? outcome.finishedAt, outcome.finishedAt)
+                state.streak = 0
+            } else {
+                state.lastFailure = max(state.lastFailure ?? outcome.startedAt, outcome.startedAt)
+                state.streak += 1
+            }
+            health[outcome.endpointID] = state
+            let minute = outcome.startedAt.microseconds / 60_000_000 * 60
+            let counts = minutes[outcome.endpointID, default: [:]][minute] ?? (0, 0)
+            minutes[outcome.endpointID, default: [:]][minute] = (counts.attempts + 1, counts.successes + (success ? 1 : 0))
+        }
+        guard !health.isEmpty else { return }
+        let endpoints = health.keys.sorted()
+        try run(
+            """
+            INSERT INTO keysat_webhooks_endpoint_health AS h (endpoint_id, last_success_at, last_failure_at, failure_streak)
+            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::integer[]) ORDER BY 1
+            ON CONFLICT (endpoint_id) DO UPDATE SET
+                last_success_at = greatest(h.last_success_at, excluded.last_success_at),
+                last_failure_at = greatest(h.last_failure_at, excluded.last_failure_at),
+                failure_streak = CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.failure_streak
+                                      ELSE h.failure_streak + excluded.failure_streak END
+            """,
+            [
+                PostgresArray.literal(endpoints), PostgresArray.literal(endpoints.map { health[$0]!.lastSuccess?.rfc3339 }),
+                PostgresArray.literal(endpoints.map { health[$0]!.lastFailure?.rfc3339 }),
+                PostgresArray.literal(endpoints.map { String(health[$0]!.streak) }),
+            ])
+        var rows: [(endpoint: String, minute: Int64, attempts: Int, successes: Int)] = []
+        for endpoint in endpoints {
+            for (minute, counts) in minutes[endpoint] ?? [:] {
+                rows.append((endpoint, minute, counts.attempts, counts.successes))
+            }
+        }
+        rows.sort { ($0.minute, $0.endpoint) < ($1.minute, $1.endpoint) }
+        try run(
+            """
+            INSERT INTO keysat_webhooks_attempt_minutes AS m (minute, endpoint_id, attempts, successes)
+            SELECT to_timestamp(u.minute), u.endpoint_id, u.attempts, u.successes
+            FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::integer[]) AS u(minute, endpoint_id, attempts, successes)
+            ORDER BY 1, 2
+            ON CONFLICT (minute, endpoint_id) DO UPDATE SET
+                attempts = m.attempts + excluded.attempts, successes = m.successes + excluded.successes
+            """,
+            [
+                PostgresArray.literal(rows.map { String($0.minute) }), PostgresArray.literal(rows.map(\.endpoint)),
+                PostgresArray.literal(rows.map { String($0.attempts) }),
+                PostgresArray.literal(rows.map { String($0.successes) }),
+            ])
+    }
+}

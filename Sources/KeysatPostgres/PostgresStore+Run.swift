@@ -1,0 +1,143 @@
+public import KeysatCore
+public import KeysatStore
+
+/// What a run needs: due pages, claims, outcomes fenced by the claim token.
+extension PostgresStore: DeliveryStore {
+    /// The columns of a due delivery and its endpoint, times as the programs write them.
+    static let dueColumns = """
+        SELECT d.id, d.endpoint_id, d.event_type,
+               CASE WHEN length(d.payload_json) <= \(DueDelivery.inlinePayloadCharacters) THEN d.payload_json END,
+               d.attempt_count, keysat_rfc3339(d.next_attempt_at),
+               e.url, e.secret, coalesce(e.active = 1, false),
+               CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
+               coalesce(e.ordered, 0), keysat_rfc3339(d.created_at), d.seq
+        FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+        """
+
+    /// No run holds the row: never claimed, or its claim's lease ended.
+    static let unleased = "(d.lease_expires_at IS NULL OR d.lease_expires_at <= now())"
+
+    static func dueDelivery(_ row: [String?]) -> DueDelivery {
+        var delivery = DueDelivery(
+            id: row[0] ?? "", endpointID: row[1] ?? "", eventType: row[2] ?? "",
+            payload: Array((row[3] ?? "").utf8), attemptCount: Int(row[4] ?? "") ?? 0,
+            nextAttemptAt: row[5] ?? "", url: row[6], secret: row[7], endpointActive: row[8] == "t",
+            previousSecret: row[9])
+        delivery.ordered = row[10] == "1"
+        delivery.createdAt = row[11] ?? ""
+        delivery.rowID = Int64(row[12] ?? "") ?? 0
+        delivery.payloadDeferred = row[3] == nil
+        return delivery
+    }
+
+    public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
+        -> [DueDelivery]
+    {
+        // Due by the database's clock (`now()`), not the host's `dueBy`: hosts' clocks differ.
+        let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.seq) > ($3::timestamptz, $4::bigint)"
+        return try rows(
+            Self.dueColumns + "\n" + """
+                WHERE \(DeliveryRecord.State.due.condition("d", now: "now()")) AND \(Self.unleased)
+                  AND (d.attempt_count > 0) = $2::boolean \(after)
+                ORDER BY d.next_attempt_at, d.seq
+                LIMIT $1
+                """,
+            [String(limit), retries ? "true" : "false"]
+                + (cursor.map { [$0.nextAttemptAt, String($0.rowID)] } ?? [])
+        ).map(Self.dueDelivery)
+    }
+
+    /// Every pending row has a time here: the column is a `timestamptz`.
+    public func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
+
+    public func oldestPending(endpointID: String) throws -> DueDelivery? {
+        try rows(
+            Self.dueColumns + "\n" + """
+                WHERE d.endpoint_id = $1 AND \(DeliveryRecord.State.pending.condition())
+                ORDER BY d.seq LIMIT 1
+                """, [endpointID]
+        ).first.map(Self.dueDelivery)
+    }
+
+    public func payload(of delivery: DueDelivery) throws -> [UInt8]? {
+        try rows("SELECT payload_json FROM webhook_deliveries WHERE seq = $1 AND id = $2", [
+            String(delivery.rowID), delivery.id,
+        ]).first.map { Array(($0[0] ?? "").utf8) }
+    }
+
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+        var generator = SystemRandomNumberGenerator()
+        let token = PostgresStore.uuid(using: &generator)
+        let answer = try value(
+            "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                String(delivery.rowID), delivery.id, delivery.endpointID, String(delivery.attemptCount),
+                String(max(perEndpoint, 1)), delivery.ordered ? "true" : "false", token,
+                String(Int64(leaseSeconds * 1000)),
+            ])
+        switch answer {
+        case "claimed":
+            var claimed = delivery
+            claimed.claimToken = token
+            return .claimed(claimed)
+        case "busy": return .endpointBusy
+        default: return .taken
+        }
+    }
+
+    public func prepareToRecord() throws {
+        try run(
+            """
+            INSERT INTO keysat_webhooks_state (name, value) VALUES ('recording_checked_at', keysat_rfc3339(now()))
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value
+            """)
+    }
+
+    public func eraseExpiredSecrets(now: Timestamp) throws -> Int {
+        try run(
+            """
+            UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
+            WHERE previous_secret IS NOT NULL
+              AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= now())
+            """)
+    }
+
+    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+        try run(
+            """
+            UPDATE webhook_endpoints SET active = 0, disabled_reason = $2, disabled_at = now(), updated_at = now()
+            WHERE id = $1 AND active = 1
+            """, [id, reason]) == 1
+    }
+
+    public func failingSince(endpointID: String) throws -> Timestamp? {
+        try value(
+            """
+            SELECT keysat_rfc3339(min(a.started_at)) FROM webhook_deliveries d
+                JOIN webhook_delivery_attempts a ON a.delivery_id = d.id
+            WHERE d.endpoint_id = $1 AND a.started_at > coalesce(
+                (SELECT max(a2.started_at) FROM webhook_deliveries d2
+                     JOIN webhook_delivery_attempts a2 ON a2.delivery_id = d2.id
+                 WHERE d2.endpoint_id = $1 AND a2.status_code BETWEEN 200 AND 299), '-infinity')
+            """, [endpointID]
+        ).flatMap { Timestamp(rfc3339: $0) }
+    }
+
+    /// A random version-4 UUID, the token of one claim.
+    static func uuid(using generator: inout some RandomNumberGenerator) -> String {
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = bytes[6] & 0x0f | 0x40
+        bytes[8] = bytes[8] & 0x3f | 0x80
+        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
+            String(hex.dropFirst(range.lowerBound).prefix(range.count))
+        }
+        return parts.joined(separator: "-")
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,141 @@
+public import KeysatCore
+public import KeysatStore
+
+/// The queue in a PostgreSQL database shared by several hosts: the second implementation of
+/// `WebhookBackend` (docs/POSTGRES.md), with its own SQL.
+///
+/// What differs from SQLite's `WebhookStore` is how several runs at once stay correct without
+/// a lock: a run claims each delivery just before sending it (`claim`), with a random token and
+/// a lease that outlasts the attempt, and writes the outcome only where the token still stands
+/// (`record`). The database's clock is the only clock for due times and leases. Not
+/// `Sendable`: it owns one session.
+public final class PostgresStore {
+    public let connection: PostgresConnection
+    let clock: any TimeSource
+    /// The URI as given, without a password (messages name the queue by it).
+    public let location: String
+    public let isReadOnly: Bool
+    public private(set) var newerSchema: Int?
+    /// The schema steps `init` applied in this opening.
+    public private(set) var appliedSchemaSteps: [Int] = []
+
+    /// Opens the queue named by `uri` (`postgresql://…`).
+    ///
+    /// - Parameters:
+    ///   - create: create this project's tables when they are missing or older (`init`,
+    ///     `endpoint add`), under a transaction-scoped advisory lock so that several hosts
+    ///     starting at once apply each step once. Other commands refuse a schema older than
+    ///     theirs (78) rather than change a database that other hosts use.
+    ///   - readOnly: the session is read-only (`default_transaction_read_only`).
+    ///   - repairSchema: not available on PostgreSQL (usage error): its schema steps are
+    ///     applied in one transaction, never half.
+    public init(
+        _ uri: String, create: Bool = false, readOnly: Bool = false, clock: any TimeSource = SystemClock(),
+        repairSchema: Bool = false, environment: Environment = .process
+    ) throws {
+        location = PostgresConnectionString.withoutPassword(uri)
+        if repairSchema {
+            throw KeysatError(.usage, "--repair is for SQLite databases: PostgreSQL applies each schema step whole")
+        }
+        connection = try PostgresConnection(uri, environment: environment)
+        self.clock = clock
+        isReadOnly = readOnly
+        if readOnly { try connection.execute("SET default_transaction_read_only = on") }
+        if create && !readOnly {
+            appliedSchemaSteps = try PostgresSchema.migrate(connection, location: location)
+            return
+        }
+        let version = try PostgresSchema.currentVersion(connection)
+        if version > PostgresSchema.latest {
+            guard readOnly else { throw PostgresSchema.newer(version, location: location) }
+            newerSchema = version
+        } else if version < PostgresSchema.latest {
+            throw PostgresSchema.older(version, location: location)
+        }
+    }
+
+    /// Runs `body` in one transaction.
+    func transaction<Value>(_ body: () throws -> Value) throws -> Value {
+        try connection.transaction(body)
+    }
+
+    /// One statement's rows.
+    func rows(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        try connection.execute(sql, parameters).rows
+    }
+
+    /// The first column of the first row, or `nil`.
+    func value(_ sql: String, _ parameters: [String?] = []) throws -> String? {
+        try connection.execute(sql, parameters).rows.first?.first ?? nil
+    }
+
+    /// Rows changed by one statement.
+    @discardableResult
+    func run(_ sql: String, _ parameters: [String?] = []) throws -> Int {
+        try connection.execute(sql, parameters).affectedRows
+    }
+}
+
+extension PostgresStore: BackendSetUp {
+    public var capabilities: BackendCapabilities {
+        // No files: the server keeps them. Runs on several hosts share the queue through
+        // leases, not a lock file; wake-ups are NOTIFY, not a kick file.
+        BackendCapabilities(sharedFiles: false, lockFile: false, schemaRepair: false, kickFile: false)
+    }
+    public var adoptedKeysatTables: Bool { false }
+    public var repairedSchemaSteps: [Int] { [] }
+
+    public func schemaVersion() throws -> Int {
+        try PostgresSchema.currentVersion(connection)
+    }
+
+    public func schemaProblem() throws -> String? {
+        let version = try schemaVersion()
+        guard version >= PostgresSchema.latest else { return PostgresSchema.older(version, location: location).message }
+        let missing = try rows(
+            """
+            SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL ORDER BY t
+            """, [PostgresArray.literal(PostgresSchema.tables)])
+        guard !missing.isEmpty else { return nil }
+        return "database \(location) says schema version \(version) but has no table "
+            + missing.compactMap { $0[0] }.joined(separator: ", ")
+            + ": restore it from a backup, or drop this project's tables and run 'keysat-webhooks init'"
+    }
+
+    public func permissionWarning() -> String? { nil }
+
+    public func requireDurableCommits() throws {
+        // The server's own setting decides; a session can only ask for it to be kept.
+        try connection.execute("SET synchronous_commit = on")
+    }
+
+    public func checkpointErasing() throws -> Bool {
+        // Overwritten rows stay in the table's pages until vacuum reclaims them; the server's
+        // files are its operator's to protect (docs/POSTGRES.md). Nothing a client can force.
+        true
+    }
+}
+
+/// PostgreSQL array literals for `$n::type[]` parameters (text format).
+enum PostgresArray {
+    /// `{"a","b",NULL}`: every element quoted, `"` and `\` escaped, `nil` as NULL. A NUL
+    /// character, which PostgreSQL's text cannot hold (a receiver's response may have one),
+    /// becomes U+FFFD, as bytes that are not UTF-8 do.
+    static func literal(_ elements: [String?]) -> String {
+        var text = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { text += "," }
+            guard let element else {
+                text += "NULL"
+                continue
+            }
+            text += "\""
+            for character in element.unicodeScalars {
+                if character == "\"" || character == "\\" { text += "\\" }
+                text.unicodeScalars.append(character == "\u{0}" ? "\u{FFFD}" : character)
+            }
+            text += "\""
+        }
+        return text + "}"
+    }
+}
