@@ -1,0 +1,275 @@
+import Foundation
+import KeysatCore
+import KeysatStore
+import XCTest
+
+@testable import KeysatPostgres
+
+/// The rules that keep several runs (on one host or several) from sending one delivery twice
+/// or out of order, against a real server: claims, leases, fenced outcomes, the per-endpoint
+/// cap and ordered endpoints across runs. Each "run" is a `PostgresStore` of its own (its own
+/// session), as keysat-deliver processes on different hosts would have.
+final class PostgresLeaseTests: XCTestCase {
+    nonisolated(unsafe) private static var slot = ClusterSlot.notStarted
+    nonisolated(unsafe) private static var databases = 0
+    private var cluster: PostgresTestCluster!
+    private var uri = ""
+
+    override class func setUp() {
+        super.setUp()
+        slot = ClusterSlot.start()
+    }
+
+    override class func tearDown() {
+        slot.stop()
+        slot = .notStarted
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        cluster = try Self.slot.cluster()
+        Self.databases += 1
+        uri = try cluster.freshDatabase("lease\(Self.databases)")
+        _ = try PostgresStore(uri, create: true)
+    }
+
+    private func store() throws -> PostgresStore { try PostgresStore(uri) }
+
+    /// An endpoint and `count` deliveries due a second ago, in written order; returns them as a
+    /// run reads them.
+    @discardableResult
+    private func queue(_ count: Int, endpoint: String = "ep_1", ordered: Bool = false, on store: PostgresStore)
+        throws -> [DueDelivery]
+    {
+        try store.run(
+            """
+            INSERT INTO webhook_endpoints (id, url, secret, event_types, created_at, updated_at, ordered)
+            VALUES ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==', '["*"]', now(), now(), $2)
+            ON CONFLICT (id) DO NOTHING
+            """, [endpoint, ordered ? "1" : "0"])
+        for index in 0..<count {
+            try store.run(
+                """
+                INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, next_attempt_at, created_at)
+                VALUES ($1, $2, 'license.issued', '{}', now() - interval '1 second', now())
+                """, ["d_\(endpoint)_\(index)", endpoint])
+        }
+        return try store.dueDeliveries(dueBy: Timestamp(microseconds: 0), retries: false, after: nil, limit: 1000)
+            .filter { $0.endpointID == endpoint }
+    }
+
+    private func claimed(_ claim: Claim) -> DueDelivery? {
+        if case .claimed(let delivery) = claim { return delivery }
+        return nil
+    }
+
+    private func outcome(_ delivery: DueDelivery, _ result: AttemptOutcome.Result, status: Int) -> AttemptOutcome {
+        let now = Timestamp(microseconds: 1_800_000_000_000_000)
+        var outcome = AttemptOutcome(
+            deliveryID: delivery.id, previousAttemptCount: delivery.attemptCount, result: result,
+            statusCode: status, error: status == 200 ? nil : "HTTP \(status)", startedAt: now, finishedAt: now)
+        outcome.rowID = delivery.rowID
+        outcome.endpointID = delivery.endpointID
+        outcome.claimToken = delivery.claimToken
+        return outcome
+    }
+
+    private func column(_ sql: String, on store: PostgresStore) throws -> [String?] {
+        try store.rows(sql).map { $0[0] }
+    }
+
+    // MARK: - Fencing
+
+    /// A run whose lease expired and whose delivery another run took writes an outcome that
+    /// changes nothing on the row, while the other run's stands; both attempts are in the
+    /// history (both requests were made).
+    func testOutcomeOfAnExpiredLeaseChangesNothingOnceAnotherRunTookTheRow() throws {
+        let (first, second) = (try store(), try store())
+        let row = try queue(1, on: first)[0]
+        let stale = try XCTUnwrap(claimed(try first.claim(row, perEndpoint: 4, leaseSeconds: 0.001)))
+        usleep(20_000)
+        // The lease is over: the row is due again for any run, and the second takes it.
+        XCTAssertEqual(try second.dueDeliveries(dueBy: .init(microseconds: 0), retries: false, after: nil, limit: 10).count, 1)
+        let fresh = try XCTUnwrap(claimed(try second.claim(row, perEndpoint: 4, leaseSeconds: 60)))
+        XCTAssertNotEqual(stale.claimToken, fresh.claimToken)
+
+        try first.record([outcome(stale, .delivered, status: 200)])
+        XCTAssertEqual(
+            try first.rows("SELECT attempt_count, delivered_at IS NULL, claim_token::text FROM webhook_deliveries")[0],
+            ["0", "t", fresh.claimToken], "the stale run's outcome must not touch the row")
+
+        let retryAt = Timestamp(microseconds: 1_800_000_000_000_000 + 5_000_000)
+        try second.record([outcome(fresh, .retry(at: retryAt), status: 500)])
+        XCTAssertEqual(
+            try first.rows(
+                """
+                SELECT attempt_count, last_status_code, claim_token IS NULL, lease_expires_at IS NULL,
+                       next_attempt_at BETWEEN now() + interval '4 seconds' AND now() + interval '6 seconds'
+                FROM webhook_deliveries
+                """)[0],
+            ["1", "500", "t", "t", "t"], "the run holding the claim writes; the retry is 5 s on the database's clock")
+        XCTAssertEqual(
+            try column("SELECT status_code::text FROM webhook_delivery_attempts ORDER BY id", on: first), ["200", "500"])
+    }
+
+    /// A row under a live lease is neither on another run's due pages nor claimable by it, and
+    /// an outcome without a claim (an unsendable row) does not touch it.
+    func testALiveLeaseKeepsOtherRunsAway() throws {
+        let (first, second) = (try store(), try store())
+        let row = try queue(1, on: first)[0]
+        let mine = try XCTUnwrap(claimed(try first.claim(row, perEndpoint: 4, leaseSeconds: 60)))
+        XCTAssertEqual(try second.dueDeliveries(dueBy: .init(microseconds: 0), retries: false, after: nil, limit: 10).count, 0)
+        guard case .taken = try second.claim(row, perEndpoint: 4, leaseSeconds: 60) else {
+            return XCTFail("a leased row was claimed twice")
+        }
+        var unsendable = outcome(row, .dead, status: 0)
+        unsendable.statusCode = nil
+        unsendable.requested = false
+        try second.record([unsendable])
+        XCTAssertEqual(try column("SELECT claim_token::text FROM webhook_deliveries", on: first), [mine.claimToken])
+    }
+
+    // MARK: - Per-endpoint cap
+
+    /// Three runs released together on one endpoint with a cap of 2: two claims in all, the
+    /// third endpoint-busy; a slot held by an expired lease is free again.
+    func testTheCapHoldsAcrossRunsAndExpiredLeasesFreeTheirSlots() throws {
+        let runs = try (0..<3).map { _ in try store() }
+        let rows = try queue(6, on: runs[0])
+        let shared = Unchecked(runs)
+        let answers = try concurrently(runs.indices) { index in
+            try shared.value[index].claim(rows[index], perEndpoint: 2, leaseSeconds: index == 0 ? 0.05 : 60)
+        }
+        XCTAssertEqual(answers.compactMap(claimed).count, 2, "\(answers)")
+        XCTAssertEqual(answers.filter { if case .endpointBusy = $0 { true } else { false } }.count, 1)
+        XCTAssertEqual(try column("SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL", on: runs[0]), ["2"])
+        guard claimed(answers[0]) != nil else { return }  // the short lease was among the two
+        usleep(100_000)
+        XCTAssertNotNil(claimed(try runs[2].claim(rows[3], perEndpoint: 2, leaseSeconds: 60)), "the expired lease's slot")
+        guard case .endpointBusy = try runs[2].claim(rows[4], perEndpoint: 2, leaseSeconds: 60) else {
+            return XCTFail("a third live lease under a cap of 2")
+        }
+    }
+
+    // MARK: - Ordered endpoints
+
+    /// Two and three runs on one ordered endpoint: only its oldest pending delivery can be
+    /// claimed, by one run, and nothing else while it is in flight; a retrying head holds the
+    /// rest; once it is delivered the next one goes.
+    func testOrderedEndpointsHaveOneInFlightOldestFirstAcrossRuns() throws {
+        let runs = try (0..<3).map { _ in try store() }
+        let rows = try queue(4, ordered: true, on: runs[0])
+        XCTAssertTrue(rows.allSatisfy(\.ordered))
+        // Six sessions at once: three try the head, three the next one.
+        let sessions = Unchecked(try (0..<6).map { _ in try store() })
+        let answers = try concurrently(0..<6) { index in
+            try sessions.value[index].claim(rows[index / 3], perEndpoint: 1, leaseSeconds: 60)
+        }
+        let taken = answers.compactMap(claimed)
+        XCTAssertEqual(taken.map(\.id), [rows[0].id], "only the head, once: \(answers)")
+
+        // A failed head is retried later and holds the others back.
+        let head = taken[0]
+        try runs[1].record([outcome(head, .retry(at: Timestamp(microseconds: 1_800_000_000_000_000 + 60_000_000)), status: 500)])
+        for run in runs {
+            guard case .endpointBusy = try run.claim(rows[1], perEndpoint: 1, leaseSeconds: 60) else {
+                return XCTFail("a newer delivery went while the head was retrying")
+            }
+        }
+        // Delivered at last (its time moved back for the test): the next one may go.
+        try runs[0].run("UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = $1", [head.id])
+        var retried = head
+        retried.attemptCount = 1
+        let again = try XCTUnwrap(claimed(try runs[2].claim(retried, perEndpoint: 1, leaseSeconds: 60)))
+        try runs[2].record([outcome(again, .delivered, status: 200)])
+        XCTAssertNotNil(claimed(try runs[0].claim(rows[1], perEndpoint: 1, leaseSeconds: 60)))
+        XCTAssertEqual(try runs[0].oldestPending(endpointID: "ep_1")?.id, rows[1].id)
+    }
+
+    // MARK: - Claiming under a nested loop
+
+    /// The claim takes one row whatever plan the planner is pushed to (the IN (… LIMIT) form
+    /// took five for LIMIT 1 under a nested loop: ClaimQueryTests).
+    func testAClaimTakesOneRowUnderANestedLoopPlan() throws {
+        let run = try store()
+        let rows = try queue(5, on: run)
+        try run.connection.executeScript(
+            "SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off; SET enable_sort = off")
+        XCTAssertNotNil(claimed(try run.claim(rows[0], perEndpoint: 10, leaseSeconds: 60)))
+        XCTAssertEqual(try column("SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL", on: run), ["1"])
+    }
+
+    // MARK: - Schema
+
+    /// Five openings with `create` at once on an empty database (five hosts' `init`): every
+    /// step applied once, none fails, no deadlock.
+    func testFiveInitsAtOnceApplyTheSchemaOnce() throws {
+        let empty = try cluster.freshDatabase("lease_init\(Self.databases)")
+        let results = try concurrently(0..<5) { _ in try PostgresStore(empty, create: true).appliedSchemaSteps }
+        XCTAssertEqual(results.filter { !$0.isEmpty }.count, 1, "\(results)")
+        let check = try PostgresStore(empty)
+        XCTAssertEqual(try check.rows("SELECT version FROM keysat_webhooks_schema").map { $0[0] }, ["1"])
+        XCTAssertNil(try check.schemaProblem())
+    }
+
+    /// A schema older than this version's is refused by a run (78) rather than changed under
+    /// other hosts; a newer one too (75).
+    func testARunRefusesASchemaItDoesNotKnow() throws {
+        let run = try store()
+        try run.run("UPDATE keysat_webhooks_schema SET version = 99")
+        XCTAssertThrowsError(try PostgresStore(uri)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 75) }
+        XCTAssertEqual(try PostgresStore(uri, readOnly: true).newerSchema, 99, "a newer schema may be read")
+        try run.run("DELETE FROM keysat_webhooks_schema")
+        XCTAssertThrowsError(try PostgresStore(uri)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 78) }
+    }
+
+    /// Runs `body` for each of `indices` on threads of their own, released together.
+    private func concurrently<Value: Sendable>(
+        _ indices: some Sequence<Int>, _ body: @escaping @Sendable (Int) throws -> Value
+    ) throws -> [Value] {
+        let indices = Array(indices)
+        let results = Results<Value>(count: indices.count)
+        let start = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for (position, index) in indices.enumerated() {
+            group.enter()
+            Thread {
+                start.wait()
+                results.set(position, Result { try body(index) })
+                group.leave()
+            }.start()
+        }
+        for _ in indices { start.signal() }
+        group.wait()
+        return try results.values.map { try $0!.get() }
+    }
+}
+
+/// Sessions handed to threads, each used by one thread only.
+private struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+private final class Results<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [Result<Value, any Error>?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Result<Value, any Error>) {
+        lock.lock()
+        values[index] = value
+        lock.unlock()
+    }
+}
+
+extension PostgresTestCluster {
+    /// A new, empty database owned by the test role; its postgresql:// URI (password in the
+    /// cluster's passfile, never in the URI).
+    func freshDatabase(_ name: String) throws -> String {
+        let admin = try PostgresConnection(
+            "host=\(directory) port=\(value("port")!) user=postgres dbname=postgres sslmode=disable")
+        try admin.execute("DROP DATABASE IF EXISTS \(name)")
+        try admin.execute("CREATE DATABASE \(name) OWNER keysat")
+        return "postgresql://keysat@127.0.0.1:\(value("port")!)/\(name)?passfile=\(directory)/pgpass&sslmode=disable"
+    }
+}
