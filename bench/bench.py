@@ -464,6 +464,126 @@ def scale():
         stop_nginx()
 
 
+# MARK: - 7. PostgreSQL: one queue, several runs (issue 21)
+
+def pg_cluster():
+    """A throw-away cluster with production durability (fsync and synchronous commit on)."""
+    directory = os.path.join("/tmp", f"keysat-pg-bench-{os.getpid()}")
+    env = dict(os.environ, PG_TEST_DURABLE="1")
+    subprocess.run([os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "start", directory], check=True,
+                   capture_output=True, text=True, env=env)
+    uri = subprocess.run([os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "uri", directory], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return directory, uri
+
+
+def psql(uri, statement):
+    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", uri, "-c", statement], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def pg_queue(uri, urls, count):
+    """The same endpoints and due deliveries as make_db, in PostgreSQL."""
+    tool("keysat-webhooks", "init", db=uri)
+    for url in urls:
+        tool("keysat-webhooks", "endpoint", "add", url, db=uri)
+    psql(uri, f"""
+INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
+SELECT md5(random()::text || i), e.id, 'license.issued',
+       '{{"event_type":"license.issued","timestamp":"2026-11-29T07:25:05.123456+00:00","data":{{"license_id":"lic_' || i || '","plan":"pro","seats":5}}}}',
+       0, t, t
+FROM (SELECT i, timestamptz '2026-01-01' + i * interval '1 millisecond' AS t FROM generate_series(0, {count - 1}) AS i) AS n
+JOIN (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k, count(*) OVER () AS c FROM webhook_endpoints) AS e
+  ON e.k = i % e.c;
+VACUUM ANALYZE webhook_deliveries;""")
+
+
+def pg_reset(uri):
+    psql(uri, "DELETE FROM webhook_delivery_attempts; DELETE FROM keysat_webhooks_endpoint_health; "
+              "DELETE FROM keysat_webhooks_attempt_minutes; UPDATE webhook_deliveries SET delivered_at = NULL, "
+              "attempt_count = 0, last_status_code = NULL, last_error = NULL, claim_token = NULL, "
+              "lease_expires_at = NULL, next_attempt_at = created_at; VACUUM ANALYZE webhook_deliveries;")
+
+
+def runs_at_once(db, count, concurrency):
+    """`count` keysat-deliver runs started together on one queue: wall seconds until the last
+    ends, and CPU seconds of all of them."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    argv = [os.path.join(BIN, "keysat-deliver"), "--db", db, "--concurrency", str(concurrency),
+            "--per-endpoint", str(concurrency)]
+    processes = [subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for _ in range(count)]
+    errors = [p.communicate()[1] for p in processes]
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert all(p.returncode == 0 for p in processes), errors
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def postgres():
+    if not shutil.which("psql") or not os.path.isdir("/usr/lib/postgresql"):
+        results.append(("postgresql", "PostgreSQL server not installed (scripts/setup.sh test)", "", "", "skipped"))
+        return
+    directory, uri = pg_cluster()
+    port = start_nginx()
+    n = N // 2
+    try:
+        urls = [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)]
+        pg_queue(uri, urls, n)
+        db = make_db("pg-compare.db", urls, n)
+        rates = {"sqlite": [], "pg1": [], "pg2": [], "pg3": []}
+        cpu = {key: [] for key in rates}
+        duplicates = 0
+        for _ in range(REPEATS):
+            # Interleaved: one run on each backend, then two and three runs at once.
+            reset(db)
+            seconds, used = runs_at_once(db, 1, 16)
+            rates["sqlite"].append(n / seconds)
+            cpu["sqlite"].append(used / n * 1000)
+            for runs in (1, 2, 3):
+                pg_reset(uri)
+                seconds, used = runs_at_once(uri, runs, 16)
+                rates[f"pg{runs}"].append(n / seconds)
+                cpu[f"pg{runs}"].append(used / n * 1000)
+                assert psql(uri, "SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL") == "0"
+                duplicates += int(psql(uri, "SELECT count(*) - count(DISTINCT delivery_id) FROM webhook_delivery_attempts"))
+        rate = {key: statistics.median(value) for key, value in rates.items()}
+        used = {key: statistics.median(value) for key, value in cpu.items()}
+        ratio = rate["pg1"] / rate["sqlite"]
+        results.append(("postgresql run", f"one run, concurrency 16, {n:,} deliveries: PostgreSQL {rate['pg1']:,.0f}/s "
+                        f"({used['pg1']:.3f} CPU s per 1,000, client only), SQLite {rate['sqlite']:,.0f}/s "
+                        f"({used['sqlite']:.3f})", f"{ratio:.2f}× SQLite", "≥ 0.7×",
+                        "met" if ratio >= 0.7 else "MISSED"))
+        for runs in (2, 3):
+            ratio = rate[f"pg{runs}"] / rate["pg1"]
+            results.append(("postgresql runs at once", f"{runs} runs on one queue: {rate[f'pg{runs}']:,.0f}/s together "
+                            f"({used[f'pg{runs}']:.3f} CPU s per 1,000), one run {rate['pg1']:,.0f}/s; "
+                            f"duplicates in all repeats: {duplicates}", f"{ratio:.2f}× one run",
+                            "≥ 0.9×, no duplicates", "met" if ratio >= 0.9 and duplicates == 0 else "MISSED"))
+        # Start-up against psql on the same server: one connection and one round trip each.
+        psql(uri, "CREATE TABLE IF NOT EXISTS bench (x integer); UPDATE webhook_deliveries SET next_attempt_at = NULL")
+        (enqueue, e_user, e_sys), (insert, i_user, i_sys) = hyperfine([
+            f"{BIN}/keysat-enqueue --db {uri} license.issued [1]",
+            f"psql -X -q {uri} -c 'INSERT INTO bench VALUES (1)'"])
+        ratio = enqueue / insert
+        results.append(("postgresql enqueue", f"keysat-enqueue (4 endpoints) {enqueue * 1000:.2f} ms "
+                        f"({e_user * 1000:.2f} + {e_sys * 1000:.2f}), psql one insert {insert * 1000:.2f} ms "
+                        f"({i_user * 1000:.2f} + {i_sys * 1000:.2f})", f"{ratio:.2f}×", "≤ 1.0×",
+                        "met" if ratio <= 1.0 else "MISSED"))
+        psql(uri, "UPDATE webhook_deliveries SET next_attempt_at = NULL")
+        (idle, d_user, d_sys), (select, s_user, s_sys) = hyperfine([
+            f"{BIN}/keysat-deliver --db {uri}", f"psql -X -q {uri} -c 'SELECT 1'"])
+        ratio = idle / select
+        results.append(("postgresql idle run", f"keysat-deliver, nothing due {idle * 1000:.2f} ms "
+                        f"({d_user * 1000:.2f} + {d_sys * 1000:.2f}), psql SELECT 1 {select * 1000:.2f} ms "
+                        f"({s_user * 1000:.2f} + {s_sys * 1000:.2f})", f"{ratio:.2f}×", "", ""))
+    finally:
+        stop_nginx()
+        subprocess.run([os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "stop", directory], check=False,
+                       capture_output=True)
+
+
 def report():
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     cpu = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
@@ -494,7 +614,9 @@ def report():
 
 if __name__ == "__main__":
     try:
-        for step in (startup, throughput, memory, isolation, kick_latency) + ((scale,) if SCALE else ()):
+        steps = (startup, throughput, memory, isolation, kick_latency, postgres) + ((scale,) if SCALE else ())
+        only = os.environ.get("BENCH_ONLY")  # e.g. BENCH_ONLY=postgres: one section, while working on it
+        for step in [s for s in steps if not only or s.__name__ in only.split(",")]:
             print(f"bench: {step.__name__} …", file=sys.stderr, flush=True)
             step()
         report()

@@ -11,7 +11,7 @@
 # (trust, for the superuser `postgres`: `psql -h DIR -p PORT -U postgres`). The printed string
 # connects as the role `keysat`, owner of the database `keysat`, whose random password is only
 # in DIR/pgpass (given as `passfile`): no password on a command line. Tuned for tests, not
-# for data: fsync off. PostgreSQL will not run as root, so as root the server runs as the user
+# for data: fsync off, unless PG_TEST_DURABLE=1 (the benchmark: commits synced as in production). PostgreSQL will not run as root, so as root the server runs as the user
 # `postgres` (Debian's packages create it), or `nobody` when there is none.
 # Exits 69 when the server's binaries are missing (scripts/setup.sh test installs them).
 set -euo pipefail
@@ -22,6 +22,8 @@ action=$1
 dir=$2
 marker=.keysat-pg-test-cluster
 bin=${PG_BIN:-}
+durable=off
+[ "${PG_TEST_DURABLE:-0}" = 1 ] && durable=on
 # The caller's PG* variables must not steer psql and pg_ctl to another server.
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^PG' || true)
 
@@ -61,9 +63,9 @@ start() {
     cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 max_connections = 60
 shared_buffers = 32MB
 log_min_messages = warning
