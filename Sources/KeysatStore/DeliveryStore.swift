@@ -205,11 +205,6 @@ public protocol DeliveryStore: AnyObject {
 }
 
 extension DeliveryStore {
-    /// Runs that cannot overlap need no claim.
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
-        .claimed(delivery)
-    }
-
     /// A store that commits in `record` itself has nothing to wait for.
     public func drain() throws {}
 
@@ -221,6 +216,12 @@ extension DeliveryStore {
 }
 
 extension WebhookStore: DeliveryStore {
+    /// Runs on one SQLite file never overlap (the run lock): nothing to claim. Written out, not
+    /// a default of the protocol, so that a store wrapping another cannot forget to pass it on.
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+        .claimed(delivery)
+    }
+
     /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
     static let dueColumns = """
         SELECT d.id, d.endpoint_id, d.event_type,

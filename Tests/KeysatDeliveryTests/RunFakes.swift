@@ -36,6 +36,22 @@ final class FakeStore: DeliveryStore {
 
     static let t0 = Timestamp(seconds: 1_800_000_000)
 
+    /// Set by a test: what other runs (as on another host) hold. Deliveries in `takenByOthers`
+    /// are `.taken`, endpoints in `busyEndpoints` `.endpointBusy`; anything else is claimed with
+    /// a token naming the delivery, and every claim asked for is kept.
+    var takenByOthers: Set<String> = []
+    var busyEndpoints: Set<String> = []
+    private(set) var claims: [(id: String, perEndpoint: Int)] = []
+
+    func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+        claims.append((delivery.id, perEndpoint))
+        if busyEndpoints.contains(delivery.endpointID) { return .endpointBusy }
+        if takenByOthers.contains(delivery.id) { return .taken }
+        var claimed = delivery
+        claimed.claimToken = "token-" + delivery.id
+        return .claimed(claimed)
+    }
+
     func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
     {

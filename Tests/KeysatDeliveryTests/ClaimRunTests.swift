@@ -1,0 +1,53 @@
+import KeysatCore
+import KeysatStore
+import XCTest
+
+@testable import KeysatDelivery
+
+/// The run with a store whose runs claim (PostgreSQL's): what another run holds is left to it,
+/// and each outcome carries the claim it was made under.
+final class ClaimRunTests: XCTestCase {
+    var store = FakeStore()
+    var transport = FakeTransport(clock: FixedClock(FakeStore.t0))
+
+    override func setUp() {
+        store = FakeStore()
+        transport = FakeTransport(clock: FixedClock(FakeStore.t0))
+    }
+
+    private func deliver(_ options: DeliveryOptions = DeliveryOptions()) throws -> RunSummary {
+        try DeliveryRun.fake(store, transport, options: options).run(at: FakeStore.t0)
+    }
+
+    func testADeliveryAnotherRunTookIsNeitherSentNorRecordedNorCounted() throws {
+        let mine = store.add("a")
+        let theirs = store.add("a")
+        store.takenByOthers = [theirs.id]
+        let summary = try deliver()
+        XCTAssertEqual(transport.started.count, 1)
+        XCTAssertEqual(store.recorded.map(\.deliveryID), [mine.id])
+        XCTAssertEqual(summary.attempted, 1)
+        XCTAssertEqual(store.rows.map(\.id), [theirs.id], "still pending, for the run that holds it")
+    }
+
+    func testABusyEndpointIsLeftToTheOtherRunsAfterOneClaimWhileOthersGoOn() throws {
+        let busy = Set((0..<5).map { _ in store.add("busy").id })
+        for _ in 0..<3 { store.add("free") }
+        store.busyEndpoints = ["busy"]
+        let summary = try deliver()
+        XCTAssertEqual(transport.hosts, ["free", "free", "free"])
+        XCTAssertEqual(summary.attempted, 3)
+        XCTAssertEqual(
+            store.claims.filter { busy.contains($0.id) }.count, 1, "one refused claim, not one per row: \(store.claims)")
+    }
+
+    func testOutcomesCarryTheirClaimAndTheCapIsAskedForOrderedEndpointsOne() throws {
+        store.add("a")
+        store.add("o", ordered: true)
+        var options = DeliveryOptions()
+        options.perEndpoint = 3
+        _ = try deliver(options)
+        XCTAssertEqual(Set(store.recorded.map { $0.claimToken ?? "" }), Set(store.recorded.map { "token-" + $0.deliveryID }))
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: store.claims.map { ($0.id, $0.perEndpoint) }), ["d1": 3, "d2": 1])
+    }
+}
