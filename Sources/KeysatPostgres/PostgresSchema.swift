@@ -58,10 +58,14 @@ enum PostgresSchema {
             -- Due pages: pending rows by (next_attempt_at, seq).
             CREATE INDEX idx_webhook_deliveries_pending
                 ON webhook_deliveries (next_attempt_at, seq) WHERE delivered_at IS NULL;
-            -- An endpoint's pending rows in written order (the head of an ordered endpoint) and
-            -- its live leases (the in-flight cap across runs).
+            -- An endpoint's pending rows in written order: the head of an ordered endpoint
+            -- (dead rows, which never hold a chain, are not in it).
             CREATE INDEX idx_keysat_webhooks_deliveries_endpoint_pending
-                ON webhook_deliveries (endpoint_id, seq) WHERE delivered_at IS NULL;
+                ON webhook_deliveries (endpoint_id, seq) WHERE delivered_at IS NULL AND next_attempt_at IS NOT NULL;
+            -- The rows under a claim (in flight, or left by a killed run until their lease ends):
+            -- what a claim counts against the endpoint's cap, without reading its backlog.
+            CREATE INDEX idx_keysat_webhooks_deliveries_leased
+                ON webhook_deliveries (endpoint_id) WHERE lease_expires_at IS NOT NULL AND delivered_at IS NULL;
             CREATE INDEX idx_keysat_webhooks_deliveries_created ON webhook_deliveries (created_at, id);
             CREATE INDEX idx_keysat_webhooks_deliveries_endpoint_created
                 ON webhook_deliveries (endpoint_id, created_at, id);
@@ -142,7 +146,8 @@ enum PostgresSchema {
                 RETURN 'busy';
             END IF;
             IF (SELECT count(*) FROM webhook_deliveries
-                WHERE endpoint_id = p_endpoint AND delivered_at IS NULL AND lease_expires_at > clock_timestamp()
+                WHERE endpoint_id = p_endpoint AND lease_expires_at IS NOT NULL AND delivered_at IS NULL
+                  AND lease_expires_at > clock_timestamp()
                ) >= p_cap THEN
                 RETURN 'busy';
             END IF;
