@@ -8,19 +8,6 @@ private func notYet(_ what: String) -> KeysatError {
     KeysatError(.unavailable, "\(what) is not available on PostgreSQL yet")
 }
 
-extension PostgresStore: EventQueue {
-    public func enqueue(
-        eventType: String, data: [UInt8], idempotencyKey: String?,
-        using generator: inout some RandomNumberGenerator
-    ) throws -> EnqueueResult { throw notYet("enqueue") }
-    public func knownEventTypes() throws -> [(name: String, source: WebhookStore.EventTypeSource)] {
-        throw notYet("event-types")
-    }
-    public func isKnownEventType(_ name: String) throws -> Bool { throw notYet("event-types") }
-    public func declareEventType(_ name: String) throws -> Bool { throw notYet("event-types") }
-    public func forgetEventType(_ name: String) throws -> Bool { throw notYet("event-types") }
-}
-
 extension PostgresStore: EndpointCatalogue {
     public func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
