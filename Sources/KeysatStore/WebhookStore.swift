@@ -80,11 +80,22 @@ public struct EnqueueResult: Sendable, Equatable {
     public struct Delivery: Sendable, Equatable {
         public var id: String
         public var endpointID: String
+
+        public init(id: String, endpointID: String) {
+            self.id = id
+            self.endpointID = endpointID
+        }
     }
     public var eventType: String
     public var deliveries: [Delivery]
     /// `true` when the idempotency key had been used before and nothing was written.
     public var replayed: Bool
+
+    public init(eventType: String, deliveries: [Delivery], replayed: Bool) {
+        self.eventType = eventType
+        self.deliveries = deliveries
+        self.replayed = replayed
+    }
 }
 
 extension WebhookStore {
@@ -163,13 +174,26 @@ extension WebhookStore {
     }
 
     /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event
-    /// type holds) and the data bytes as given, in lowercase hex.
-    static func fingerprint(eventType: String, data: [UInt8]) -> String {
+    /// type holds) and the data bytes as given, in lowercase hex. Public for the other
+    /// backends: one definition, so that a key means the same on each.
+    public static func fingerprint(eventType: String, data: [UInt8]) -> String {
         var hash = SHA256()
         hash.update(eventType.utf8)
         hash.update(CollectionOfOne(0))
         hash.update(data)
         return Identifiers.lowercaseHex(hash.finish())
+    }
+
+    /// The refusal of an idempotency key used at `createdAt` for a `usedFor` event (with other
+    /// data when `eventType` is the same), in the same words on every backend.
+    public static func idempotencyKeyReused(
+        _ key: String, at createdAt: String, for usedFor: String, by eventType: String
+    ) -> KeysatError {
+        let what = usedFor == eventType ? "a \(usedFor) event with other data" : "a \(usedFor) event"
+        return KeysatError(
+            .data,
+            "idempotency key '\(key)' was used at \(createdAt) for \(what); nothing was queued: give this \(eventType) event a key of its own"
+        )
     }
 
     /// The deliveries `key` produced, when it was used for this event type and data; `nil` when
@@ -184,11 +208,7 @@ extension WebhookStore {
             ).first([.text(key)], { ($0.string(0), $0.text(1), $0.string(2)) })
         else { return nil }
         if usedFor != eventType || (usedFingerprint.map { $0 != fingerprint } ?? false) {
-            let what = usedFor == eventType ? "a \(usedFor) event with other data" : "a \(usedFor) event"
-            throw KeysatError(
-                .data,
-                "idempotency key '\(key)' was used at \(createdAt) for \(what); nothing was queued: give this \(eventType) event a key of its own"
-            )
+            throw Self.idempotencyKeyReused(key, at: createdAt, for: usedFor, by: eventType)
         }
         let deliveries = try database.prepare(
             """

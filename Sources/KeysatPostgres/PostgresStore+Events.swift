@@ -1,0 +1,246 @@
+import KeysatCore
+public import KeysatStore
+
+/// Events in: SQLite's semantics (`WebhookStore.enqueue`, its event types), with the database's
+/// clock and with several hosts enqueueing at once.
+extension PostgresStore: EventQueue {
+    /// The channel a lingering run on any host listens on for new deliveries
+    /// (docs/POSTGRES.md, "wake-ups"): PostgreSQL's counterpart of SQLite's kick file.
+    public static let wakeUpChannel = "keysat_webhooks"
+
+    /// Writes one pending delivery per active endpoint subscribed to `eventType`, in one
+    /// transaction, each with the same envelope around `data`; then, when it wrote any, wakes
+    /// the runs that linger on other hosts.
+    ///
+    /// As `WebhookStore.enqueue`: the same ids, envelope bytes, subscriptions and idempotency
+    /// keys, the times the database's (`now()`, the envelope's timestamp is the rows'
+    /// `created_at`). Two hosts enqueueing with one key at once make one event: the key's row
+    /// is inserted before the deliveries, `ON CONFLICT DO NOTHING`, so the second waits for the
+    /// first's commit, writes nothing and answers with the first's deliveries.
+    ///
+    /// - Parameters:
+    ///   - eventType: a validated event type.
+    ///   - data: bytes already validated as one JSON value (so UTF-8 without NUL, which
+    ///     PostgreSQL's text holds as they are: signatures cover these bytes).
+    ///   - idempotencyKey: when given and seen in the last 7 days with the same event type
+    ///     and data, nothing is written and the deliveries it produced then are returned.
+    ///   - generator: the source of delivery ids.
+    /// - Throws: `KeysatError` `data` (65) when the key was used for another event type or
+    ///   other data (`WebhookStore.idempotencyKeyReused`).
+    public func enqueue(
+        eventType: String, data: [UInt8], idempotencyKey: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult {
+        let fingerprint = idempotencyKey.map { _ in
+            WebhookStore.fingerprint(eventType: eventType, data: data)
+        }
+        let result = try transaction { () throws -> EnqueueResult in
+            if let key = idempotencyKey, let fingerprint {
+                try forgetExpiredKeys()
+                if let previous = try previousEnqueue(
+                    key: key, eventType: eventType, fingerprint: fingerprint)
+                {
+                    return previous
+                }
+            }
+            let (now, endpoints) = try subscribers(of: eventType)
+            let written = endpoints.map {
+                EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
+            }
+            if let key = idempotencyKey, let fingerprint,
+                try !keepKey(key, eventType: eventType, fingerprint: fingerprint, deliveries: written)
+            {
+                // Another session committed this key since it was looked up: its event stands.
+                guard
+                    let previous = try previousEnqueue(
+                        key: key, eventType: eventType, fingerprint: fingerprint)
+                else {
+                    throw KeysatError(
+                        .temporary, "idempotency key '\(key)' changed hands meanwhile; try again")
+                }
+                return previous
+            }
+            if let now, !written.isEmpty {
+                let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
+                try insertDeliveries(written, eventType: eventType, payload: payload)
+            }
+            return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
+        }
+        if !result.replayed && !result.deliveries.isEmpty { wakeRuns() }
+        return result
+    }
+
+    /// After the commit, never inside the transaction: NOTIFY takes an instance-wide lock at
+    /// commit (docs/POSTGRES.md: 16 writers fell from ~4,000 to ~2,000 transactions/s). A wake-up
+    /// that fails loses nothing (the run's timer is the safety net), so it is not an error and
+    /// says nothing: the enqueue is durable once COMMIT returned.
+    private func wakeRuns() {
+        _ = try? connection.execute("NOTIFY \(Self.wakeUpChannel)")
+    }
+
+    /// The database's present moment and the active endpoints subscribed to `eventType`, in
+    /// SQLite's order (`created_at`, `id`); no moment when there is no active endpoint.
+    private func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String]) {
+        let found = try rows(
+            """
+            SELECT keysat_rfc3339(now()), id, event_types FROM webhook_endpoints
+            WHERE active = 1 ORDER BY created_at, id
+            """)
+        let now = found.first.flatMap { $0[0] }.flatMap { Timestamp(rfc3339: $0) }
+        let ids = found.filter { row in
+            let types = JSONStrings.topLevel(row[2] ?? "") ?? []
+            return types.contains { $0 == "*" || $0 == eventType }
+        }.compactMap { $0[1] }
+        return (now, ids)
+    }
+
+    private func insertDeliveries(_ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8])
+        throws
+    {
+        // One statement for every endpoint, the payload sent once; `seq` follows the endpoints'
+        // order, as SQLite's rowids do.
+        try run(
+            """
+            INSERT INTO webhook_deliveries
+                (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
+            SELECT d.id, d.endpoint_id, $3, $4, 0, now(), now()
+            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(id, endpoint_id, n)
+            ORDER BY d.n
+            """,
+            [
+                PostgresArray.literal(written.map(\.id)), PostgresArray.literal(written.map(\.endpointID)),
+                eventType, String(decoding: payload, as: UTF8.self),
+            ])
+    }
+}
+
+// MARK: - Idempotency keys
+
+extension PostgresStore {
+    /// `WebhookStore.idempotencyRetentionSeconds` as an SQL interval's seconds.
+    private static var keptSeconds: String { String(WebhookStore.idempotencyRetentionSeconds) }
+
+    /// Deletes up to 100 keys older than 7 days that no other session holds. SQLite deletes
+    /// them all under its one writer; here two enqueues deleting the same rows in different
+    /// orders could deadlock, so each skips the rows another is deleting (the MATERIALIZED CTE
+    /// form, docs/POSTGRES.md). A hundred per keyed enqueue outpace the one key each adds.
+    private func forgetExpiredKeys() throws {
+        try run(
+            """
+            WITH expired AS MATERIALIZED (
+                SELECT key FROM keysat_webhooks_idempotency
+                WHERE created_at < now() - $1::bigint * interval '1 second'
+                ORDER BY created_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+            DELETE FROM keysat_webhooks_idempotency AS k USING expired WHERE k.key = expired.key
+            """, [Self.keptSeconds])
+    }
+
+    /// The deliveries `key` produced, when it was used for this event type and data in the
+    /// last 7 days; `nil` when it is new (or older, and now deleted).
+    private func previousEnqueue(key: String, eventType: String, fingerprint: String) throws -> EnqueueResult?
+    {
+        guard
+            let row = try rows(
+                """
+                SELECT event_type, request_hash, keysat_rfc3339(created_at),
+                       created_at < now() - $2::bigint * interval '1 second'
+                FROM keysat_webhooks_idempotency WHERE key = $1
+                """, [key, Self.keptSeconds]
+            ).first
+        else { return nil }
+        if row[3] == "t" {
+            // Expired, and skipped above because another session is deleting it (this waits
+            // for that one), or beyond the batch: a new key once gone.
+            try run(
+                """
+                DELETE FROM keysat_webhooks_idempotency
+                WHERE key = $1 AND created_at < now() - $2::bigint * interval '1 second'
+                """, [key, Self.keptSeconds])
+            return nil
+        }
+        let usedFor = row[0] ?? ""
+        if usedFor != eventType || (row[1].map { $0 != fingerprint } ?? false) {
+            throw WebhookStore.idempotencyKeyReused(key, at: row[2] ?? "", for: usedFor, by: eventType)
+        }
+        let deliveries = try rows(
+            """
+            SELECT e.value ->> 'id', e.value ->> 'endpoint_id'
+            FROM keysat_webhooks_idempotency AS k, json_array_elements(k.deliveries_json::json) WITH ORDINALITY AS e
+            WHERE k.key = $1 ORDER BY e.ordinality
+            """, [key]
+        ).map { EnqueueResult.Delivery(id: $0[0] ?? "", endpointID: $0[1] ?? "") }
+        return EnqueueResult(eventType: eventType, deliveries: deliveries, replayed: true)
+    }
+
+    /// Records `key` for these deliveries; `false` when another session holds it (inserted
+    /// it and committed, having waited for that session to end if it had not).
+    private func keepKey(
+        _ key: String, eventType: String, fingerprint: String, deliveries: [EnqueueResult.Delivery]
+    ) throws -> Bool {
+        let list = JSONText.array(
+            deliveries.map {
+                JSONText.object([
+                    ("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID)),
+                ])
+            })
+        return try run(
+            """
+            INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
+            VALUES ($1, $2, $3, now(), $4) ON CONFLICT (key) DO NOTHING
+            """, [key, eventType, list, fingerprint]) == 1
+    }
+}
+
+// MARK: - Event types
+
+extension PostgresStore {
+    /// Every known event type with where it is known from, sorted by name: Keysat's
+    /// (`EventType.catalogue`), declared, or subscribed to by name by an endpoint, active or
+    /// not (`WebhookStore.knownEventTypes`).
+    public func knownEventTypes() throws -> [(name: String, source: WebhookStore.EventTypeSource)] {
+        var known: [String: WebhookStore.EventTypeSource] = [:]
+        for name in EventType.catalogue { known[name] = .keysat }
+        for row in try rows("SELECT name FROM keysat_webhooks_event_types") {
+            if let name = row[0], known[name] == nil { known[name] = .declared }
+        }
+        for row in try rows("SELECT event_types FROM webhook_endpoints") {
+            for name in JSONStrings.topLevel(row[0] ?? "") ?? [] where name != "*" && known[name] == nil {
+                known[name] = .subscribed
+            }
+        }
+        return known.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// Whether `name` is known: Keysat's (no query), declared, or subscribed to by name (one
+    /// query for both: keysat-enqueue asks before every event of another type).
+    public func isKnownEventType(_ name: String) throws -> Bool {
+        if EventType.catalogue.contains(name) { return true }
+        let found = try rows(
+            """
+            SELECT true, NULL FROM keysat_webhooks_event_types WHERE name = $1
+            UNION ALL SELECT false, event_types FROM webhook_endpoints
+            """, [name])
+        return found.contains { row in
+            row[0] == "t" || (JSONStrings.topLevel(row[1] ?? "") ?? []).contains(name)
+        }
+    }
+
+    /// Declares an event type; `false` when it already was known (or another session
+    /// declared it meanwhile).
+    @discardableResult
+    public func declareEventType(_ name: String) throws -> Bool {
+        try EventType.validate(name)
+        if try isKnownEventType(name) { return false }
+        return try run(
+            """
+            INSERT INTO keysat_webhooks_event_types (name, declared_at) VALUES ($1, now())
+            ON CONFLICT (name) DO NOTHING
+            """, [name]) == 1
+    }
+
+    /// Forgets a declared event type; `false` when it was not declared.
+    @discardableResult
+    public func forgetEventType(_ name: String) throws -> Bool {
+        try run("DELETE FROM keysat_webhooks_event_types WHERE name = $1", [name]) > 0
+    }
+}
