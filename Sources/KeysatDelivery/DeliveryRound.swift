@@ -165,7 +165,10 @@ final class DeliveryRound {
         // delivery is pending. A row deleted meanwhile (purged, or its endpoint removed) is
         // neither sent nor counted.
         let claimed: DueDelivery
-        switch try store.claim(row, perEndpoint: row.ordered ? 1 : options.perEndpoint, leaseSeconds: leaseSeconds) {
+        switch try store.claim(
+            row, perEndpoint: row.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
+            leaseSeconds: leaseSeconds)
+        {
         case .claimed(let delivery): claimed = delivery
         case .taken: return
         case .endpointBusy:

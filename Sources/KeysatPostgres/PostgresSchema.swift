@@ -53,7 +53,8 @@ enum PostgresSchema {
                 created_at timestamptz NOT NULL,
                 keysat_webhooks_history bigint,
                 claim_token uuid,
-                lease_expires_at timestamptz
+                lease_expires_at timestamptz,
+                claimed_by text
             );
             -- Due pages: pending rows by (next_attempt_at, seq).
             CREATE INDEX idx_webhook_deliveries_pending
@@ -133,7 +134,8 @@ enum PostgresSchema {
     /// a row another session holds. Due means due by the database's clock.
     static let claimFunction = """
         CREATE FUNCTION keysat_claim(p_seq bigint, p_id text, p_endpoint text, p_attempts integer,
-                                     p_cap integer, p_ordered boolean, p_token uuid, p_lease_ms bigint)
+                                     p_cap integer, p_mine integer, p_ordered boolean, p_token uuid,
+                                     p_lease_ms bigint, p_run text)
         RETURNS text LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
             claimed integer;
@@ -145,9 +147,11 @@ enum PostgresSchema {
             ) THEN
                 RETURN 'busy';
             END IF;
-            IF (SELECT count(*) FROM webhook_deliveries
+            -- Other runs' live claims, and this run's attempts in flight, which it counts itself:
+            -- its finished attempts keep their claims until their outcomes are committed.
+            IF p_mine + (SELECT count(*) FROM webhook_deliveries
                 WHERE endpoint_id = p_endpoint AND lease_expires_at IS NOT NULL AND delivered_at IS NULL
-                  AND lease_expires_at > clock_timestamp()
+                  AND lease_expires_at > clock_timestamp() AND claimed_by IS DISTINCT FROM p_run
                ) >= p_cap THEN
                 RETURN 'busy';
             END IF;
@@ -158,7 +162,8 @@ enum PostgresSchema {
                   AND (lease_expires_at IS NULL OR lease_expires_at <= clock_timestamp())
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
             UPDATE webhook_deliveries AS d
-            SET claim_token = p_token, lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+            SET claim_token = p_token, claimed_by = p_run,
+                lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
             FROM target WHERE d.seq = target.seq;
             GET DIAGNOSTICS claimed = ROW_COUNT;
             RETURN CASE WHEN claimed = 1 THEN 'claimed' ELSE 'taken' END;

@@ -32,7 +32,7 @@ extension PostgresStore {
         SET attempt_count = d.attempt_count + 1, last_status_code = o.status, last_error = o.error,
             delivered_at = CASE WHEN o.result = 'delivered' THEN clock_timestamp() END,
             next_attempt_at = CASE WHEN o.result = 'retry' THEN clock_timestamp() + o.delay_ms * interval '1 millisecond' END,
-            claim_token = NULL, lease_expires_at = NULL
+            claim_token = NULL, lease_expires_at = NULL, claimed_by = NULL
         FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::integer[], $5::text[], $6::integer[], $7::text[],
                     $8::bigint[]) AS o(seq, id, token, previous, result, status, error, delay_ms)
         WHERE d.seq = o.seq AND d.id = o.id AND d.attempt_count = o.previous AND d.delivered_at IS NULL

@@ -65,15 +65,17 @@ extension PostgresStore: DeliveryStore {
         ]).first.map { Array(($0[0] ?? "").utf8) }
     }
 
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> Claim
+    {
         var generator = SystemRandomNumberGenerator()
         let token = PostgresStore.uuid(using: &generator)
         let answer = try value(
-            "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8)",
+            "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
                 String(delivery.rowID), delivery.id, delivery.endpointID, String(delivery.attemptCount),
-                String(max(perEndpoint, 1)), delivery.ordered ? "true" : "false", token,
-                String(Int64(leaseSeconds * 1000)),
+                String(max(perEndpoint, 1)), String(inFlight), delivery.ordered ? "true" : "false", token,
+                String(Int64(leaseSeconds * 1000)), runID,
             ])
         switch answer {
         case "claimed":

@@ -1,6 +1,10 @@
 public import KeysatCore
 public import KeysatStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The queue in a PostgreSQL database shared by several hosts: the second implementation of
 /// `WebhookBackend` (docs/POSTGRES.md), with its own SQL.
 ///
@@ -16,6 +20,9 @@ public final class PostgresStore {
     public let location: String
     public let isReadOnly: Bool
     public private(set) var newerSchema: Int?
+    /// Who claims through this session, as `claimed_by` shows it to an operator: the host, the
+    /// process, and a random part (a process may open more than one session).
+    public let runID: String
     /// The schema steps `init` applied in this opening.
     public private(set) var appliedSchemaSteps: [Int] = []
 
@@ -38,6 +45,8 @@ public final class PostgresStore {
             throw KeysatError(.usage, "--repair is for SQLite databases: PostgreSQL applies each schema step whole")
         }
         connection = try PostgresConnection(uri, environment: environment)
+        var generator = SystemRandomNumberGenerator()
+        runID = "\(PostgresStore.hostName()):\(getpid()):\(String(generator.next() & 0xffff_ffff, radix: 16))"
         self.clock = clock
         isReadOnly = readOnly
         if readOnly { try connection.execute("SET default_transaction_read_only = on") }
@@ -52,6 +61,13 @@ public final class PostgresStore {
         } else if version < PostgresSchema.latest {
             throw PostgresSchema.older(version, location: location)
         }
+    }
+
+    /// This host's name (gethostname(2)), or "?" when it has none.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Runs `body` in one transaction.

@@ -170,11 +170,13 @@ public protocol DeliveryStore: AnyObject {
 
     /// Takes `delivery` for this run just before its request starts, so that no other run
     /// sends it meanwhile (`.claimed`, with its claim token). Otherwise `.taken` (another run
-    /// has it, or it is no longer due) or `.endpointBusy` (its endpoint has `perEndpoint`
-    /// attempts in flight across all runs, or, ordered, an older delivery pending or one in
-    /// flight). The claim lasts `leaseSeconds`; after that any run may take the row again. A
-    /// store whose runs cannot overlap (SQLite, under the run lock) returns it as it is.
-    func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim
+    /// has it, or it is no longer due) or `.endpointBusy` (its endpoint would have more than
+    /// `perEndpoint` attempts in flight across all runs — `inFlight` of this run's, which it
+    /// counts itself, since its finished attempts keep their claims until their outcomes are
+    /// committed — or, ordered, has an older delivery pending or one in flight). The claim
+    /// lasts `leaseSeconds`; after that any run may take the row again. A store whose runs
+    /// cannot overlap (SQLite, under the run lock) returns it as it is.
+    func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim
 
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
@@ -218,7 +220,9 @@ extension DeliveryStore {
 extension WebhookStore: DeliveryStore {
     /// Runs on one SQLite file never overlap (the run lock): nothing to claim. Written out, not
     /// a default of the protocol, so that a store wrapping another cannot forget to pass it on.
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> Claim
+    {
         .claimed(delivery)
     }
 

@@ -11,7 +11,9 @@ import XCTest
 final class BackgroundRecorderTests: XCTestCase {
     /// A writer that records batches, slowly, and fails when told to.
     final class SlowWriter: DeliveryStore, @unchecked Sendable {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim { .claimed(delivery) }
+        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
+            .claimed(delivery)
+        }
         // Unchecked: touched by the writer thread only, and read by the test after `drain`.
         var batches: [[String]] = []
         var failAt: Int?
@@ -77,7 +79,9 @@ final class BackgroundRecorderTests: XCTestCase {
 
     func testAWriterThatCannotCommitItsProofFailsBeforeTheFirstRequest() throws {
         final class FullDisk: DeliveryStore {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim { .claimed(delivery) }
+        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
+            .claimed(delivery)
+        }
             func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
                 -> [DueDelivery]
             { [] }
@@ -115,7 +119,9 @@ final class BackgroundRecorderTests: XCTestCase {
 
     /// A writer that commits only when the test lets it.
     final class GatedWriter: DeliveryStore, @unchecked Sendable {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim { .claimed(delivery) }
+        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
+            .claimed(delivery)
+        }
         let gate = DispatchSemaphore(value: 0)
         func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
             -> [DueDelivery]

@@ -50,4 +50,15 @@ final class ClaimRunTests: XCTestCase {
         XCTAssertEqual(Set(store.recorded.map { $0.claimToken ?? "" }), Set(store.recorded.map { "token-" + $0.deliveryID }))
         XCTAssertEqual(Dictionary(uniqueKeysWithValues: store.claims.map { ($0.id, $0.perEndpoint) }), ["d1": 3, "d2": 1])
     }
+
+    /// The run tells the store how many of the endpoint's attempts it has in flight itself:
+    /// its finished attempts keep their claims until their outcomes are committed, and must
+    /// not count against the cap.
+    func testEachClaimSaysHowManyOfTheEndpointsAttemptsThisRunHasInFlight() throws {
+        for _ in 0..<3 { store.add("a") }
+        var options = DeliveryOptions()
+        options.perEndpoint = 3
+        _ = try deliver(options)  // all three start before the first is polled
+        XCTAssertEqual(store.claims.map(\.inFlight), [0, 1, 2])
+    }
 }

@@ -41,10 +41,10 @@ final class FakeStore: DeliveryStore {
     /// a token naming the delivery, and every claim asked for is kept.
     var takenByOthers: Set<String> = []
     var busyEndpoints: Set<String> = []
-    private(set) var claims: [(id: String, perEndpoint: Int)] = []
+    private(set) var claims: [(id: String, perEndpoint: Int, inFlight: Int)] = []
 
-    func claim(_ delivery: DueDelivery, perEndpoint: Int, leaseSeconds: Double) throws -> Claim {
-        claims.append((delivery.id, perEndpoint))
+    func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
+        claims.append((delivery.id, perEndpoint, inFlight))
         if busyEndpoints.contains(delivery.endpointID) { return .endpointBusy }
         if takenByOthers.contains(delivery.id) { return .taken }
         var claimed = delivery
