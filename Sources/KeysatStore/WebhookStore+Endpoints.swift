@@ -72,7 +72,8 @@ extension WebhookStore {
         return found
     }
 
-    static func noSuchEndpoint(_ id: String) -> KeysatError {
+    /// The error for an endpoint id that names no row, the same from every backend.
+    public static func noSuchEndpoint(_ id: String) -> KeysatError {
         KeysatError(.data, "no endpoint with id \(JSONText.string(id)) (see 'keysat-webhooks endpoint list')")
     }
 
