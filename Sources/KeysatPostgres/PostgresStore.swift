@@ -18,6 +18,9 @@ public final class PostgresStore {
     public private(set) var newerSchema: Int?
     /// The schema steps `init` applied in this opening.
     public private(set) var appliedSchemaSteps: [Int] = []
+    /// The claim tokens of the test deliveries this store wrote (`writeTestDelivery`), by
+    /// delivery id: `dueDelivery(id:)` hands a row's token only to the session that claimed it.
+    var testClaims: [String: String] = [:]
 
     /// Opens the queue named by `uri` (`postgresql://…`).
     ///
