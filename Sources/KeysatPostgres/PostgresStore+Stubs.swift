@@ -40,14 +40,4 @@ extension PostgresStore: EndpointCatalogue {
     public func previousSecretExpiry(id: String) throws -> String? { throw notYet("endpoint show") }
 }
 
-extension PostgresStore: QueueMaintenance {
-    public func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int) throws
-        -> (deliveries: Int, attempts: Int)
-    { throw notYet("purge") }
-    public func queueCounts() throws -> WebhookStore.QueueCounts { throw notYet("stats") }
-    public func endpointStats() throws -> [WebhookStore.EndpointStats] { throw notYet("stats") }
-    public func metricsFailures() throws -> WebhookStore.MetricsFailures { throw notYet("metrics") }
-    public func recordMetricsFailure(at now: Timestamp) throws { throw notYet("metrics") }
-}
-
 extension PostgresStore: WebhookBackend {}
