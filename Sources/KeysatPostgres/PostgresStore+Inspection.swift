@@ -85,7 +85,8 @@ extension PostgresStore: DeliveryInspection {
     public func delivery(id: String) throws -> DeliveryRecord {
         guard
             let row = try rows(
-                "SELECT \(Self.recordColumns(payload: true)) FROM webhook_deliveries AS d WHERE d.id = $1", [id]
+                "SELECT \(Self.recordColumns(payload: true)) FROM webhook_deliveries AS d WHERE d.id = $1",
+                [id]
             ).first
         else { throw WebhookStore.noDelivery(id) }
         return Self.record(row)
@@ -104,7 +105,8 @@ extension PostgresStore: DeliveryInspection {
         ).map { row in
             AttemptRecord(
                 attemptNumber: row[0].flatMap { Int($0) } ?? 0, startedAt: row[1] ?? "",
-                durationMS: row[2].flatMap { Int($0) } ?? 0, statusCode: row[3].flatMap { Int($0) }, error: row[4],
+                durationMS: row[2].flatMap { Int($0) } ?? 0, statusCode: row[3].flatMap { Int($0) },
+                error: row[4],
                 responseBody: row[5])
         }
     }
@@ -157,7 +159,8 @@ extension PostgresStore: DeliveryInspection {
         var parameters: [String?] = []
         let condition = Self.condition(try WebhookStore.replayScope(filter), &parameters)
         return try rows(
-            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) ORDER BY d.created_at, d.id", parameters
+            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) ORDER BY d.created_at, d.id",
+            parameters
         ).compactMap { $0[0] }
     }
 

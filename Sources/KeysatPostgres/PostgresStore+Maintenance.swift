@@ -16,7 +16,8 @@ extension PostgresStore: QueueMaintenance {
     /// by skipped rows ends the purge early, which only delays.
     ///
     /// - Returns: deliveries and attempts deleted (or, with `dryRun`, that would be).
-    public func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int) throws
+    public func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int)
+        throws
         -> (deliveries: Int, attempts: Int)
     {
         let chosen = """
@@ -52,20 +53,21 @@ extension PostgresStore: QueueMaintenance {
         _ chosen: String, cutoff: Timestamp, after cursor: (createdAt: String, id: String)?, batch: Int
     ) throws -> (chosen: Int, deleted: Int, attempts: Int, last: (createdAt: String, id: String)?) {
         let after = cursor == nil ? "" : "AND (d.created_at, d.id) > ($3::timestamptz, $4)"
-        let row = try rows(
-            """
-            WITH page AS MATERIALIZED (
-                SELECT d.seq, d.id, d.created_at FROM webhook_deliveries AS d WHERE \(chosen) \(after)
-                ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED),
-            history AS (
-                DELETE FROM webhook_delivery_attempts AS a USING page WHERE a.delivery_id = page.id RETURNING 1),
-            gone AS (
-                DELETE FROM webhook_deliveries AS d USING page WHERE d.seq = page.seq RETURNING 1),
-            last AS (SELECT created_at, id FROM page ORDER BY created_at DESC, id DESC LIMIT 1)
-            SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM gone), (SELECT count(*) FROM history),
-                   (SELECT keysat_rfc3339(created_at) FROM last), (SELECT id FROM last)
-            """, [cutoff.rfc3339, String(batch)] + (cursor.map { [$0.createdAt, $0.id] } ?? [])
-        ).first ?? []
+        let row =
+            try rows(
+                """
+                WITH page AS MATERIALIZED (
+                    SELECT d.seq, d.id, d.created_at FROM webhook_deliveries AS d WHERE \(chosen) \(after)
+                    ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED),
+                history AS (
+                    DELETE FROM webhook_delivery_attempts AS a USING page WHERE a.delivery_id = page.id RETURNING 1),
+                gone AS (
+                    DELETE FROM webhook_deliveries AS d USING page WHERE d.seq = page.seq RETURNING 1),
+                last AS (SELECT created_at, id FROM page ORDER BY created_at DESC, id DESC LIMIT 1)
+                SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM gone), (SELECT count(*) FROM history),
+                       (SELECT keysat_rfc3339(created_at) FROM last), (SELECT id FROM last)
+                """, [cutoff.rfc3339, String(batch)] + (cursor.map { [$0.createdAt, $0.id] } ?? [])
+            ).first ?? []
         let count = { (index: Int) in Int((row.count > index ? row[index] : nil) ?? "") ?? 0 }
         let last = row.count == 5 ? row[3].flatMap { time in row[4].map { (time, $0) } } : nil
         return (count(0), count(1), count(2), last)
@@ -79,18 +81,19 @@ extension PostgresStore: QueueMaintenance {
     /// count of the table is proportional to the history (a sequential scan: 200,000 rows,
     /// 50 ms), the one count that SQLite reads from its totals in constant time.
     public func queueCounts() throws -> WebhookStore.QueueCounts {
-        let row = try rows(
-            """
-            SELECT
-              (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.pending.condition())),
-              (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.due.condition(now: "now()"))),
-              (SELECT count(*) FROM webhook_deliveries)
-                - (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL),
-              (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.dead.condition())),
-              (SELECT extract(epoch FROM now() - min(d.next_attempt_at)) FROM webhook_deliveries AS d
-                 WHERE \(DeliveryRecord.State.due.condition(now: "now()")))
-            """
-        ).first ?? []
+        let row =
+            try rows(
+                """
+                SELECT
+                  (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.pending.condition())),
+                  (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.due.condition(now: "now()"))),
+                  (SELECT count(*) FROM webhook_deliveries)
+                    - (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL),
+                  (SELECT count(*) FROM webhook_deliveries AS d WHERE \(DeliveryRecord.State.dead.condition())),
+                  (SELECT extract(epoch FROM now() - min(d.next_attempt_at)) FROM webhook_deliveries AS d
+                     WHERE \(DeliveryRecord.State.due.condition(now: "now()")))
+                """
+            ).first ?? []
         let count = { (index: Int) in Int((row.count > index ? row[index] : nil) ?? "") ?? 0 }
         return WebhookStore.QueueCounts(
             pending: count(0), due: count(1), delivered: count(2), dead: count(3),
@@ -148,8 +151,8 @@ extension PostgresStore: QueueMaintenance {
     public func metricsFailures() throws -> WebhookStore.MetricsFailures {
         var result = WebhookStore.MetricsFailures(count: 0, last: nil)
         for row in try rows(
-            "SELECT name, value FROM keysat_webhooks_state WHERE name IN ('metrics_failures', 'metrics_last_failure')")
-        {
+            "SELECT name, value FROM keysat_webhooks_state WHERE name IN ('metrics_failures', 'metrics_last_failure')"
+        ) {
             if row[0] == "metrics_failures" { result.count = max(0, Int(row[1] ?? "") ?? 0) }
             if row[0] == "metrics_last_failure" { result.last = row[1].flatMap { Timestamp(rfc3339: $0) } }
         }

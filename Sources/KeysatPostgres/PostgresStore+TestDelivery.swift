@@ -30,7 +30,8 @@ extension PostgresStore {
             guard row[0] == "t" else { throw WebhookStore.testOfDisabledEndpoint(endpointID) }
             // The envelope's time is the database's, the row's `created_at` (now() is fixed
             // for the transaction).
-            guard let text = try value("SELECT keysat_rfc3339(now())"), let now = Timestamp(rfc3339: text) else {
+            guard let text = try value("SELECT keysat_rfc3339(now())"), let now = Timestamp(rfc3339: text)
+            else {
                 throw KeysatError(.internal, "PostgreSQL: now() did not read as a time")
             }
             try run(
@@ -42,7 +43,9 @@ extension PostgresStore {
                 """,
                 [
                     id, endpointID, eventType,
-                    String(decoding: Envelope.make(eventType: eventType, timestamp: now, data: data), as: UTF8.self),
+                    String(
+                        decoding: Envelope.make(eventType: eventType, timestamp: now, data: data),
+                        as: UTF8.self),
                     String(Int64(sendingSeconds.rounded(.up))), token,
                 ])
         }
@@ -53,7 +56,8 @@ extension PostgresStore {
     /// One delivery as a run sends it (its endpoint's URL and secrets joined in), with this
     /// session's claim token when it is a test delivery this store wrote.
     public func dueDelivery(id: String) throws -> DueDelivery? {
-        guard var delivery = try rows(Self.dueColumns + "\nWHERE d.id = $1", [id]).first.map(Self.dueDelivery) else {
+        guard var delivery = try rows(Self.dueColumns + "\nWHERE d.id = $1", [id]).first.map(Self.dueDelivery)
+        else {
             return nil
         }
         delivery.claimToken = testClaims[id]

@@ -63,7 +63,8 @@ public struct DeliveryRecord: Sendable {
     /// A row as another backend read it (PostgreSQL's, times as RFC 3339 text).
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int?,
-        nextAttemptAt: String?, lastStatusCode: Int?, lastError: String?, deliveredAt: String?, createdAt: String
+        nextAttemptAt: String?, lastStatusCode: Int?, lastError: String?, deliveredAt: String?,
+        createdAt: String
     ) {
         self.id = id
         self.endpointID = endpointID
@@ -126,7 +127,8 @@ public struct AttemptRecord: Sendable {
     public var responseBody: String?
 
     public init(
-        attemptNumber: Int, startedAt: String, durationMS: Int, statusCode: Int?, error: String?, responseBody: String?
+        attemptNumber: Int, startedAt: String, durationMS: Int, statusCode: Int?, error: String?,
+        responseBody: String?
     ) {
         self.attemptNumber = attemptNumber
         self.startedAt = startedAt

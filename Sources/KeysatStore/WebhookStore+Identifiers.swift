@@ -35,7 +35,8 @@ extension WebhookStore {
     /// order: ids are ASCII, and the character after the prefix's last one bounds them. `nil`
     /// when `text` cannot be such a prefix (not ASCII at its end, or longer than any id).
     public static func prefixRange(_ text: String) -> (lower: String, upper: String)? {
-        guard let last = text.unicodeScalars.last, last.isASCII, last.value < 0x7F, text.utf8.count <= 64 else {
+        guard let last = text.unicodeScalars.last, last.isASCII, last.value < 0x7F, text.utf8.count <= 64
+        else {
             return nil
         }
         return (text, String(text.unicodeScalars.dropLast()) + String(Unicode.Scalar(UInt8(last.value + 1))))

@@ -96,7 +96,8 @@ extension WebhookStore {
         // of ids, which another program may have written as anything (a NULL id was counted as
         // deleted by every purge and never was).
         let row = try database.prepare(
-            "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition())")
+            "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition())"
+        )
         var attempts = 0
         var deleted = 0
         for found in page {
@@ -121,7 +122,9 @@ extension WebhookStore {
         /// Seconds since the oldest due delivery became due (0 when none is due).
         public var oldestDueAgeSeconds = 0.0
 
-        public init(pending: Int = 0, due: Int = 0, delivered: Int = 0, dead: Int = 0, oldestDueAgeSeconds: Double = 0) {
+        public init(
+            pending: Int = 0, due: Int = 0, delivered: Int = 0, dead: Int = 0, oldestDueAgeSeconds: Double = 0
+        ) {
             self.pending = pending
             self.due = due
             self.delivered = delivered

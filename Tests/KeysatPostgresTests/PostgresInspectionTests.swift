@@ -28,7 +28,8 @@ final class PostgresInspectionTests: XCTestCase {
 
     override func setUpWithError() throws {
         cluster = try Self.slot.cluster()
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("pg-inspect-\(UUID().uuidString)")
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pg-inspect-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
 
@@ -54,7 +55,8 @@ final class PostgresInspectionTests: XCTestCase {
     /// A connection string to `pg`'s database, for a second session (another host).
     private func sameDatabase(as pg: PostgresStore) throws -> String {
         cluster.connectionString(with: [
-            "dbname": try XCTUnwrap(pg.connection.execute("SELECT current_database()").rows.first?.first ?? nil)
+            "dbname": try XCTUnwrap(
+                pg.connection.execute("SELECT current_database()").rows.first?.first ?? nil)
         ])
     }
 
@@ -79,7 +81,9 @@ final class PostgresInspectionTests: XCTestCase {
         var error: String?
     }
 
-    static func at(_ day: String, _ time: String = "00:00:00") -> String { "2024-\(day)T\(time).000000+00:00" }
+    static func at(_ day: String, _ time: String = "00:00:00") -> String {
+        "2024-\(day)T\(time).000000+00:00"
+    }
 
     /// Every state a row can be in, two endpoints and a disabled one, two event types, ties
     /// on `created_at`, ids sharing prefixes.
@@ -89,16 +93,26 @@ final class PostgresInspectionTests: XCTestCase {
             id: "d1a00001-p2", endpoint: e1, type: "license.revoked", attempts: 2, next: future,
             created: at("01-01", "00:00:02"), status: 500, error: "HTTP 500"),
         Row(id: "d2000000-p3", endpoint: e2, attempts: 1, next: at("01-03"), created: at("01-02")),
-        Row(id: "d3000000-dl1", endpoint: e1, attempts: 1, delivered: at("01-03", "01:00:00"), created: at("01-03"), status: 200),
+        Row(
+            id: "d3000000-dl1", endpoint: e1, attempts: 1, delivered: at("01-03", "01:00:00"),
+            created: at("01-03"), status: 200),
         Row(
             id: "d4000000-dl2", endpoint: e2, type: "license.revoked", attempts: 1, delivered: at("03-01"),
             created: at("02-15"), status: 204),
-        Row(id: "d5000000-dl3", endpoint: e1, attempts: 2, delivered: at("06-01"), created: at("05-01"), status: 200),
-        Row(id: "d6000000-dd1", endpoint: e1, attempts: 5, created: at("01-04"), status: 500, error: "HTTP 500"),
-        Row(id: "d7000000-dd2", endpoint: e2, type: "license.revoked", attempts: 3, created: at("02-20"), error: "timeout"),
+        Row(
+            id: "d5000000-dl3", endpoint: e1, attempts: 2, delivered: at("06-01"), created: at("05-01"),
+            status: 200),
+        Row(
+            id: "d6000000-dd1", endpoint: e1, attempts: 5, created: at("01-04"), status: 500,
+            error: "HTTP 500"),
+        Row(
+            id: "d7000000-dd2", endpoint: e2, type: "license.revoked", attempts: 3, created: at("02-20"),
+            error: "timeout"),
         Row(id: "d8000000-dd3", endpoint: e3, attempts: 1, created: at("04-01"), error: "endpoint disabled"),
         Row(id: "d9000000-u1", endpoint: e1, created: at("01-05")),
-        Row(id: "da000000-dl4", endpoint: e2, attempts: 1, delivered: at("01-10", "00:00:05"), created: at("01-10"), status: 200),
+        Row(
+            id: "da000000-dl4", endpoint: e2, attempts: 1, delivered: at("01-10", "00:00:05"),
+            created: at("01-10"), status: 200),
         Row(id: "da000001-dd4", endpoint: e2, attempts: 1, created: at("01-10"), status: 410),
         Row(id: "db000000-gone", endpoint: "e9000000-gone", attempts: 1, created: at("01-11")),
     ]
@@ -107,8 +121,10 @@ final class PostgresInspectionTests: XCTestCase {
     static let attempts: [(String, Int, String, Int?)] = [
         ("d1a00001-p2", 1, at("01-01", "00:01:00"), 500), ("d1a00001-p2", 2, at("01-01", "00:02:00"), 500),
         ("d2000000-p3", 1, at("01-02", "00:01:00"), nil), ("d3000000-dl1", 1, at("01-03", "01:00:00"), 200),
-        ("d4000000-dl2", 1, at("03-01"), 204), ("d5000000-dl3", 1, at("05-01"), 500), ("d5000000-dl3", 2, at("06-01"), 200),
-        ("d6000000-dd1", 1, at("01-04"), 500), ("d6000000-dd1", 2, at("01-05"), 500), ("d7000000-dd2", 1, at("02-20"), nil),
+        ("d4000000-dl2", 1, at("03-01"), 204), ("d5000000-dl3", 1, at("05-01"), 500),
+        ("d5000000-dl3", 2, at("06-01"), 200),
+        ("d6000000-dd1", 1, at("01-04"), 500), ("d6000000-dd1", 2, at("01-05"), 500),
+        ("d7000000-dd2", 1, at("02-20"), nil),
         ("da000000-dl4", 1, at("01-10", "00:00:05"), 200), ("da000001-dd4", 1, at("01-10", "00:00:06"), 410),
     ]
 
@@ -138,7 +154,8 @@ final class PostgresInspectionTests: XCTestCase {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 """,
                 [
-                    row.id, row.endpoint, row.type, payload, String(row.attempts), row.next, row.status.map(String.init),
+                    row.id, row.endpoint, row.type, payload, String(row.attempts), row.next,
+                    row.status.map(String.init),
                     row.error, row.delivered, row.created,
                 ])
             try sqlite.database.prepare(
@@ -148,12 +165,14 @@ final class PostgresInspectionTests: XCTestCase {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
-                .text(row.id), .text(row.endpoint), .text(row.type), .text(payload), .integer(Int64(row.attempts)),
+                .text(row.id), .text(row.endpoint), .text(row.type), .text(payload),
+                .integer(Int64(row.attempts)),
                 .optional(row.next), .optional(row.status), .optional(row.error), .optional(row.delivered),
                 .text(row.created),
             ])
         }
-        for (delivery, number, started, status) in Self.attempts where rows.contains(where: { $0.id == delivery }) {
+        for (delivery, number, started, status) in Self.attempts
+        where rows.contains(where: { $0.id == delivery }) {
             try pg.connection.execute(
                 """
                 INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
@@ -176,7 +195,8 @@ final class PostgresInspectionTests: XCTestCase {
     }
 
     static func filter(
-        _ state: DeliveryRecord.State = .all, endpoint: String? = nil, type: String? = nil, since: String? = nil,
+        _ state: DeliveryRecord.State = .all, endpoint: String? = nil, type: String? = nil,
+        since: String? = nil,
         until: String? = nil
     ) -> DeliveryFilter {
         var filter = DeliveryFilter()
@@ -192,7 +212,8 @@ final class PostgresInspectionTests: XCTestCase {
         DeliveryRecord.State.allCases.map { filter($0) }
             + DeliveryRecord.State.allCases.map { filter($0, endpoint: e1) } + [
                 filter(type: "license.revoked"), filter(.dead, type: "license.revoked"),
-                filter(since: at("01-03")), filter(until: at("02-20")), filter(since: at("01-03"), until: at("02-20")),
+                filter(since: at("01-03")), filter(until: at("02-20")),
+                filter(since: at("01-03"), until: at("02-20")),
                 filter(.finished, endpoint: e2, since: at("01-10"), until: at("03-01")),
                 filter(.pending, endpoint: e2), filter(.due, type: "license.issued"),
                 filter(endpoint: "no-such-endpoint"),
@@ -223,7 +244,10 @@ final class PostgresInspectionTests: XCTestCase {
     private func states(_ store: some DeliveryInspection) throws -> [String: String] {
         Dictionary(
             uniqueKeysWithValues: try store.deliveries(Self.filter(), limit: 1000, payloads: false).map {
-                ($0.id, "\($0.status.rawValue) \($0.attemptCount) \($0.lastStatusCode.map(String.init) ?? "-")")
+                (
+                    $0.id,
+                    "\($0.status.rawValue) \($0.attemptCount) \($0.lastStatusCode.map(String.init) ?? "-")"
+                )
             })
     }
 
@@ -236,16 +260,19 @@ final class PostgresInspectionTests: XCTestCase {
                 let expected = try sqlite.deliveries(filter, limit: limit, payloads: payloads)
                 let got = try pg.deliveries(filter, limit: limit, payloads: payloads)
                 XCTAssertEqual(
-                    got.map { $0.json(includePayload: payloads) }, expected.map { $0.json(includePayload: payloads) },
+                    got.map { $0.json(includePayload: payloads) },
+                    expected.map { $0.json(includePayload: payloads) },
                     "state \(filter.state) endpoint \(filter.endpointID ?? "-") type \(filter.eventType ?? "-") "
-                        + "since \(filter.since?.rfc3339 ?? "-") until \(filter.until?.rfc3339 ?? "-") limit \(limit)")
+                        + "since \(filter.since?.rfc3339 ?? "-") until \(filter.until?.rfc3339 ?? "-") limit \(limit)"
+                )
                 if !payloads { XCTAssertTrue(got.allSatisfy { $0.payload.isEmpty }) }
             }
         }
         XCTAssertEqual(try pg.deliveries(Self.filter(.dead, endpoint: Self.e2), limit: 100).count, 2)
         // Nothing is left out: the fixture has every status.
         XCTAssertEqual(
-            Set(try pg.deliveries(Self.filter(), limit: 100).map(\.status)), [.pending, .delivered, .dead, .unscheduled])
+            Set(try pg.deliveries(Self.filter(), limit: 100).map(\.status)),
+            [.pending, .delivered, .dead, .unscheduled])
     }
 
     func testShowingADeliveryAndItsAttemptsAgreesWithSQLite() throws {
@@ -253,7 +280,8 @@ final class PostgresInspectionTests: XCTestCase {
         for row in Self.rows {
             XCTAssertEqual(try pg.delivery(id: row.id).json(), try sqlite.delivery(id: row.id).json())
             XCTAssertEqual(
-                try pg.attempts(deliveryID: row.id).map(\.json), try sqlite.attempts(deliveryID: row.id).map(\.json),
+                try pg.attempts(deliveryID: row.id).map(\.json),
+                try sqlite.attempts(deliveryID: row.id).map(\.json),
                 row.id)
         }
         XCTAssertEqual(try pg.attempts(deliveryID: "d6000000-dd1").map(\.attemptNumber), [1, 2])
@@ -266,18 +294,21 @@ final class PostgresInspectionTests: XCTestCase {
         let (pg, sqlite) = try pair()
         let cases: [(WebhookStore.Record, String)] = [
             (.delivery, "d1a00000-p1"), (.delivery, "d1a00000"), (.delivery, "d1a0"), (.delivery, "d1"),
-            (.delivery, "d"), (.delivery, "d2"), (.delivery, "zz"), (.delivery, ""), (.delivery, "d1a00000-p1x"),
+            (.delivery, "d"), (.delivery, "d2"), (.delivery, "zz"), (.delivery, ""),
+            (.delivery, "d1a00000-p1x"),
             (.delivery, "é"), (.endpoint, "e1"), (.endpoint, "e"), (.endpoint, Self.e3), (.endpoint, "d1"),
         ]
         for (kind, text) in cases {
             XCTAssertEqual(
-                answer { try pg.fullID(of: kind, text) }, answer { try sqlite.fullID(of: kind, text) }, "\(kind) \(text)")
+                answer { try pg.fullID(of: kind, text) }, answer { try sqlite.fullID(of: kind, text) },
+                "\(kind) \(text)")
         }
         XCTAssertEqual(try pg.fullID(of: .delivery, "d1a00001"), "d1a00001-p2")
         XCTAssertTrue(failure { try pg.fullID(of: .delivery, "d1a") }.contains("ambiguous"))
         // The range is answered by the primary key, not a scan.
         let plan = try pg.connection.execute(
-            "EXPLAIN SELECT id FROM webhook_deliveries WHERE id > $1 AND id < $2 ORDER BY id LIMIT 6", ["d1", "d2"]
+            "EXPLAIN SELECT id FROM webhook_deliveries WHERE id > $1 AND id < $2 ORDER BY id LIMIT 6",
+            ["d1", "d2"]
         ).rows.map { $0[0] ?? "" }.joined(separator: "\n")
         XCTAssertTrue(plan.contains("webhook_deliveries_pkey"), plan)
     }
@@ -302,9 +333,12 @@ final class PostgresInspectionTests: XCTestCase {
 
     func testRetryByIDAgreesWithSQLiteAndRefusesAsItDoes() throws {
         let (pg, sqlite) = try pair()
-        for ids in [["d3000000-dl1", "d6000000-dd1"], ["d6000000-dd1", "nope"], ["d3000000-dl1", "d4000000-dl2"]] {
+        for ids in [
+            ["d3000000-dl1", "d6000000-dd1"], ["d6000000-dd1", "nope"], ["d3000000-dl1", "d4000000-dl2"],
+        ] {
             XCTAssertEqual(
-                failure { try pg.retry(ids: ids, force: false) }, failure { try sqlite.retry(ids: ids, force: false) })
+                failure { try pg.retry(ids: ids, force: false) },
+                failure { try sqlite.retry(ids: ids, force: false) })
         }
         XCTAssertEqual(try states(pg), try states(sqlite), "a refused retry changes nothing")
         let ids = ["d3000000-dl1", "d6000000-dd1", "d6000000-dd1", "d2000000-p3"]
@@ -348,9 +382,11 @@ final class PostgresInspectionTests: XCTestCase {
             XCTAssertEqual(
                 answer { try pg.replayable(filter) }, answer { try sqlite.replayable(filter) }, "\(state)")
         }
-        XCTAssertTrue(failure { try pg.replay(Self.filter(.pending)) }.hasPrefix("64: only dead or delivered"))
+        XCTAssertTrue(
+            failure { try pg.replay(Self.filter(.pending)) }.hasPrefix("64: only dead or delivered"))
         let filter = Self.filter(.finished, endpoint: Self.e2)
-        XCTAssertEqual(try pg.replayable(filter), ["da000000-dl4", "da000001-dd4", "d4000000-dl2", "d7000000-dd2"])
+        XCTAssertEqual(
+            try pg.replayable(filter), ["da000000-dl4", "da000001-dd4", "d4000000-dl2", "d7000000-dd2"])
         XCTAssertEqual(try pg.replay(filter), try sqlite.replay(filter))
         XCTAssertEqual(try states(pg), try states(sqlite))
         XCTAssertEqual(try pg.replayable(filter), [])
@@ -361,7 +397,8 @@ final class PostgresInspectionTests: XCTestCase {
     func testInactiveEndpointsAgreeWithSQLite() throws {
         let (pg, sqlite) = try pair()
         let ids = Self.rows.map(\.id) + ["nope"]
-        XCTAssertEqual(try pg.inactiveEndpoints(forDeliveries: ids), try sqlite.inactiveEndpoints(forDeliveries: ids))
+        XCTAssertEqual(
+            try pg.inactiveEndpoints(forDeliveries: ids), try sqlite.inactiveEndpoints(forDeliveries: ids))
         XCTAssertEqual(try pg.inactiveEndpoints(forDeliveries: ids), [Self.e3, "e9000000-gone"])
         XCTAssertEqual(try pg.inactiveEndpoints(forDeliveries: ["d1a00000-p1"]), [])
     }
@@ -380,15 +417,19 @@ final class PostgresInspectionTests: XCTestCase {
                     XCTAssertTrue(dry == sqliteDry, "\(label): \(dry) against SQLite's \(sqliteDry)")
                     XCTAssertEqual(try states(pg).count, Self.rows.count, "a dry run deletes nothing")
                     let done = try pg.purge(scope: scope, before: cutoff, dryRun: false, batch: batch)
-                    let sqliteDone = try sqlite.purge(scope: scope, before: cutoff, dryRun: false, batch: batch)
+                    let sqliteDone = try sqlite.purge(
+                        scope: scope, before: cutoff, dryRun: false, batch: batch)
                     XCTAssertTrue(done == dry, "\(label): \(done) deleted, the dry run said \(dry)")
                     XCTAssertTrue(done == sqliteDone, "\(label): \(done) against SQLite's \(sqliteDone)")
                     XCTAssertEqual(try states(pg), try states(sqlite), label)
                     XCTAssertEqual(
-                        try pg.connection.execute("SELECT count(*) FROM webhook_delivery_attempts").rows[0][0],
-                        String(try sqlite.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
-                            $0.integer(0) ?? -1
-                        } ?? -1), label)
+                        try pg.connection.execute("SELECT count(*) FROM webhook_delivery_attempts").rows[0][
+                            0],
+                        String(
+                            try sqlite.database.prepare("SELECT count(*) FROM webhook_delivery_attempts")
+                                .first {
+                                    $0.integer(0) ?? -1
+                                } ?? -1), label)
                 }
             }
         }
@@ -423,10 +464,12 @@ final class PostgresInspectionTests: XCTestCase {
         let other = try PostgresConnection(try sameDatabase(as: pg))
         try other.execute("BEGIN")
         try other.execute("SELECT 1 FROM webhook_deliveries WHERE id = 'd6000000-dd1' FOR UPDATE")
-        let first = try pg.purge(scope: .dead, before: Timestamp(rfc3339: Self.future)!, dryRun: false, batch: 1000)
+        let first = try pg.purge(
+            scope: .dead, before: Timestamp(rfc3339: Self.future)!, dryRun: false, batch: 1000)
         XCTAssertEqual(first.deliveries, 4)
         try other.execute("COMMIT")
-        let second = try pg.purge(scope: .dead, before: Timestamp(rfc3339: Self.future)!, dryRun: false, batch: 1000)
+        let second = try pg.purge(
+            scope: .dead, before: Timestamp(rfc3339: Self.future)!, dryRun: false, batch: 1000)
         XCTAssertEqual(second.deliveries, 1)
         XCTAssertEqual(second.attempts, 2)
     }
@@ -442,17 +485,21 @@ final class PostgresInspectionTests: XCTestCase {
             """, [Self.e1])
         try sqlite.database.prepare(
             "INSERT INTO keysat_webhooks_endpoint_health VALUES (?, ?, ?, 3)"
-        ).run([.text(Self.e1), .text("2024-06-01T00:00:00.000000+00:00"), .text("2024-06-02T00:00:00.000000+00:00")])
+        ).run([
+            .text(Self.e1), .text("2024-06-01T00:00:00.000000+00:00"),
+            .text("2024-06-02T00:00:00.000000+00:00"),
+        ])
         let now = SystemClock().now()
         for (ago, attempts, successes) in [(Int64(600), 4, 3), (Int64(2 * 86_400), 10, 0)] {
             let minute = now.adding(seconds: -ago)
             try pg.connection.execute(
                 "INSERT INTO keysat_webhooks_attempt_minutes VALUES (date_trunc('minute', $1::timestamptz), $2, $3, $4)",
                 [minute.rfc3339, Self.e2, String(attempts), String(successes)])
-            try sqlite.database.prepare("INSERT INTO keysat_webhooks_attempt_minutes VALUES (?, ?, ?, ?)").run([
-                .text(String(minute.rfc3339.prefix(16))), .text(Self.e2), .integer(Int64(attempts)),
-                .integer(Int64(successes)),
-            ])
+            try sqlite.database.prepare("INSERT INTO keysat_webhooks_attempt_minutes VALUES (?, ?, ?, ?)")
+                .run([
+                    .text(String(minute.rfc3339.prefix(16))), .text(Self.e2), .integer(Int64(attempts)),
+                    .integer(Int64(successes)),
+                ])
         }
         var counts = try pg.queueCounts()
         var expected = try sqlite.queueCounts()
@@ -497,8 +544,11 @@ final class PostgresInspectionTests: XCTestCase {
             }
         }
         XCTAssertEqual(try pg.metricsFailures(), WebhookStore.MetricsFailures(count: 80, last: moment))
-        for (stored, next) in [("abc", 1), ("-4", 1), ("+7", 8), ("9223372036854775807", Int.max), ("99999999999999999999", 1)] {
-            try pg.connection.execute("UPDATE keysat_webhooks_state SET value = $1 WHERE name = 'metrics_failures'", [stored])
+        for (stored, next) in [
+            ("abc", 1), ("-4", 1), ("+7", 8), ("9223372036854775807", Int.max), ("99999999999999999999", 1),
+        ] {
+            try pg.connection.execute(
+                "UPDATE keysat_webhooks_state SET value = $1 WHERE name = 'metrics_failures'", [stored])
             try pg.recordMetricsFailure(at: moment)
             XCTAssertEqual(try pg.metricsFailures().count, next, stored)
         }
@@ -515,12 +565,14 @@ final class PostgresInspectionTests: XCTestCase {
             XCTAssertEqual(
                 failure {
                     try pg.writeTestDelivery(
-                        endpointID: endpoint, eventType: "webhook.test", data: Array("{}".utf8), sendingSeconds: 70,
+                        endpointID: endpoint, eventType: "webhook.test", data: Array("{}".utf8),
+                        sendingSeconds: 70,
                         using: &generator)
                 },
                 failure {
                     try sqlite.writeTestDelivery(
-                        endpointID: endpoint, eventType: "webhook.test", data: Array("{}".utf8), sendingSeconds: 70,
+                        endpointID: endpoint, eventType: "webhook.test", data: Array("{}".utf8),
+                        sendingSeconds: 70,
                         using: &generator)
                 })
         }
@@ -531,7 +583,8 @@ final class PostgresInspectionTests: XCTestCase {
         let (pg, _) = try pair()
         var generator = SystemRandomNumberGenerator()
         let id = try pg.writeTestDelivery(
-            endpointID: Self.e1, eventType: "webhook.test", data: Array(#"{"test":true}"#.utf8), sendingSeconds: 70.2,
+            endpointID: Self.e1, eventType: "webhook.test", data: Array(#"{"test":true}"#.utf8),
+            sendingSeconds: 70.2,
             using: &generator)
         let record = try pg.delivery(id: id)
         XCTAssertEqual(record.status, .pending)
@@ -576,7 +629,9 @@ final class PostgresInspectionTests: XCTestCase {
         XCTAssertEqual(try pg.delivery(id: id).status, .delivered)
         XCTAssertEqual(try pg.attempts(deliveryID: id).map(\.statusCode), [200, 200])
         XCTAssertEqual(
-            try pg.connection.execute("SELECT claim_token, lease_expires_at FROM webhook_deliveries WHERE id = $1", [id])
-                .rows, [[nil, nil]])
+            try pg.connection.execute(
+                "SELECT claim_token, lease_expires_at FROM webhook_deliveries WHERE id = $1", [id]
+            )
+            .rows, [[nil, nil]])
     }
 }
