@@ -25,6 +25,9 @@ public final class PostgresStore {
     public let runID: String
     /// The schema steps `init` applied in this opening.
     public private(set) var appliedSchemaSteps: [Int] = []
+    /// The claim tokens of the test deliveries this store wrote (`writeTestDelivery`), by
+    /// delivery id: `dueDelivery(id:)` hands a row's token only to the session that claimed it.
+    var testClaims: [String: String] = [:]
 
     /// Opens the queue named by `uri` (`postgresql://…`).
     ///
@@ -155,3 +158,5 @@ enum PostgresArray {
         return text + "}"
     }
 }
+
+extension PostgresStore: WebhookBackend {}

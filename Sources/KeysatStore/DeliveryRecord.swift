@@ -60,6 +60,24 @@ public struct DeliveryRecord: Sendable {
         return attemptCount > 0 ? .dead : .unscheduled
     }
 
+    /// A row as another backend read it (PostgreSQL's, times as RFC 3339 text).
+    public init(
+        id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int?,
+        nextAttemptAt: String?, lastStatusCode: Int?, lastError: String?, deliveredAt: String?,
+        createdAt: String
+    ) {
+        self.id = id
+        self.endpointID = endpointID
+        self.eventType = eventType
+        self.payload = payload
+        self.attemptCount = DeliveryRecord.attemptCount(attemptCount)
+        self.nextAttemptAt = nextAttemptAt
+        self.lastStatusCode = lastStatusCode
+        self.lastError = lastError
+        self.deliveredAt = deliveredAt
+        self.createdAt = createdAt
+    }
+
     static let columns = columns(payload: true)
 
     /// The columns `init(row:)` reads; without the payload (NULL in its place, read as empty)
@@ -107,6 +125,18 @@ public struct AttemptRecord: Sendable {
     public var statusCode: Int?
     public var error: String?
     public var responseBody: String?
+
+    public init(
+        attemptNumber: Int, startedAt: String, durationMS: Int, statusCode: Int?, error: String?,
+        responseBody: String?
+    ) {
+        self.attemptNumber = attemptNumber
+        self.startedAt = startedAt
+        self.durationMS = durationMS
+        self.statusCode = statusCode
+        self.error = error
+        self.responseBody = responseBody
+    }
 
     public var json: String {
         JSONText.object([

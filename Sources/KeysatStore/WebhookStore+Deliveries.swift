@@ -1,4 +1,4 @@
-import KeysatCore
+public import KeysatCore
 
 /// Inspecting and recovering deliveries.
 extension WebhookStore {
@@ -54,7 +54,8 @@ extension WebhookStore {
         return found
     }
 
-    static func noDelivery(_ id: String) -> KeysatError {
+    /// The error for a delivery id that names no row, the same from every backend.
+    public static func noDelivery(_ id: String) -> KeysatError {
         KeysatError(.data, "no delivery with id \(JSONText.string(id)) (see 'keysat-webhooks deliveries list')")
     }
 
@@ -135,7 +136,9 @@ extension WebhookStore {
         }
     }
 
-    private static func replayScope(_ filter: DeliveryFilter) throws -> DeliveryFilter {
+    /// `filter`, when its state is one `replay` may re-queue (the rule of every backend).
+    /// - Throws: `KeysatError` (usage) otherwise.
+    public static func replayScope(_ filter: DeliveryFilter) throws -> DeliveryFilter {
         guard [.dead, .delivered, .finished].contains(filter.state) else {
             throw KeysatError(.usage, "only dead or delivered deliveries can be replayed", errno: nil)
         }

@@ -1,4 +1,4 @@
-import KeysatCore
+public import KeysatCore
 
 /// Ids as people type them: the whole id, or a prefix that only one row has (like git's
 /// abbreviated commit names), so that the short ids tables print can be used.
@@ -8,7 +8,8 @@ extension WebhookStore {
         case delivery
         case endpoint
 
-        var table: String { self == .delivery ? "webhook_deliveries" : "webhook_endpoints" }
+        /// The table its rows are in (the same name in every backend).
+        public var table: String { self == .delivery ? "webhook_deliveries" : "webhook_endpoints" }
         var word: String { self == .delivery ? "delivery" : "endpoint" }
         var listing: String { self == .delivery ? "deliveries list" : "endpoint list" }
     }
@@ -20,15 +21,31 @@ extension WebhookStore {
             $0.string(0)
         }
         if let exact { return exact }
-        // A range on the primary key's index (LIKE could not use it): ids are ASCII, and the
-        // character after the prefix's last one bounds it.
+        // A range on the primary key's index (LIKE could not use it).
         var candidates: [String] = []
-        if let last = text.unicodeScalars.last, last.isASCII, last.value < 0x7F, text.utf8.count <= 64 {
-            let upper = String(text.unicodeScalars.dropLast()) + String(Unicode.Scalar(UInt8(last.value + 1)))
+        if let (lower, upper) = Self.prefixRange(text) {
             candidates = try database.prepare(
                 "SELECT id FROM \(kind.table) WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT 6"
-            ).rows([.text(text), .text(upper)]) { $0.string(0) }
+            ).rows([.text(lower), .text(upper)]) { $0.string(0) }
         }
+        return try Self.uniqueID(of: kind, text, candidates: candidates)
+    }
+
+    /// The bounds, both exclusive, of the ids that begin with `text` and are longer, in byte
+    /// order: ids are ASCII, and the character after the prefix's last one bounds them. `nil`
+    /// when `text` cannot be such a prefix (not ASCII at its end, or longer than any id).
+    public static func prefixRange(_ text: String) -> (lower: String, upper: String)? {
+        guard let last = text.unicodeScalars.last, last.isASCII, last.value < 0x7F, text.utf8.count <= 64
+        else {
+            return nil
+        }
+        return (text, String(text.unicodeScalars.dropLast()) + String(Unicode.Scalar(UInt8(last.value + 1))))
+    }
+
+    /// The one id among `candidates` (the first six ids in `prefixRange(text)`, in order), or
+    /// the error every backend gives.
+    /// - Throws: `KeysatError` (data, 65) naming the candidates when several match, and when none does.
+    public static func uniqueID(of kind: Record, _ text: String, candidates: [String]) throws -> String {
         switch candidates.count {
         case 1:
             return candidates[0]

@@ -8,10 +8,12 @@ extension WebhookStore {
         case dead
         case allFinished = "all-finished"
 
-        /// Delivered ones age from `delivered_at`, dead ones from `created_at`.
-        var condition: String {
-            let delivered = "(d.delivered_at IS NOT NULL AND d.delivered_at < :cutoff)"
-            let dead = "(\(DeliveryRecord.State.dead.condition()) AND d.created_at < :cutoff)"
+        /// Delivered ones age from `delivered_at`, dead ones from `created_at`: the SQL condition
+        /// on table `d`, `cutoff` the expression of the cutoff (SQLite binds `:cutoff`;
+        /// PostgreSQL casts a parameter to `timestamptz`). The one definition of each scope.
+        public func condition(cutoff: String = ":cutoff") -> String {
+            let delivered = "(d.delivered_at IS NOT NULL AND d.delivered_at < \(cutoff))"
+            let dead = "(\(DeliveryRecord.State.dead.condition()) AND d.created_at < \(cutoff))"
             switch self {
             case .delivered: return delivered
             case .dead: return dead
@@ -33,7 +35,7 @@ extension WebhookStore {
     public func purge(scope: PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int = 1000) throws
         -> (deliveries: Int, attempts: Int)
     {
-        let from = "FROM webhook_deliveries AS d WHERE d.created_at < :cutoff AND \(scope.condition)"
+        let from = "FROM webhook_deliveries AS d WHERE d.created_at < :cutoff AND \(scope.condition())"
         let chosen = "SELECT d.id " + from
         let values: [(String, SQLValue)] = [(":cutoff", .text(cutoff.rfc3339))]
         if dryRun {
@@ -94,7 +96,8 @@ extension WebhookStore {
         // of ids, which another program may have written as anything (a NULL id was counted as
         // deleted by every purge and never was).
         let row = try database.prepare(
-            "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition)")
+            "DELETE FROM webhook_deliveries AS d WHERE d.rowid = :rowid AND d.created_at < :cutoff AND \(scope.condition())"
+        )
         var attempts = 0
         var deleted = 0
         for found in page {
@@ -118,6 +121,16 @@ extension WebhookStore {
         public var dead = 0
         /// Seconds since the oldest due delivery became due (0 when none is due).
         public var oldestDueAgeSeconds = 0.0
+
+        public init(
+            pending: Int = 0, due: Int = 0, delivered: Int = 0, dead: Int = 0, oldestDueAgeSeconds: Double = 0
+        ) {
+            self.pending = pending
+            self.due = due
+            self.delivered = delivered
+            self.dead = dead
+            self.oldestDueAgeSeconds = oldestDueAgeSeconds
+        }
     }
 
     /// Per-endpoint health.
@@ -132,6 +145,8 @@ extension WebhookStore {
         public var lastFailure: String?
         /// Failed attempts since the last successful one.
         public var failureStreak = 0
+
+        public init(endpoint: Endpoint) { self.endpoint = endpoint }
     }
 
     /// The whole queue's counts, from the totals kept by triggers and the partial indexes: the

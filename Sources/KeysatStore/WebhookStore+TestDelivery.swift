@@ -1,4 +1,4 @@
-import KeysatCore
+public import KeysatCore
 
 /// The delivery `keysat-webhooks endpoint test` sends: a real row of one endpoint, so that it
 /// shows in `deliveries list` and is retried like any other if it fails.
@@ -17,11 +17,7 @@ extension WebhookStore {
     ) throws -> String {
         try database.writeTransaction {
             let endpoint = try endpoint(id: endpointID)
-            guard endpoint.active else {
-                throw KeysatError(
-                    .data, "endpoint \(endpointID) is disabled: enable it to test it ('endpoint enable')",
-                    errno: nil)
-            }
+            guard endpoint.active else { throw Self.testOfDisabledEndpoint(endpointID) }
             let now = clock.now()
             let id = Identifiers.uuid4(using: &generator)
             try database.prepare(
@@ -37,6 +33,11 @@ extension WebhookStore {
             ])
             return id
         }
+    }
+
+    /// The error for a test of a disabled endpoint, the same from every backend.
+    public static func testOfDisabledEndpoint(_ id: String) -> KeysatError {
+        KeysatError(.data, "endpoint \(id) is disabled: enable it to test it ('endpoint enable')", errno: nil)
     }
 
     /// One delivery as a run sends it (its endpoint's URL and secrets joined in).
