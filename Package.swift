@@ -73,12 +73,15 @@ let package = Package(
 
         // MARK: - Executables (thin mains)
         .executableTarget(
-            name: "keysat-enqueue", dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine"],
+            name: "keysat-enqueue",
+            dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine"],
             swiftSettings: strict),
         // Hand-parsed command line: its idle run is budgeted (see docs/BENCHMARKS.md).
         .executableTarget(
             name: "keysat-deliver",
-            dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine", "KeysatDelivery"],
+            dependencies: [
+                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
+            ],
             swiftSettings: strict),
         .executableTarget(
             name: "keysat-webhooks",

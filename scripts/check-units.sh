@@ -20,8 +20,12 @@ done
 # Units made for a database elsewhere must pass too.
 mkdir -p "$work/other"
 "$bin/keysat-webhooks" units --db /srv/keysat/licensing.db --bindir "$bin" --output-dir "$work/other"
+# And units for a PostgreSQL database (a service and a timer, no path unit).
+mkdir -p "$work/postgres"
+"$bin/keysat-webhooks" units --db 'postgresql://keysat@db1.example/keysat?sslmode=verify-full' --bindir "$bin" \
+    --output-dir "$work/postgres"
 # Unknown keys are only warnings to systemd-analyze: any output at all fails the check.
-for set in units other; do
+for set in units other postgres; do
     if ! out=$(MANPATH="$work/man" systemd-analyze verify "$work/$set"/* 2>&1) || [ -n "$out" ]; then
         echo "$out"
         echo "check-units: systemd-analyze verify failed ($set)" >&2

@@ -3,7 +3,8 @@
 # and dist/keysat-webhooks_VERSION_ARCH.tar.gz with the same files (the tarball unpacks at /).
 # The binaries carry the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
 # only libsqlite3-0, libcurl4 and libssl3 (libcurl and libcrypto are loaded with dlopen, so no
-# ELF dependency names them: the Depends line does).
+# ELF dependency names them: the Depends line does). libpq5, loaded with dlopen only for a
+# PostgreSQL database, is recommended (packaging/control).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 022

@@ -38,8 +38,10 @@ public enum Backends {
                 path: location, create: create, readOnly: readOnly, busyTimeoutMS: busyTimeoutMS, clock: clock,
                 repairSchema: repairSchema)
         case .postgresql:
+            // libpq reads the scheme in lowercase only; `kind(of:)` in any case.
             return try PostgresStore(
-                location, create: create, readOnly: readOnly, clock: clock, repairSchema: repairSchema)
+                schemeLowercased(location), create: create, readOnly: readOnly, clock: clock,
+                repairSchema: repairSchema)
         }
     }
 }

@@ -1,4 +1,5 @@
-import KeysatCore
+import KeysatBackends
+public import KeysatCore
 public import KeysatStore
 
 #if canImport(Glibc)
@@ -39,6 +40,59 @@ extension Kick {
         else { return false }
         defer { close(lock) }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return false }
+        let arguments = [
+            executable, "--db", database, "--lock-file", lockPath, "--lock-fd", "3", "--linger", "1",
+        ]
+        let started = spawn(
+            executable, arguments, holding: lock, environment: runEnvironment(defaultsFile: defaultsFile))
+        if !started { flock(lock, LOCK_UN) }
+        return started
+    }
+
+    /// On PostgreSQL: starts `keysat-deliver` detached, as `spawnDeliver(database:…)` does, unless
+    /// a run this user started so for this queue is still going on; returns at once.
+    ///
+    /// Runs on PostgreSQL take no lock, so a burst would start one run per event: a lock file
+    /// of this host and user (`spawnGuardPath`) is taken here and held by the run until it
+    /// exits, while the enqueues of the burst only notify it. The location goes to the run in
+    /// its environment (`KEYSAT_DB`), never on its command line, as it may hold a password.
+    ///
+    /// - Returns: whether a run was started.
+    @discardableResult
+    public static func spawnDeliver(
+        postgres location: String, executable: String, defaultsFile: String = DefaultsFile.path()
+    ) -> Bool {
+        guard
+            let guardFile = try? OwnedFile.open(
+                spawnGuardPath(location: location), what: "lock file", mode: 0o600, trustedGroup: nil)
+        else { return false }
+        defer { close(guardFile) }
+        guard flock(guardFile, LOCK_EX | LOCK_NB) == 0 else { return false }
+        var environment = runEnvironment(defaultsFile: defaultsFile).filter { !$0.hasPrefix("KEYSAT_DB=") }
+        environment.append("KEYSAT_DB=" + location)
+        let started = spawn(
+            executable, [executable, "--linger", "1"], holding: guardFile, environment: environment)
+        if !started { flock(guardFile, LOCK_UN) }
+        return started
+    }
+
+    /// The lock file that keeps `keysat-enqueue --kick=spawn` on PostgreSQL from starting a run
+    /// while one it started is going on: in this user's runtime folder (`$XDG_RUNTIME_DIR`, else
+    /// /tmp), named after the user and the queue (a hash of its location without password).
+    /// Another user's file planted there is refused (`OwnedFile`): no run is started then, and
+    /// the timer sends the event.
+    public static func spawnGuardPath(location: String, environment: Environment = .process) -> String {
+        let folder = environment["XDG_RUNTIME_DIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        let digest = SHA256.hash(Array(Backends.displayName(location).utf8)).prefix(8)
+        let hex = digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return "\(folder)/keysat-deliver-spawn-\(getuid())-\(hex).lock"
+    }
+
+    /// Starts `arguments` detached: a new session, standard streams on /dev/null, `lock` as
+    /// descriptor 3 and no other descriptor inherited.
+    private static func spawn(
+        _ executable: String, _ arguments: [String], holding lock: Int32, environment: [String]
+    ) -> Bool {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -52,19 +106,13 @@ extension Kick {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, spawnSetSID)
-        let arguments = [
-            executable, "--db", database, "--lock-file", lockPath, "--lock-fd", "3", "--linger", "1",
-        ]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        var environment: [UnsafeMutablePointer<CChar>?] =
-            runEnvironment(defaultsFile: defaultsFile).map { strdup($0) } + [nil]
-        defer { for pointer in environment { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
         let spawn = executable.contains("/") ? posix_spawn : posix_spawnp
-        let started = spawn(&pid, executable, &actions, &attributes, &argv, &environment) == 0
-        if !started { flock(lock, LOCK_UN) }
-        return started
+        return spawn(&pid, executable, &actions, &attributes, &argv, &envp) == 0
     }
 
     /// This process's environment, then the defaults file's settings it does not have.

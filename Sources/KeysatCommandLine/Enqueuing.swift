@@ -24,9 +24,10 @@ public struct EnqueueRequest: Sendable {
     /// Refuse (65) an event type that is not known (`WebhookBackend.isKnownEventType`), rather
     /// than warn about it.
     public var strict = false
-    /// After the commit, tell keysat-deliver (see `Kick`).
+    /// After the commit, tell keysat-deliver (see `Kick`). On PostgreSQL the enqueue notifies
+    /// lingering runs itself, so `.file` adds nothing there and `.spawn` only starts a run.
     public var kick: Kick.Mode?
-    /// The trigger file (default: the database path plus `.kick`).
+    /// The trigger file (default: the database path plus `.kick`); refused on PostgreSQL.
     public var kickPath: String?
 
     public init(databasePath: String, eventType: String, data: DataSource) {
@@ -43,6 +44,7 @@ public struct EnqueueRequest: Sendable {
         clock: any TimeSource = SystemClock(),
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
+        if kickPath != nil { try Backends.refuse(.kickFile, at: databasePath) }
         try EventType.validate(eventType)
         if let key = idempotencyKey {
             if key.isEmpty || key.utf8.count > 255
@@ -66,21 +68,27 @@ public struct EnqueueRequest: Sendable {
         let result = try store.enqueue(
             eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
         if let warning { Output.error(warning) }
-        if let kick, !result.deliveries.isEmpty {
-            // After the commit; a failure here loses nothing (the timer is the safety net).
-            let path = kickPath ?? Kick.defaultPath(database: databasePath)
-            do {
-                try Kick.touch(path, sharing: OwnedFile.Sharing(database: databasePath))
-            } catch {
-                Output.error(
-                    "keysat-enqueue: warning: \(KeysatError.from(error).message); the next timer run will send the event\n"
-                )
-            }
+        guard let kick, !result.deliveries.isEmpty else { return format(result) }
+        if !store.capabilities.kickFile {
+            // PostgreSQL: the enqueue's NOTIFY has woken every lingering run, on any host.
             if kick == .spawn {
-                Kick.spawnDeliver(
-                    database: databasePath, lockPath: Kick.defaultLockPath(database: databasePath),
-                    executable: Kick.deliverExecutable())
+                Kick.spawnDeliver(postgres: databasePath, executable: Kick.deliverExecutable())
             }
+            return format(result)
+        }
+        // After the commit; a failure here loses nothing (the timer is the safety net).
+        let path = kickPath ?? Kick.defaultPath(database: databasePath)
+        do {
+            try Kick.touch(path, sharing: OwnedFile.Sharing(database: databasePath))
+        } catch {
+            Output.error(
+                "keysat-enqueue: warning: \(KeysatError.from(error).message); the next timer run will send the event\n"
+            )
+        }
+        if kick == .spawn {
+            Kick.spawnDeliver(
+                database: databasePath, lockPath: Kick.defaultLockPath(database: databasePath),
+                executable: Kick.deliverExecutable())
         }
         return format(result)
     }

@@ -7,15 +7,20 @@ import KeysatBackends
 #endif
 
 /// keysat-deliver's whole job: lock, open, run (or list), write metrics, unlock.
+///
+/// On PostgreSQL there is no lock: several runs, on one host or several, share the queue, each
+/// claiming a delivery with a lease just before sending it (docs/POSTGRES.md).
 public struct Deliverer {
     public var databasePath: String
+    /// The lock file (default: the database path plus `.deliver.lock`); refused on PostgreSQL.
     public var lockPath: String?
     public var busyTimeoutMS = 5000
     public var waitSeconds = 0.0
     public var metricsPath: String?
-    /// The kick file (default: the database path plus `.kick`); see `Kick`.
+    /// The kick file (default: the database path plus `.kick`); see `Kick`. Refused on
+    /// PostgreSQL, where a run listens for NOTIFY instead (`WakeUps`).
     public var kickPath: String?
-    /// After a round with no kick, wait this long for one before exiting (holding the lock, so
+    /// After a round with no wake-up, wait this long for one before exiting (holding the lock, so
     /// a burst of kicked events is served by this run rather than by a new run per event).
     public var lingerSeconds = 0.0
     /// A descriptor through which the lock is already held (see `Kick.spawnDeliver`).
@@ -41,6 +46,9 @@ public struct Deliverer {
     /// - Throws: `KeysatError`; `temporary` (75) when `waitSeconds > 0` and the lock stayed held.
     public func execute(dryRun: Bool, clock: any TimeSource = SystemClock(), logger: Logger) throws -> Result
     {
+        // Refused before anything is opened: options the backend cannot honour.
+        if lockPath != nil { try Backends.refuse(.lockFile, at: databasePath) }
+        if kickPath != nil { try Backends.refuse(.kickFile, at: databasePath) }
         // A missing database is reported before a lock file is created beside it.
         // --dry-run only reads: opened read-only, so that a monitoring user can list what is due.
         let store = try Backends.open(databasePath, readOnly: dryRun, busyTimeoutMS: busyTimeoutMS, clock: clock)
@@ -48,26 +56,29 @@ public struct Deliverer {
         if store.isReadOnly && !dryRun {
             throw KeysatError(
                 .permission,
-                "database \(databasePath) is read-only for this user, and a run must record its outcomes (run keysat-deliver as the database's owner)"
+                "database \(store.location) is read-only for this user, and a run must record its outcomes (run keysat-deliver as the database's owner)"
             )
         }
         // A listing changes nothing and needs no lock: it runs beside a run, as a read-only user.
         if dryRun { return try listDue(store: store, clock: clock, logger: logger) }
-        let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
-        let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
-        guard
-            let lock = try inherited
+        var lock: DeliverLock?
+        if store.capabilities.lockFile {
+            let lockFile = lockPath ?? DeliverLock.defaultPath(database: databasePath)
+            let inherited = inheritedLockFD.flatMap { DeliverLock.adopt(fd: $0, path: lockFile) }
+            lock =
+                try inherited
                 ?? DeliverLock.acquire(
                     path: lockFile, waitSeconds: waitSeconds,
                     sharing: OwnedFile.Sharing(database: databasePath))
-        else {
-            if waitSeconds > 0 {
-                throw KeysatError(
-                    .temporary,
-                    "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+            guard lock != nil else {
+                if waitSeconds > 0 {
+                    throw KeysatError(
+                        .temporary,
+                        "another keysat-deliver run still holds \(lockFile) after waiting \(waitSeconds)s")
+                }
+                logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
+                return .lockHeld(lockPath: lockFile)
             }
-            logger.log(.info, "another run holds the lock; nothing to do", ["lock_file": lockFile])
-            return .lockHeld(lockPath: lockFile)
         }
         defer { withExtendedLifetime(lock) {} }
         let signals = StopSignal()
@@ -126,14 +137,15 @@ public struct Deliverer {
         return .wouldSend(due, refused: refused)
     }
 
-    /// Runs rounds until one ends without the kick file having changed during it (an event was
-    /// enqueued and kicked meanwhile), within the time budget and the limit.
+    /// Runs rounds until one ends without a wake-up during it (an event was enqueued and kicked
+    /// or notified meanwhile) or while lingering, within the time budget and the limit.
     private func rounds(
         store: any WebhookBackend, clock: any TimeSource, logger: Logger, stop: @escaping () -> Bool
     ) throws -> RunSummary {
         // Budgets on the monotonic clock: a wall clock stepped back must not stretch them.
         let start = clock.elapsed()
-        let kickFile = kickPath ?? Kick.defaultPath(database: databasePath)
+        // Before the first T0, so that no event queued during the first round is missed.
+        let wakeUps = try store.wakeUps(kickFile: kickPath)
         // Outcomes are committed on a second connection and thread, while the run sends.
         let recorder = BackgroundRecorder(store) {
             // SQLite's own page cache (2 MiB) on both connections, by measurement (make bench
@@ -144,12 +156,8 @@ public struct Deliverer {
         defer { try? recorder.close() }
         var total = RunSummary()
         var roundOptions = options
-        let sharing = OwnedFile.Sharing(database: databasePath)
         while true {
-            // Emptied and read before T0: a kick written after this point belongs to an event
-            // that may have missed T0, and shows as a change.
-            Kick.reset(kickFile, sharing: sharing)
-            let before = Kick.stamp(kickFile)
+            try wakeUps.reset()
             let t0 = clock.now()
             if let budget = options.maxRuntimeSeconds {
                 roundOptions.maxRuntimeSeconds = budget - Double(clock.elapsed() - start) / 1e6
@@ -163,16 +171,19 @@ public struct Deliverer {
             guard total.stoppedBy == nil, total.rounds < 100_000, (roundOptions.limit ?? 1) > 0 else {
                 return total
             }
-            // Kicked during the round: go round again at once. Otherwise linger, if asked to.
+            // Woken during the round: go round again at once. Otherwise linger, if asked to, in
+            // steps of 10 ms so that a stop signal is seen at once.
             let budgetEnd = options.maxRuntimeSeconds.map { start + Int64($0 * 1_000_000) }
             let lingerEnd = clock.elapsed() + Int64(lingerSeconds * 1_000_000)
-            while Kick.stamp(kickFile) == before {
+            var waitMS = 0
+            while try !wakeUps.woken(waitingUpTo: waitMS) {
                 let now = clock.elapsed()
-                if now >= lingerEnd || now >= (budgetEnd ?? Int64.max) || stop() { return total }
-                usleep(10_000)
+                let end = min(lingerEnd, budgetEnd ?? Int64.max)
+                if now >= end || stop() { return total }
+                waitMS = Int(min((end - now + 999) / 1000, 10))
             }
             if let budgetEnd, clock.elapsed() >= budgetEnd { return total }
-            logger.log(.debug, "kicked; going round again", ["round": String(total.rounds + 1)])
+            logger.log(.debug, "woken; going round again", ["round": String(total.rounds + 1)])
         }
     }
 

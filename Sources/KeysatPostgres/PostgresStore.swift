@@ -96,11 +96,7 @@ public final class PostgresStore {
 }
 
 extension PostgresStore: BackendSetUp {
-    public var capabilities: BackendCapabilities {
-        // No files: the server keeps them. Runs on several hosts share the queue through
-        // leases, not a lock file; wake-ups are NOTIFY, not a kick file.
-        BackendCapabilities(sharedFiles: false, lockFile: false, schemaRepair: false, kickFile: false)
-    }
+    public var capabilities: BackendCapabilities { Self.capabilities }
     public var adoptedKeysatTables: Bool { false }
     public var repairedSchemaSteps: [Int] { [] }
 

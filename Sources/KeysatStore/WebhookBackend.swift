@@ -14,7 +14,8 @@ public protocol WebhookBackend: DeliveryStore, BackendSetUp, EventQueue, Endpoin
 
 /// Opening, the schema, and the files behind the backend.
 public protocol BackendSetUp: AnyObject {
-    /// Where the queue is, as an operator names it in messages (a file path).
+    /// Where the queue is, as an operator names it in messages: a file path, or a PostgreSQL
+    /// URI without its password.
     var location: String { get }
     /// Opened for reading only: a run that must record refuses to start on it.
     var isReadOnly: Bool { get }
@@ -37,6 +38,9 @@ public protocol BackendSetUp: AnyObject {
     /// Makes deleted and overwritten content (old secrets, purged payloads) unreadable in the
     /// backend's files now; `false` when a reader of another process keeps it for the moment.
     func checkpointErasing() throws -> Bool
+    /// How a run is told of events queued while it runs or lingers: the kick file (`kickFile`,
+    /// default the database path plus `.kick`) on SQLite, NOTIFY on PostgreSQL.
+    func wakeUps(kickFile: String?) throws -> any WakeUps
 }
 
 /// Events in: enqueueing, and the event types known.
@@ -153,9 +157,10 @@ extension DeliveryInspection {
 extension WebhookStore: WebhookBackend {
     public var location: String { database.path }
     public var isReadOnly: Bool { database.isReadOnly }
-    public var capabilities: BackendCapabilities {
-        BackendCapabilities(sharedFiles: true, lockFile: true, schemaRepair: true, kickFile: true)
-    }
+    public var capabilities: BackendCapabilities { Self.capabilities }
+    /// Everything: files beside the database, a lock file, `init --repair`, a kick file.
+    public static let capabilities = BackendCapabilities(
+        sharedFiles: true, lockFile: true, schemaRepair: true, kickFile: true)
 
     public func requireDurableCommits() throws {
         // In WAL mode, synchronous=FULL syncs the WAL at commit (NORMAL syncs only at

@@ -4,6 +4,7 @@
 // this program runs every 30–60 s, mostly with nothing to do, and its idle run is budgeted
 // (see docs/BENCHMARKS.md).
 
+import KeysatBackends
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
@@ -20,14 +21,17 @@ let usage = """
 
     Sends every due webhook delivery once, records each outcome, reschedules failures with
     backoff (10 attempts), and exits. Runs never overlap: a run that finds the lock held exits
-    0 at once. Silent when all went well; one warning per delivery given up on.
+    0 at once. On PostgreSQL (--db postgresql://...) runs take no lock: several, on this host or
+    others, share the queue, each delivery claimed by one of them with a lease. Silent when all
+    went well; one warning per delivery given up on.
 
     OPTIONS:
-      --db <path>                   Database file (default $KEYSAT_DB, else
-                                    /var/lib/keysat/keysat.db).
+      --db <path>                   Database file, or postgresql:// URI with no password in it
+                                    (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
       --busy-timeout <ms>           Wait this many milliseconds for a locked database (default
                                     5000).
       --lock-file <path>            Lock file (default: the database path plus .deliver.lock).
+                                    SQLite only.
       --wait <duration>             Wait this long for a running run to finish, then exit 75.
       --concurrency <n>             Requests in flight at once (default 16).
       --per-endpoint <n>            Requests in flight to one endpoint at once (default 4).
@@ -49,9 +53,11 @@ let usage = """
                                     none).
       --kick-file <path>            The file keysat-enqueue --kick writes (default: the database
                                     path plus .kick); when it changes during a run, the run goes
-                                    round again.
-      --linger <duration>           After a round, wait this long for another kick before exiting
-                                    (default 0), so that a burst of events is served by one run.
+                                    round again. SQLite only: on PostgreSQL a run listens for
+                                    NOTIFY keysat_webhooks, which keysat-enqueue sends.
+      --linger <duration>           After a round, wait this long for another kick or NOTIFY
+                                    before exiting (default 0), so that a burst of events is
+                                    served by one run.
       --log-level <level>           error, warn (default), info or debug.
       --dry-run                     List what is due and would be sent; send nothing, change
                                     nothing.
@@ -67,7 +73,8 @@ let usage = """
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
     64 usage; 65 damaged database; 66 no database; 71 out of descriptors or memory; 73 cannot
     create the lock file; 74 I/O error (a run that cannot record sends nothing);
-    75 database busy or lock still held after --wait; 77 permission denied. See keysat-deliver(1).
+    75 database busy or lock still held after --wait; 77 permission denied; 69 PostgreSQL
+    server unreachable or libpq5 missing. See keysat-deliver(1).
 
     """
 
@@ -106,6 +113,7 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
         return nil
     }
     if let extra = parsed.positionals.first { throw KeysatError(.usage, "unexpected argument '\(extra)'") }
+    for database in parsed.all("--db") { try Backends.checkCommandLine(database: database) }
     var deliverer = Deliverer(databasePath: Environment.process.databasePath(option: parsed.value("--db")))
     deliverer.lockPath = parsed.value("--lock-file")
     deliverer.metricsPath =

@@ -3,6 +3,7 @@
 // The command line is parsed by hand rather than with swift-argument-parser: this program
 // runs once per event and its start-up time is budgeted (see docs/BENCHMARKS.md).
 
+import KeysatBackends
 import KeysatCommandLine
 import KeysatCore
 import KeysatStore
@@ -31,19 +32,24 @@ let usage = """
       --kick[=file|spawn]      After the commit, signal keysat-deliver: write the kick file (a
                                systemd path unit starts a run), and with =spawn start a run now
                                unless one is going on. Also KEYSAT_KICK=1 or KEYSAT_KICK=spawn.
-      --kick-file <path>       The kick file (default: the database path plus .kick).
+                               On PostgreSQL every enqueue notifies lingering runs (NOTIFY) and
+                               no kick file is written; =spawn still starts a run on this host.
+      --kick-file <path>       The kick file (default: the database path plus .kick). SQLite
+                               only.
       --max-payload-bytes <n>  Refuse DATA larger than this many bytes (default 1048576).
       --strict                 Refuse (65) an event type that is not Keysat's, not declared with
                                'keysat-webhooks event-types add' and subscribed to by no endpoint
                                by name; without it, such an event is queued with a warning.
-      --db <path>              Database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).
+      --db <path>              Database file, or postgresql:// URI with no password in it (default
+                               $KEYSAT_DB, else /var/lib/keysat/keysat.db).
       --busy-timeout <ms>      Wait this many milliseconds for a locked database (default 5000).
       --version                Show the version.
       -h, --help               Show help information.
 
     EXIT STATUS: 0 queued (also when no endpoint subscribes), 64 usage, 65 bad data or a
     damaged schema, 66 no database or data file, 71 out of descriptors or memory, 74 I/O error,
-    75 database busy or written by a newer keysat-webhooks: try again.
+    75 database busy or written by a newer keysat-webhooks: try again; 69 PostgreSQL server
+    unreachable or libpq5 missing.
     See keysat-enqueue(1).
 
     """
@@ -84,6 +90,7 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         try Output.standard(KeysatVersion.string + "\n")
         exit(0)
     }
+    for database in parsed.all("--db") { try Backends.checkCommandLine(database: database) }
     guard let eventType = positionals.first else { throw KeysatError(.usage, "missing EVENT_TYPE") }
     guard positionals.count <= 2 else {
         throw KeysatError(

@@ -18,14 +18,20 @@ extension KeysatWebhooks {
                 is changed only when it holds nothing but the database and its companion files and is \
                 neither sticky nor a system folder (/, /var/lib, /srv, ...); otherwise init refuses (73) \
                 and changes nothing. A folder already 2770 and the group's is used as it is.
+
+                On PostgreSQL (--db postgresql://...) init creates or upgrades this project's tables in one \
+                transaction, once even when several hosts run it at once, and prints the URI without its \
+                password; --group and --repair do not apply there (64).
                 """)
 
-        @Option(help: ArgumentHelp("Share the database with the members of this group.", valueName: "name"))
+        @Option(
+            help: ArgumentHelp(
+                "Share the database with the members of this group (SQLite only).", valueName: "name"))
         var group: String?
 
         @Flag(
             help: ArgumentHelp(
-                "Record schema steps whose changes are there but whose rows are missing, then update.",
+                "Record schema steps whose changes are there but whose rows are missing, then update (SQLite only).",
                 discussion:
                     "Also remakes a missing index. A missing table, column or trigger is not remade: what it held cannot be known."
             ))
@@ -37,6 +43,9 @@ extension KeysatWebhooks {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
+            // Refused before anything is opened or created.
+            if group != nil { try Backends.refuse(.group, at: database.resolvedPath) }
+            if repair { try Backends.refuse(.repair, at: database.resolvedPath) }
             // Before the database exists: a folder that may not be given to the group is refused
             // with nothing created or changed.
             if let group {

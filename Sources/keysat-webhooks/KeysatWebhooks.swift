@@ -13,8 +13,9 @@ struct KeysatWebhooks: ParsableCommand {
         commandName: "keysat-webhooks",
         abstract: "Set up and operate keysat-webhooks: database, endpoints, deliveries.",
         discussion: """
-            The database is --db PATH, else $KEYSAT_DB, else /var/lib/keysat/keysat.db. \
-            See keysat-webhooks(1).
+            The database is --db PATH, else $KEYSAT_DB, else /var/lib/keysat/keysat.db; a \
+            postgresql:// URI names a PostgreSQL database shared by several hosts (no password on \
+            the command line: use PGPASSFILE). See keysat-webhooks(1).
             """,
         version: KeysatVersion.string,
         subcommands: [
@@ -98,7 +99,8 @@ struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("db"),
         help: ArgumentHelp(
-            "The database file (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).", valueName: "path"),
+            "The database file or postgresql:// URI (default $KEYSAT_DB, else /var/lib/keysat/keysat.db).",
+            valueName: "path"),
         completion: .file())
     var path: String?
 
@@ -109,6 +111,11 @@ struct DatabaseOptions: ParsableArguments {
 
     func validate() throws {
         if busyTimeoutMS < 0 { throw ValidationError("'--busy-timeout' must be a number of milliseconds") }
+        do {
+            try Backends.checkCommandLine(database: path)
+        } catch let error as KeysatError {
+            throw ValidationError(error.message)
+        }
     }
 
     var resolvedPath: String { Environment.process.databasePath(option: path) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import KeysatBackends
 import KeysatStore
 
 /// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in
@@ -24,17 +25,25 @@ struct UnitPath {
         self.path = path
     }
 
+    /// A PostgreSQL URI for `Environment=KEYSAT_DB=`: what systemd or sh would read otherwise
+    /// is refused as for a path, and so is a password, since a unit file is readable by every
+    /// user (EnvironmentFile=/etc/default/keysat-webhooks, root's, may set one: it overrides).
+    init(postgres uri: String, option: String) throws {
+        if let problem = Self.characterProblem(uri) {
+            throw ValidationError("'\(option)' \(problem) (a systemd unit cannot hold it as given)")
+        }
+        if Backends.hasPassword(uri) {
+            throw ValidationError(
+                "'\(option)' holds a password, which a unit file would show to every user: keep it in a passfile (PGPASSFILE) or set KEYSAT_DB in /etc/default/keysat-webhooks, which overrides the unit's"
+            )
+        }
+        path = uri
+    }
+
     /// What is wrong with `path` for a unit file, or `nil`.
     static func problem(_ path: String) -> String? {
         guard path.hasPrefix("/") else { return "must be an absolute path" }
-        guard path.utf8.count <= 4_095 else { return "is longer than 4095 bytes" }
-        for scalar in path.unicodeScalars {
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                return "must not hold control characters"
-            }
-            if scalar.properties.isWhitespace { return "must not hold spaces or other white space" }
-            if "\"'\\$".unicodeScalars.contains(scalar) { return "must not hold quotes, backslashes or '$'" }
-        }
+        if let problem = characterProblem(path) { return problem }
         guard path != "/", !path.hasSuffix("/") else { return "must not end with '/'" }
         let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         if components.contains(where: { $0.isEmpty }) { return "must not hold '//'" }
@@ -43,6 +52,19 @@ struct UnitPath {
         }
         // systemd refuses a file name over 255 bytes as neither a name nor a path (fatal).
         if components.contains(where: { $0.utf8.count > 255 }) { return "has a component longer than 255 bytes" }
+        return nil
+    }
+
+    /// What systemd's word splitting, C escapes or `$` expansion would read otherwise, or `nil`.
+    private static func characterProblem(_ path: String) -> String? {
+        guard path.utf8.count <= 4_095 else { return "is longer than 4095 bytes" }
+        for scalar in path.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                return "must not hold control characters"
+            }
+            if scalar.properties.isWhitespace { return "must not hold spaces or other white space" }
+            if "\"'\\$".unicodeScalars.contains(scalar) { return "must not hold quotes, backslashes or '$'" }
+        }
         return nil
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KeysatBackends
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
@@ -23,6 +24,12 @@ extension KeysatWebhooks {
                 absolute and normal (no '.', '..', '//' or trailing '/') without white space, control \
                 characters, quotes, backslashes or '$', and --db not directly in a system folder; '%' is \
                 escaped as '%%' for systemd.
+
+                For a PostgreSQL database (--db postgresql://...) the service writes no database folder, \
+                reaches the server over the network or its Unix socket, and starts after a local \
+                postgresql.service; there is no path unit, since a lingering run is woken by NOTIFY. The \
+                URI must hold no password (a unit file is readable by every user): use a passfile \
+                (PGPASSFILE in /etc/default/keysat-webhooks, which overrides the unit's KEYSAT_DB).
                 """)
 
         @Option(
@@ -46,10 +53,16 @@ extension KeysatWebhooks {
         /// Every value a unit holds, validated (`UnitPath`); the default bindir too, since the
         /// folder this program runs from may be anything.
         func units() throws -> SystemdUnits {
-            let db = try UnitPath(database.resolvedPath, option: "--db")
+            let location = database.resolvedPath
             let programs = try UnitPath(
                 bindir ?? Self.ownFolder(),
                 option: bindir == nil ? "--bindir (default: this program's folder)" : "--bindir")
+            if Backends.kind(of: location) == .postgresql {
+                let uri = try UnitPath(
+                    postgres: location, option: database.path == nil ? "KEYSAT_DB" : "--db")
+                return SystemdUnits(database: uri, folder: nil, bindir: programs)
+            }
+            let db = try UnitPath(location, option: "--db")
             return SystemdUnits(database: db, folder: try db.databaseFolder(option: "--db"), bindir: programs)
         }
 
@@ -92,16 +105,27 @@ extension KeysatWebhooks {
 /// and *.path is exactly what this makes for /var/lib/keysat/keysat.db (a test checks).
 struct SystemdUnits {
     static let defaultDatabase = "/var/lib/keysat/keysat.db"
+    /// The database file, or a PostgreSQL URI.
     var database: UnitPath
-    var folder: UnitPath
+    /// The database file's folder; `nil` for PostgreSQL, whose files are the server's.
+    var folder: UnitPath?
     var bindir: UnitPath
 
     var files: [(String, String)] {
-        [("keysat-deliver.service", service), ("keysat-deliver.timer", timer), ("keysat-deliver.path", path)]
+        // PostgreSQL has no kick file to watch: enqueues NOTIFY lingering runs.
+        let units = [("keysat-deliver.service", service), ("keysat-deliver.timer", timer)]
+        return folder == nil ? units : units + [("keysat-deliver.path", path)]
     }
 
     /// Under /var/lib/keysat systemd makes and owns the folder; elsewhere it must be writable.
     private var storage: String {
+        guard let folder else {
+            return """
+                # The queue is in PostgreSQL: no database file to write. The server is reached over the
+                # network or its Unix socket (PrivateNetwork= is not set); its password, if any, is in the
+                # passfile PGPASSFILE names in /etc/default/keysat-webhooks, readable by the user keysat.
+                """
+        }
         if database.path == Self.defaultDatabase {
             return """
                 # The database folder: group-shared and setgid, so that the licensing service's user (in the
@@ -121,7 +145,7 @@ struct SystemdUnits {
         [Unit]
         Description=Send due Keysat webhooks
         Documentation=man:keysat-deliver(1)
-        After=network-online.target
+        After=\(after)
         Wants=network-online.target
 
         [Service]
@@ -179,6 +203,11 @@ struct SystemdUnits {
         UMask=0077
 
         """
+    }
+
+    /// A PostgreSQL server on this host is started first (no effect where there is none).
+    private var after: String {
+        folder == nil ? "network-online.target postgresql.service" : "network-online.target"
     }
 
     var timer: String {
