@@ -4,10 +4,6 @@ public import KeysatStore
 /// Events in: SQLite's semantics (`WebhookStore.enqueue`, its event types), with the database's
 /// clock and with several hosts enqueueing at once.
 extension PostgresStore: EventQueue {
-    /// The channel a lingering run on any host listens on for new deliveries
-    /// (docs/POSTGRES.md, "wake-ups"): PostgreSQL's counterpart of SQLite's kick file.
-    public static let wakeUpChannel = "keysat_webhooks"
-
     /// Writes one pending delivery per active endpoint subscribed to `eventType`, in one
     /// transaction, each with the same envelope around `data`; then, when it wrote any, wakes
     /// the runs that linger on other hosts.
