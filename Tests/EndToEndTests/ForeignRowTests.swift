@@ -176,7 +176,7 @@ final class ForeignRowTests: XCTestCase {
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
             INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count,
                 next_attempt_at, last_error, created_at)
-            SELECT 'big' || i, '\(endpoint)', 'license.issued', '"' || \(SQL.repeated(db.path, "x", 5_000_000)) || '"','
+            SELECT 'big' || i, '\(endpoint)', 'license.issued', '"' || \(SQL.repeated(db.path, "x", 5_000_000)) || '"',
                 1, NULL, 'failed', '2026-01-01T00:00:00.000000+00:00' FROM n
             """)
         func peakKiB(_ arguments: [String]) throws -> Int {

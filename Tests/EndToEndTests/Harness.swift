@@ -137,7 +137,7 @@ enum SQL {
         if TestBackend.isPostgreSQL(database) {
             output = try psql(database, "SELECT coalesce(json_agg(q), '[]') FROM (\(sql)) AS q").stdout
         } else {
-            output = try sqlite3(["-json", database, sql]).stdout
+            output = try sqlite3(["-json", database], sql).stdout
         }
         if output.isEmpty { return [] }
         return try JSONSerialization.jsonObject(with: output) as? [[String: Any]] ?? []
@@ -145,7 +145,7 @@ enum SQL {
 
     /// The values of a query as text, columns separated by "|" and rows by newlines.
     static func value(_ database: String, _ sql: String) throws -> String {
-        let result = try TestBackend.isPostgreSQL(database) ? psql(database, sql) : sqlite3([database, sql])
+        let result = try TestBackend.isPostgreSQL(database) ? psql(database, sql) : sqlite3([database], sql)
         return result.output.trimmingCharacters(in: .newlines)
     }
 
@@ -247,8 +247,11 @@ enum SQL {
                 """)
     }
 
-    private static func sqlite3(_ arguments: [String]) throws -> ProcessResult {
-        let result = try runTool("/usr/bin/sqlite3", ["-cmd", ".timeout 5000"] + arguments)
+    /// sqlite3 with `sql` on its standard input (a statement may be longer than an argument
+    /// may), stopping at the first error.
+    private static func sqlite3(_ arguments: [String], _ sql: String) throws -> ProcessResult {
+        let result = try runTool(
+            "/usr/bin/sqlite3", ["-bail", "-cmd", ".timeout 5000"] + arguments, stdin: Data(sql.utf8))
         guard result.status == 0 else {
             throw NSError(
                 domain: "sqlite3", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: result.stderr])
