@@ -34,10 +34,16 @@ build: setup-build
 release: setup-build
 	$(SWIFT) build $(RELEASE_FLAGS)
 
-# The test command CI runs: unit tests and end-to-end tests against the built binaries.
+# The test command CI runs: unit tests and end-to-end tests against the built binaries, all on
+# SQLite; then the suites that run on both backends (the end-to-end tests and the store
+# protocol's) again on PostgreSQL, on a throw-away cluster the test process starts and stops
+# (scripts/pg-test-cluster.sh). One suite, one parameter: KEYSAT_TEST_BACKEND.
+BOTH_BACKENDS = EndToEndTests|KeysatStoreTests.StoreProtocolTests
 test: setup-test lint-man
 	$(SWIFT) build --build-tests
 	$(VENV_PATH) KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
+	$(VENV_PATH) KEYSAT_TEST_BACKEND=postgresql KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
+		$(SWIFT) test --skip-build --disable-swift-testing --filter '$(BOTH_BACKENDS)'
 
 lint-man:
 	@if command -v mandoc >/dev/null; then \

@@ -93,9 +93,16 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: - Tests
+        // What the suites run on both backends share: the backend under test
+        // (KEYSAT_TEST_BACKEND) and the process's throw-away PostgreSQL cluster. Used only by
+        // test targets; no XCTest in it, so a plain build compiles it harmlessly.
+        .target(
+            name: "KeysatTestSupport", dependencies: ["KeysatPostgres"], path: "Tests/KeysatTestSupport",
+            swiftSettings: strict),
         .testTarget(name: "KeysatCoreTests", dependencies: ["KeysatCore"], swiftSettings: strict),
         .testTarget(
-            name: "KeysatStoreTests", dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine"],
+            name: "KeysatStoreTests",
+            dependencies: ["KeysatCore", "KeysatStore", "KeysatCommandLine", "KeysatBackends", "KeysatTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "KeysatCommandLineTests", dependencies: ["KeysatCore", "KeysatCommandLine"],
@@ -104,10 +111,11 @@ let package = Package(
             name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],
             swiftSettings: strict),
         .testTarget(
-            name: "KeysatPostgresTests", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres", "KeysatBackends"],
+            name: "KeysatPostgresTests",
+            dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres", "KeysatBackends", "KeysatTestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["KeysatCore", "KeysatStore"],
+            name: "EndToEndTests", dependencies: ["KeysatCore", "KeysatStore", "KeysatTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
     ]

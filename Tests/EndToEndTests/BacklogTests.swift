@@ -9,14 +9,14 @@ final class BacklogTests: XCTestCase {
     /// thousands of enqueues).
     private func multiply(_ db: TestDatabase, to count: Int, payloadBytes: Int? = nil) throws {
         let payload =
-            payloadBytes.map { "'{\"data\":\"' || replace(hex(zeroblob(\($0 / 2))), '0', 'a') || '\"}'" }
+            payloadBytes.map { "'{\"data\":\"' || \(SQL.repeated(db.path, "a", $0 / 2 * 2)) || '\"}'" }
             ?? "payload_json"
         try SQL.execute(
             db.path,
             """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count - 1))
             INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
-            SELECT lower(hex(randomblob(16))), endpoint_id, event_type, \(payload), 0, next_attempt_at, created_at
+            SELECT \(SQL.randomID(db.path)), endpoint_id, event_type, \(payload), 0, next_attempt_at, created_at
             FROM webhook_deliveries, n;
             UPDATE webhook_deliveries SET payload_json = \(payload);
             """)

@@ -99,7 +99,7 @@ final class ChaosTests: XCTestCase {
         // The drain: a normal run sends whatever is still due.
         XCTAssertEqual(try db.deliver(["--concurrency", "8"]).status, 0)
         let context = "seed \(seed), \(deliverKills.count - 1) deliver kills, \(enqueueKills) enqueue kills"
-        XCTAssertEqual(try SQL.value(db.path, "PRAGMA integrity_check"), "ok", context)
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok", context)
         XCTAssertGreaterThan(deliverKills.count, 1, "the seed must kill some runs: \(context)")
 
         // All or nothing per event: two rows (one per endpoint) or none.

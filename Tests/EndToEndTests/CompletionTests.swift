@@ -113,7 +113,7 @@ final class JSONOutputTests: XCTestCase {
 
     func testEveryCommandPrintsJSONWithTheSameKeys() throws {
         let scratch = try Scratch()
-        let path = scratch.file("keysat.db")
+        let path = try scratch.database()
         func webhooks(_ arguments: [String]) throws -> Any {
             try object(
                 runTool("keysat-webhooks", arguments + ["--json", "--db", path]),

@@ -4,7 +4,7 @@ import XCTest
 final class EndpointCommandTests: XCTestCase {
     func testAddPrintsIdAndSecretAndCreatesThePrivateDatabase() throws {
         let scratch = try Scratch()
-        let path = scratch.file("new.db")
+        let path = try scratch.database("new.db")
         let result = try runTool(
             "keysat-webhooks",
             [
@@ -29,6 +29,7 @@ final class EndpointCommandTests: XCTestCase {
         XCTAssertEqual(row["event_types"] as? String, #"["license.issued"]"#)
         XCTAssertEqual(row["description"] as? String, "CRM")
         XCTAssertEqual(row["active"] as? Int, 1)
+        if onPostgreSQL { return }  // a file's mode
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
     }
@@ -64,7 +65,7 @@ final class EndpointCommandTests: XCTestCase {
 
     func testBadURLsAreRefusedAndCreateNothing() throws {
         let scratch = try Scratch()
-        let path = scratch.file("none.db")
+        let path = try scratch.database("none.db")
         for url in [
             "ftp://example.com/x", "example.com/hook", "/relative", "http://", "https:///path",
             "http://user:pw@example.com/", "http://exa mple.com/", "http://example.com:99999/",
@@ -155,7 +156,7 @@ final class EndpointCommandTests: XCTestCase {
 
     func testMissingDatabaseAndUsageErrors() throws {
         let scratch = try Scratch()
-        let path = scratch.file("absent.db")
+        let path = try scratch.absentDatabase()
         for arguments in [
             ["endpoint", "list"], ["endpoint", "show", "x"], ["endpoint", "disable", "x"],
             ["endpoint", "remove", "x"],
@@ -168,8 +169,10 @@ final class EndpointCommandTests: XCTestCase {
         let unknown = try runTool("keysat-webhooks", ["endpoint", "frobnicate"])
         XCTAssertEqual(unknown.status, 64)
         XCTAssertTrue(unknown.stderr.hasPrefix("keysat-webhooks: error: "), unknown.stderr)
-        let cannotCreate = try runTool("keysat-webhooks", ["init", "--db", scratch.file("no/such/dir/k.db")])
-        XCTAssertEqual(cannotCreate.status, 73, cannotCreate.stderr)
+        if !onPostgreSQL {  // a file in a folder that is not there
+            let cannotCreate = try runTool("keysat-webhooks", ["init", "--db", scratch.file("no/such/dir/k.db")])
+            XCTAssertEqual(cannotCreate.status, 73, cannotCreate.stderr)
+        }
         XCTAssertEqual(
             try runTool("keysat-webhooks", ["--version"]).output,
             try runTool("keysat-enqueue", ["--version"]).output)
@@ -177,7 +180,7 @@ final class EndpointCommandTests: XCTestCase {
 
     func testInitIsIdempotentAndConcurrent() throws {
         let scratch = try Scratch()
-        let path = scratch.file("k.db")
+        let path = try scratch.database("k.db")
         let script = "for i in 1 2 3 4 5 6; do \"$1\" init --db \"$2\" > /dev/null || echo fail & done; wait"
         let result = try runTool("/bin/sh", ["-c", script, "sh", Binaries.path("keysat-webhooks"), path])
         XCTAssertEqual(result.output, "", result.stderr)
@@ -185,10 +188,10 @@ final class EndpointCommandTests: XCTestCase {
         XCTAssertEqual(
             try SQL.value(
                 path,
-                "SELECT min(version) = 1 AND count(*) = max(version) AND count(*) >= 4 FROM keysat_webhooks_schema"
+                "SELECT CASE WHEN min(version) = 1 AND count(*) = max(version) THEN 1 ELSE 0 END FROM keysat_webhooks_schema"
             ),
             "1")
-        XCTAssertEqual(try SQL.value(path, "PRAGMA journal_mode"), "wal")
+        if !onPostgreSQL { XCTAssertEqual(try SQL.value(path, "PRAGMA journal_mode"), "wal") }
         let again = try runTool("keysat-webhooks", ["init", "--db", path])
         XCTAssertEqual(again.output, path + "\n")
     }

@@ -105,12 +105,7 @@ final class EnqueueTests: XCTestCase {
         let second = try db.addEndpoint()
         try db.addEndpoint()
         // The second endpoint's insert fails after the first one's succeeded.
-        try SQL.execute(
-            db.path,
-            """
-            CREATE TRIGGER fail_second BEFORE INSERT ON webhook_deliveries
-            WHEN NEW.endpoint_id = '\(second)' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
-            """)
+        try SQL.failInserts(db.path, endpoint: second)
         let before = try SQL.dump(db.path)
         let result = try db.enqueue(["license.issued", "{}"])
         XCTAssertNotEqual(result.status, 0)
@@ -282,14 +277,15 @@ final class EnqueueTests: XCTestCase {
 
     func testMissingDatabaseSuggestsInit() throws {
         let scratch = try Scratch()
-        let path = scratch.file("absent.db")
+        let path = try scratch.absentDatabase()
         let result = try runTool("keysat-enqueue", ["--db", path, "e", "{}"])
-        XCTAssertEqual(result.status, 66)
+        XCTAssertEqual(result.status, 66, result.stderr)
         XCTAssertTrue(result.stderr.contains("keysat-webhooks init"), result.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
 
     func testBusyDatabaseIsTemporaryFailure() throws {
+        try requireSQLite("SQLite's write lock held by another connection, and --busy-timeout")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
@@ -324,6 +320,7 @@ final class EnqueueTests: XCTestCase {
     // MARK: - Keysat's own database
 
     func testRunsOnADatabaseMadeByKeysat() throws {
+        try requireSQLite("Keysat's own SQLite tables adopted as they are")
         let scratch = try Scratch()
         let path = scratch.file("keysat.db")
         try makeKeysatDatabase(at: path)

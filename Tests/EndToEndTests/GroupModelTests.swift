@@ -23,6 +23,7 @@ final class GroupModelTests: XCTestCase {
     }
 
     func testServiceEnqueuesKeysatDeliversOutsiderIsRefused() throws {
+        try requireSQLite("the database's folder shared with a group (--group)")
         try XCTSkipUnless(geteuid() == 0, "needs root to switch users")
         let scratch = try Scratch()
         chmod(scratch.path, 0o755)
@@ -89,6 +90,7 @@ final class GroupModelTests: XCTestCase {
     }
 
     func testInitRefusesAnUnknownGroup() throws {
+        try requireSQLite("the database's folder shared with a group (--group)")
         let scratch = try Scratch()
         let db = scratch.file("keysat.db")
         let result = try runTool("keysat-webhooks", ["init", "--db", db, "--group", "no-such-group-here"])
@@ -100,6 +102,7 @@ final class GroupModelTests: XCTestCase {
     /// service out of its own folder; a 1777 folder lost its sticky bit. Both are refused now,
     /// naming the folder and why, with nothing created or changed.
     func testInitGroupRefusesAFolderThatIsNotTheDatabasesOwn() throws {
+        try requireSQLite("the database's folder shared with a group (--group)")
         let scratch = try Scratch()
         let varlib = scratch.file("varlib")
         XCTAssertEqual(mkdir(varlib, 0o755), 0)
@@ -132,6 +135,7 @@ final class GroupModelTests: XCTestCase {
     /// A folder that holds only the database and its companions is still shared, and one the
     /// operator already gave to the group (2770) is used as it is, whatever else it holds.
     func testInitGroupSharesADedicatedFolderAndAcceptsOneAlreadyShared() throws {
+        try requireSQLite("the database's folder shared with a group (--group)")
         let scratch = try Scratch()
         let gid = getegid() == 0 ? UInt32(64100) : getegid()
         let own = scratch.file("own")
@@ -173,11 +177,14 @@ final class NonDumpableTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
         for suffix in ["", "-wal", "-shm"] { chown(db.path + suffix, 64102, 64102) }
+        let location = try db.location(forUser: 64102, in: scratch)
+        // The run's lock file is SQLite's.
+        let lock = onPostgreSQL ? [] : ["--lock-file", scratch.file("lock")]
         for (program, arguments) in [
             ("keysat-webhooks", ["listen", "--port", "0"]),
-            ("keysat-deliver", ["--db", db.path, "--linger", "3", "--lock-file", scratch.file("lock")]),
+            ("keysat-deliver", ["--db", location, "--linger", "3"] + lock),
             // keysat-enqueue holds no secret and stays dumpable (its start-up is budgeted).
-            ("keysat-enqueue", ["--db", db.path, "e", "-"]),
+            ("keysat-enqueue", ["--db", location, "e", "-"]),
         ] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
@@ -207,6 +214,7 @@ final class NonDumpableTests: XCTestCase {
 /// read, and gets 77 for those that write (issue 12, class 10).
 final class ReadOnlyUserTests: XCTestCase {
     func testAReadOnlyUserCanReadButNotWrite() throws {
+        try requireSQLite("read-only access given by the database file mode")
         try XCTSkipUnless(geteuid() == 0, "needs root to run as another user")
         let scratch = try Scratch()
         chmod(scratch.path, 0o755)

@@ -152,7 +152,7 @@ final class HardeningTests: XCTestCase {
         // Its failures began six days ago.
         try SQL.execute(
             db.path,
-            "UPDATE webhook_delivery_attempts SET started_at = strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-6 days')"
+            "UPDATE webhook_delivery_attempts SET started_at = \(SQL.timeAgo(db.path, "6 days"))"
         )
         try db.makeAllDue()
         XCTAssertEqual(try db.deliver(["--disable-after", "0"]).stderr, "", "0 never disables")
@@ -225,6 +225,7 @@ final class HardeningTests: XCTestCase {
     // MARK: - Secret hygiene
 
     func testFilesArePrivateAndAReadableDatabaseIsWarnedAbout() throws {
+        try requireSQLite("modes of the database file, its WAL, SHM and lock files")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
@@ -256,6 +257,7 @@ final class HardeningTests: XCTestCase {
     // MARK: - Faults of the environment
 
     func testACorruptOrForeignFileIsReportedNotCrashedOn() throws {
+        try requireSQLite("a corrupt or foreign file given as the database")
         let scratch = try Scratch()
         let random = scratch.file("random.db")
         try Data((0..<65536).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: random))
@@ -291,6 +293,7 @@ final class HardeningTests: XCTestCase {
     }
 
     func testAReadOnlyDatabaseIsAPermissionError() throws {
+        try requireSQLite("a database file its user may not write")
         guard isRoot else { throw XCTSkip("runs a command as another user") }
         let scratch = try Scratch()
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: scratch.path)
@@ -318,6 +321,7 @@ final class HardeningTests: XCTestCase {
     }
 
     func testAFullDiskLeavesEveryDeliveryRecordedOrDue() throws {
+        try requireSQLite("a database file on a full file system")
         guard isRoot, (try? runTool("/usr/bin/unshare", ["--mount", "true"]))?.status == 0 else {
             throw XCTSkip("needs root and mount namespaces")
         }
@@ -394,6 +398,6 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(huge500["last_status_code"] as? Int, 500)
         XCTAssertEqual(
             huge500["last_error"] as? String, "non-2xx response: " + String(repeating: "h", count: 200))
-        XCTAssertEqual(try SQL.value(db.path, "PRAGMA integrity_check"), "ok")
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeysatTestSupport
 import XCTest
 
 /// What a finished process left: its exit status and everything it wrote.
@@ -69,9 +70,11 @@ func runTool(
         stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: paths[2])), as: UTF8.self))
 }
 
-/// A temporary folder, removed when the test ends.
+/// A temporary folder, removed when the test ends, with the databases made for the test.
 final class Scratch {
     let path: String
+    /// PostgreSQL databases made for this test (`database(_:)`), dropped with the folder.
+    private var databases: [String] = []
 
     init() throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -80,9 +83,30 @@ final class Scratch {
         path = base.path
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        for database in databases { TestBackend.dropDatabase(database) }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 
     func file(_ name: String) -> String { path + "/" + name }
+
+    /// Where a database nobody has made yet is to be, on the backend under test
+    /// (KEYSAT_TEST_BACKEND): the file `name` in this folder for SQLite, an empty database of
+    /// its own for PostgreSQL (a `postgresql://` URI, the password in a passfile). The one
+    /// place an end-to-end test gets a `--db` from.
+    func database(_ name: String = "keysat.db") throws -> String {
+        let fresh = try TestBackend.freshLocation(in: path, name: name)
+        if let database = fresh.database { databases.append(database) }
+        return fresh.location
+    }
+
+    /// A location where no database is, on the backend under test: a file that does not
+    /// exist, or a database the cluster does not have.
+    func absentDatabase() throws -> String {
+        try TestBackend.current() == .postgresql
+            ? PostgresTestCluster.shared().uri(database: "absent_\(UUID().uuidString.prefix(8).lowercased())")
+            : file("absent.db")
+    }
 
     func write(_ name: String, _ text: String, mode: Int = 0o644) throws -> String {
         let target = file(name)
@@ -92,28 +116,36 @@ final class Scratch {
     }
 }
 
-/// Reading a database with the sqlite3 command-line tool, independently of the code under test.
+/// Skips a test that is about SQLite itself (its file, its shell, its locks) when the suite
+/// runs against PostgreSQL; `reason` says what of SQLite it tests.
+func requireSQLite(_ reason: String) throws {
+    if try TestBackend.current() != .sqlite {
+        throw XCTSkip("SQLite only (\(reason)); KEYSAT_TEST_BACKEND=\(TestBackend.name)")
+    }
+}
+
+/// Whether the suite runs against PostgreSQL (for the few checks whose SQL or meaning differs).
+var onPostgreSQL: Bool { (try? TestBackend.current()) == .postgresql }
+
+/// Reading and writing a database with the engine's own command-line tool, independently of
+/// the code under test: sqlite3 for a file, psql for a `postgresql://` URI. What must be said
+/// differently per engine is said here (`integrityCheck`, `dump`, `timeAgo`), not in the tests.
 enum SQL {
-    /// Rows of a query, each column as text (NULL as nil).
+    /// Rows of a query, each column as JSON gives it (NULL as NSNull).
     static func rows(_ database: String, _ sql: String) throws -> [[String: Any]] {
-        let result = try runTool("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", "-json", database, sql])
-        guard result.status == 0 else {
-            throw NSError(
-                domain: "sqlite3", code: Int(result.status),
-                userInfo: [NSLocalizedDescriptionKey: result.stderr])
+        let output: Data
+        if TestBackend.isPostgreSQL(database) {
+            output = try psql(database, "SELECT coalesce(json_agg(q), '[]') FROM (\(sql)) AS q").stdout
+        } else {
+            output = try sqlite3(["-json", database], sql).stdout
         }
-        if result.stdout.isEmpty { return [] }
-        return try JSONSerialization.jsonObject(with: result.stdout) as? [[String: Any]] ?? []
+        if output.isEmpty { return [] }
+        return try JSONSerialization.jsonObject(with: output) as? [[String: Any]] ?? []
     }
 
-    /// One value of a query, as text.
+    /// The values of a query as text, columns separated by "|" and rows by newlines.
     static func value(_ database: String, _ sql: String) throws -> String {
-        let result = try runTool("/usr/bin/sqlite3", ["-cmd", ".timeout 5000", database, sql])
-        guard result.status == 0 else {
-            throw NSError(
-                domain: "sqlite3", code: Int(result.status),
-                userInfo: [NSLocalizedDescriptionKey: result.stderr])
-        }
+        let result = try TestBackend.isPostgreSQL(database) ? psql(database, sql) : sqlite3([database], sql)
         return result.output.trimmingCharacters(in: .newlines)
     }
 
@@ -121,9 +153,123 @@ enum SQL {
         _ = try value(database, sql)
     }
 
-    /// The whole content, to compare before and after a command that must change nothing.
+    /// The whole content, to compare before and after a command that must change nothing:
+    /// sqlite3's `.dump`; for PostgreSQL the tables' columns, the indexes, and every table's
+    /// rows in a fixed order (not pg_dump, whose identity values move on a rolled-back insert).
     static func dump(_ database: String) throws -> String {
-        try runTool("/usr/bin/sqlite3", [database, ".dump"]).output
+        guard TestBackend.isPostgreSQL(database) else {
+            return try runTool("/usr/bin/sqlite3", [database, ".dump"]).output
+        }
+        return try psql(
+            database,
+            """
+            SELECT string_agg(format('%s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default),
+                              E'\\n' ORDER BY table_name, ordinal_position)
+              FROM information_schema.columns WHERE table_schema = 'public';
+            SELECT string_agg(indexdef, E'\\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public';
+            SELECT string_agg(c.relname || E'\\n' || query_to_xml(
+                       format('SELECT x::text AS r FROM %I AS x ORDER BY 1', c.relname), true, false, '')::text,
+                       E'\\n' ORDER BY c.relname)
+              FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind = 'r';
+            """
+        ).output
+    }
+
+    /// "ok" when the database is sound: SQLite's `PRAGMA integrity_check` (a killed writer must
+    /// leave a sound file); PostgreSQL keeps its own files sound, so there it only checks that
+    /// the database answers.
+    static func integrityCheck(_ database: String) throws -> String {
+        try value(database, TestBackend.isPostgreSQL(database) ? "SELECT 'ok'" : "PRAGMA integrity_check")
+    }
+
+    /// An SQL expression for the time `interval` ago ("6 days", "10 minutes") as the engine
+    /// stores times: RFC 3339 text in SQLite, `timestamptz` in PostgreSQL.
+    static func timeAgo(_ database: String, _ interval: String) -> String {
+        TestBackend.isPostgreSQL(database)
+            ? "(now() - interval '\(interval)')"
+            : "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-\(interval)')"
+    }
+
+    /// An SQL expression for the time `seconds` (an SQL expression) seconds ago, stored as
+    /// `timeAgo` stores it.
+    static func secondsAgo(_ database: String, _ seconds: String) -> String {
+        TestBackend.isPostgreSQL(database)
+            ? "(now() - (\(seconds)) * interval '1 second')"
+            : "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || (\(seconds)) || ' seconds')"
+    }
+
+    /// The column that numbers rows in the order they were written: SQLite's rowid,
+    /// PostgreSQL's identity column `seq`.
+    static func writtenOrder(_ database: String) -> String {
+        TestBackend.isPostgreSQL(database) ? "seq" : "rowid"
+    }
+
+    /// An SQL expression for `count` times the character `character`.
+    static func repeated(_ database: String, _ character: Character, _ count: Int) -> String {
+        TestBackend.isPostgreSQL(database)
+            ? "repeat('\(character)', \(count))" : "printf('%.*c', \(count), '\(character)')"
+    }
+
+    /// An SQL expression for a random 32-digit hexadecimal id.
+    static func randomID(_ database: String) -> String {
+        TestBackend.isPostgreSQL(database)
+            ? "replace(gen_random_uuid()::text, '-', '')" : "lower(hex(randomblob(16)))"
+    }
+
+    /// Runs `sql` with foreign keys not enforced, as Keysat's own code runs (SQLite's
+    /// `PRAGMA foreign_keys = OFF`; PostgreSQL's schema has no foreign key to enforce).
+    static func executeWithoutForeignKeys(_ database: String, _ sql: String) throws {
+        try execute(database, TestBackend.isPostgreSQL(database) ? sql : "PRAGMA foreign_keys = OFF; " + sql)
+    }
+
+    /// "" when no row breaks a foreign key (`PRAGMA foreign_key_check`); PostgreSQL's schema
+    /// has none, as SQLite does not enforce Keysat's.
+    static func foreignKeyCheck(_ database: String) throws -> String {
+        TestBackend.isPostgreSQL(database) ? "" : try value(database, "PRAGMA foreign_key_check")
+    }
+
+    /// Makes every insert of a delivery for `endpoint` fail with "injected failure": a trigger
+    /// named `fail_insert`.
+    static func failInserts(_ database: String, endpoint: String) throws {
+        try execute(
+            database,
+            TestBackend.isPostgreSQL(database)
+                ? """
+                CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql
+                    AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+                CREATE TRIGGER fail_insert BEFORE INSERT ON webhook_deliveries FOR EACH ROW
+                    WHEN (NEW.endpoint_id = '\(endpoint)') EXECUTE FUNCTION fail_insert();
+                """
+                : """
+                CREATE TRIGGER fail_insert BEFORE INSERT ON webhook_deliveries
+                WHEN NEW.endpoint_id = '\(endpoint)' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+                """)
+    }
+
+    /// sqlite3 with `sql` on its standard input (a statement may be longer than an argument
+    /// may), stopping at the first error.
+    private static func sqlite3(_ arguments: [String], _ sql: String) throws -> ProcessResult {
+        let result = try runTool(
+            "/usr/bin/sqlite3", ["-bail", "-cmd", ".timeout 5000"] + arguments, stdin: Data(sql.utf8))
+        guard result.status == 0 else {
+            throw NSError(
+                domain: "sqlite3", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: result.stderr])
+        }
+        return result
+    }
+
+    /// psql with `sql` on its standard input, unaligned and without headers, stopping at the
+    /// first error; times in UTC, as the programs write them.
+    private static func psql(_ database: String, _ sql: String) throws -> ProcessResult {
+        let result = try runTool(
+            PostgresTestCluster.binary("psql"), ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database],
+            stdin: Data(sql.utf8), environment: ["PGTZ": "UTC"])
+        guard result.status == 0 else {
+            throw NSError(
+                domain: "psql", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: result.stderr])
+        }
+        return result
     }
 }
 
@@ -131,8 +277,10 @@ enum SQL {
 struct TestDatabase {
     let path: String
 
+    /// The location `--db` takes (a file path, or a `postgresql://` URI under
+    /// KEYSAT_TEST_BACKEND=postgresql).
     init(in scratch: Scratch, name: String = "keysat.db") throws {
-        path = scratch.file(name)
+        path = try scratch.database(name)
         let result = try runTool("keysat-webhooks", ["init", "--db", path])
         XCTAssertEqual(result.status, 0, result.stderr)
     }
@@ -185,7 +333,23 @@ struct TestDatabase {
         return holder
     }
 
-    func count(_ table: String = "webhook_deliveries", where condition: String = "1") throws -> Int {
+    /// The location for programs run as the user `uid`: the same file for SQLite; for
+    /// PostgreSQL the same database with a copy of the passfile that user owns (libpq reads only
+    /// a passfile its user owns and others cannot read).
+    func location(forUser uid: uid_t, in scratch: Scratch) throws -> String {
+        guard TestBackend.isPostgreSQL(path),
+            let range = path.range(of: #"passfile=[^&]*"#, options: .regularExpression)
+        else { return path }
+        let passfile = String(path[range].dropFirst("passfile=".count))
+        let copy = scratch.file("pgpass-\(uid)")
+        try FileManager.default.copyItem(atPath: passfile, toPath: copy)
+        guard chown(copy, uid, gid_t(uid)) == 0, chmod(copy, 0o600) == 0 else {
+            throw NSError(domain: "chown", code: Int(errno))
+        }
+        return path.replacingCharacters(in: range, with: "passfile=" + copy)
+    }
+
+    func count(_ table: String = "webhook_deliveries", where condition: String = "true") throws -> Int {
         Int(try SQL.value(path, "SELECT count(*) FROM \(table) WHERE \(condition)")) ?? -1
     }
 }

@@ -48,7 +48,8 @@ final class KickTests: XCTestCase {
         // The spawned run is busy with the slow receiver: look at its descriptors meanwhile.
         usleep(300_000)
         let pids = try runTool(
-            "/usr/bin/pgrep", ["-f", "^" + Binaries.path("keysat-deliver") + " --db " + db.path])
+            "/usr/bin/pgrep",
+            ["-f", "^" + NSRegularExpression.escapedPattern(for: Binaries.path("keysat-deliver") + " --db " + db.path)])
         let pid = try XCTUnwrap(pids.lines.first, "a keysat-deliver run was started")
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
         for fd in descriptors {
@@ -122,6 +123,7 @@ final class KickTests: XCTestCase {
     }
 
     func testKickOptionsAndEnvironment() throws {
+        try requireSQLite("the kick file beside the database (PostgreSQL's signal is NOTIFY)")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()

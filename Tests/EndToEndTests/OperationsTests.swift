@@ -227,8 +227,8 @@ final class OperationsTests: XCTestCase {
             try db.count(where: "next_attempt_at IS NOT NULL AND delivered_at IS NULL"), 5,
             "pending rows stay")
         XCTAssertEqual(try db.count("webhook_delivery_attempts"), 0)
-        XCTAssertEqual(try SQL.value(db.path, "PRAGMA integrity_check"), "ok")
-        XCTAssertEqual(try SQL.value(db.path, "PRAGMA foreign_key_check"), "")
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
+        XCTAssertEqual(try SQL.foreignKeyCheck(db.path), "")
         XCTAssertEqual(
             try webhooks(db, ["purge", "--older-than", "1d"]).output, "deleted 0 deliveries and 0 attempts\n")
         for bad in [["--older-than", "soon"], [], ["--older-than", "1d", "--status", "pending"]] {

@@ -23,6 +23,7 @@ final class RecordingFailureTests: XCTestCase {
     }
 
     func testAFullDiskStopsTheRunBeforeItSends() throws {
+        try requireSQLite("a database file on a full file system")
         guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
         let scratch = try Scratch()
         let mount = scratch.file("fs")

@@ -47,6 +47,7 @@ final class RefusalTests: XCTestCase {
 /// `init` on Keysat's own database says, once, that Keysat's worker must be stopped (issue 11).
 final class BesideKeysatTests: XCTestCase {
     func testInitOnAKeysatDatabaseSaysOnceThatKeysatsWorkerMustStop() throws {
+        try requireSQLite("Keysat's own SQLite tables adopted as they are")
         let scratch = try Scratch()
         let path = scratch.file("keysat.db")
         try makeKeysatDatabase(at: path)

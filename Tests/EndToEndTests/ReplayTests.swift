@@ -13,12 +13,13 @@ final class ReplayTests: XCTestCase {
         }
         // 12 rows: make a third delivered, a third dead, the rest pending; spread their creation
         // over three days.
+        let row = SQL.writtenOrder(db.path)
         try SQL.execute(
             db.path,
             """
-            UPDATE webhook_deliveries SET created_at = strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || (rowid % 3) || ' days', '-1 hour');
-            UPDATE webhook_deliveries SET delivered_at = created_at, next_attempt_at = NULL, attempt_count = 1 WHERE rowid % 3 = 0;
-            UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10 WHERE rowid % 3 = 1;
+            UPDATE webhook_deliveries SET created_at = \(SQL.secondsAgo(db.path, "(\(row) % 3) * 86400 + 3600"));
+            UPDATE webhook_deliveries SET delivered_at = created_at, next_attempt_at = NULL, attempt_count = 1 WHERE \(row) % 3 = 0;
+            UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10 WHERE \(row) % 3 = 1;
             """)
         func count(_ condition: String) throws -> Int { try db.count(where: condition) }
         let dead = "delivered_at IS NULL AND next_attempt_at IS NULL AND attempt_count > 0"
@@ -41,11 +42,11 @@ final class ReplayTests: XCTestCase {
             ),
             (
                 ["--status", "all", "--since", "36h"],
-                "(delivered_at IS NOT NULL OR (\(dead))) AND julianday(created_at) >= julianday('now', '-36 hours')"
+                "(delivered_at IS NOT NULL OR (\(dead))) AND created_at >= \(SQL.timeAgo(db.path, "36 hours"))"
             ),
             (
                 ["--status", "all", "--until", "36h"],
-                "(delivered_at IS NOT NULL OR (\(dead))) AND julianday(created_at) < julianday('now', '-36 hours')"
+                "(delivered_at IS NOT NULL OR (\(dead))) AND created_at < \(SQL.timeAgo(db.path, "36 hours"))"
             ),
         ]
         for (arguments, condition) in cases {

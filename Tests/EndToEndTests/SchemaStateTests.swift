@@ -62,6 +62,7 @@ final class SchemaStateTests: XCTestCase {
 
     /// The last step's row deleted: the step would run again (`duplicate column name`, 70).
     func testADeletedStepRowIs65NamingTheStepAndInitRepairsIt() throws {
+        try requireSQLite("schema repair of SQLite's steps 1-13 (init --repair)")
         let scratch = try Scratch()
         let (db, known) = try populated(scratch)
         try SQL.execute(db.path, "DELETE FROM keysat_webhooks_schema WHERE version = \(known)")
@@ -85,6 +86,7 @@ final class SchemaStateTests: XCTestCase {
 
     /// The schema table dropped: every step ran again from the first, and step 4 failed.
     func testADroppedSchemaTableIs65NamingItAndInitRepairsIt() throws {
+        try requireSQLite("schema repair of SQLite's steps 1-13 (init --repair)")
         let scratch = try Scratch()
         let (db, known) = try populated(scratch)
         try SQL.execute(db.path, "DROP TABLE keysat_webhooks_schema")
@@ -106,6 +108,7 @@ final class SchemaStateTests: XCTestCase {
     /// schema current does not read the schema (keysat-enqueue's cost), so the statement that
     /// needs the table fails, and that failure is read as what it is.
     func testADroppedTableIs65NamingIt() throws {
+        try requireSQLite("schema repair of SQLite's steps 1-13 (init --repair)")
         let scratch = try Scratch()
         let (db, _) = try populated(scratch)
         try SQL.execute(db.path, "DROP TABLE keysat_webhooks_totals")
@@ -133,6 +136,7 @@ final class SchemaStateTests: XCTestCase {
 
     /// An index holds nothing its table does not: init names it and --repair remakes it.
     func testADroppedIndexIsNamedByInitAndRemadeByRepair() throws {
+        try requireSQLite("schema repair of SQLite's steps 1-13 (init --repair)")
         let scratch = try Scratch()
         let (db, _) = try populated(scratch)
         try SQL.execute(db.path, "DROP INDEX idx_keysat_webhooks_deliveries_stopped")
@@ -153,6 +157,7 @@ final class SchemaStateTests: XCTestCase {
     }
 
     func testAMissingColumnIs65NamingIt() throws {
+        try requireSQLite("schema repair of SQLite's steps 1-13 (init --repair)")
         let scratch = try Scratch()
         let (db, _) = try populated(scratch)
         try SQL.execute(db.path, "ALTER TABLE webhook_endpoints DROP COLUMN disabled_at")

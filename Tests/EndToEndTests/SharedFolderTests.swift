@@ -8,6 +8,7 @@ final class SharedFolderTests: XCTestCase {
     /// Runs `body` with a process holding the database open, so that no checkpoint at close hides
     /// what a command itself synced or wrote.
     func testEnqueueSyncsItsCommitBeforeExitingZero() throws {
+        try requireSQLite("the database file and its WAL")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
@@ -30,6 +31,7 @@ final class SharedFolderTests: XCTestCase {
     }
 
     func testLinksAndSpecialFilesAtWrittenPathsAreRefusedNotFollowed() throws {
+        try requireSQLite("links and special files at the paths of the database, its WAL, lock and kick files")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint()
@@ -125,6 +127,7 @@ final class SharedFolderTests: XCTestCase {
     }
 
     func testAZeroByteFileIsNotADatabaseUnlessInit() throws {
+        try requireSQLite("a zero-byte file given as the database")
         let scratch = try Scratch()
         let path = try scratch.write("empty.db", "", mode: 0o600)
         for (tool, arguments) in [
@@ -165,6 +168,7 @@ final class SecretErasureTests: XCTestCase {
     }
 
     func testRotateWithoutGraceAndRemoveEraseTheOldSecretWhileAnotherProgramHoldsTheDatabase() throws {
+        try requireSQLite("the database file and its WAL")
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let id = try db.addEndpoint()

@@ -88,7 +88,7 @@ final class TerminalOutputTests: XCTestCase {
         let nest = String(repeating: "[", count: 500) + "1" + String(repeating: "]", count: 500)
         let payload = "[" + Array(repeating: nest, count: 200).joined(separator: ",") + "]"
         let update = "UPDATE webhook_deliveries SET payload_json = '\(payload)' WHERE id = '\(id)';"
-        XCTAssertEqual(try runTool("/usr/bin/sqlite3", [db.path], stdin: Data(update.utf8)).status, 0)
+        try SQL.execute(db.path, update)
         let started = Date()
         let show = try runTool("keysat-webhooks", ["deliveries", "show", id, "--db", db.path])
         XCTAssertEqual(show.status, 0, show.stderr)
@@ -114,7 +114,7 @@ final class TerminalOutputTests: XCTestCase {
             try runTool("keysat-webhooks", ["event-types", "add", "custom.thing", "--db", db.path]).status, 0)
         XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
         XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
-        try SQL.execute(db.path, Self.hostileRows(e2: e2))
+        try SQL.execute(db.path, Self.hostileRows(e2: e2, postgreSQL: onPostgreSQL))
         XCTAssertEqual(try db.count("webhook_deliveries", where: "event_type LIKE '%FORGED'"), 2)
         let (p1, p2) = (String(e1.prefix(8)), String(e2.prefix(8)))
         let d1 = try SQL.value(
@@ -178,7 +178,7 @@ final class TerminalOutputTests: XCTestCase {
             try runTool("keysat-webhooks", ["endpoint", "rotate-secret", e1, "--db", db.path]).status, 0)
         XCTAssertEqual(try db.enqueue(["--idempotency-key", "k1", "license.issued", #"{"n":1}"#]).status, 0)
         XCTAssertEqual(try runTool("keysat-deliver", ["--db", db.path]).status, 0)
-        try SQL.execute(db.path, Self.hostileRows(e2: e2))
+        try SQL.execute(db.path, Self.hostileRows(e2: e2, postgreSQL: onPostgreSQL))
         let p1 = String(e1.prefix(8))
         let d1 = try SQL.value(
             db.path, "SELECT substr(id, 1, 8) FROM webhook_deliveries WHERE endpoint_id LIKE '\(p1)%'")
@@ -206,44 +206,56 @@ final class TerminalOutputTests: XCTestCase {
     /// endpoint ids changed alike in every table, so rows still refer to each other (the totals
     /// follow their deliveries' endpoint ids by trigger). `e2` is made
     /// disabled with a dead delivery (for `retry`'s warnings); the other endpoint's delivery is due.
-    private static func hostileRows(e2: String) -> String {
+    /// Controls in every text column of every table. A time column of PostgreSQL
+    /// (`timestamptz`) cannot hold text, so there it keeps a time; SQLite's time columns are
+    /// text and get the controls too.
+    private static func hostileRows(e2: String, postgreSQL: Bool) -> String {
+        let c = { (code: Int) in postgreSQL ? "chr(\(code))" : "char(\(code))" }
         // ESC [2J, an OSC title ended by BEL, CR, the 8-bit CSI (U+009B), RLO, then a forged line.
         let h =
-            "char(27) || '[2J' || char(27) || ']0;pwned' || char(7) || char(13) || 'boo' || char(155) || '31m' || char(8238) || 'evil' || char(10) || 'FORGED'"
+            "\(c(27)) || '[2J' || \(c(27)) || ']0;pwned' || \(c(7)) || \(c(13)) || 'boo' || \(c(155)) || '31m' || \(c(8238)) || 'evil' || \(c(10)) || 'FORGED'"
         // The same without the newline, where a multi-line block is printed as such (payloads).
-        let block = "char(27) || '[2J' || char(7) || char(13) || char(155) || '31m' || char(8238) || 'evil'"
+        let block = "\(c(27)) || '[2J' || \(c(7)) || \(c(13)) || \(c(155)) || '31m' || \(c(8238)) || 'evil'"
         let past = "'2020-01-01T00:00:00.000000+00:00'"
         let future = "'2099-01-01T00:00:00.000000+00:00'"
+        let time = { (value: String) in postgreSQL ? value : "\(value) || \(h)" }
+        let array = postgreSQL ? "json_build_array" : "json_array"
+        let object = postgreSQL ? "json_build_object" : "json_object"
+        let asText = postgreSQL ? "::text" : ""
+        let keyed = "\(array)(\(object)('id', 'd' || \(h), 'endpoint_id', 'x' || \(h)))\(asText)"
+        let state =
+            postgreSQL
+            ? "INSERT INTO keysat_webhooks_state (name, value) VALUES ('n' || \(h), 'v' || \(h)) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+            : "INSERT OR REPLACE INTO keysat_webhooks_state (name, value) VALUES ('n' || \(h), 'v' || \(h))"
         return """
             UPDATE webhook_endpoints SET id = id || \(h), url = url || \(h), secret = secret || \(h),
-                event_types = json_array('*', 'e' || \(h)), description = \(h),
-                created_at = created_at || \(h), updated_at = updated_at || \(h),
+                event_types = \(array)('*', 'e' || \(h))\(asText), description = \(h),
+                created_at = \(time("created_at")), updated_at = \(time("updated_at")),
                 previous_secret = coalesce(previous_secret, '') || \(h),
-                previous_secret_expires_at = \(future) || \(h),
-                disabled_reason = \(h), disabled_at = \(past) || \(h),
-                active = id <> '\(e2)';
+                previous_secret_expires_at = \(time(future)),
+                disabled_reason = \(h), disabled_at = \(time(past)),
+                active = \(postgreSQL ? "(id <> '\(e2)')::integer" : "id <> '\(e2)'");
             UPDATE webhook_deliveries SET id = id || \(h), endpoint_id = endpoint_id || \(h),
                 event_type = event_type || \(h), payload_json = payload_json || \(block),
-                last_error = \(h), created_at = created_at || \(h), next_attempt_at = \(past) || \(h),
+                last_error = \(h), created_at = \(time("created_at")), next_attempt_at = \(time(past)),
                 delivered_at = NULL;
             UPDATE webhook_deliveries SET next_attempt_at = NULL, attempt_count = 10
                 WHERE endpoint_id LIKE '\(e2)%';
             UPDATE webhook_delivery_attempts SET delivery_id = delivery_id || \(h),
-                started_at = started_at || \(h), error = \(h), response_body = \(block);
-            UPDATE keysat_webhooks_idempotency SET key = 'k1' || char(8238),
-                event_type = event_type || \(h), created_at = \(future) || \(h),
-                deliveries_json = json_array(json_object('id', 'd' || \(h), 'endpoint_id', 'x' || \(h))),
+                started_at = \(time("started_at")), error = \(h), response_body = \(block);
+            UPDATE keysat_webhooks_idempotency SET key = 'k1' || \(c(8238)),
+                event_type = event_type || \(h), created_at = \(time(future)),
+                deliveries_json = \(keyed),
                 request_hash = request_hash || \(h);
             INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
-                VALUES ('k2', 'license.issued',
-                        json_array(json_object('id', 'd' || \(h), 'endpoint_id', 'x' || \(h))), \(future) || \(h), NULL);
-            INSERT OR REPLACE INTO keysat_webhooks_state (name, value) VALUES ('n' || \(h), 'v' || \(h));
+                VALUES ('k2', 'license.issued', \(keyed), \(time(future)), NULL);
+            \(state);
             UPDATE keysat_webhooks_state SET value = value || \(h);
-            UPDATE keysat_webhooks_event_types SET name = name || \(h), declared_at = declared_at || \(h);
+            UPDATE keysat_webhooks_event_types SET name = name || \(h), declared_at = \(time("declared_at"));
             UPDATE keysat_webhooks_endpoint_health SET endpoint_id = endpoint_id || \(h),
-                last_success_at = \(past) || \(h), last_failure_at = \(past) || \(h);
-            UPDATE keysat_webhooks_attempt_minutes SET endpoint_id = endpoint_id || \(h), minute = minute || \(h);
-            UPDATE keysat_webhooks_schema SET applied_at = applied_at || \(h);
+                last_success_at = \(time(past)), last_failure_at = \(time(past));
+            UPDATE keysat_webhooks_attempt_minutes SET endpoint_id = endpoint_id || \(h), minute = \(time("minute"));
+            UPDATE keysat_webhooks_schema SET applied_at = \(time("applied_at"));
             """
     }
 }

@@ -1,4 +1,5 @@
 import KeysatCore
+import KeysatTestSupport
 import XCTest
 
 @testable import KeysatPostgres

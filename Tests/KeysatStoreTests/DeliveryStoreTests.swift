@@ -3,8 +3,8 @@ import KeysatCore
 import KeysatStore
 import XCTest
 
-/// The store's side of a run, on a real SQLite file: due pages, and the guard that keeps an
-/// outcome from overwriting a row someone changed meanwhile.
+/// SQLite's own side of a run, on a real file: its history numbering, its schema steps, its
+/// listing plans and totals. What every backend must do is in StoreProtocolTests.
 final class DeliveryStoreTests: XCTestCase {
     private let path = "/tmp/keysat-delivery-store-test-\(UInt64.random(in: 0...UInt64.max)).db"
     private let clock = FixedClock(Timestamp(seconds: 1_800_000_000))
@@ -39,41 +39,6 @@ final class DeliveryStoreTests: XCTestCase {
         try store.database.prepare("SELECT count(*) FROM webhook_delivery_attempts").first {
             $0.integer(0) ?? -1
         }
-    }
-
-    func testDuePagesFollowTheCursorWithoutGapsOrRepeats() throws {
-        let (store, all) = try storeWithDeliveries(7)
-        XCTAssertEqual(all.count, 7)
-        var seen: [String] = []
-        var cursor: DueCursor?
-        while true {
-            let page = try store.dueDeliveries(dueBy: clock.now(), retries: false, after: cursor, limit: 3)
-            seen += page.map(\.id)
-            guard let last = page.last else { break }
-            cursor = DueCursor(nextAttemptAt: last.nextAttemptAt, rowID: last.rowID)
-        }
-        XCTAssertEqual(seen, all.map(\.id))
-        XCTAssertTrue(
-            try store.dueDeliveries(dueBy: clock.now(), retries: true, after: nil, limit: 10).isEmpty)
-    }
-
-    func testAnOutcomeForAStaleAttemptCountChangesNothing() throws {
-        let (store, due) = try storeWithDeliveries(2)
-        let retryAt = clock.now().adding(seconds: 5)
-        try store.record([outcome(due[0], previous: 0, .retry(at: retryAt))])
-        // A second outcome for the same attempt (a run killed after the commit, say) is ignored.
-        try store.record([outcome(due[0], previous: 0, .dead)])
-        let row = try store.delivery(id: due[0].id)
-        XCTAssertEqual(row.attemptCount, 1)
-        XCTAssertEqual(row.status, .pending)
-        XCTAssertEqual(row.nextAttemptAt, retryAt.rfc3339)
-        XCTAssertEqual(try store.attempts(deliveryID: due[0].id).count, 1)
-        // By rowid as well as by id: a rowid whose id does not match changes nothing.
-        var mismatched = outcome(due[1], previous: 0, .dead)
-        mismatched.rowID = due[0].rowID
-        try store.record([mismatched])
-        XCTAssertEqual(try store.delivery(id: due[1].id).status, .pending)
-        XCTAssertEqual(try store.delivery(id: due[0].id).attemptCount, 1)
     }
 
     /// Schema step 12: a delivery's attempts share a history number, the id of its first attempt,
