@@ -90,8 +90,12 @@ enum PostgresSchema {
                 status_code integer,
                 error text,
                 response_body text,
-                history_id bigint
+                history_id bigint,
+                claim_token uuid
             );
+            -- An attempt is its claim: recorded once, however often its outcome is handed over.
+            CREATE UNIQUE INDEX idx_keysat_webhooks_attempts_claim
+                ON webhook_delivery_attempts (claim_token) WHERE claim_token IS NOT NULL;
             CREATE INDEX idx_keysat_webhooks_attempts_delivery
                 ON webhook_delivery_attempts (delivery_id, attempt_number);
             CREATE INDEX idx_keysat_webhooks_attempts_started ON webhook_delivery_attempts (started_at);

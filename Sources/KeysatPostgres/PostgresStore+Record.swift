@@ -41,11 +41,15 @@ extension PostgresStore {
         RETURNING d.seq
         """
 
+    /// The attempts, each once: an attempt is its claim, so an outcome handed over twice adds
+    /// no second line to the history, while an attempt whose lease another run took still adds
+    /// its own.
     static let attemptInsert = """
         INSERT INTO webhook_delivery_attempts
-            (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body)
+            (delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body, claim_token)
         SELECT * FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::integer[], $5::integer[],
-                             $6::text[], $7::text[])
+                             $6::text[], $7::text[], $8::uuid[])
+        ON CONFLICT (claim_token) WHERE claim_token IS NOT NULL DO NOTHING
         """
 
     static func rowArrays(_ outcomes: [AttemptOutcome]) -> [String?] {
@@ -75,9 +79,10 @@ extension PostgresStore {
 
     static func attemptArrays(_ outcomes: [AttemptOutcome]) -> [String?] {
         var id: [String?] = [], number: [String?] = [], started: [String?] = [], duration: [String?] = []
-        var status: [String?] = [], error: [String?] = [], body: [String?] = []
+        var status: [String?] = [], error: [String?] = [], body: [String?] = [], token: [String?] = []
         for outcome in outcomes {
             id.append(outcome.deliveryID)
+            token.append(outcome.claimToken)
             number.append(String(outcome.previousAttemptCount + 1))
             started.append(outcome.startedAt.rfc3339)
             duration.append(String((outcome.finishedAt.microseconds - outcome.startedAt.microseconds) / 1000))
@@ -86,7 +91,7 @@ extension PostgresStore {
             let excerpt = outcome.responseExcerpt.prefix(1024)
             body.append(excerpt.isEmpty ? nil : String(decoding: excerpt, as: UTF8.self))
         }
-        return [id, number, started, duration, status, error, body].map(PostgresArray.literal)
+        return [id, number, started, duration, status, error, body, token].map(PostgresArray.literal)
     }
 
     /// The endpoints' health and per-minute counts, one statement each, rows in endpoint order

@@ -1,6 +1,7 @@
 import Foundation
 import KeysatCore
 import KeysatStore
+import KeysatTestSupport
 import XCTest
 
 @testable import KeysatPostgres

@@ -1,5 +1,6 @@
 import Foundation
 import KeysatCore
+import KeysatTestSupport
 import XCTest
 
 @testable import KeysatPostgres
