@@ -43,6 +43,10 @@ final class DeliveryRound {
     /// The errno with which this host ran out of descriptors or memory while sending, and how
     /// many deliveries it kept from going out (they stay due, unrecorded).
     private var exhaustion: (errno: Int32, kept: Int)?
+    /// Why the store could not give the run its next delivery (a claim or a payload read that
+    /// failed: a lost connection, a lock held too long): the run starts nothing more, lets its
+    /// requests in flight end and records them, then reports this.
+    private var readFailure: (any Error)?
 
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
@@ -83,7 +87,9 @@ final class DeliveryRound {
         while true {
             checkSignals()  // also while every slot is busy
             try startWhatFits()
-            if transport.inFlight == 0 && (due.isEmpty && due.exhausted || summary.stoppedBy != nil || exhaustion != nil) {
+            if transport.inFlight == 0
+                && (due.isEmpty && due.exhausted || summary.stoppedBy != nil || exhaustion != nil || readFailure != nil)
+            {
                 break
             }
             for result in try transport.poll(timeoutMS: 100) {  // at once while nothing is in flight
@@ -94,6 +100,7 @@ final class DeliveryRound {
         }
         try flush()
         try recording { try store.drain() }  // the run's outcomes are all on disk before it reports them
+        if let readFailure { throw readFailure }
         if let exhaustion {
             throw KeysatError.system(
                 .system,
@@ -132,7 +139,7 @@ final class DeliveryRound {
 
     /// Whether a new attempt may start at all.
     private func mayStart() -> Bool {
-        if summary.stoppedBy != nil || exhaustion != nil { return false }
+        if summary.stoppedBy != nil || exhaustion != nil || readFailure != nil { return false }
         if let deadline, clock.elapsed() >= deadline {
             summary.stoppedBy = .maxRuntime
         } else if summary.attempted >= limit {
@@ -165,19 +172,24 @@ final class DeliveryRound {
         // delivery is pending. A row deleted meanwhile (purged, or its endpoint removed) is
         // neither sent nor counted.
         let claimed: DueDelivery
-        switch try store.claim(
-            row, perEndpoint: row.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
-            leaseSeconds: leaseSeconds)
-        {
-        case .claimed(let delivery): claimed = delivery
-        case .taken: return
-        case .endpointBusy:
-            _ = due.drop(endpoint)
+        let loaded: DueDelivery?
+        do {
+            switch try store.claim(
+                row, perEndpoint: row.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
+                leaseSeconds: leaseSeconds)
+            {
+            case .claimed(let delivery): claimed = delivery
+            case .taken: return
+            case .endpointBusy:
+                _ = due.drop(endpoint)
+                return
+            }
+            loaded = try withPayload(claimed)
+        } catch {
+            readFailure = error
             return
         }
-        guard var delivery = try withPayload(claimed), let url = delivery.url, let secret = delivery.secret else {
-            return
-        }
+        guard var delivery = loaded, let url = delivery.url, let secret = delivery.secret else { return }
         summary.count(endpoint) { $0.attempted += 1 }
         requestsStarted += 1
         nextTag += 1

@@ -19,7 +19,7 @@ struct OrderedChains {
     /// row that cannot be sent as it stands (its time may never come: it is dead-lettered, and
     /// the chain moves on), and not yet taken in this run.
     mutating func next(_ oldest: DueDelivery?, dueBy t0: Timestamp) -> DueDelivery? {
-        guard let oldest, oldest.defect != nil || oldest.nextAttemptAt <= t0.rfc3339,
+        guard let oldest, oldest.defect != nil || (oldest.isDue ?? (oldest.nextAttemptAt <= t0.rfc3339)),
             taken.insert(oldest.rowID).inserted
         else {
             return nil

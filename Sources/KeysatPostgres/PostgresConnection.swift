@@ -47,9 +47,16 @@ public final class PostgresConnection {
         Int(keysat_pq_server_version(handle))
     }
 
-    /// Whether the session is inside a transaction (open or failed).
+    /// Whether the session is inside a transaction (open or failed); not when the connection
+    /// is lost (its state is then unknown, and there is no transaction left to end).
     public var isInTransaction: Bool {
-        keysat_pq_transaction_status(handle) != PQTRANS_IDLE
+        let status = keysat_pq_transaction_status(handle)
+        return status != PQTRANS_IDLE && status != PQTRANS_UNKNOWN
+    }
+
+    /// Whether the connection to the server still stands.
+    public var isConnected: Bool {
+        keysat_pq_status(handle) != CONNECTION_BAD
     }
 
     /// Whether the session is inside a transaction that a failed statement aborted: every

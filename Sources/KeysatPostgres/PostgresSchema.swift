@@ -149,7 +149,17 @@ enum PostgresSchema {
         DECLARE
             claimed integer;
         BEGIN
-            PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint FOR UPDATE;
+            -- An operator's transaction holding the endpoint's row makes this run leave the
+            -- endpoint for the round after a short wait, not fail (the session's 5 s).
+            PERFORM set_config('lock_timeout', '200ms', true);
+            BEGIN
+                PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint FOR UPDATE;
+                IF NOT FOUND THEN
+                    RETURN 'taken';  -- removed since the row was read: nothing to send it to
+                END IF;
+            EXCEPTION WHEN lock_not_available THEN
+                RETURN 'busy';
+            END;
             IF p_ordered AND EXISTS (
                 SELECT 1 FROM webhook_deliveries
                 WHERE endpoint_id = p_endpoint AND seq < p_seq AND \(DeliveryRecord.State.pending.condition(""))
@@ -209,6 +219,7 @@ enum PostgresSchema {
                 """)
             let current = try currentVersion(connection)
             if current > latest { throw newer(current, location: location) }
+            try requireUTF8(connection, location: location)
             var applied: [Int] = []
             for step in steps where step.version > current {
                 try connection.executeScript(step.sql)
@@ -220,10 +231,23 @@ enum PostgresSchema {
         }
     }
 
+    /// Refuses a database whose encoding cannot hold every text a receiver may answer with: in
+    /// LATIN1, one emoji in a response body would fail the commit of a whole batch of outcomes,
+    /// on every run (the receiver answers the same each time).
+    static func requireUTF8(_ connection: PostgresConnection, location: String) throws {
+        let encoding = try connection.execute(
+            "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()"
+        ).rows.first?.first ?? nil
+        guard let encoding, encoding != "UTF8" else { return }
+        throw KeysatError(
+            .configuration,
+            "database \(location) is encoded in \(encoding), which cannot hold every text a receiver may send: make it with UTF8 (createdb -E UTF8 -T template0 NAME), then run 'keysat-webhooks init'")
+    }
+
     static func newer(_ version: Int, location: String) -> KeysatError {
         KeysatError(
             .temporary,
-            "database \(location) has PostgreSQL schema version \(version), newer than this version's \(latest): upgrade keysat-webhooks on this host")
+            "database \(location) was written by a newer keysat-webhooks (schema \(version), this one knows \(latest)): upgrade keysat-webhooks")
     }
 
     static func older(_ version: Int, location: String) -> KeysatError {

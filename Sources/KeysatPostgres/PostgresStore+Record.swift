@@ -1,6 +1,10 @@
 import KeysatCore
 public import KeysatStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Outcomes, written in batches by set-based statements and fenced by the claim token.
 extension PostgresStore {
     /// Writes `outcomes` in one transaction: the rows whose claim still stands, the attempt
@@ -13,18 +17,60 @@ extension PostgresStore {
     /// the request was made. (River, Oban and pgmq accept a stale worker's completion; Convoy
     /// checks its claim only when renewing it.) Times of the next attempt are the database's
     /// clock plus the delay the policy chose; times in the history are the host's, measured.
+    ///
+    /// The transaction is tried again (three times, waiting a little longer each time) when it
+    /// failed for a reason that passes — a lock an operator's transaction held past the
+    /// session's `lock_timeout`, a deadlock, a serialization failure, a cancelled statement, a
+    /// connection lost (reopened first) — rather than end the run with its answered requests
+    /// unrecorded, to be sent again. Trying again is safe: every row change is fenced, and an
+    /// attempt is recorded once (its claim token is unique in the history).
     public func record(_ outcomes: [AttemptOutcome]) throws {
-        let outcomes = outcomes.filter { $0.fingerprint == nil }  // no defective rows here
         guard !outcomes.isEmpty else { return }
+        var tries = 0
+        while true {
+            do {
+                return try recordOnce(outcomes)
+            } catch let error as KeysatError where tries < 3 && (error.kind == .temporary || !connection.isConnected) {
+                tries += 1
+                usleep(UInt32(100_000 * tries))
+                if !connection.isConnected { try reconnect() }
+            }
+        }
+    }
+
+    private func recordOnce(_ outcomes: [AttemptOutcome]) throws {
+        let defective = outcomes.filter { $0.fingerprint != nil }
+        let outcomes = outcomes.filter { $0.fingerprint == nil }
+        // The delay the policy chose, from this moment on the host to the same on the database.
+        let hostNow = clock.now()
         try transaction {
+            for outcome in defective { try deadLetterDefective(outcome) }
+            guard !outcomes.isEmpty else { return }
             let applied = Set(
-                try rows(Self.fencedUpdate, Self.rowArrays(outcomes)).compactMap { $0[0].flatMap { Int64($0) } })
+                try rows(Self.fencedUpdate, Self.rowArrays(outcomes, hostNow: hostNow)).compactMap {
+                    $0[0].flatMap { Int64($0) }
+                })
             let requested = outcomes.filter(\.requested)
             if !requested.isEmpty {
                 try run(Self.attemptInsert, Self.attemptArrays(requested))
             }
             try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
         }
+    }
+
+    /// A row that cannot be sent as it stands (`DueDelivery.defect`): dead-lettered without a
+    /// request where it still is what was read and no run holds it, with why in `last_error`
+    /// and a count a dead row has (at least 1).
+    private func deadLetterDefective(_ outcome: AttemptOutcome) throws {
+        try run(
+            """
+            UPDATE webhook_deliveries SET next_attempt_at = NULL, last_error = $3,
+                attempt_count = CASE WHEN attempt_count BETWEEN 1 AND \(DeliveryRowCheck.maximumAttemptCount)
+                    THEN attempt_count ELSE 1 END,
+                claim_token = NULL, lease_expires_at = NULL, claimed_by = NULL
+            WHERE seq = $1 AND id = $2 AND delivered_at IS NULL
+              AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+            """, [String(outcome.rowID), outcome.deliveryID, outcome.error])
     }
 
     static let fencedUpdate = """
@@ -52,7 +98,7 @@ extension PostgresStore {
         ON CONFLICT (claim_token) WHERE claim_token IS NOT NULL DO NOTHING
         """
 
-    static func rowArrays(_ outcomes: [AttemptOutcome]) -> [String?] {
+    static func rowArrays(_ outcomes: [AttemptOutcome], hostNow: Timestamp) -> [String?] {
         var seq: [String?] = [], id: [String?] = [], token: [String?] = [], previous: [String?] = []
         var result: [String?] = [], status: [String?] = [], error: [String?] = [], delay: [String?] = []
         for outcome in outcomes {
@@ -68,7 +114,7 @@ extension PostgresStore {
                 delay.append(nil)
             case .retry(let at):
                 result.append("retry")
-                delay.append(String(max(0, (at.microseconds - outcome.finishedAt.microseconds) / 1000)))
+                delay.append(String(max(0, (at.microseconds - hostNow.microseconds) / 1000)))
             case .dead:
                 result.append("dead")
                 delay.append(nil)

@@ -10,7 +10,7 @@ extension PostgresStore: DeliveryStore {
                d.attempt_count, keysat_rfc3339(d.next_attempt_at),
                e.url, e.secret, coalesce(e.active = 1, false),
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
-               coalesce(e.ordered, 0), keysat_rfc3339(d.created_at), d.seq
+               coalesce(e.ordered, 0), keysat_rfc3339(d.created_at), d.seq, d.next_attempt_at <= now()
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -27,22 +27,36 @@ extension PostgresStore: DeliveryStore {
         delivery.createdAt = row[11] ?? ""
         delivery.rowID = Int64(row[12] ?? "") ?? 0
         delivery.payloadDeferred = row[3] == nil
+        delivery.isDue = row[13] == "t"
+        // What the column types cannot rule out: ids a header cannot carry, counts another
+        // program wrote out of range (the next attempt's count would not fit). Dead-lettered
+        // without a request, matched by `seq` and id (`record`).
+        if let defect = DeliveryRowCheck.defect(id: delivery.id, attemptCount: delivery.attemptCount) {
+            delivery.defect = defect
+            delivery.fingerprint = "seq \(delivery.rowID)"
+        }
         return delivery
     }
 
     public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
         -> [DueDelivery]
     {
-        // Due by the database's clock (`now()`), not the host's `dueBy`: hosts' clocks differ.
-        let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.seq) > ($3::timestamptz, $4::bigint)"
+        // Due by the database's clock, not the host's `dueBy` (hosts' clocks differ), at the
+        // round's start: the database's `now()` of its first page, kept for the round's later
+        // pages, so that a run is bounded as on SQLite (a retry whose time comes during the
+        // run is the next run's, and a steady stream of new events cannot keep a run going).
+        if cursor == nil && !retries || roundStart == nil {
+            roundStart = try value("SELECT keysat_rfc3339(now())")
+        }
+        let after = cursor == nil ? "" : "AND (d.next_attempt_at, d.seq) > ($4::timestamptz, $5::bigint)"
         return try rows(
             Self.dueColumns + "\n" + """
-                WHERE \(DeliveryRecord.State.due.condition("d", now: "now()")) AND \(Self.unleased)
+                WHERE \(DeliveryRecord.State.due.condition("d", now: "$3::timestamptz")) AND \(Self.unleased)
                   AND (d.attempt_count > 0) = $2::boolean \(after)
                 ORDER BY d.next_attempt_at, d.seq
                 LIMIT $1
                 """,
-            [String(limit), retries ? "true" : "false"]
+            [String(limit), retries ? "true" : "false", roundStart]
                 + (cursor.map { [$0.nextAttemptAt, String($0.rowID)] } ?? [])
         ).map(Self.dueDelivery)
     }

@@ -14,7 +14,10 @@ public import KeysatStore
 /// (`record`). The database's clock is the only clock for due times and leases. Not
 /// `Sendable`: it owns one session.
 public final class PostgresStore {
-    public let connection: PostgresConnection
+    public private(set) var connection: PostgresConnection
+    /// How it was opened, to open it again after a lost connection (`record`).
+    private let uri: String
+    private let environment: Environment
     let clock: any TimeSource
     /// The URI as given, without a password (messages name the queue by it).
     public let location: String
@@ -23,6 +26,9 @@ public final class PostgresStore {
     /// Who claims through this session, as `claimed_by` shows it to an operator: the host, the
     /// process, and a random part (a process may open more than one session).
     public let runID: String
+    /// The database's `now()` at the first due page of the run's current round: the bound of
+    /// its later pages (`dueDeliveries`).
+    var roundStart: String?
     /// The schema steps `init` applied in this opening.
     public private(set) var appliedSchemaSteps: [Int] = []
     /// The claim tokens of the test deliveries this store wrote (`writeTestDelivery`), by
@@ -47,6 +53,8 @@ public final class PostgresStore {
         if repairSchema {
             throw KeysatError(.usage, "--repair is for SQLite databases: PostgreSQL applies each schema step whole")
         }
+        self.uri = uri
+        self.environment = environment
         connection = try PostgresConnection(uri, environment: environment)
         var generator = SystemRandomNumberGenerator()
         runID = "\(PostgresStore.hostName()):\(getpid()):\(String(generator.next() & 0xffff_ffff, radix: 16))"
@@ -64,6 +72,13 @@ public final class PostgresStore {
         } else if version < PostgresSchema.latest {
             throw PostgresSchema.older(version, location: location)
         }
+    }
+
+    /// Opens the session again, as it was opened, after the server closed it (a restart, a
+    /// failover): the claims made before stand (their tokens are in the rows).
+    func reconnect() throws {
+        connection = try PostgresConnection(uri, environment: environment)
+        if isReadOnly { try connection.execute("SET default_transaction_read_only = on") }
     }
 
     /// This host's name (gethostname(2)), or "?" when it has none.

@@ -13,11 +13,11 @@ import KeysatCore
 /// string ends at a NUL and replaces bytes that are not UTF-8, so a run would send, page and
 /// match a value other than the stored one (the adversarial pass of issue 20: an id with a NUL
 /// was sent by every run, a time with one was paged twice).
-enum DeliveryRowCheck {
+public enum DeliveryRowCheck {
     /// The longest delivery id sent in headers.
     static let maximumIDBytes = 255
     /// The largest `attempt_count` a row may hold (the backoff and the history count above it).
-    static let maximumAttemptCount = 1_000_000
+    public static let maximumAttemptCount = 1_000_000
 
     /// Columns of a query that hold the id, attempt_count and next_attempt_at.
     struct Columns {
@@ -54,6 +54,19 @@ enum DeliveryRowCheck {
         let shown = reason.replacingPlaceholder(with: described(types[1], bytes[1]), described(types[2], bytes[2]))
         let fingerprint = zip(types, bytes).map { "\($0):\(hex($1))" }.joined(separator: " ")
         return (shown, fingerprint)
+    }
+
+    /// Why a row of a typed backend (PostgreSQL: text ids, integer counts, timestamptz times)
+    /// cannot be sent as it stands, in the same words as SQLite's, or `nil`.
+    public static func defect(id: String, attemptCount: Int) -> String? {
+        let types = ["text", "integer", "text"]
+        let reason = Array(id.utf8).withUnsafeBytes { id in
+            "2000-01-01T00:00:00.000000+00:00".utf8CString.dropLast().map { UInt8(bitPattern: $0) }.withUnsafeBytes {
+                next in
+                Self.reason(types: types, count: attemptCount, id: id, next: next)
+            }
+        }
+        return reason?.split(separator: "{count}", omittingEmptySubsequences: false).joined(separator: String(attemptCount))
     }
 
     /// Why the row cannot be sent, with `{count}` and `{next}` standing for the values (worded

@@ -21,6 +21,9 @@ public struct DueDelivery: Sendable {
     public var createdAt = ""
     /// The row's rowid (PostgreSQL: its `seq`), for paging.
     public var rowID: Int64 = 0
+    /// Whether the row is due, judged by the store on its own clock (PostgreSQL: the
+    /// database's, the only clock of due times there); `nil` where the run judges by its `t0`.
+    public var isDue: Bool?
     /// The token of this run's claim on the row (`DeliveryStore.claim`), which the outcome's
     /// write must match; `nil` where runs do not claim (SQLite, under the run lock).
     public var claimToken: String?

@@ -41,6 +41,19 @@ final class ClaimRunTests: XCTestCase {
             store.claims.filter { busy.contains($0.id) }.count, 1, "one refused claim, not one per row: \(store.claims)")
     }
 
+    /// A claim that fails (the server went away, a lock held too long) stops the run from
+    /// starting more, but the requests already sent are recorded before it reports the failure:
+    /// none is sent again for it.
+    func testAFailedClaimStopsTheRunAfterRecordingWhatWasSent() throws {
+        let sent = store.add("a")
+        store.add("b")
+        store.add("a")
+        store.failingClaims = ("b", KeysatError(.unavailable, "PostgreSQL: connection lost"))
+        XCTAssertThrowsError(try deliver()) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 69) }
+        XCTAssertEqual(transport.started.count, 1)
+        XCTAssertEqual(store.recorded.map(\.deliveryID), [sent.id])
+    }
+
     func testOutcomesCarryTheirClaimAndTheCapIsAskedForOrderedEndpointsOne() throws {
         store.add("a")
         store.add("o", ordered: true)

@@ -41,10 +41,13 @@ final class FakeStore: DeliveryStore {
     /// a token naming the delivery, and every claim asked for is kept.
     var takenByOthers: Set<String> = []
     var busyEndpoints: Set<String> = []
+    /// Set by a test: claims of this endpoint's deliveries throw (a lost connection, say).
+    var failingClaims: (endpoint: String, error: KeysatError)?
     private(set) var claims: [(id: String, perEndpoint: Int, inFlight: Int)] = []
 
     func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
         claims.append((delivery.id, perEndpoint, inFlight))
+        if let failingClaims, failingClaims.endpoint == delivery.endpointID { throw failingClaims.error }
         if busyEndpoints.contains(delivery.endpointID) { return .endpointBusy }
         if takenByOthers.contains(delivery.id) { return .taken }
         var claimed = delivery

@@ -99,7 +99,7 @@ final class PostgresLeaseTests: XCTestCase {
             try first.rows("SELECT attempt_count, delivered_at IS NULL, claim_token::text FROM webhook_deliveries")[0],
             ["0", "t", fresh.claimToken], "the stale run's outcome must not touch the row")
 
-        let retryAt = Timestamp(microseconds: 1_800_000_000_000_000 + 5_000_000)
+        let retryAt = SystemClock().now().adding(seconds: 5)
         try second.record([outcome(fresh, .retry(at: retryAt), status: 500)])
         XCTAssertEqual(
             try first.rows(
@@ -208,6 +208,71 @@ final class PostgresLeaseTests: XCTestCase {
         XCTAssertEqual(try runs[0].oldestPending(endpointID: "ep_1")?.id, rows[1].id)
     }
 
+    // MARK: - What the run meets from others
+
+    /// An operator's transaction holding the endpoint's row makes a claim answer busy after a
+    /// short wait (the run leaves the endpoint for the round), not fail the run.
+    func testAnEndpointRowLockedByAnotherTransactionMakesTheClaimBusyNotAnError() throws {
+        let (run, holder) = (try store(), try store())
+        let row = try queue(1, on: run)[0]
+        try holder.connection.execute("BEGIN")
+        try holder.run("UPDATE webhook_endpoints SET description = 'edited' WHERE id = 'ep_1'")
+        let started = SystemClock().elapsed()
+        guard case .endpointBusy = try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60) else {
+            return XCTFail("a locked endpoint row must answer busy")
+        }
+        XCTAssertLessThan(SystemClock().elapsed() - started, 2_000_000, "a short wait, not the session's 5 s")
+        try holder.connection.execute("ROLLBACK")
+        XCTAssertNotNil(claimed(try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)))
+    }
+
+    /// The server closing the recorder's session between a claim and its outcome (a restart, a
+    /// failover): the outcome is written over a new session, not lost to be sent again.
+    func testAnOutcomeIsRecordedOverANewSessionWhenTheOldOneWasClosed() throws {
+        let (run, recorder, admin) = (try store(), try store(), try store())
+        let row = try queue(1, on: run)[0]
+        let mine = try XCTUnwrap(claimed(try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)))
+        let pid = try XCTUnwrap(try recorder.value("SELECT pg_backend_pid()"))
+        try admin.run("SELECT pg_terminate_backend($1::integer)", [pid])
+        try recorder.record([outcome(mine, .delivered, status: 200)])
+        XCTAssertEqual(
+            try admin.rows("SELECT delivered_at IS NOT NULL, claim_token IS NULL FROM webhook_deliveries")[0], ["t", "t"])
+        XCTAssertEqual(try column("SELECT count(*) FROM webhook_delivery_attempts", on: admin), ["1"])
+    }
+
+    /// A row another program wrote with a count whose next would not fit (or an id a header
+    /// cannot carry) is dead-lettered without a request, saying why, and the batch with it is
+    /// recorded (the run stopped on 22003 before).
+    func testADefectiveRowIsDeadLetteredWithoutStoppingTheBatch() throws {
+        let run = try store()
+        try queue(1, on: run)
+        try run.run(
+            """
+            INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
+            VALUES ('huge', 'ep_1', 'license.issued', '{}', 2147483647, now() - interval '1 second', now()),
+                   (E'bad\\nid', 'ep_1', 'license.issued', '{}', 0, now() - interval '1 second', now())
+            """)
+        let rows = try run.dueDeliveries(dueBy: .init(microseconds: 0), retries: false, after: nil, limit: 10)
+            + run.dueDeliveries(dueBy: .init(microseconds: 0), retries: true, after: nil, limit: 10)
+        XCTAssertEqual(rows.filter { $0.defect != nil }.map(\.id).sorted(), ["bad\nid", "huge"])
+        let good = try XCTUnwrap(rows.first { $0.defect == nil })
+        let mine = try XCTUnwrap(claimed(try run.claim(good, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)))
+        var batch = [outcome(mine, .delivered, status: 200)]
+        for row in rows where row.defect != nil {
+            var dead = outcome(row, .dead, status: 0)
+            dead.statusCode = nil
+            dead.requested = false
+            dead.error = "not sent: \(row.defect!); repair the row, then retry it"
+            dead.fingerprint = row.fingerprint
+            batch.append(dead)
+        }
+        try run.record(batch)
+        XCTAssertEqual(
+            try run.rows(
+                "SELECT id, attempt_count, next_attempt_at IS NULL, delivered_at IS NOT NULL FROM webhook_deliveries ORDER BY seq"),
+            [["d_ep_1_0", "1", "t", "t"], ["huge", "1", "t", "f"], ["bad\nid", "1", "t", "f"]])
+    }
+
     // MARK: - Claiming under a nested loop
 
     /// The claim takes one row whatever plan the planner is pushed to (the IN (… LIMIT) form
@@ -232,6 +297,18 @@ final class PostgresLeaseTests: XCTestCase {
         let check = try PostgresStore(empty)
         XCTAssertEqual(try check.rows("SELECT version FROM keysat_webhooks_schema").map { $0[0] }, ["1"])
         XCTAssertNil(try check.schemaProblem())
+    }
+
+    /// A database that cannot hold every text (LATIN1) is refused at `init` (78), before any
+    /// table is made.
+    func testInitRefusesADatabaseNotEncodedInUTF8() throws {
+        let admin = try PostgresConnection(
+            "host=\(cluster.directory) port=\(cluster.value("port")!) user=postgres dbname=postgres sslmode=disable")
+        try admin.execute("DROP DATABASE IF EXISTS latin")
+        try admin.execute("CREATE DATABASE latin OWNER keysat ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        let latin = uri.replacingOccurrences(of: "/lease\(Self.databases)?", with: "/latin?")
+        XCTAssertThrowsError(try PostgresStore(latin, create: true)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 78) }
+        XCTAssertEqual(try PostgresSchema.currentVersion(try PostgresConnection(latin)), 0)
     }
 
     /// A schema older than this version's is refused by a run (78) rather than changed under
