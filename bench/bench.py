@@ -494,15 +494,16 @@ SELECT md5(random()::text || i), e.id, 'license.issued',
        0, t, t
 FROM (SELECT i, timestamptz '2026-01-01' + i * interval '1 millisecond' AS t FROM generate_series(0, {count - 1}) AS i) AS n
 JOIN (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k, count(*) OVER () AS c FROM webhook_endpoints) AS e
-  ON e.k = i % e.c;
-VACUUM ANALYZE webhook_deliveries;""")
+  ON e.k = i % e.c;""")
+    psql(uri, "VACUUM ANALYZE webhook_deliveries")  # not inside the insert's transaction
 
 
 def pg_reset(uri):
     psql(uri, "DELETE FROM webhook_delivery_attempts; DELETE FROM keysat_webhooks_endpoint_health; "
               "DELETE FROM keysat_webhooks_attempt_minutes; UPDATE webhook_deliveries SET delivered_at = NULL, "
               "attempt_count = 0, last_status_code = NULL, last_error = NULL, claim_token = NULL, "
-              "lease_expires_at = NULL, next_attempt_at = created_at; VACUUM ANALYZE webhook_deliveries;")
+              "lease_expires_at = NULL, claimed_by = NULL, next_attempt_at = created_at")
+    psql(uri, "VACUUM ANALYZE webhook_deliveries")
 
 
 def runs_at_once(db, count, concurrency):

@@ -143,10 +143,12 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
 
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
-        -> Claim
+    public var claimBatch: Int { store.claimBatch }
+
+    public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> [Claim]
     {
-        try store.claim(delivery, perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds)
+        try store.claim(deliveries, perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds)
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {

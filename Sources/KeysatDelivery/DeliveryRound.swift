@@ -126,7 +126,7 @@ final class DeliveryRound {
                 chains.begin(delivery.endpointID)
                 try continueChain(delivery.endpointID)
             } else {
-                try start(delivery)
+                try start([delivery] + due.take(delivery.endpointID, upTo: claimable(delivery.endpointID) - 1))
             }
             try due.fill()
         }
@@ -148,19 +148,27 @@ final class DeliveryRound {
         return summary.stoppedBy == nil
     }
 
-    /// Starts an attempt, or records at once why there can be none.
-    private func start(_ row: DueDelivery) throws {
-        if row.defect != nil {
-            deadLetterDefective(row)
-            return
+    /// How many of `endpoint`'s deliveries to claim at once: as many as may start now (free
+    /// slots, the endpoint's room, the run's limit), up to what the store claims in one call.
+    private func claimable(_ endpoint: String) -> Int {
+        let limitLeft = limit == Int.max ? Int.max : max(1, limit - summary.attempted)
+        return max(1, min(store.claimBatch, options.concurrency - transport.inFlight, endpoints.room(endpoint), limitLeft))
+    }
+
+    /// Starts attempts for `rows` (of one endpoint), or records at once why there can be none.
+    private func start(_ rows: [DueDelivery]) throws {
+        var sendable: [DueDelivery] = []
+        for row in rows {
+            if row.defect != nil {
+                deadLetterDefective(row)
+            } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
+                sendable.append(row)
+            } else {
+                summary.count(row.endpointID) { $0.attempted += 1 }
+                record(policy.unsendable(row, at: clock.now()), row)
+            }
         }
-        let endpoint = row.endpointID
-        let usable = row.endpointActive && !endpoints[endpoint].disabled
-        guard usable, row.url != nil, row.secret != nil else {
-            summary.count(endpoint) { $0.attempted += 1 }
-            record(policy.unsendable(row, at: clock.now()), row)
-            return
-        }
+        guard let first = sendable.first else { return }
         // No request the run could not record: proved before the first, and a failed commit
         // (on the recorder's thread) stops the next one.
         try recording {
@@ -169,27 +177,39 @@ final class DeliveryRound {
         }
         // Taken for this run (a store shared by runs on several hosts): not when another run
         // has it, the endpoint is at its cap across runs, or an ordered endpoint's older
-        // delivery is pending. A row deleted meanwhile (purged, or its endpoint removed) is
-        // neither sent nor counted.
-        let claimed: DueDelivery
+        // delivery is pending.
+        let endpoint = first.endpointID
+        let answers: [Claim]
+        do {
+            answers = try store.claim(
+                sendable, perEndpoint: first.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
+                leaseSeconds: leaseSeconds)
+        } catch {
+            readFailure = error
+            return
+        }
+        for answer in answers {
+            switch answer {
+            case .claimed(let delivery): try send(delivery)
+            case .taken: continue
+            case .endpointBusy: _ = due.drop(endpoint)
+            }
+        }
+    }
+
+    /// Starts the request of a claimed delivery. A row deleted meanwhile (purged, or its
+    /// endpoint removed) is neither sent nor counted.
+    private func send(_ claimed: DueDelivery) throws {
+        guard readFailure == nil else { return }
         let loaded: DueDelivery?
         do {
-            switch try store.claim(
-                row, perEndpoint: row.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
-                leaseSeconds: leaseSeconds)
-            {
-            case .claimed(let delivery): claimed = delivery
-            case .taken: return
-            case .endpointBusy:
-                _ = due.drop(endpoint)
-                return
-            }
             loaded = try withPayload(claimed)
         } catch {
             readFailure = error
             return
         }
         guard var delivery = loaded, let url = delivery.url, let secret = delivery.secret else { return }
+        let endpoint = delivery.endpointID
         summary.count(endpoint) { $0.attempted += 1 }
         requestsStarted += 1
         nextTag += 1
@@ -224,7 +244,7 @@ final class DeliveryRound {
             guard let next = chains.next(try store.oldestPending(endpointID: endpoint), dueBy: t0) else {
                 return
             }
-            try start(next)
+            try start([next])
             if inFlight.values.contains(where: { $0.endpointID == endpoint }) { return }
             // Recorded at once (disabled endpoint): go on with the next one.
         }

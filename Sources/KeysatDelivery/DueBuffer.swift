@@ -90,6 +90,14 @@ final class DueBuffer {
         return delivery
     }
 
+    /// Up to `count` more of `endpoint`'s waiting rows, in order (to be claimed with one it
+    /// just gave).
+    func take(_ endpoint: String, upTo count: Int) -> [DueDelivery] {
+        var taken: [DueDelivery] = []
+        while taken.count < count, let row = pop(endpoint) { taken.append(row) }
+        return taken
+    }
+
     /// Drops every waiting row of `endpoint` (and rows of it read later); returns how many.
     func drop(_ endpoint: String) -> Int {
         var dropped = 0

@@ -29,6 +29,13 @@ struct EndpointStates {
         return state.inFlight < (state.transportFailures > 0 ? 1 : perEndpoint)
     }
 
+    /// How many more requests to `endpoint` may start now (0 when its breaker is open).
+    func room(_ endpoint: String) -> Int {
+        guard let state = states[endpoint] else { return max(perEndpoint, 0) }
+        if state.breakerOpen { return 0 }
+        return max(0, (state.transportFailures > 0 ? 1 : perEndpoint) - state.inFlight)
+    }
+
     mutating func started(_ endpoint: String) { states[endpoint, default: State()].inFlight += 1 }
 
     /// A request that never left this host (`HTTPResult.Failure.exhausted`): its slot freed, no

@@ -28,10 +28,11 @@ public final class SingleDelivery: DeliveryStore {
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
     /// Sent whatever its time says: the row is written not yet due (`writeTestDelivery`), so no
     /// run takes it meanwhile, and its outcome is written where no run holds it.
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
-        -> Claim
+    public var claimBatch: Int { 1 }
+    public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> [Claim]
     {
-        .claimed(delivery)
+        deliveries.map { .claimed($0) }
     }
     public func record(_ outcomes: [AttemptOutcome]) throws { try store.record(outcomes) }
     public func prepareToRecord() throws { try store.prepareToRecord() }

@@ -133,59 +133,81 @@ enum PostgresSchema {
         )
     ]
 
-    /// Takes one delivery for a run ('claimed'), or says why not ('taken', 'busy'): the rules that must hold across runs
-    /// on several hosts, in one round trip. Claims of one endpoint take turns on its row
-    /// (`FOR UPDATE`, held for the few statements of the call), and every statement after
-    /// that takes a new snapshot (a VOLATILE function under READ COMMITTED), so each sees the
-    /// leases the others committed: the endpoint's live leases stay under the cap, and an
-    /// ordered endpoint has at most one, on its oldest pending delivery. The row itself is
-    /// taken with the MATERIALIZED CTE form, never `IN (… LIMIT)` (docs/POSTGRES.md), skipping
-    /// a row another session holds. Due means due by the database's clock.
+    /// Takes deliveries of one endpoint for a run: an answer for each, in order: 'claimed',
+    /// 'taken' or 'busy'. The rules that must hold across runs on several hosts, in one round
+    /// trip. Claims of one endpoint take turns on its row (`FOR UPDATE`, held for the few
+    /// statements of the call; an operator's transaction holding it makes the answer 'busy'
+    /// after 200 ms rather than an error), and every statement after that takes a new snapshot
+    /// (a VOLATILE function under READ COMMITTED), so each sees the claims the others
+    /// committed: the endpoint's attempts in flight — other runs' live claims and the
+    /// `p_mine` this run counts itself — stay under the cap, and an ordered endpoint has at
+    /// most one, on its oldest pending delivery. The rows are taken with the MATERIALIZED CTE
+    /// form, never `IN (… LIMIT)` (docs/POSTGRES.md), skipping rows another session holds.
+    /// Due means due by the database's clock.
     static let claimFunction = """
-        CREATE FUNCTION keysat_claim(p_seq bigint, p_id text, p_endpoint text, p_attempts integer,
-                                     p_cap integer, p_mine integer, p_ordered boolean, p_token uuid,
+        CREATE FUNCTION keysat_claim(p_seqs bigint[], p_ids text[], p_attempts integer[], p_tokens uuid[],
+                                     p_endpoint text, p_cap integer, p_mine integer, p_ordered boolean,
                                      p_lease_ms bigint, p_run text)
-        RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+        RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
-            claimed integer;
+            room integer;
+            claimed bigint[];
+            answers text[] := '{}';
         BEGIN
-            -- An operator's transaction holding the endpoint's row makes this run leave the
-            -- endpoint for the round after a short wait, not fail (the session's 5 s).
             PERFORM set_config('lock_timeout', '200ms', true);
+            -- A claim need not survive a crash of the server: a claim lost so leaves the row
+            -- without a token, so the run's outcome is not written (fenced) and the row is
+            -- sent again: at least once still. Not waiting for the WAL's flush at each claim
+            -- is what lets a run on PostgreSQL keep pace with one on SQLite.
+            PERFORM set_config('synchronous_commit', 'off', true);
             BEGIN
                 PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint FOR UPDATE;
                 IF NOT FOUND THEN
-                    RETURN 'taken';  -- removed since the row was read: nothing to send it to
+                    -- Removed since the rows were read: nothing to send them to.
+                    RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
                 END IF;
             EXCEPTION WHEN lock_not_available THEN
-                RETURN 'busy';
+                RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
             END;
-            IF p_ordered AND EXISTS (
-                SELECT 1 FROM webhook_deliveries
-                WHERE endpoint_id = p_endpoint AND seq < p_seq AND \(DeliveryRecord.State.pending.condition(""))
-            ) THEN
-                RETURN 'busy';
-            END IF;
-            -- Other runs' live claims, and this run's attempts in flight, which it counts itself:
-            -- its finished attempts keep their claims until their outcomes are committed.
-            IF p_mine + (SELECT count(*) FROM webhook_deliveries
+            room := p_cap - p_mine - (
+                SELECT count(*) FROM webhook_deliveries
                 WHERE endpoint_id = p_endpoint AND lease_expires_at IS NOT NULL AND delivered_at IS NULL
-                  AND lease_expires_at > clock_timestamp() AND claimed_by IS DISTINCT FROM p_run
-               ) >= p_cap THEN
-                RETURN 'busy';
+                  AND lease_expires_at > clock_timestamp() AND claimed_by IS DISTINCT FROM p_run);
+            IF p_ordered THEN
+                room := least(room, 1);
+                IF EXISTS (
+                    SELECT 1 FROM webhook_deliveries
+                    WHERE endpoint_id = p_endpoint AND seq < p_seqs[1] AND \(DeliveryRecord.State.pending.condition(""))
+                ) THEN
+                    room := 0;
+                END IF;
             END IF;
-            WITH target AS MATERIALIZED (
-                SELECT seq FROM webhook_deliveries
-                WHERE seq = p_seq AND id = p_id AND attempt_count = p_attempts
-                  AND \(DeliveryRecord.State.due.condition("", now: "now()"))
-                  AND (lease_expires_at IS NULL OR lease_expires_at <= clock_timestamp())
-                LIMIT 1 FOR UPDATE SKIP LOCKED)
-            UPDATE webhook_deliveries AS d
-            SET claim_token = p_token, claimed_by = p_run,
-                lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
-            FROM target WHERE d.seq = target.seq;
-            GET DIAGNOSTICS claimed = ROW_COUNT;
-            RETURN CASE WHEN claimed = 1 THEN 'claimed' ELSE 'taken' END;
+            IF room <= 0 THEN
+                RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
+            END IF;
+            WITH wanted AS (
+                SELECT * FROM unnest(p_seqs, p_ids, p_attempts, p_tokens) WITH ORDINALITY AS w(seq, id, attempts, token, n)
+            ), target AS MATERIALIZED (
+                SELECT d.seq, w.token FROM webhook_deliveries AS d JOIN wanted AS w ON d.seq = w.seq
+                WHERE d.id = w.id AND d.attempt_count = w.attempts
+                  AND \(DeliveryRecord.State.due.condition("d", now: "now()"))
+                  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= clock_timestamp())
+                ORDER BY w.n LIMIT room FOR UPDATE OF d SKIP LOCKED
+            ), taken AS (
+                UPDATE webhook_deliveries AS d
+                SET claim_token = target.token, claimed_by = p_run,
+                    lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+                FROM target WHERE d.seq = target.seq
+                RETURNING d.seq
+            )
+            SELECT coalesce(array_agg(seq), '{}') INTO claimed FROM taken;
+            -- What was not claimed: 'busy' once the room was used up, else another run has it
+            -- or it is no longer due.
+            SELECT coalesce(array_agg(CASE WHEN w.seq = ANY(claimed) THEN 'claimed'
+                                           WHEN cardinality(claimed) >= room THEN 'busy'
+                                           ELSE 'taken' END ORDER BY w.n), '{}')
+            INTO answers FROM unnest(p_seqs) WITH ORDINALITY AS w(seq, n);
+            RETURN answers;
         END
         $$;
         """

@@ -79,25 +79,33 @@ extension PostgresStore: DeliveryStore {
         ]).first.map { Array(($0[0] ?? "").utf8) }
     }
 
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
-        -> Claim
+    /// Claims cost a round trip: up to this many of one endpoint's deliveries in one.
+    public var claimBatch: Int { 32 }
+
+    public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> [Claim]
     {
+        guard let first = deliveries.first else { return [] }
         var generator = SystemRandomNumberGenerator()
-        let token = PostgresStore.uuid(using: &generator)
+        let tokens = deliveries.map { _ in PostgresStore.uuid(using: &generator) }
         let answer = try value(
             "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
-                String(delivery.rowID), delivery.id, delivery.endpointID, String(delivery.attemptCount),
-                String(max(perEndpoint, 1)), String(inFlight), delivery.ordered ? "true" : "false", token,
+                PostgresArray.literal(deliveries.map { String($0.rowID) }), PostgresArray.literal(deliveries.map(\.id)),
+                PostgresArray.literal(deliveries.map { String($0.attemptCount) }), PostgresArray.literal(tokens),
+                first.endpointID, String(max(perEndpoint, 1)), String(inFlight), first.ordered ? "true" : "false",
                 String(Int64(leaseSeconds * 1000)), runID,
             ])
-        switch answer {
-        case "claimed":
-            var claimed = delivery
-            claimed.claimToken = token
-            return .claimed(claimed)
-        case "busy": return .endpointBusy
-        default: return .taken
+        let answers = PostgresArray.elements(answer ?? "{}")
+        return deliveries.indices.map { index in
+            switch index < answers.count ? answers[index] : "taken" {
+            case "claimed":
+                var claimed = deliveries[index]
+                claimed.claimToken = tokens[index]
+                return .claimed(claimed)
+            case "busy": return .endpointBusy
+            default: return .taken
+            }
         }
     }
 

@@ -168,6 +168,12 @@ enum PostgresArray {
         }
         return text + "}"
     }
+
+    /// The elements of a one-dimensional array of plain words as PostgreSQL prints it
+    /// (`{claimed,busy}`): for answers this project's own SQL makes, never for arbitrary text.
+    static func elements(_ literal: String) -> [String] {
+        literal.trimmingPrefix("{").split(separator: ",").map { String($0.filter { $0 != "}" }) }
+    }
 }
 
 extension PostgresStore: WebhookBackend {}

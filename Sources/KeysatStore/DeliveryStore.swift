@@ -171,15 +171,21 @@ public protocol DeliveryStore: AnyObject {
     /// Writes outcomes to their rows and to the attempt history, in one transaction.
     func record(_ outcomes: [AttemptOutcome]) throws
 
-    /// Takes `delivery` for this run just before its request starts, so that no other run
-    /// sends it meanwhile (`.claimed`, with its claim token). Otherwise `.taken` (another run
-    /// has it, or it is no longer due) or `.endpointBusy` (its endpoint would have more than
+    /// Takes `deliveries` (of one endpoint, in the order the run would send them) for this run
+    /// just before their requests start, so that no other run sends them meanwhile: an answer
+    /// for each, in order. `.claimed`, with its claim token; otherwise `.taken` (another run has
+    /// it, or it is no longer due) or `.endpointBusy` (its endpoint would have more than
     /// `perEndpoint` attempts in flight across all runs — `inFlight` of this run's, which it
     /// counts itself, since its finished attempts keep their claims until their outcomes are
-    /// committed — or, ordered, has an older delivery pending or one in flight). The claim
-    /// lasts `leaseSeconds`; after that any run may take the row again. A store whose runs
-    /// cannot overlap (SQLite, under the run lock) returns it as it is.
-    func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim
+    /// committed — or, ordered, has an older delivery pending or one in flight). A claim lasts
+    /// `leaseSeconds`; after that any run may take the row again. A store whose runs cannot
+    /// overlap (SQLite, under the run lock) returns them as they are.
+    func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> [Claim]
+
+    /// How many deliveries of one endpoint are worth claiming in one call (1: no more than the
+    /// run starts at a time; a store whose claims cost a round trip to a server says more).
+    var claimBatch: Int { get }
 
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
@@ -210,6 +216,14 @@ public protocol DeliveryStore: AnyObject {
 }
 
 extension DeliveryStore {
+    /// One delivery's claim (`claim(_:perEndpoint:inFlight:leaseSeconds:)` of one).
+    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> Claim
+    {
+        try claim([delivery], perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds).first
+            ?? .taken
+    }
+
     /// A store that commits in `record` itself has nothing to wait for.
     public func drain() throws {}
 
@@ -223,11 +237,14 @@ extension DeliveryStore {
 extension WebhookStore: DeliveryStore {
     /// Runs on one SQLite file never overlap (the run lock): nothing to claim. Written out, not
     /// a default of the protocol, so that a store wrapping another cannot forget to pass it on.
-    public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
-        -> Claim
+    public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> [Claim]
     {
-        .claimed(delivery)
+        deliveries.map { .claimed($0) }
     }
+
+    /// Claims cost nothing here: the run takes one delivery at a time, in turn per endpoint.
+    public var claimBatch: Int { 1 }
 
     /// The columns of a due delivery and its endpoint; `?1` is the moment secrets are valid at.
     static let dueColumns = """

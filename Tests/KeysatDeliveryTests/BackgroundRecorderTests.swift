@@ -11,9 +11,10 @@ import XCTest
 final class BackgroundRecorderTests: XCTestCase {
     /// A writer that records batches, slowly, and fails when told to.
     final class SlowWriter: DeliveryStore, @unchecked Sendable {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
-            .claimed(delivery)
-        }
+        var claimBatch: Int { 1 }
+        func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+            -> [Claim]
+        { deliveries.map { .claimed($0) } }
         // Unchecked: touched by the writer thread only, and read by the test after `drain`.
         var batches: [[String]] = []
         var failAt: Int?
@@ -79,9 +80,10 @@ final class BackgroundRecorderTests: XCTestCase {
 
     func testAWriterThatCannotCommitItsProofFailsBeforeTheFirstRequest() throws {
         final class FullDisk: DeliveryStore {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
-            .claimed(delivery)
-        }
+        var claimBatch: Int { 1 }
+        func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+            -> [Claim]
+        { deliveries.map { .claimed($0) } }
             func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
                 -> [DueDelivery]
             { [] }
@@ -119,9 +121,10 @@ final class BackgroundRecorderTests: XCTestCase {
 
     /// A writer that commits only when the test lets it.
     final class GatedWriter: DeliveryStore, @unchecked Sendable {
-        func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
-            .claimed(delivery)
-        }
+        var claimBatch: Int { 1 }
+        func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+            -> [Claim]
+        { deliveries.map { .claimed($0) } }
         let gate = DispatchSemaphore(value: 0)
         func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws
             -> [DueDelivery]

@@ -54,6 +54,21 @@ final class ClaimRunTests: XCTestCase {
         XCTAssertEqual(store.recorded.map(\.deliveryID), [sent.id])
     }
 
+    /// A store whose claims cost a round trip gets one call for as many of an endpoint's
+    /// deliveries as may start now (free slots, the endpoint's cap), not one per delivery.
+    func testDeliveriesOfAnEndpointAreClaimedTogetherUpToWhatMayStart() throws {
+        for _ in 0..<10 { store.add("a") }
+        store.claimBatch = 32
+        var options = DeliveryOptions()
+        options.perEndpoint = 4
+        options.concurrency = 16
+        let summary = try deliver(options)
+        XCTAssertEqual(summary.delivered, 10)
+        XCTAssertEqual(store.claimCalls.first, 4, "\(store.claimCalls)")
+        XCTAssertLessThan(store.claimCalls.count, 10, "\(store.claimCalls)")
+        XCTAssertEqual(transport.maxInFlight, 4)
+    }
+
     func testOutcomesCarryTheirClaimAndTheCapIsAskedForOrderedEndpointsOne() throws {
         store.add("a")
         store.add("o", ordered: true)

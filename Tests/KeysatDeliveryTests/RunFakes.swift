@@ -45,7 +45,17 @@ final class FakeStore: DeliveryStore {
     var failingClaims: (endpoint: String, error: KeysatError)?
     private(set) var claims: [(id: String, perEndpoint: Int, inFlight: Int)] = []
 
-    func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> Claim {
+    /// Set by a test: how many deliveries the run may claim at once.
+    var claimBatch = 1
+    /// The size of each call to `claim`.
+    private(set) var claimCalls: [Int] = []
+
+    func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> [Claim] {
+        claimCalls.append(deliveries.count)
+        return try deliveries.map { try claimOne($0, perEndpoint: perEndpoint, inFlight: inFlight) }
+    }
+
+    private func claimOne(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int) throws -> Claim {
         claims.append((delivery.id, perEndpoint, inFlight))
         if let failingClaims, failingClaims.endpoint == delivery.endpointID { throw failingClaims.error }
         if busyEndpoints.contains(delivery.endpointID) { return .endpointBusy }

@@ -275,15 +275,20 @@ final class PostgresLeaseTests: XCTestCase {
 
     // MARK: - Claiming under a nested loop
 
-    /// The claim takes one row whatever plan the planner is pushed to (the IN (… LIMIT) form
-    /// took five for LIMIT 1 under a nested loop: ClaimQueryTests).
-    func testAClaimTakesOneRowUnderANestedLoopPlan() throws {
+    /// A claim of several rows takes no more than the endpoint's room, whatever plan the
+    /// planner is pushed to (the IN (… LIMIT) form took five for LIMIT 1 under a nested loop:
+    /// ClaimQueryTests); the rest are answered busy, in order.
+    func testAClaimTakesNoMoreRowsThanTheRoomUnderANestedLoopPlan() throws {
         let run = try store()
         let rows = try queue(5, on: run)
         try run.connection.executeScript(
             "SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off; SET enable_sort = off")
-        XCTAssertNotNil(claimed(try run.claim(rows[0], perEndpoint: 10, inFlight: 0, leaseSeconds: 60)))
-        XCTAssertEqual(try column("SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL", on: run), ["1"])
+        let answers = try run.claim(rows, perEndpoint: 3, inFlight: 1, leaseSeconds: 60)
+        XCTAssertEqual(answers.map { claimed($0)?.id }, [rows[0].id, rows[1].id, nil, nil, nil])
+        XCTAssertEqual(answers.suffix(3).map { if case .endpointBusy = $0 { true } else { false } }, [true, true, true])
+        XCTAssertEqual(try column("SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL", on: run), ["2"])
+        // Each claimed row has its own token (an attempt is its claim).
+        XCTAssertEqual(Set(answers.compactMap { claimed($0)?.claimToken }).count, 2)
     }
 
     // MARK: - Schema
