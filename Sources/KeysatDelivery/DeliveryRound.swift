@@ -188,12 +188,22 @@ final class DeliveryRound {
             readFailure = error
             return
         }
-        for answer in answers {
+        var busy: [DueDelivery] = []
+        for (row, answer) in zip(sendable, answers) {
             switch answer {
             case .claimed(let delivery): try send(delivery)
             case .taken: continue
-            case .endpointBusy: _ = due.drop(endpoint)
+            case .endpointBusy: busy.append(row)
             }
+        }
+        guard !busy.isEmpty, !first.ordered else { return }
+        if endpoints[endpoint].inFlight > 0 {
+            // Other runs have the rest of its slots and this run some: wait for one of its own.
+            due.putBack(busy)
+            endpoints.markFull(endpoint)
+        } else {
+            // Other runs have all of it: they serve it; this run leaves it for the round.
+            _ = due.drop(endpoint)
         }
     }
 

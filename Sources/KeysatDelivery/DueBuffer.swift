@@ -98,6 +98,20 @@ final class DueBuffer {
         return taken
     }
 
+    /// Puts `rows` (of one endpoint, taken from the buffer and not started) back at the head
+    /// of their endpoint's rows, in order.
+    func putBack(_ rows: [DueDelivery]) {
+        guard let endpoint = rows.first?.endpointID else { return }
+        if var waiting = waiting[endpoint], let head = heads[endpoint] {
+            waiting.replaceSubrange(head..<head, with: rows)
+            self.waiting[endpoint] = waiting
+        } else {
+            for row in rows { append(row) }
+            return
+        }
+        buffered += rows.count
+    }
+
     /// Drops every waiting row of `endpoint` (and rows of it read later); returns how many.
     func drop(_ endpoint: String) -> Int {
         var dropped = 0

@@ -10,6 +10,9 @@ struct EndpointStates {
         var failed = false
         var succeeded = false
         var disabled = false
+        /// Other runs have the rest of its slots (a claim answered busy while this run had
+        /// attempts of it in flight): no new attempt until one of those ends.
+        var full = false
     }
 
     /// Requests in flight to one endpoint at most (one while it has transport failures).
@@ -25,14 +28,17 @@ struct EndpointStates {
     /// probe at a time.
     func hasRoom(_ endpoint: String) -> Bool {
         guard let state = states[endpoint] else { return perEndpoint > 0 }
-        if state.breakerOpen { return false }
+        if state.breakerOpen || state.full { return false }
         return state.inFlight < (state.transportFailures > 0 ? 1 : perEndpoint)
     }
+
+    /// Notes that other runs have the rest of `endpoint`'s slots (see `State.full`).
+    mutating func markFull(_ endpoint: String) { states[endpoint, default: State()].full = true }
 
     /// How many more requests to `endpoint` may start now (0 when its breaker is open).
     func room(_ endpoint: String) -> Int {
         guard let state = states[endpoint] else { return max(perEndpoint, 0) }
-        if state.breakerOpen { return 0 }
+        if state.breakerOpen || state.full { return 0 }
         return max(0, (state.transportFailures > 0 ? 1 : perEndpoint) - state.inFlight)
     }
 
@@ -40,12 +46,16 @@ struct EndpointStates {
 
     /// A request that never left this host (`HTTPResult.Failure.exhausted`): its slot freed, no
     /// decision taken about the endpoint.
-    mutating func released(_ endpoint: String) { states[endpoint, default: State()].inFlight -= 1 }
+    mutating func released(_ endpoint: String) {
+        states[endpoint, default: State()].inFlight -= 1
+        states[endpoint]?.full = false
+    }
 
     /// Takes in the decision about one of `endpoint`'s attempts; `true` when its breaker opened now.
     mutating func finished(_ endpoint: String, _ decision: OutcomePolicy.Decision) -> Bool {
         var state = states[endpoint, default: State()]
         state.inFlight -= 1
+        state.full = false
         state.transportFailures = decision.transportFailures
         switch decision.outcome.result {
         case .delivered: state.succeeded = true

@@ -69,6 +69,21 @@ final class ClaimRunTests: XCTestCase {
         XCTAssertEqual(transport.maxInFlight, 4)
     }
 
+    /// Busy while this run has attempts of the endpoint in flight (other runs have the rest of
+    /// its slots): the rows wait for one of the run's own to end and go then, none dropped.
+    /// (Two runs each holding part of an endpoint both dropped it before, leaving its rows.)
+    func testABusyEndpointThisRunAlsoServesWaitsForItsOwnAttemptsAndLosesNoRow() throws {
+        for _ in 0..<7 { store.add("a") }
+        store.claimBatch = 32
+        store.slotsLeftByOthers = 2
+        var options = DeliveryOptions()
+        options.perEndpoint = 4
+        let summary = try deliver(options)
+        XCTAssertEqual(summary.delivered, 7)
+        XCTAssertEqual(transport.maxInFlight, 2)
+        XCTAssertTrue(store.rows.isEmpty)
+    }
+
     func testOutcomesCarryTheirClaimAndTheCapIsAskedForOrderedEndpointsOne() throws {
         store.add("a")
         store.add("o", ordered: true)

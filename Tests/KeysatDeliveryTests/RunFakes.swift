@@ -41,6 +41,8 @@ final class FakeStore: DeliveryStore {
     /// a token naming the delivery, and every claim asked for is kept.
     var takenByOthers: Set<String> = []
     var busyEndpoints: Set<String> = []
+    /// Set by a test: other runs hold all of every endpoint's slots but this many.
+    var slotsLeftByOthers: Int?
     /// Set by a test: claims of this endpoint's deliveries throw (a lost connection, say).
     var failingClaims: (endpoint: String, error: KeysatError)?
     private(set) var claims: [(id: String, perEndpoint: Int, inFlight: Int)] = []
@@ -52,7 +54,10 @@ final class FakeStore: DeliveryStore {
 
     func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> [Claim] {
         claimCalls.append(deliveries.count)
-        return try deliveries.map { try claimOne($0, perEndpoint: perEndpoint, inFlight: inFlight) }
+        return try deliveries.enumerated().map { index, delivery in
+            if let slots = slotsLeftByOthers, inFlight + index >= slots { return .endpointBusy }
+            return try claimOne(delivery, perEndpoint: perEndpoint, inFlight: inFlight)
+        }
     }
 
     private func claimOne(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int) throws -> Claim {
