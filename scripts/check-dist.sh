@@ -155,8 +155,46 @@ out=$(setpriv --reuid 64202 --regid 64202 --clear-groups keysat-enqueue license.
 status=$(setpriv --reuid 64202 --regid 64202 --clear-groups keysat-enqueue license.issued '{}' > /dev/null 2>&1; echo $?)
 [ "$status" = 77 ] || fail "an outsider's enqueue exited $status, not 77: $out"
 echo "check-dist: installed binaries, the service (timer and path) and the cron line ran with the toolchain hidden"
+
+# Two hosts, one PostgreSQL queue (issue 21): the installed programs load libpq5 (Recommends)
+# on first use; two runs at once, as two hosts' timers, share the work and send each once.
+pg_uri=$3
+[ -n "$pg_uri" ] || exit 0
+passfile=${pg_uri#*passfile=}; passfile=${passfile%%&*}
+for who in keysat:keysat 64201:64201; do
+    install -o "${who%%:*}" -g "${who##*:}" -m 0600 "$passfile" "$work/pgpass-${who%%:*}"
+done
+db_for() { echo "${pg_uri%%\?*}?passfile=$work/pgpass-$1&sslmode=disable"; }
+KEYSAT_DB=$(db_for keysat) as_keysat keysat-webhooks init > /dev/null || fail "init on PostgreSQL failed"
+/usr/bin/keysat-webhooks listen --port 0 --count 3 --secret-file "$work/secret" > "$work/received-pg" 2> "$work/listen-pg.err" &
+for _ in $(seq 100); do grep -q 'listening on' "$work/listen-pg.err" && break; sleep 0.05; done
+pg_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/listen-pg.err")
+KEYSAT_DB=$(db_for keysat) as_keysat keysat-webhooks endpoint add "${pg_url}hooks" --secret-file "$work/secret" > /dev/null 2>&1 \
+    || fail "endpoint add on PostgreSQL failed"
+for n in 1 2 3; do
+    KEYSAT_DB=$(db_for 64201) setpriv --reuid 64201 --regid 64201 --clear-groups keysat-enqueue license.issued "{\"n\":$n}" \
+        > /dev/null || fail "enqueue on PostgreSQL failed"
+done
+runs=()
+for host in a b; do
+    env KEYSAT_DB="$(db_for keysat)" KEYSAT_ALLOW_NETWORKS=127.0.0.1 setpriv --reuid keysat --regid keysat --init-groups \
+        keysat-deliver > "$work/deliver-$host.out" 2>&1 &
+    runs+=($!)
+done
+for run in "${runs[@]}"; do wait "$run" || fail "a run on PostgreSQL exited $?: $(cat "$work"/deliver-*.out)"; done
+for host in a b; do [ ! -s "$work/deliver-$host.out" ] || fail "a run on PostgreSQL printed: $(cat "$work/deliver-$host.out")"; done
+count=$(grep -c "license.issued" "$work/received-pg" || true)
+[ "$count" = 3 ] || fail "two runs on one PostgreSQL queue delivered $count of 3"
+echo "check-dist: two runs on one PostgreSQL queue delivered every event once, with libpq loaded by the installed programs"
 SCRIPT
-unshare -m --propagation private bash -c "mount -t tmpfs none '$toolchain' && bash '$work/as-host.sh' '$work' '$version'"
+# A PostgreSQL server for the two-host check, when its binaries are here (scripts/setup.sh test).
+pg_dir=/tmp/keysat-dist-pg-$$
+pg_uri=""
+if scripts/pg-test-cluster.sh start "$pg_dir" > /dev/null 2>&1; then
+    pg_uri=$(scripts/pg-test-cluster.sh uri "$pg_dir")
+    trap 'scripts/pg-test-cluster.sh stop "$pg_dir" > /dev/null 2>&1 || true; cleanup' EXIT
+fi
+unshare -m --propagation private bash -c "mount -t tmpfs none '$toolchain' && bash '$work/as-host.sh' '$work' '$version' '$pg_uri'"
 kill "$(cat "$work/receiver.pid")" 2>/dev/null || true
 
 # Removal stops and masks the units (an operator enabled the timer), keeps the data and the
