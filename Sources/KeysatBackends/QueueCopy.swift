@@ -1,6 +1,6 @@
 import KeysatCore
-public import KeysatStore
 import KeysatPostgres
+public import KeysatStore
 
 #if canImport(Glibc)
     import Glibc
@@ -98,7 +98,8 @@ public struct QueueCopy {
                         )
                     }
                 }
-                return Report(source: from.location, target: to.location, copied: copied, attemptIDOffset: offset)
+                return Report(
+                    source: from.location, target: to.location, copied: copied, attemptIDOffset: offset)
             }
         }
     }
@@ -106,7 +107,8 @@ public struct QueueCopy {
     /// Refuses a PostgreSQL location with a password given on a command line, which every user
     /// of the host can read (ps, /proc), as for --db (64): a passfile or a service file holds it.
     public static func refusePassword(in location: String, option: String) throws {
-        guard Backends.kind(of: location) == .postgresql, PostgresConnectionString.hasPassword(location) else { return }
+        guard Backends.kind(of: location) == .postgresql, PostgresConnectionString.hasPassword(location)
+        else { return }
         throw KeysatError(
             .usage,
             "\(option) holds a password, which every user of this host could read on the command line: put it in a passfile (PGPASSFILE, ~/.pgpass) or a service file (PGSERVICEFILE) instead"
@@ -121,7 +123,9 @@ public struct QueueCopy {
         func shifted(_ value: Int64?) throws -> Int64? {
             guard let value else { return nil }
             let (sum, overflow) = value.addingReportingOverflow(offset)
-            if overflow { throw KeysatError(.data, "attempt ids do not fit after the target's largest (\(offset))") }
+            if overflow {
+                throw KeysatError(.data, "attempt ids do not fit after the target's largest (\(offset))")
+            }
             return sum
         }
         switch batch {
@@ -148,7 +152,8 @@ public struct QueueCopy {
         case (.sqlite, .sqlite):
             var a = stat()
             var b = stat()
-            same = stat(source, &a) == 0 && stat(target, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino
+            same =
+                stat(source, &a) == 0 && stat(target, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino
         case (.postgresql, .postgresql):
             same = source == target
         default:

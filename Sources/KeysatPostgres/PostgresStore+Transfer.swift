@@ -42,12 +42,13 @@ final class PostgresQueueReader: QueueReader {
     func counts() throws -> QueueTableCounts { try tableCounts(connection) }
 
     func liveLeases() throws -> Int {
-        let value = try connection.execute(
-            """
-            SELECT count(*) FROM webhook_deliveries
-            WHERE lease_expires_at > clock_timestamp() AND delivered_at IS NULL
-            """
-        ).rows.first?.first ?? nil
+        let value =
+            try connection.execute(
+                """
+                SELECT count(*) FROM webhook_deliveries
+                WHERE lease_expires_at > clock_timestamp() AND delivered_at IS NULL
+                """
+            ).rows.first?.first ?? nil
         return Int(value ?? "0") ?? 0
     }
 
@@ -66,9 +67,12 @@ final class PostgresQueueReader: QueueReader {
                 let endpoint = CopiedEndpoint(
                     id: try c.text(1), url: try c.text(2), secret: try c.text(3), eventTypes: try c.text(4),
                     active: try c.integer(5), description: try c.text(6), createdAt: try c.time(7),
-                    updatedAt: try c.time(8), previousSecret: c.optionalText(9), previousSecretExpiresAt: try c.optionalTime(10),
-                    disabledReason: c.optionalText(11), disabledAt: try c.optionalTime(12), ordered: try c.integer(13))
-                try batcher.add(endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
+                    updatedAt: try c.time(8), previousSecret: c.optionalText(9),
+                    previousSecretExpiresAt: try c.optionalTime(10),
+                    disabledReason: c.optionalText(11), disabledAt: try c.optionalTime(12),
+                    ordered: try c.integer(13))
+                try batcher.add(
+                    endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
             }
             try batcher.finish(body)
         case .deliveries:
@@ -82,11 +86,15 @@ final class PostgresQueueReader: QueueReader {
                 """, table, naming: "seq"
             ) { c in
                 let delivery = CopiedDelivery(
-                    id: try c.text(1), endpointID: try c.text(2), eventType: try c.text(3), payload: try c.text(4),
+                    id: try c.text(1), endpointID: try c.text(2), eventType: try c.text(3),
+                    payload: try c.text(4),
                     attemptCount: try c.integer(5), nextAttemptAt: try c.optionalTime(6),
                     lastStatusCode: try c.optionalInteger(7), lastError: c.optionalText(8),
-                    deliveredAt: try c.optionalTime(9), createdAt: try c.time(10), history: try c.optionalRowNumber(11))
-                try batcher.add(delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0), body)
+                    deliveredAt: try c.optionalTime(9), createdAt: try c.time(10),
+                    history: try c.optionalRowNumber(11))
+                try batcher.add(
+                    delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
+                    body)
             }
             try batcher.finish(body)
         case .attempts:
@@ -100,11 +108,15 @@ final class PostgresQueueReader: QueueReader {
             ) { c in
                 guard let id = try c.optionalRowNumber(1) else { throw c.defect(1, "is NULL") }
                 let attempt = CopiedAttempt(
-                    id: id, deliveryID: try c.text(2), attemptNumber: try c.integer(3), startedAt: try c.time(4),
-                    durationMS: try c.integer(5), statusCode: try c.optionalInteger(6), error: c.optionalText(7),
+                    id: id, deliveryID: try c.text(2), attemptNumber: try c.integer(3),
+                    startedAt: try c.time(4),
+                    durationMS: try c.integer(5), statusCode: try c.optionalInteger(6),
+                    error: c.optionalText(7),
                     responseBody: c.optionalText(8), history: try c.optionalRowNumber(9))
                 try batcher.add(
-                    attempt, size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0), body)
+                    attempt,
+                    size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
+                    body)
             }
             try batcher.finish(body)
         case .idempotencyKeys:
@@ -116,7 +128,8 @@ final class PostgresQueueReader: QueueReader {
                 """, table, naming: "key"
             ) { c in
                 let key = CopiedIdempotencyKey(
-                    key: try c.text(1), eventType: try c.text(2), deliveriesJSON: try c.text(3), createdAt: try c.time(4),
+                    key: try c.text(1), eventType: try c.text(2), deliveriesJSON: try c.text(3),
+                    createdAt: try c.time(4),
                     requestHash: c.optionalText(5))
                 try batcher.add(key, size: 100 + key.key.utf8.count + key.deliveriesJSON.utf8.count, body)
             }
@@ -141,7 +154,8 @@ final class PostgresQueueReader: QueueReader {
                 """, table, naming: "endpoint_id"
             ) { c in
                 let health = CopiedEndpointHealth(
-                    endpointID: try c.text(1), lastSuccessAt: try c.optionalTime(2), lastFailureAt: try c.optionalTime(3),
+                    endpointID: try c.text(1), lastSuccessAt: try c.optionalTime(2),
+                    lastFailureAt: try c.optionalTime(3),
                     failureStreak: try c.integer(4))
                 try batcher.add(health, size: 100, body)
             }
@@ -165,7 +179,9 @@ final class PostgresQueueReader: QueueReader {
 
     /// The rows of `sql` through a cursor, `fetchRows` at a time (never all in memory); column
     /// 0 names a row in messages (`naming` says what it is).
-    private func each(_ sql: String, _ table: QueueTable, naming: String, _ body: (PostgresCopiedRow) throws -> Void)
+    private func each(
+        _ sql: String, _ table: QueueTable, naming: String, _ body: (PostgresCopiedRow) throws -> Void
+    )
         throws
     {
         try connection.execute("DECLARE keysat_copy NO SCROLL CURSOR FOR " + sql)
@@ -174,7 +190,8 @@ final class PostgresQueueReader: QueueReader {
             for values in rows {
                 try body(
                     PostgresCopiedRow(
-                        values: values, table: table, which: "\(naming) \(values[0] ?? "NULL")", location: location))
+                        values: values, table: table, which: "\(naming) \(values[0] ?? "NULL")",
+                        location: location))
             }
             if rows.count < Self.fetchRows { break }
         }
@@ -218,7 +235,9 @@ struct PostgresCopiedRow {
 
     func optionalRowNumber(_ index: Int) throws -> Int64? {
         guard let value = try optionalInteger(index) else { return nil }
-        guard (1...(1 << 52)).contains(value) else { throw defect(index, "(\(value)) is not from 1 to \(1 << 52)") }
+        guard (1...(1 << 52)).contains(value) else {
+            throw defect(index, "(\(value)) is not from 1 to \(1 << 52)")
+        }
         return Int64(value)
     }
 
@@ -250,7 +269,8 @@ final class PostgresQueueWriter: QueueWriter {
     func counts() throws -> QueueTableCounts { try tableCounts(connection) }
 
     func largestAttemptID() throws -> Int64 {
-        let value = try connection.execute("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts").rows.first?.first
+        let value = try connection.execute("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts").rows
+            .first?.first
         return Int64((value ?? "0") ?? "0") ?? 0
     }
 
@@ -271,7 +291,9 @@ final class PostgresQueueWriter: QueueWriter {
 
     /// Writes the rows of `columns` in their order with one statement; a row whose key (any
     /// unique constraint) is there already is not written, and is an error naming it.
-    private func insert(_ table: QueueTable, _ columns: [Column], returning: String, keys: [String], what: String)
+    private func insert(
+        _ table: QueueTable, _ columns: [Column], returning: String, keys: [String], what: String
+    )
         throws
     {
         let names = columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
@@ -303,8 +325,10 @@ final class PostgresQueueWriter: QueueWriter {
             try insert(
                 .endpoints,
                 [
-                    ("id", "text", rows.map(\.id)), ("url", "text", rows.map(\.url)), ("secret", "text", rows.map(\.secret)),
-                    ("event_types", "text", rows.map(\.eventTypes)), ("active", "integer", integers(rows.map(\.active))),
+                    ("id", "text", rows.map(\.id)), ("url", "text", rows.map(\.url)),
+                    ("secret", "text", rows.map(\.secret)),
+                    ("event_types", "text", rows.map(\.eventTypes)),
+                    ("active", "integer", integers(rows.map(\.active))),
                     ("description", "text", rows.map(\.description)),
                     ("created_at", "timestamptz", times(rows.map(\.createdAt))),
                     ("updated_at", "timestamptz", times(rows.map(\.updatedAt))),
@@ -320,7 +344,8 @@ final class PostgresQueueWriter: QueueWriter {
                 .deliveries,
                 [
                     ("id", "text", rows.map(\.id)), ("endpoint_id", "text", rows.map(\.endpointID)),
-                    ("event_type", "text", rows.map(\.eventType)), ("payload_json", "text", rows.map(\.payload)),
+                    ("event_type", "text", rows.map(\.eventType)),
+                    ("payload_json", "text", rows.map(\.payload)),
                     ("attempt_count", "integer", integers(rows.map(\.attemptCount))),
                     ("next_attempt_at", "timestamptz", times(rows.map(\.nextAttemptAt))),
                     ("last_status_code", "integer", integers(rows.map(\.lastStatusCode))),
@@ -333,11 +358,13 @@ final class PostgresQueueWriter: QueueWriter {
             try insert(
                 .attempts,
                 [
-                    ("id", "bigint", numbers(rows.map(\.id))), ("delivery_id", "text", rows.map(\.deliveryID)),
+                    ("id", "bigint", numbers(rows.map(\.id))),
+                    ("delivery_id", "text", rows.map(\.deliveryID)),
                     ("attempt_number", "integer", integers(rows.map(\.attemptNumber))),
                     ("started_at", "timestamptz", times(rows.map(\.startedAt))),
                     ("duration_ms", "integer", integers(rows.map(\.durationMS))),
-                    ("status_code", "integer", integers(rows.map(\.statusCode))), ("error", "text", rows.map(\.error)),
+                    ("status_code", "integer", integers(rows.map(\.statusCode))),
+                    ("error", "text", rows.map(\.error)),
                     ("response_body", "text", rows.map(\.responseBody)),
                     ("history_id", "bigint", numbers(rows.map(\.history))),
                 ], returning: "id::text", keys: rows.map { String($0.id) }, what: "attempt")
@@ -353,7 +380,10 @@ final class PostgresQueueWriter: QueueWriter {
         case .eventTypes(let rows):
             try insert(
                 .eventTypes,
-                [("name", "text", rows.map(\.name)), ("declared_at", "timestamptz", times(rows.map(\.declaredAt)))],
+                [
+                    ("name", "text", rows.map(\.name)),
+                    ("declared_at", "timestamptz", times(rows.map(\.declaredAt))),
+                ],
                 returning: "name", keys: rows.map(\.name), what: "event type")
         case .endpointHealth(let rows):
             try insert(
@@ -368,7 +398,8 @@ final class PostgresQueueWriter: QueueWriter {
             try insert(
                 .attemptMinutes,
                 [
-                    ("minute", "timestamptz", times(rows.map(\.minute))), ("endpoint_id", "text", rows.map(\.endpointID)),
+                    ("minute", "timestamptz", times(rows.map(\.minute))),
+                    ("endpoint_id", "text", rows.map(\.endpointID)),
                     ("attempts", "integer", integers(rows.map(\.attempts))),
                     ("successes", "integer", integers(rows.map(\.successes))),
                 ], returning: "endpoint_id || ' ' || keysat_rfc3339(minute)",

@@ -45,7 +45,9 @@ struct CopiedColumns {
         if type == "null" { return nil }
         guard type == "text" else { throw defect(column, "its \(column) is not text (\(shown(index)))") }
         let bytes = row.rawBytes(index)
-        if bytes.contains(0) { throw defect(column, "its \(column) holds a NUL byte, which PostgreSQL's text cannot hold") }
+        if bytes.contains(0) {
+            throw defect(column, "its \(column) holds a NUL byte, which PostgreSQL's text cannot hold")
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw defect(column, "its \(column) is not UTF-8 text")
         }
@@ -71,7 +73,9 @@ struct CopiedColumns {
     // MARK: - Numbers
 
     /// An integer of PostgreSQL's `integer` (32 bits) within `range`.
-    func integer(_ index: Int32, _ column: String, in range: ClosedRange<Int> = Int(Int32.min)...Int(Int32.max))
+    func integer(
+        _ index: Int32, _ column: String, in range: ClosedRange<Int> = Int(Int32.min)...Int(Int32.max)
+    )
         throws -> Int
     {
         guard let value = try optionalInteger(index, column, in: range) else {
@@ -89,7 +93,8 @@ struct CopiedColumns {
             throw defect(column, "its \(column) is not an integer (\(shown(index)))")
         }
         guard range.contains(value) else {
-            throw defect(column, "its \(column) (\(value)) is not from \(range.lowerBound) to \(range.upperBound)")
+            throw defect(
+                column, "its \(column) (\(value)) is not from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }
@@ -106,7 +111,9 @@ struct CopiedColumns {
     /// most, a year from 1 to 9999). Its spelling may change (`Z` for `+00:00`, a space for
     /// `T`): the instant never does.
     func time(_ index: Int32, _ column: String) throws -> Timestamp {
-        guard let value = try optionalTime(index, column) else { throw defect(column, "its \(column) is NULL") }
+        guard let value = try optionalTime(index, column) else {
+            throw defect(column, "its \(column) is NULL")
+        }
         return value
     }
 
@@ -138,8 +145,12 @@ struct CopiedColumns {
     func minute(_ index: Int32, _ column: String) throws -> Timestamp {
         let type = row.typeName(index)
         let bytes = row.rawBytes(index)
-        guard type == "text", bytes.count == 16, let time = CopiedColumns.time(bytes + Array(":00Z".utf8)) else {
-            throw defect(column, "its \(column) (\(DeliveryRowCheck.described(type, bytes))) is not a minute (YYYY-MM-DDTHH:MM)")
+        guard type == "text", bytes.count == 16, let time = CopiedColumns.time(bytes + Array(":00Z".utf8))
+        else {
+            throw defect(
+                column,
+                "its \(column) (\(DeliveryRowCheck.described(type, bytes))) is not a minute (YYYY-MM-DDTHH:MM)"
+            )
         }
         return time
     }

@@ -43,7 +43,8 @@ public struct CopiedEndpoint: Sendable, Equatable {
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,
-        createdAt: Timestamp, updatedAt: Timestamp, previousSecret: String?, previousSecretExpiresAt: Timestamp?,
+        createdAt: Timestamp, updatedAt: Timestamp, previousSecret: String?,
+        previousSecretExpiresAt: Timestamp?,
         disabledReason: String?, disabledAt: Timestamp?, ordered: Int
     ) {
         self.id = id
@@ -111,7 +112,8 @@ public struct CopiedAttempt: Sendable, Equatable {
     public var history: Int64?
 
     public init(
-        id: Int64, deliveryID: String, attemptNumber: Int, startedAt: Timestamp, durationMS: Int, statusCode: Int?,
+        id: Int64, deliveryID: String, attemptNumber: Int, startedAt: Timestamp, durationMS: Int,
+        statusCode: Int?,
         error: String?, responseBody: String?, history: Int64?
     ) {
         self.id = id
@@ -134,7 +136,9 @@ public struct CopiedIdempotencyKey: Sendable, Equatable {
     public var createdAt: Timestamp
     public var requestHash: String?
 
-    public init(key: String, eventType: String, deliveriesJSON: String, createdAt: Timestamp, requestHash: String?) {
+    public init(
+        key: String, eventType: String, deliveriesJSON: String, createdAt: Timestamp, requestHash: String?
+    ) {
         self.key = key
         self.eventType = eventType
         self.deliveriesJSON = deliveriesJSON
@@ -161,7 +165,8 @@ public struct CopiedEndpointHealth: Sendable, Equatable {
     public var lastFailureAt: Timestamp?
     public var failureStreak: Int
 
-    public init(endpointID: String, lastSuccessAt: Timestamp?, lastFailureAt: Timestamp?, failureStreak: Int) {
+    public init(endpointID: String, lastSuccessAt: Timestamp?, lastFailureAt: Timestamp?, failureStreak: Int)
+    {
         self.endpointID = endpointID
         self.lastSuccessAt = lastSuccessAt
         self.lastFailureAt = lastFailureAt

@@ -26,7 +26,8 @@ extension WebhookStore: QueueExport, QueueImport {
 private func tableCounts(_ database: Database) throws -> QueueTableCounts {
     let tables = QueueTable.allCases
     let sql = "SELECT " + tables.map { "(SELECT count(*) FROM \($0.name))" }.joined(separator: ", ")
-    let counts = try database.prepare(sql).first { row in tables.indices.map { row.integer(Int32($0)) ?? 0 } } ?? []
+    let counts =
+        try database.prepare(sql).first { row in tables.indices.map { row.integer(Int32($0)) ?? 0 } } ?? []
     return Dictionary(uniqueKeysWithValues: zip(tables, counts))
 }
 
@@ -56,11 +57,13 @@ final class SQLiteQueueReader: QueueReader {
                     id: try c.key(1, "id"), url: try c.text(2, "url"), secret: try c.text(3, "secret"),
                     eventTypes: try c.text(4, "event_types"), active: try c.integer(5, "active"),
                     description: try c.text(6, "description"), createdAt: try c.time(7, "created_at"),
-                    updatedAt: try c.time(8, "updated_at"), previousSecret: try c.optionalText(9, "previous_secret"),
+                    updatedAt: try c.time(8, "updated_at"),
+                    previousSecret: try c.optionalText(9, "previous_secret"),
                     previousSecretExpiresAt: try c.optionalTime(10, "previous_secret_expires_at"),
                     disabledReason: try c.optionalText(11, "disabled_reason"),
                     disabledAt: try c.optionalTime(12, "disabled_at"), ordered: try c.integer(13, "ordered"))
-                try batcher.add(endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
+                try batcher.add(
+                    endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
             }
             try batcher.finish(body)
         case .deliveries:
@@ -83,12 +86,17 @@ final class SQLiteQueueReader: QueueReader {
                 let delivery = CopiedDelivery(
                     id: try c.deliveryID(1, "id"), endpointID: try c.key(2, "endpoint_id"),
                     eventType: try c.text(3, "event_type"), payload: try c.text(4, "payload_json"),
-                    attemptCount: try c.integer(5, "attempt_count", in: 0...DeliveryRowCheck.maximumAttemptCount),
+                    attemptCount: try c.integer(
+                        5, "attempt_count", in: 0...DeliveryRowCheck.maximumAttemptCount),
                     nextAttemptAt: try c.optionalTime(6, "next_attempt_at"),
                     lastStatusCode: try c.optionalInteger(7, "last_status_code"),
-                    lastError: try c.optionalText(8, "last_error"), deliveredAt: try c.optionalTime(9, "delivered_at"),
-                    createdAt: try c.time(10, "created_at"), history: try c.optionalRowNumber(11, "keysat_webhooks_history"))
-                try batcher.add(delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0), body)
+                    lastError: try c.optionalText(8, "last_error"),
+                    deliveredAt: try c.optionalTime(9, "delivered_at"),
+                    createdAt: try c.time(10, "created_at"),
+                    history: try c.optionalRowNumber(11, "keysat_webhooks_history"))
+                try batcher.add(
+                    delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
+                    body)
             }
             try batcher.finish(body)
         case .attempts:
@@ -99,14 +107,21 @@ final class SQLiteQueueReader: QueueReader {
                 FROM webhook_delivery_attempts ORDER BY id
                 """, table
             ) { c in
-                guard let id = try c.optionalRowNumber(0, "id") else { throw c.defect("id", "its id is NULL") }
+                guard let id = try c.optionalRowNumber(0, "id") else {
+                    throw c.defect("id", "its id is NULL")
+                }
                 let attempt = CopiedAttempt(
-                    id: id, deliveryID: try c.key(1, "delivery_id"), attemptNumber: try c.integer(2, "attempt_number"),
+                    id: id, deliveryID: try c.key(1, "delivery_id"),
+                    attemptNumber: try c.integer(2, "attempt_number"),
                     startedAt: try c.time(3, "started_at"), durationMS: try c.integer(4, "duration_ms"),
-                    statusCode: try c.optionalInteger(5, "status_code"), error: try c.optionalText(6, "error"),
-                    responseBody: try c.optionalText(7, "response_body"), history: try c.optionalRowNumber(8, "history_id"))
+                    statusCode: try c.optionalInteger(5, "status_code"),
+                    error: try c.optionalText(6, "error"),
+                    responseBody: try c.optionalText(7, "response_body"),
+                    history: try c.optionalRowNumber(8, "history_id"))
                 try batcher.add(
-                    attempt, size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0), body)
+                    attempt,
+                    size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
+                    body)
             }
             try batcher.finish(body)
         case .idempotencyKeys:
@@ -126,8 +141,10 @@ final class SQLiteQueueReader: QueueReader {
             try batcher.finish(body)
         case .eventTypes:
             var batcher = CopyBatcher(limit, CopyBatch.eventTypes)
-            try each("SELECT name, declared_at FROM keysat_webhooks_event_types ORDER BY name", table, key: 0) { c in
-                let type = CopiedEventType(name: try c.key(0, "name"), declaredAt: try c.time(1, "declared_at"))
+            try each("SELECT name, declared_at FROM keysat_webhooks_event_types ORDER BY name", table, key: 0)
+            { c in
+                let type = CopiedEventType(
+                    name: try c.key(0, "name"), declaredAt: try c.time(1, "declared_at"))
                 try batcher.add(type, size: 64 + type.name.utf8.count, body)
             }
             try batcher.finish(body)
@@ -140,7 +157,8 @@ final class SQLiteQueueReader: QueueReader {
                 """, table, key: 0
             ) { c in
                 let health = CopiedEndpointHealth(
-                    endpointID: try c.key(0, "endpoint_id"), lastSuccessAt: try c.optionalTime(1, "last_success_at"),
+                    endpointID: try c.key(0, "endpoint_id"),
+                    lastSuccessAt: try c.optionalTime(1, "last_success_at"),
                     lastFailureAt: try c.optionalTime(2, "last_failure_at"),
                     failureStreak: try c.integer(3, "failure_streak"))
                 try batcher.add(health, size: 100, body)
@@ -165,7 +183,9 @@ final class SQLiteQueueReader: QueueReader {
 
     /// Steps through `sql`'s rows one at a time (never all in memory), each named for messages
     /// by its rowid (column 0), or by the key in column `key` of a WITHOUT ROWID table.
-    private func each(_ sql: String, _ table: QueueTable, key: Int32? = nil, _ body: (CopiedColumns) throws -> Void)
+    private func each(
+        _ sql: String, _ table: QueueTable, key: Int32? = nil, _ body: (CopiedColumns) throws -> Void
+    )
         throws
     {
         let statement = try database.prepare(sql)
@@ -174,7 +194,9 @@ final class SQLiteQueueReader: QueueReader {
         while try statement.step() {
             let which: String
             if let key {
-                which = "row with \(row.typeName(key)) key " + DeliveryRowCheck.described(row.typeName(key), row.rawBytes(key))
+                which =
+                    "row with \(row.typeName(key)) key "
+                    + DeliveryRowCheck.described(row.typeName(key), row.rawBytes(key))
             } else {
                 which = "rowid \(row.integer(0) ?? 0)"
             }
@@ -195,7 +217,8 @@ final class SQLiteQueueWriter: QueueWriter {
     func counts() throws -> QueueTableCounts { try tableCounts(database) }
 
     func largestAttemptID() throws -> Int64 {
-        let largest = try database.prepare("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts").first {
+        let largest = try database.prepare("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts").first
+        {
             $0.integer(0) ?? 0
         }
         return Int64(largest ?? 0)
@@ -216,17 +239,21 @@ final class SQLiteQueueWriter: QueueWriter {
             ]
         case .deliveries:
             columns = [
-                "id", "endpoint_id", "event_type", "payload_json", "attempt_count", "next_attempt_at", "last_status_code",
+                "id", "endpoint_id", "event_type", "payload_json", "attempt_count", "next_attempt_at",
+                "last_status_code",
                 "last_error", "delivered_at", "created_at", "keysat_webhooks_history",
             ]
         case .attempts:
             columns = [
-                "id", "delivery_id", "attempt_number", "started_at", "duration_ms", "status_code", "error", "response_body",
+                "id", "delivery_id", "attempt_number", "started_at", "duration_ms", "status_code", "error",
+                "response_body",
                 "history_id",
             ]
-        case .idempotencyKeys: columns = ["key", "event_type", "deliveries_json", "created_at", "request_hash"]
+        case .idempotencyKeys:
+            columns = ["key", "event_type", "deliveries_json", "created_at", "request_hash"]
         case .eventTypes: columns = ["name", "declared_at"]
-        case .endpointHealth: columns = ["endpoint_id", "last_success_at", "last_failure_at", "failure_streak"]
+        case .endpointHealth:
+            columns = ["endpoint_id", "last_success_at", "last_failure_at", "failure_streak"]
         case .attemptMinutes: columns = ["minute", "endpoint_id", "attempts", "successes"]
         }
         let statement = try database.prepare(
@@ -257,8 +284,10 @@ final class SQLiteQueueWriter: QueueWriter {
                     .endpoints, key: "endpoint \(e.id)",
                     [
                         .text(e.id), .text(e.url), .text(e.secret), .text(e.eventTypes), integer(e.active),
-                        .text(e.description), time(e.createdAt), time(e.updatedAt), .optional(e.previousSecret),
-                        time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt), integer(e.ordered),
+                        .text(e.description), time(e.createdAt), time(e.updatedAt),
+                        .optional(e.previousSecret),
+                        time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
+                        integer(e.ordered),
                     ])
             }
         case .deliveries(let rows):
@@ -267,7 +296,8 @@ final class SQLiteQueueWriter: QueueWriter {
                     try insert(
                         .deliveries, key: "delivery \(d.id)",
                         [
-                            .text(d.id), .text(d.endpointID), .text(d.eventType), .bytes(Array(d.payload.utf8)),
+                            .text(d.id), .text(d.endpointID), .text(d.eventType),
+                            .bytes(Array(d.payload.utf8)),
                             integer(d.attemptCount), time(d.nextAttemptAt), integer(d.lastStatusCode),
                             .optional(d.lastError), time(d.deliveredAt), time(d.createdAt), number(d.history),
                         ])
@@ -287,7 +317,8 @@ final class SQLiteQueueWriter: QueueWriter {
                     .attempts, key: "attempt \(a.id)",
                     [
                         .integer(a.id), .text(a.deliveryID), integer(a.attemptNumber), time(a.startedAt),
-                        integer(a.durationMS), integer(a.statusCode), .optional(a.error), .optional(a.responseBody),
+                        integer(a.durationMS), integer(a.statusCode), .optional(a.error),
+                        .optional(a.responseBody),
                         number(a.history),
                     ])
             }
@@ -295,7 +326,10 @@ final class SQLiteQueueWriter: QueueWriter {
             for k in rows {
                 try insert(
                     .idempotencyKeys, key: "idempotency key \(k.key)",
-                    [.text(k.key), .text(k.eventType), .text(k.deliveriesJSON), time(k.createdAt), .optional(k.requestHash)])
+                    [
+                        .text(k.key), .text(k.eventType), .text(k.deliveriesJSON), time(k.createdAt),
+                        .optional(k.requestHash),
+                    ])
             }
         case .eventTypes(let rows):
             for t in rows {
@@ -305,7 +339,10 @@ final class SQLiteQueueWriter: QueueWriter {
             for h in rows {
                 try insert(
                     .endpointHealth, key: "the health of endpoint \(h.endpointID)",
-                    [.text(h.endpointID), time(h.lastSuccessAt), time(h.lastFailureAt), integer(h.failureStreak)])
+                    [
+                        .text(h.endpointID), time(h.lastSuccessAt), time(h.lastFailureAt),
+                        integer(h.failureStreak),
+                    ])
             }
         case .attemptMinutes(let rows):
             for m in rows {

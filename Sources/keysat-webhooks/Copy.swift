@@ -61,7 +61,8 @@ extension KeysatWebhooks {
             if json {
                 try Output.standard(
                     JSONText.object([
-                        ("source", JSONText.string(report.source)), ("target", JSONText.string(report.target)),
+                        ("source", JSONText.string(report.source)),
+                        ("target", JSONText.string(report.target)),
                         ("tables", JSONText.object(tables.map { ($0.0, String($0.1)) })),
                     ]) + "\n")
             } else if verbose {

@@ -31,7 +31,8 @@ final class CopyTests: XCTestCase {
     /// returns from `waitUntilExit()` once the script has started the server (as
     /// PostgresTestCluster found).
     private static func runScript(_ arguments: [String]) -> (Int32, String) {
-        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("pgc-\(UUID().uuidString)").path
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("pgc-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: errors) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -42,7 +43,9 @@ final class CopyTests: XCTestCase {
         let argv = ([script] + arguments).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid = pid_t()
-        guard posix_spawn(&pid, script, &actions, nil, argv, environ) == 0 else { return (70, "cannot run \(script)") }
+        guard posix_spawn(&pid, script, &actions, nil, argv, environ) == 0 else {
+            return (70, "cannot run \(script)")
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -60,7 +63,8 @@ final class CopyTests: XCTestCase {
         }
         Self.databases += 1
         let name = "copy\(Self.databases)"
-        let port = try String(contentsOfFile: directory + "/port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try String(contentsOfFile: directory + "/port", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let admin = "host=\(directory) port=\(port) user=postgres dbname=postgres sslmode=disable"
         for sql in ["DROP DATABASE IF EXISTS \(name)", "CREATE DATABASE \(name) OWNER keysat"] {
             let result = try runTool("/usr/bin/psql", [admin, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
@@ -85,7 +89,9 @@ final class CopyTests: XCTestCase {
     /// nor their creation times', a rotated secret, a disabled endpoint, pending, dead and
     /// delivered rows, payloads with non-ASCII text and odd spacing, the attempt history with
     /// its numbers, an idempotency key, a declared event type, health and per-minute summaries.
-    private func makeSource(_ scratch: Scratch, name: String = "source.db", prefix: String = "") throws -> String {
+    private func makeSource(_ scratch: Scratch, name: String = "source.db", prefix: String = "") throws
+        -> String
+    {
         let path = scratch.file(name)
         XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", path]).status, 0)
         let p = prefix
@@ -129,16 +135,22 @@ final class CopyTests: XCTestCase {
         let tables: [(String, String)] = [
             // PostgreSQL's endpoints have no written order (no seq): every reader orders them by
             // (created_at, id), and so does the copy.
-            ("webhook_endpoints", "created_at, id"), ("webhook_deliveries", "rowid"), ("webhook_delivery_attempts", "id"),
+            ("webhook_endpoints", "created_at, id"), ("webhook_deliveries", "rowid"),
+            ("webhook_delivery_attempts", "id"),
             ("keysat_webhooks_idempotency", "rowid"), ("keysat_webhooks_event_types", "name"),
-            ("keysat_webhooks_endpoint_health", "endpoint_id"), ("keysat_webhooks_attempt_minutes", "minute, endpoint_id"),
+            ("keysat_webhooks_endpoint_health", "endpoint_id"),
+            ("keysat_webhooks_attempt_minutes", "minute, endpoint_id"),
             ("keysat_webhooks_totals", "endpoint_id"),
         ]
         var text = ""
         for (table, order) in tables {
-            let columns = try SQL.rows(path, "SELECT name FROM pragma_table_info('\(table)')").compactMap { $0["name"] as? String }
+            let columns = try SQL.rows(path, "SELECT name FROM pragma_table_info('\(table)')").compactMap {
+                $0["name"] as? String
+            }
             let values = columns.map { "typeof(\($0)) || ':' || hex(\($0))" }.joined(separator: " || ' ' || ")
-            text += "\(table)\n" + (try SQL.value(path, "SELECT \(values) FROM \(table) ORDER BY \(order)")) + "\n"
+            text +=
+                "\(table)\n" + (try SQL.value(path, "SELECT \(values) FROM \(table) ORDER BY \(order)"))
+                + "\n"
         }
         return text
     }
@@ -153,19 +165,25 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(there.stderr, "")
         // Written order kept in seq (the ordered endpoint's chain is d_3, d_1, d_2), times to the microsecond.
         XCTAssertEqual(
-            try psql(uri, "SELECT id || ' ' || keysat_rfc3339(created_at) FROM webhook_deliveries ORDER BY seq"),
+            try psql(
+                uri, "SELECT id || ' ' || keysat_rfc3339(created_at) FROM webhook_deliveries ORDER BY seq"),
             [
                 "d_3 2026-01-04T00:00:00.000003+00:00", "d_1 2026-01-04T00:00:00.000003+00:00",
                 "d_2 2026-01-04T00:00:00.000001+00:00", "d_dead 2026-01-01T00:00:00.000000+00:00",
                 "d_done 2026-01-01T00:00:00.000000+00:00",
             ])
         XCTAssertEqual(
-            try psql(uri, "SELECT secret || ' ' || previous_secret || ' ' || keysat_rfc3339(previous_secret_expires_at) FROM webhook_endpoints WHERE id = 'ep_b'"),
+            try psql(
+                uri,
+                "SELECT secret || ' ' || previous_secret || ' ' || keysat_rfc3339(previous_secret_expires_at) FROM webhook_endpoints WHERE id = 'ep_b'"
+            ),
             ["secret-b old-b 2026-02-01T00:00:00.000001+00:00"])
         XCTAssertEqual(
-            try psql(uri, "SELECT md5(payload_json) FROM webhook_deliveries WHERE id = 'd_3'"), [try md5(of: source, "d_3")])
+            try psql(uri, "SELECT md5(payload_json) FROM webhook_deliveries WHERE id = 'd_3'"),
+            [try md5(of: source, "d_3")])
         // The program reads the copy: the ordered endpoint's head is the oldest written.
-        let listed = try runTool("keysat-webhooks", ["deliveries", "list", "--db", uri, "--endpoint", "ep_b", "--json"])
+        let listed = try runTool(
+            "keysat-webhooks", ["deliveries", "list", "--db", uri, "--endpoint", "ep_b", "--json"])
         XCTAssertEqual(listed.status, 0, listed.stderr)
 
         let back = scratch.file("back.db")
@@ -177,7 +195,9 @@ final class CopyTests: XCTestCase {
         let other = try freshDatabase()
         XCTAssertEqual(try copy(["--db", uri, "--to", other]).status, 0)
         XCTAssertEqual(try psql(other, "SELECT count(*) FROM webhook_delivery_attempts"), ["4"])
-        XCTAssertEqual(try psql(other, "SELECT nextval(pg_get_serial_sequence('webhook_delivery_attempts', 'id'))"), ["5"])
+        XCTAssertEqual(
+            try psql(other, "SELECT nextval(pg_get_serial_sequence('webhook_delivery_attempts', 'id'))"),
+            ["5"])
     }
 
     /// md5 of one delivery's payload bytes as SQLite stores them.
@@ -196,13 +216,31 @@ final class CopyTests: XCTestCase {
 
     func testAHostileRowIsNamedAndNothingIsWritten() throws {
         let cases: [(String, String)] = [
-            ("UPDATE webhook_deliveries SET next_attempt_at = 'soon' WHERE id = 'd_2'", "rowid 3: its next_attempt_at (text 'soon') is not a time"),
-            ("UPDATE webhook_deliveries SET payload_json = X'7B7D' WHERE id = 'd_done'", "rowid 5: its payload_json is not text (blob"),
-            ("UPDATE webhook_deliveries SET last_error = CAST(X'FF00' AS TEXT) WHERE id = 'd_dead'", "rowid 4: its last_error holds a NUL byte"),
-            ("UPDATE webhook_delivery_attempts SET error = CAST(X'C328' AS TEXT) WHERE id = 2", "webhook_delivery_attempts rowid 2: its error is not UTF-8 text"),
+            (
+                "UPDATE webhook_deliveries SET next_attempt_at = 'soon' WHERE id = 'd_2'",
+                "rowid 3: its next_attempt_at (text 'soon') is not a time"
+            ),
+            (
+                "UPDATE webhook_deliveries SET payload_json = X'7B7D' WHERE id = 'd_done'",
+                "rowid 5: its payload_json is not text (blob"
+            ),
+            (
+                "UPDATE webhook_deliveries SET last_error = CAST(X'FF00' AS TEXT) WHERE id = 'd_dead'",
+                "rowid 4: its last_error holds a NUL byte"
+            ),
+            (
+                "UPDATE webhook_delivery_attempts SET error = CAST(X'C328' AS TEXT) WHERE id = 2",
+                "webhook_delivery_attempts rowid 2: its error is not UTF-8 text"
+            ),
             ("UPDATE webhook_deliveries SET id = NULL WHERE id = 'd_dead'", "rowid 4: its id is NULL"),
-            ("UPDATE webhook_endpoints SET created_at = '2026-01-01T00:00:00.1234567+00:00' WHERE id = 'ep_a'", "webhook_endpoints rowid 2: its created_at"),
-            ("UPDATE webhook_delivery_attempts SET duration_ms = 1.5 WHERE id = 3", "rowid 3: its duration_ms is not an integer (real"),
+            (
+                "UPDATE webhook_endpoints SET created_at = '2026-01-01T00:00:00.1234567+00:00' WHERE id = 'ep_a'",
+                "webhook_endpoints rowid 2: its created_at"
+            ),
+            (
+                "UPDATE webhook_delivery_attempts SET duration_ms = 1.5 WHERE id = 3",
+                "rowid 3: its duration_ms is not an integer (real"
+            ),
         ]
         for (damage, expected) in cases {
             let scratch = try Scratch()
@@ -243,9 +281,13 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(added.status, 0, added.stderr)
         XCTAssertEqual(try psql(uri, "SELECT count(*) FROM webhook_deliveries"), ["10"])
         XCTAssertEqual(
-            try psql(uri, "SELECT id || ' ' || delivery_id || ' ' || history_id FROM webhook_delivery_attempts WHERE id > 4 ORDER BY id"),
+            try psql(
+                uri,
+                "SELECT id || ' ' || delivery_id || ' ' || history_id FROM webhook_delivery_attempts WHERE id > 4 ORDER BY id"
+            ),
             ["5 sd_3 5", "6 sd_3 5", "7 sd_dead 7", "8 sd_done 8"])
-        XCTAssertEqual(try psql(uri, "SELECT keysat_webhooks_history FROM webhook_deliveries WHERE id = 'sd_3'"), ["5"])
+        XCTAssertEqual(
+            try psql(uri, "SELECT keysat_webhooks_history FROM webhook_deliveries WHERE id = 'sd_3'"), ["5"])
     }
 
     func testAFailureMidCopyLeavesTheTargetEmpty() throws {
@@ -254,7 +296,8 @@ final class CopyTests: XCTestCase {
         // PostgreSQL: a constraint the third table's last rows break, after two tables were written.
         let uri = try freshDatabase()
         XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", uri]).status, 0)
-        _ = try psql(uri, "ALTER TABLE webhook_delivery_attempts ADD CONSTRAINT injected CHECK (duration_ms < 1000)")
+        _ = try psql(
+            uri, "ALTER TABLE webhook_delivery_attempts ADD CONSTRAINT injected CHECK (duration_ms < 1000)")
         let failed = try copy(["--db", source, "--to", uri])
         XCTAssertEqual(failed.status, 65, failed.stderr)
         XCTAssertTrue(failed.stderr.contains("23514"), failed.stderr)
@@ -266,11 +309,14 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", target]).status, 0)
         try SQL.execute(
             target,
-            "CREATE TRIGGER injected AFTER INSERT ON webhook_deliveries WHEN NEW.id = 'd_2' BEGIN DELETE FROM webhook_deliveries WHERE id = NEW.id; END")
+            "CREATE TRIGGER injected AFTER INSERT ON webhook_deliveries WHEN NEW.id = 'd_2' BEGIN DELETE FROM webhook_deliveries WHERE id = NEW.id; END"
+        )
         let before = try SQL.dump(target)
         let mismatch = try copy(["--db", source, "--to", target])
         XCTAssertEqual(mismatch.status, 70, mismatch.stderr)
-        XCTAssertTrue(mismatch.stderr.contains("webhook_deliveries: 5 rows in the source, 5 read, 4 more in the target"), mismatch.stderr)
+        XCTAssertTrue(
+            mismatch.stderr.contains(
+                "webhook_deliveries: 5 rows in the source, 5 read, 4 more in the target"), mismatch.stderr)
         XCTAssertEqual(try SQL.dump(target), before)
     }
 
@@ -281,7 +327,9 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(refused.status, 64)
         XCTAssertFalse(refused.stderr.contains("hunter2"), refused.stderr)
         XCTAssertTrue(refused.stderr.contains("--to holds a password"), refused.stderr)
-        let fromDB = try copy(["--db", "postgresql://keysat@127.0.0.1:1/k?password=hunter2", "--to", scratch.file("x.db")])
+        let fromDB = try copy([
+            "--db", "postgresql://keysat@127.0.0.1:1/k?password=hunter2", "--to", scratch.file("x.db"),
+        ])
         XCTAssertEqual(fromDB.status, 64)
         XCTAssertFalse(fromDB.stderr.contains("hunter2"), fromDB.stderr)
 
@@ -289,14 +337,21 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(try copy(["--db", source, "--to", uri]).status, 0)
         _ = try psql(
             uri,
-            "UPDATE webhook_deliveries SET claim_token = gen_random_uuid(), lease_expires_at = now() + interval '1 hour', claimed_by = 'h:1:x' WHERE id = 'd_3'")
+            "UPDATE webhook_deliveries SET claim_token = gen_random_uuid(), lease_expires_at = now() + interval '1 hour', claimed_by = 'h:1:x' WHERE id = 'd_3'"
+        )
         let leased = try copy(["--db", uri, "--to", scratch.file("back.db")])
         XCTAssertEqual(leased.status, 75, leased.stderr)
         XCTAssertTrue(leased.stderr.contains("1 delivery in postgresql://keysat@"), leased.stderr)
         // An expired lease (a killed run) is copied as an unclaimed pending row.
-        _ = try psql(uri, "UPDATE webhook_deliveries SET lease_expires_at = now() - interval '1 second' WHERE id = 'd_3'")
+        _ = try psql(
+            uri,
+            "UPDATE webhook_deliveries SET lease_expires_at = now() - interval '1 second' WHERE id = 'd_3'")
         let other = try freshDatabase()
         XCTAssertEqual(try copy(["--db", uri, "--to", other]).status, 0)
-        XCTAssertEqual(try psql(other, "SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL OR lease_expires_at IS NOT NULL"), ["0"])
+        XCTAssertEqual(
+            try psql(
+                other,
+                "SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL OR lease_expires_at IS NOT NULL"
+            ), ["0"])
     }
 }
