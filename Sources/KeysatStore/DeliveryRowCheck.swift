@@ -74,16 +74,8 @@ public enum DeliveryRowCheck {
     private static func reason(types: [String], count: Int?, id: UnsafeRawBufferPointer, next: UnsafeRawBufferPointer)
         -> String?
     {
-        if types[0] == "null" { return "its id is NULL" }
-        if types[0] != "text" { return "its id is not text (\(types[0]))" }
-        if id.isEmpty { return "its id is empty" }
-        if id.count > maximumIDBytes { return "its id is longer than \(maximumIDBytes) bytes" }
-        if !id.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
-            return "its id holds bytes a header cannot carry (only visible ASCII)"
-        }
-        guard let count, (0...maximumAttemptCount).contains(count) else {
-            return "its attempt_count ({count}) is not a whole number from 0 to \(maximumAttemptCount)"
-        }
+        if let defect = idDefect(type: types[0], id) { return defect }
+        if let defect = countDefect(count) { return defect }
         guard types[2] == "text", next.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }), Timestamp(rfc3339Bytes: next) != nil
         else {
             return "its next_attempt_at ({next}) is not a time"
@@ -91,9 +83,30 @@ public enum DeliveryRowCheck {
         return nil
     }
 
+    /// Why a delivery id of SQLite type `type` and bytes `id` cannot go out in a header, or
+    /// `nil`: also what `keysat-webhooks copy` requires of every delivery it copies.
+    static func idDefect(type: String, _ id: UnsafeRawBufferPointer) -> String? {
+        if type == "null" { return "its id is NULL" }
+        if type != "text" { return "its id is not text (\(type))" }
+        if id.isEmpty { return "its id is empty" }
+        if id.count > maximumIDBytes { return "its id is longer than \(maximumIDBytes) bytes" }
+        if !id.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
+            return "its id holds bytes a header cannot carry (only visible ASCII)"
+        }
+        return nil
+    }
+
+    /// Why an attempt count (`nil`: not an integer) is out of range, or `nil`.
+    static func countDefect(_ count: Int?) -> String? {
+        guard let count, (0...maximumAttemptCount).contains(count) else {
+            return "its attempt_count ({count}) is not a whole number from 0 to \(maximumAttemptCount)"
+        }
+        return nil
+    }
+
     /// A column's value for a message: its type and text, cut short, anything but visible
     /// ASCII shown as `?`.
-    private static func described(_ type: String, _ bytes: [UInt8]) -> String {
+    static func described(_ type: String, _ bytes: [UInt8]) -> String {
         if type == "null" { return "NULL" }
         let shown = String(decoding: bytes.prefix(40).map { $0 >= 0x20 && $0 < 0x7f ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
         return "\(type) '\(shown)\(bytes.count > 40 ? "…" : "")'"

@@ -9,7 +9,7 @@ public import KeysatCore
 /// `WebhookStore`; opening goes through `Backends.open`, the one place that chooses. What a
 /// backend cannot do is said by the backend (`capabilities`), not discovered by the caller.
 public protocol WebhookBackend: DeliveryStore, BackendSetUp, EventQueue, EndpointCatalogue,
-    DeliveryInspection, QueueMaintenance
+    DeliveryInspection, QueueMaintenance, QueueExport, QueueImport
 {}
 
 /// Opening, the schema, and the files behind the backend.

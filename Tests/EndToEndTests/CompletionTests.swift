@@ -54,7 +54,7 @@ final class CompletionTests: XCTestCase {
             ["endpoint", "remove"], ["endpoint", "test"],
             ["deliveries", "list"], ["deliveries", "show"], ["deliveries", "retry"], ["purge"], ["stats"],
             ["listen"], ["verify"], ["units"], ["event-types", "list"], ["event-types", "add"],
-            ["event-types", "remove"],
+            ["event-types", "remove"], ["copy"],
         ]
         for command in commands {
             let help = try runTool("keysat-webhooks", command + ["--help"])
