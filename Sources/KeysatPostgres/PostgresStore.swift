@@ -152,21 +152,29 @@ enum PostgresArray {
     /// character, which PostgreSQL's text cannot hold (a receiver's response may have one),
     /// becomes U+FFFD, as bytes that are not UTF-8 do.
     static func literal(_ elements: [String?]) -> String {
-        var text = "{"
+        // Built as bytes: per scalar, through String, this was a twentieth of a run's CPU.
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, element) in elements.enumerated() {
-            if index > 0 { text += "," }
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
             guard let element else {
-                text += "NULL"
+                bytes.append(contentsOf: "NULL".utf8)
                 continue
             }
-            text += "\""
-            for character in element.unicodeScalars {
-                if character == "\"" || character == "\\" { text += "\\" }
-                text.unicodeScalars.append(character == "\u{0}" ? "\u{FFFD}" : character)
+            bytes.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    bytes.append(UInt8(ascii: "\\"))
+                    bytes.append(byte)
+                case 0: bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD
+                default: bytes.append(byte)
+                }
             }
-            text += "\""
+            bytes.append(UInt8(ascii: "\""))
         }
-        return text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The elements of a one-dimensional array of plain words as PostgreSQL prints it

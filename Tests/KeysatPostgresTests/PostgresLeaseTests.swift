@@ -291,6 +291,27 @@ final class PostgresLeaseTests: XCTestCase {
         XCTAssertEqual(Set(answers.compactMap { claimed($0)?.claimToken }).count, 2)
     }
 
+    /// Array parameters carry any text a receiver may send, exactly (NUL, which PostgreSQL's
+    /// text cannot hold, as U+FFFD), and claim tokens are UUIDs of version 4, all different.
+    func testArrayLiteralsAndTokensRoundTripThroughTheServer() throws {
+        let run = try store()
+        let texts: [String?] = [
+            "plain", "", nil, "NULL", "\"quoted\"", "back\\slash", "{braces},commas", "  spaced  ", "tab\tline\nbreak",
+            "nul\u{0}byte", "émoji 😀", "\u{FFFF}\u{7F}",
+        ]
+        let back = try run.rows(
+            "SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n", [PostgresArray.literal(texts)]
+        ).map { $0[0] }
+        XCTAssertEqual(back, texts.map { $0?.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") })
+        var generator = SystemRandomNumberGenerator()
+        let tokens = (0..<200).map { _ in PostgresStore.uuid(using: &generator) }
+        XCTAssertEqual(Set(tokens).count, 200)
+        let versions = try run.rows(
+            "SELECT DISTINCT substr(t::uuid::text, 15, 1) || substr(t::uuid::text, 20, 1) ~ '^4[89ab]$' FROM unnest($1::text[]) AS t",
+            [PostgresArray.literal(tokens)])
+        XCTAssertEqual(versions, [["t"]])
+    }
+
     // MARK: - Schema
 
     /// Five openings with `create` at once on an empty database (five hosts' `init`): every
