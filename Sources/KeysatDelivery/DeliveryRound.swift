@@ -117,6 +117,10 @@ final class DeliveryRound {
     /// Starts attempts while a slot, the byte budget and the limits allow, in turn per endpoint.
     private func startWhatFits() throws {
         try due.fill()
+        // A store whose claims cost a round trip (PostgreSQL) is asked once a few slots are
+        // free, not as each one frees: a claim per finished attempt cost as much as the attempt.
+        let gather = store.claimBatch > 1 ? min(4, max(1, options.concurrency / 4)) : 1
+        if transport.inFlight > 0 && options.concurrency - transport.inFlight < gather { return }
         while transport.inFlight < options.concurrency,
             transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget, mayStart(),
             let delivery = due.next(where: { self.endpoints.hasRoom($0) && !self.chains.contains($0) })
