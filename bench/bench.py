@@ -528,7 +528,7 @@ def postgres():
         return
     directory, uri = pg_cluster()
     port = start_nginx()
-    n = N // 2
+    n = int(os.environ.get("BENCH_PG_N", N // 2))
     try:
         urls = [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)]
         pg_queue(uri, urls, n)

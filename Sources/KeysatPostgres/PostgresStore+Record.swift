@@ -55,7 +55,26 @@ extension PostgresStore {
                 try run(Self.attemptInsert, Self.attemptArrays(requested))
             }
             try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
+            try endInFlight(outcomes.filter { $0.claimToken != nil })
         }
+    }
+
+    /// Takes the attempts that ended off this run's count of attempts in flight per endpoint
+    /// (`keysat_webhooks_in_flight`, what other runs' claims count against the cap), whether
+    /// their outcome was written or fenced out: the request is over either way. Endpoints in
+    /// order, as `writeHealth`, so two commits never deadlock.
+    private func endInFlight(_ ended: [AttemptOutcome]) throws {
+        guard !ended.isEmpty else { return }
+        var counts: [String: Int] = [:]
+        for outcome in ended { counts[outcome.endpointID, default: 0] += 1 }
+        let endpoints = counts.keys.sorted()
+        try run(
+            """
+            UPDATE keysat_webhooks_in_flight AS f SET attempts = greatest(f.attempts - u.ended, 0)
+            FROM (SELECT * FROM unnest($1::text[], $2::integer[]) AS u(endpoint_id, ended) ORDER BY 1) AS u
+            WHERE f.endpoint_id = u.endpoint_id AND f.run = $3
+            """,
+            [PostgresArray.literal(endpoints), PostgresArray.literal(endpoints.map { String(counts[$0]!) }), runID])
     }
 
     /// A row that cannot be sent as it stands (`DueDelivery.defect`): dead-lettered without a

@@ -97,6 +97,7 @@ extension PostgresStore: DeliveryStore {
                 String(Int64(leaseSeconds * 1000)), runID,
             ])
         let answers = PostgresArray.elements(answer ?? "{}")
+        hasClaimed = true
         return deliveries.indices.map { index in
             switch index < answers.count ? answers[index] : "taken" {
             case "claimed":

@@ -23,9 +23,18 @@ public final class PostgresStore {
     public let location: String
     public let isReadOnly: Bool
     public private(set) var newerSchema: Int?
-    /// Who claims through this session, as `claimed_by` shows it to an operator: the host, the
-    /// process, and a random part (a process may open more than one session).
-    public let runID: String
+    /// Who claims, as `claimed_by` shows it to an operator: the host, the process, and a random
+    /// part (a process ID comes back); one for all the process's sessions, since a run claims on
+    /// one and records on another (`BackgroundRecorder`), and its in-flight count is one.
+    /// (Tests set one per store, to stand for runs of different processes.)
+    public var runID = PostgresStore.processRunID
+    /// Made once, on first use (a static's initialiser runs once, whichever thread asks).
+    static let processRunID: String = {
+        var generator = SystemRandomNumberGenerator()
+        return "\(hostName()):\(getpid()):\(String(generator.next() & 0xffff_ffff, radix: 16))"
+    }()
+    /// Whether this session claimed: its run's in-flight counts are deleted when it closes.
+    var hasClaimed = false
     /// The database's `now()` at the first due page of the run's current round: the bound of
     /// its later pages (`dueDeliveries`).
     var roundStart: String?
@@ -56,8 +65,6 @@ public final class PostgresStore {
         self.uri = uri
         self.environment = environment
         connection = try PostgresConnection(uri, environment: environment)
-        var generator = SystemRandomNumberGenerator()
-        runID = "\(PostgresStore.hostName()):\(getpid()):\(String(generator.next() & 0xffff_ffff, radix: 16))"
         self.clock = clock
         isReadOnly = readOnly
         if readOnly { try connection.execute("SET default_transaction_read_only = on") }
@@ -86,6 +93,14 @@ public final class PostgresStore {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A run that claimed leaves no count of attempts in flight behind (its attempts are all
+    /// over once it closes the store); a killed run's expire with its leases.
+    deinit {
+        if hasClaimed && connection.isConnected && !connection.isInTransaction {
+            _ = try? connection.execute("DELETE FROM keysat_webhooks_in_flight WHERE run = $1", [runID])
+        }
     }
 
     /// Runs `body` in one transaction.

@@ -34,7 +34,12 @@ final class PostgresLeaseTests: XCTestCase {
         _ = try PostgresStore(uri, create: true)
     }
 
-    private func store() throws -> PostgresStore { try PostgresStore(uri) }
+    /// A run of its own (another process, on this host or another).
+    private func store() throws -> PostgresStore {
+        let store = try PostgresStore(uri)
+        store.runID = "run-\(UUID().uuidString.prefix(8))"
+        return store
+    }
 
     /// An endpoint and `count` deliveries due a second ago, in written order; returns them as a
     /// run reads them.
@@ -192,7 +197,9 @@ final class PostgresLeaseTests: XCTestCase {
 
         // A failed head is retried later and holds the others back.
         let head = taken[0]
-        try runs[1].record([outcome(head, .retry(at: Timestamp(microseconds: 1_800_000_000_000_000 + 60_000_000)), status: 500)])
+        // Recorded by the run that claimed it (a run records on a second session of its own).
+        let claimer = sessions.value[try XCTUnwrap(answers.firstIndex { claimed($0) != nil })]
+        try claimer.record([outcome(head, .retry(at: SystemClock().now().adding(seconds: 60)), status: 500)])
         for run in runs {
             guard case .endpointBusy = try run.claim(rows[1], perEndpoint: 1, inFlight: 0, leaseSeconds: 60) else {
                 return XCTFail("a newer delivery went while the head was retrying")
