@@ -362,8 +362,7 @@ final class DeliverTests: XCTestCase {
             XCTAssertTrue(result.stderr.hasPrefix("keysat-deliver: error: "), result.stderr)
         }
         let missing = try runTool("keysat-deliver", ["--db", scratch.absentDatabase()])
-        XCTAssertEqual(missing.status, 66, missing.stderr)
-        XCTAssertTrue(missing.stderr.contains("keysat-webhooks init"), missing.stderr)
+        assertMissingDatabaseAdvice(missing)
         // The run lock is SQLite's (PostgreSQL's runs claim rows instead).
         if onPostgreSQL { return }
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.file("absent.db.deliver.lock")))

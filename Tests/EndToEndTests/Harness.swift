@@ -116,6 +116,18 @@ final class Scratch {
     }
 }
 
+/// Checks the message of a command run on a database that does not exist (status 66): it says
+/// what to do, per backend (SQLite: `keysat-webhooks init` makes the file; PostgreSQL: the
+/// database's owner creates it, then `keysat-webhooks init` makes the tables).
+func assertMissingDatabaseAdvice(_ result: ProcessResult, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(result.status, 66, result.stderr, file: file, line: line)
+    XCTAssertTrue(result.stderr.contains("keysat-webhooks init"), result.stderr, file: file, line: line)
+    if onPostgreSQL {
+        XCTAssertTrue(result.stderr.contains("does not exist"), result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains("create it (createdb absent_"), result.stderr, file: file, line: line)
+    }
+}
+
 /// Skips a test that is about SQLite itself (its file, its shell, its locks) when the suite
 /// runs against PostgreSQL; `reason` says what of SQLite it tests.
 func requireSQLite(_ reason: String) throws {
