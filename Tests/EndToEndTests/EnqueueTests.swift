@@ -388,7 +388,10 @@ final class EnqueueTests: XCTestCase {
         XCTAssertEqual(
             try SQL.value(
                 db.path,
-                "SELECT count(DISTINCT json_extract(payload_json, '$.data.p') || '-' || json_extract(payload_json, '$.data.i')) FROM webhook_deliveries"
+                """
+                SELECT count(DISTINCT \(SQL.jsonField(db.path, "payload_json", "data.p")) || '-'
+                    || \(SQL.jsonField(db.path, "payload_json", "data.i"))) FROM webhook_deliveries
+                """
             ), "4000")
     }
 }
