@@ -158,8 +158,10 @@ public final class PostgresConnection {
         }
         let libpq = PostgresFailure.oneLine(String(cString: keysat_pq_error_message(handle)))
         let lost = keysat_pq_status(handle) == CONNECTION_BAD
+        // No message, or libpq's own "out of memory": this process ran short (71), not a bug.
+        let noMemory = libpq.isEmpty || libpq.contains("out of memory")
         return PostgresFailure(
-            sqlState: lost ? "08006" : "XX000", fromServer: false,
+            sqlState: lost ? "08006" : noMemory ? "53200" : "XX000", fromServer: false,
             message: (lost ? "connection lost: " : "") + (libpq.isEmpty ? "out of memory" : libpq)
         ).keysatError
     }

@@ -1,5 +1,9 @@
 import KeysatCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A failed PostgreSQL call: its condition (an SQLSTATE) and a message that is safe to show.
 ///
 /// Messages never carry a password or a bound parameter's value: the server's primary message
@@ -18,7 +22,8 @@ struct PostgresFailure: Error, Equatable {
     var keysatError: KeysatError {
         let kind = PostgresFailure.kind(sqlState: sqlState)
         let state = fromServer ? " (SQLSTATE \(sqlState))" : ""
-        let advice = PostgresFailure.advice(sqlState: sqlState, kind: kind).map { "; \($0)" } ?? ""
+        let advice = PostgresFailure.advice(
+            sqlState: sqlState, kind: kind, message: message, fromServer: fromServer).map { "; \($0)" } ?? ""
         return KeysatError(kind, "PostgreSQL: \(message)\(state)\(advice)")
     }
 
@@ -41,8 +46,21 @@ struct PostgresFailure: Error, Equatable {
         }
     }
 
-    private static func advice(sqlState: String, kind: KeysatError.Kind) -> String? {
+    private static func advice(sqlState: String, kind: KeysatError.Kind, message: String, fromServer: Bool)
+        -> String?
+    {
+        if sqlState == "3D000" {
+            // keysat-webhooks init makes the tables, not the database: that is its owner's
+            // (CREATE DATABASE needs a privilege the programs' role should not hold).
+            let name = databaseName(in: message).map { "createdb \($0)" } ?? "createdb"
+            return "create it (\(name), as its owner), then run 'keysat-webhooks init'"
+        }
         switch kind {
+        // This process's limits (libpq's words, no server's state): the advice is to raise them.
+        case .system where !fromServer && message.contains("Too many open files"):
+            return KeysatError.exhaustionAdvice(EMFILE)
+        case .system where !fromServer && message.contains("memory"):
+            return KeysatError.exhaustionAdvice(ENOMEM)
         case .temporary: return "try again"
         case .unavailable: return "is the server running and reachable?"
         case .permission where sqlState.hasPrefix("28"):
@@ -82,6 +100,9 @@ extension PostgresFailure {
             ("42501", ["permission denied for database"]),
             ("3D000", ["database \""]),
             ("53300", ["too many clients already", "remaining connection slots are reserved"]),
+            // This host, not the server, ran short: libpq's "could not create socket: Too many
+            // open files", "out of memory" (insufficient resources, as the server's 53xxx: 71).
+            ("53000", ["Too many open files", "Cannot allocate memory", "out of memory"]),
             (
                 "57P03",
                 [
@@ -92,6 +113,19 @@ extension PostgresFailure {
         ]
         let state = patterns.first { $0.1.contains(where: text.contains) }?.0 ?? "08006"
         return PostgresFailure(sqlState: state, fromServer: false, message: "cannot connect: \(text)")
+    }
+
+    /// The name in the server's `database "NAME" does not exist`, when it is one a shell
+    /// word can hold as it is (no quoting to get wrong in the advice).
+    static func databaseName(in message: String) -> String? {
+        guard let start = message.firstRange(of: "database \""),
+            let end = message[start.upperBound...].firstRange(of: "\" does not exist")
+        else { return nil }
+        let name = message[start.upperBound..<end.lowerBound]
+        let plain = !name.isEmpty && name.unicodeScalars.allSatisfy {
+            ($0.properties.isAlphabetic && $0.isASCII) || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)
+        }
+        return plain ? String(name) : nil
     }
 
     /// libpq's multi-line messages ("…failed: FATAL:  …\n\tIs the server running…?") on one line.

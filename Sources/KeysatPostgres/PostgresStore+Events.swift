@@ -39,7 +39,8 @@ extension PostgresStore: EventQueue {
                     return previous
                 }
             }
-            let (now, endpoints) = try subscribers(of: eventType)
+            let (now, endpoints, ordered) = try subscribers(of: eventType)
+            try holdOrdered(ordered)
             let written = endpoints.map {
                 EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
             }
@@ -75,19 +76,38 @@ extension PostgresStore: EventQueue {
     }
 
     /// The database's present moment and the active endpoints subscribed to `eventType`, in
-    /// SQLite's order (`created_at`, `id`); no moment when there is no active endpoint.
-    private func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String]) {
+    /// SQLite's order (`created_at`, `id`), and which of them are ordered; no moment when there
+    /// is no active endpoint.
+    private func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
         let found = try rows(
             """
-            SELECT keysat_rfc3339(now()), id, event_types FROM webhook_endpoints
+            SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints
             WHERE active = 1 ORDER BY created_at, id
             """)
         let now = found.first.flatMap { $0[0] }.flatMap { Timestamp(rfc3339: $0) }
-        let ids = found.filter { row in
+        let subscribed = found.filter { row in
             let types = JSONStrings.topLevel(row[2] ?? "") ?? []
             return types.contains { $0 == "*" || $0 == eventType }
-        }.compactMap { $0[1] }
-        return (now, ids)
+        }
+        return (now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] })
+    }
+
+    /// Holds the rows of the ordered endpoints this enqueue writes for (`FOR SHARE`) until it
+    /// commits, taken before its deliveries get their `seq`.
+    ///
+    /// Without it an ordered endpoint could receive a newer event first: this enqueue's row
+    /// (seq 1) is not yet committed, another's (seq 2) is, and a run claims seq 2, since no
+    /// older pending row is visible. `keysat_claim` locks the endpoint's row `FOR UPDATE`
+    /// before it looks for older pending rows, so a claim now waits for the enqueues in flight
+    /// for that endpoint and then sees their rows (its next statement takes a fresh snapshot).
+    /// Enqueues do not wait for each other (shared locks); rows are taken in `id` order, the
+    /// order the runs' writes of endpoint rows keep, so no two sessions wait on each other in
+    /// a circle. Unordered endpoints take no lock: their order is not promised.
+    private func holdOrdered(_ endpoints: [String]) throws {
+        guard !endpoints.isEmpty else { return }
+        _ = try rows(
+            "SELECT 1 FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+            [PostgresArray.literal(endpoints)])
     }
 
     private func insertDeliveries(_ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8])

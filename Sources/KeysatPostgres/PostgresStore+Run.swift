@@ -119,11 +119,17 @@ extension PostgresStore: DeliveryStore {
     }
 
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int {
+        // Rows locked in id order, as an enqueue locks its ordered endpoints' rows: two
+        // statements locking several in different orders could deadlock.
         try run(
             """
-            UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
-            WHERE previous_secret IS NOT NULL
-              AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= now())
+            WITH expired AS (
+                SELECT id FROM webhook_endpoints
+                WHERE previous_secret IS NOT NULL
+                  AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= now())
+                ORDER BY id FOR UPDATE)
+            UPDATE webhook_endpoints AS e SET previous_secret = NULL, previous_secret_expires_at = NULL
+            FROM expired WHERE e.id = expired.id
             """)
     }
 

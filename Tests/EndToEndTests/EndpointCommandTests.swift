@@ -162,8 +162,7 @@ final class EndpointCommandTests: XCTestCase {
             ["endpoint", "remove", "x"],
         ] {
             let result = try runTool("keysat-webhooks", arguments + ["--db", path])
-            XCTAssertEqual(result.status, 66, "\(arguments): \(result.stderr)")
-            XCTAssertTrue(result.stderr.contains("keysat-webhooks init"), result.stderr)
+            assertMissingDatabaseAdvice(result)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
         let unknown = try runTool("keysat-webhooks", ["endpoint", "frobnicate"])

@@ -1,4 +1,5 @@
 import Foundation
+import KeysatTestSupport
 import XCTest
 
 final class EnqueueTests: XCTestCase {
@@ -279,9 +280,18 @@ final class EnqueueTests: XCTestCase {
         let scratch = try Scratch()
         let path = try scratch.absentDatabase()
         let result = try runTool("keysat-enqueue", ["--db", path, "e", "{}"])
-        XCTAssertEqual(result.status, 66, result.stderr)
-        XCTAssertTrue(result.stderr.contains("keysat-webhooks init"), result.stderr)
+        assertMissingDatabaseAdvice(result)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+        guard onPostgreSQL else { return }
+        // The password, where KEYSAT_DB may hold one, is never shown (the cluster's own, so
+        // that the server gets as far as looking for the database).
+        let passfile = try String(contentsOfFile: PostgresTestCluster.shared().directory + "/pgpass", encoding: .utf8)
+        let secret = try XCTUnwrap(passfile.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let withPassword = path.replacingOccurrences(of: "postgresql://keysat@", with: "postgresql://keysat:\(secret)@")
+        XCTAssertNotEqual(withPassword, path)
+        let keyed = try runTool("keysat-enqueue", ["e", "{}"], environment: ["KEYSAT_DB": withPassword])
+        XCTAssertFalse(keyed.stderr.contains(secret), keyed.stderr)
+        XCTAssertEqual(keyed.status, 66, keyed.stderr)
     }
 
     func testBusyDatabaseIsTemporaryFailure() throws {
@@ -378,7 +388,10 @@ final class EnqueueTests: XCTestCase {
         XCTAssertEqual(
             try SQL.value(
                 db.path,
-                "SELECT count(DISTINCT json_extract(payload_json, '$.data.p') || '-' || json_extract(payload_json, '$.data.i')) FROM webhook_deliveries"
+                """
+                SELECT count(DISTINCT \(SQL.jsonField(db.path, "payload_json", "data.p")) || '-'
+                    || \(SQL.jsonField(db.path, "payload_json", "data.i"))) FROM webhook_deliveries
+                """
             ), "4000")
     }
 }

@@ -116,6 +116,18 @@ final class Scratch {
     }
 }
 
+/// Checks the message of a command run on a database that does not exist (status 66): it says
+/// what to do, per backend (SQLite: `keysat-webhooks init` makes the file; PostgreSQL: the
+/// database's owner creates it, then `keysat-webhooks init` makes the tables).
+func assertMissingDatabaseAdvice(_ result: ProcessResult, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(result.status, 66, result.stderr, file: file, line: line)
+    XCTAssertTrue(result.stderr.contains("keysat-webhooks init"), result.stderr, file: file, line: line)
+    if onPostgreSQL {
+        XCTAssertTrue(result.stderr.contains("does not exist"), result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains("create it (createdb absent_"), result.stderr, file: file, line: line)
+    }
+}
+
 /// Skips a test that is about SQLite itself (its file, its shell, its locks) when the suite
 /// runs against PostgreSQL; `reason` says what of SQLite it tests.
 func requireSQLite(_ reason: String) throws {
@@ -199,6 +211,29 @@ enum SQL {
             : "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now', '-' || (\(seconds)) || ' seconds')"
     }
 
+    /// Ends the claims of processes killed with SIGKILL, standing for their lease's time
+    /// passing: on PostgreSQL a killed keysat-deliver run's claims (lease `--timeout` + 50 ms +
+    /// 60 s) and an interrupted `endpoint test`'s (until its row is due) keep their deliveries
+    /// from other runs until their leases end, so a test that kills one and wants the next run
+    /// to send everything at once ends them first. SQLite has no leases (its runs take the run
+    /// lock, which a killed process releases): nothing to do.
+    static func endLeases(_ database: String) throws {
+        guard TestBackend.isPostgreSQL(database) else { return }
+        try execute(
+            database,
+            "UPDATE webhook_deliveries SET lease_expires_at = now() - interval '1 second' WHERE lease_expires_at IS NOT NULL")
+    }
+
+    /// An SQL expression for the text at `path` ("data.tag") in the JSON text of `column`:
+    /// SQLite's `json_extract`, PostgreSQL's `#>>` on the text read as jsonb (the column is
+    /// text there: signatures cover its exact bytes).
+    static func jsonField(_ database: String, _ column: String, _ path: String) -> String {
+        let keys = path.split(separator: ".")
+        return TestBackend.isPostgreSQL(database)
+            ? "(\(column)::jsonb #>> '{\(keys.joined(separator: ","))}')"
+            : "json_extract(\(column), '$.\(keys.joined(separator: "."))')"
+    }
+
     /// The column that numbers rows in the order they were written: SQLite's rowid,
     /// PostgreSQL's identity column `seq`.
     static func writtenOrder(_ database: String) -> String {
@@ -209,6 +244,12 @@ enum SQL {
     static func repeated(_ database: String, _ character: Character, _ count: Int) -> String {
         TestBackend.isPostgreSQL(database)
             ? "repeat('\(character)', \(count))" : "printf('%.*c', \(count), '\(character)')"
+    }
+
+    /// An SQL expression for the character with code point `code`: SQLite's `char`,
+    /// PostgreSQL's `chr` (which refuses 0: text cannot hold NUL there).
+    static func character(_ database: String, _ code: Int) -> String {
+        TestBackend.isPostgreSQL(database) ? "chr(\(code))" : "char(\(code))"
     }
 
     /// An SQL expression for a random 32-digit hexadecimal id.

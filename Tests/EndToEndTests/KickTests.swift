@@ -47,10 +47,7 @@ final class KickTests: XCTestCase {
         XCTAssertLessThan(returned, 0.6, "enqueue does not wait for the delivery")
         // The spawned run is busy with the slow receiver: look at its descriptors meanwhile.
         usleep(300_000)
-        let pids = try runTool(
-            "/usr/bin/pgrep",
-            ["-f", "^" + NSRegularExpression.escapedPattern(for: Binaries.path("keysat-deliver") + " --db " + db.path)])
-        let pid = try XCTUnwrap(pids.lines.first, "a keysat-deliver run was started")
+        let pid = try XCTUnwrap(spawnedRun(on: db.path), "a keysat-deliver run was started")
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
         for fd in descriptors {
             let target =
@@ -72,6 +69,26 @@ final class KickTests: XCTestCase {
             .map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
             .filter { $0.count > 2 && $0[1].hasPrefix("Z") && $0[2].contains("keysat") && $0[0] != "1" }
         XCTAssertEqual(zombies, [])
+    }
+
+    /// The process id of the keysat-deliver run `--kick=spawn` started for `database`: on
+    /// SQLite its command line names the database; on PostgreSQL the location is in its
+    /// environment only (`KEYSAT_DB`: it may hold a password), its command line `--linger 1`.
+    private func spawnedRun(on database: String) throws -> String? {
+        let deliver = Binaries.path("keysat-deliver")
+        guard onPostgreSQL else {
+            let pids = try runTool(
+                "/usr/bin/pgrep", ["-f", "^" + NSRegularExpression.escapedPattern(for: deliver + " --db " + database)])
+            return pids.lines.first
+        }
+        let pids = try runTool("/usr/bin/pgrep", ["-x", "keysat-deliver"]).lines
+        return pids.first { pid in
+            let read = { (name: String) in
+                (FileManager.default.contents(atPath: "/proc/\(pid)/\(name)") ?? Data()).split(separator: 0)
+                    .map { String(decoding: $0, as: UTF8.self) }
+            }
+            return read("cmdline") == [deliver, "--linger", "1"] && read("environ").contains("KEYSAT_DB=" + database)
+        }
     }
 
     func testConcurrentKicksNeverOverlapAndLoseNothing() throws {

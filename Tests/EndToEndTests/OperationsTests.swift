@@ -178,7 +178,7 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(
             try db.count(
                 where:
-                    "endpoint_id = '\(a)' AND attempt_count = 0 AND next_attempt_at IS NOT NULL AND created_at > '2021'"
+                    "endpoint_id = '\(a)' AND attempt_count = 0 AND next_attempt_at IS NOT NULL AND created_at > '2021-01-01T00:00:00.000000+00:00'"
             ), 3, "2 re-queued, plus its pending one")
         XCTAssertEqual(
             try db.count(where: "endpoint_id = '\(a)' AND attempt_count = 10"), 1,
@@ -208,8 +208,8 @@ final class OperationsTests: XCTestCase {
         try SQL.execute(
             db.path,
             """
-            UPDATE webhook_deliveries SET created_at = '2020-01-01T00:00:00.000000+00:00',
-              delivered_at = CASE WHEN delivered_at IS NULL THEN NULL ELSE '2020-01-02T00:00:00.000000+00:00' END;
+            UPDATE webhook_deliveries SET created_at = '2020-01-01T00:00:00.000000+00:00';
+            UPDATE webhook_deliveries SET delivered_at = '2020-01-02T00:00:00.000000+00:00' WHERE delivered_at IS NOT NULL;
             UPDATE webhook_deliveries SET delivered_at = NULL, attempt_count = 10
               WHERE id IN (SELECT id FROM webhook_deliveries WHERE delivered_at IS NOT NULL LIMIT 3);
             """)

@@ -109,8 +109,11 @@ extension TestDatabase {
     }
 }
 
-/// Seconds since the epoch of a stored RFC 3339 timestamp, as SQLite's julianday reads it.
+/// Seconds since the epoch of a stored RFC 3339 timestamp, as SQLite's julianday reads it;
+/// also psql's text for a `timestamptz` ("2026-01-01 10:00:00.5+00", its offset in hours only,
+/// which julianday does not read: made "+00:00").
 func epochSeconds(_ text: Any?) throws -> Double {
-    let text = try XCTUnwrap(text as? String)
+    var text = try XCTUnwrap(text as? String)
+    if text.range(of: #"[+-][0-9]{2}$"#, options: .regularExpression) != nil { text += ":00" }
     return try XCTUnwrap(Double(SQL.value(":memory:", "SELECT (julianday('\(text)') - 2440587.5) * 86400.0")))
 }

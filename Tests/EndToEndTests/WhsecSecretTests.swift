@@ -137,7 +137,8 @@ final class WhsecSecretTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         let id = try db.addEndpoint(receiver.url("/status/204"))
         try SQL.execute(
-            db.path, "UPDATE webhook_endpoints SET secret = 'abc' || char(10) || 'def' WHERE id = '\(id)'")
+            db.path,
+            "UPDATE webhook_endpoints SET secret = 'abc' || \(SQL.character(db.path, 10)) || 'def' WHERE id = '\(id)'")
         for i in 0..<3 { _ = try db.enqueue(["e", "{\"i\":\(i)}"]) }
         let result = try db.deliver()
         XCTAssertEqual(result.status, 0, result.stderr)

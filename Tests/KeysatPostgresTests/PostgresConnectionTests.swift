@@ -209,8 +209,28 @@ final class PostgresConnectionTests: XCTestCase {
     func testMissingDatabaseIsNoInput() throws {
         XCTAssertThrowsError(try PostgresConnection(cluster.connectionString(with: ["dbname": "no_such_db"])))
         {
-            XCTAssertEqual(($0 as! KeysatError).exitCode, 66, "\($0)")
+            let error = $0 as! KeysatError
+            XCTAssertEqual(error.exitCode, 66, error.message)
+            XCTAssertTrue(
+                error.message.hasSuffix(
+                    "; create it (createdb no_such_db, as its owner), then run 'keysat-webhooks init'"), error.message)
         }
+    }
+
+    /// This host out of descriptors or memory while connecting is 71 with the advice to raise
+    /// the limit (libpq's words; the server never saw the connection), as SQLite's is.
+    func testThisHostRunningShortWhileConnectingIsSystemExhaustion() {
+        for (words, advice) in [
+            ("could not create socket: Too many open files", "ulimit -n"),
+            ("out of memory", "ulimit -v"),
+        ] {
+            let error = PostgresFailure.connection(words).keysatError
+            XCTAssertEqual(error.exitCode, 71, error.message)
+            XCTAssertTrue(error.message.contains(advice), error.message)
+        }
+        let server = PostgresFailure.server(sqlState: "53200", primary: "out of memory").keysatError
+        XCTAssertEqual(server.exitCode, 71)
+        XCTAssertFalse(server.message.contains("ulimit"), "the server's memory is not this process's limit")
     }
 
     func testUnreachablePortIsUnavailable() throws {

@@ -280,6 +280,78 @@ final class PostgresLeaseTests: XCTestCase {
             [["d_ep_1_0", "1", "t", "t"], ["huge", "1", "t", "f"], ["bad\nid", "1", "t", "f"]])
     }
 
+    /// Enqueues commit in any order: the older (seq 1, not yet committed) and the newer (seq 2,
+    /// committed) on one ordered endpoint. A run that reads seq 2 as the head (seq 1 is not
+    /// visible yet) must not send it: its claim waits for the enqueue in flight (which holds the
+    /// endpoint's row `FOR SHARE`) and answers busy (once the enqueue committed and it finds
+    /// the older row pending, or after waiting 200 ms for the row); the older one goes first.
+    /// Without the enqueue's lock the claim took seq 2 at once.
+    func testAClaimWaitsForAnOlderEnqueueStillInFlightOnAnOrderedEndpoint() throws {
+        let (controller, older, newer, run) = (try store(), try store(), try store(), try store())
+        try controller.run(
+            """
+            INSERT INTO webhook_endpoints (id, url, secret, event_types, created_at, updated_at, ordered)
+            VALUES ('ep_1', 'http://127.0.0.1:9/', 'whsec_dGVzdA==', '["*"]', now(), now(), 1)
+            """)
+        // The older enqueue stops after its insert, before its commit, until the controller
+        // lets it go: a trigger waiting on an advisory lock the controller holds.
+        try controller.connection.executeScript(
+            """
+            CREATE FUNCTION hold_older() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$;
+            CREATE TRIGGER hold_older AFTER INSERT ON webhook_deliveries FOR EACH ROW
+                WHEN (NEW.event_type = 'older') EXECUTE FUNCTION hold_older();
+            """)
+        try controller.run("SELECT pg_advisory_lock(4242)")
+        let olderSession = Unchecked(older)
+        let olderDone = DispatchSemaphore(value: 0)
+        let olderResult = Results<EnqueueResult>(count: 1)
+        Thread {
+            var generator = SystemRandomNumberGenerator()
+            olderResult.set(
+                0, Result { try olderSession.value.enqueue(eventType: "older", data: Array("{}".utf8), idempotencyKey: nil, using: &generator) })
+            olderDone.signal()
+        }.start()
+        try waitUntil("the older enqueue holds its row uncommitted", on: controller) {
+            try self.column("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", on: controller) == ["1"]
+        }
+        var generator = SystemRandomNumberGenerator()
+        _ = try newer.enqueue(eventType: "newer", data: Array("{}".utf8), idempotencyKey: nil, using: &generator)
+
+        let due = try run.dueDeliveries(dueBy: Timestamp(microseconds: 0), retries: false, after: nil, limit: 10)
+        XCTAssertEqual(due.map(\.eventType), ["newer"], "the older row is not visible yet")
+        let head = try XCTUnwrap(due.first)
+        XCTAssertTrue(head.ordered)
+        let runSession = Unchecked(run)
+        let claimDone = DispatchSemaphore(value: 0)
+        let claimResult = Results<Claim>(count: 1)
+        Thread {
+            claimResult.set(
+                0, Result { try runSession.value.claim(head, perEndpoint: 1, inFlight: 0, leaseSeconds: 60) })
+            claimDone.signal()
+        }.start()
+        // The claim waits for the enqueue in flight, at most 200 ms (then it answers busy too).
+        XCTAssertEqual(claimDone.wait(timeout: .now() + 10), .success)
+        try controller.run("SELECT pg_advisory_unlock(4242)")
+        XCTAssertEqual(olderDone.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(try olderResult.values[0]?.get().deliveries.count, 1)
+        guard case .endpointBusy = try XCTUnwrap(claimResult.values[0]).get() else {
+            return XCTFail("the newer delivery was claimed while an older one was pending: \(claimResult.values)")
+        }
+        XCTAssertEqual(try run.oldestPending(endpointID: "ep_1")?.eventType, "older")
+        XCTAssertEqual(
+            try column("SELECT count(*) FROM webhook_deliveries WHERE claim_token IS NOT NULL", on: run), ["0"])
+    }
+
+    /// Polls `condition` every 10 ms for up to 10 s.
+    private func waitUntil(_ what: String, on store: PostgresStore, _ condition: () throws -> Bool) throws {
+        for _ in 0..<1000 {
+            if try condition() { return }
+            usleep(10_000)
+        }
+        XCTFail("timed out waiting until \(what)")
+    }
+
     // MARK: - Claiming under a nested loop
 
     /// A claim of several rows takes no more than the endpoint's room, whatever plan the
