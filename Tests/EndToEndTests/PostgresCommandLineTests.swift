@@ -181,6 +181,30 @@ final class PostgresCommandLineTests: XCTestCase {
             try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), ["err", "out"])
     }
 
+    /// Five hosts' `init` and two runs starting together on an empty database: the schema is
+    /// applied once, under the advisory lock; no process fails or deadlocks (a run that finds
+    /// no schema yet is refused with 78, never half a schema).
+    func testFiveInitsAndRunsStartingTogetherApplyTheSchemaOnce() throws {
+        let (cluster, uri) = try freshDatabase()
+        let programs = Array(repeating: ("keysat-webhooks", ["init", "--db", uri]), count: 5)
+            + Array(repeating: ("keysat-deliver", ["--db", uri]), count: 2)
+        let processes = try programs.map { program, arguments -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binaries.path(program))
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            return process
+        }
+        for process in processes { try process.run() }
+        for process in processes { process.waitUntilExit() }
+        XCTAssertEqual(processes.prefix(5).map(\.terminationStatus), [0, 0, 0, 0, 0])
+        for run in processes.suffix(2) { XCTAssertTrue([0, 78].contains(run.terminationStatus), "\(run.terminationStatus)") }
+        XCTAssertEqual(try cluster.tables(of: uri).filter { $0 == "keysat_webhooks_schema" }.count, 1)
+        XCTAssertEqual(try SQL.value(uri, "SELECT count(*) FROM keysat_webhooks_schema"), "1")
+        XCTAssertEqual(try runTool("keysat-deliver", ["--db", uri]).status, 0)
+    }
+
     func testALingeringRunIsWokenByANotifyWellUnderASecond() throws {
         let (cluster, uri) = try freshDatabase()
         XCTAssertEqual(try runTool("keysat-webhooks", ["init", "--db", uri]).status, 0)
