@@ -222,6 +222,8 @@ enum SQL {
         try execute(
             database,
             "UPDATE webhook_deliveries SET lease_expires_at = now() - interval '1 second' WHERE lease_expires_at IS NOT NULL")
+        // With them, the killed runs' counts of attempts in flight, which expire as they do.
+        try execute(database, "UPDATE keysat_webhooks_in_flight SET expires_at = now() - interval '1 second'")
     }
 
     /// An SQL expression for the text at `path` ("data.tag") in the JSON text of `column`:
