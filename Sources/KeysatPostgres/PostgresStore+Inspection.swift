@@ -147,13 +147,6 @@ extension PostgresStore: DeliveryInspection {
         }
     }
 
-    /// Re-queues every dead delivery matching `filter` (its state is forced to `dead`).
-    public func retryDead(_ filter: DeliveryFilter) throws -> Int {
-        var scope = filter
-        scope.state = .dead
-        return try replay(scope)
-    }
-
     /// The ids of the finished deliveries `filter` selects, oldest first: what `replay` would
     /// re-queue.
     public func replayable(_ filter: DeliveryFilter) throws -> [String] {

@@ -201,6 +201,13 @@ extension PostgresStore {
                 PostgresArray.literal(endpoints.map { health[$0]!.lastFailure?.rfc3339 }),
                 PostgresArray.literal(endpoints.map { String(health[$0]!.streak) }),
             ])
+        try writeMinutes(minutes, endpoints: endpoints)
+    }
+
+    /// The per-minute counts of attempts and successes, rows in (minute, endpoint) order.
+    private func writeMinutes(_ minutes: [String: [Int64: (attempts: Int, successes: Int)]], endpoints: [String])
+        throws
+    {
         var rows: [(endpoint: String, minute: Int64, attempts: Int, successes: Int)] = []
         for endpoint in endpoints {
             for (minute, counts) in minutes[endpoint] ?? [:] {

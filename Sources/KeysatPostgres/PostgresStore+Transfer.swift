@@ -54,127 +54,162 @@ final class PostgresQueueReader: QueueReader {
 
     func read(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void) throws {
         switch table {
-        case .endpoints:
-            var batcher = CopyBatcher(limit, CopyBatch.endpoints)
-            try each(
-                """
-                SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
-                       keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
-                       disabled_reason, keysat_rfc3339(disabled_at), ordered
-                FROM webhook_endpoints ORDER BY created_at, id
-                """, table, naming: "id"
-            ) { c in
-                let endpoint = CopiedEndpoint(
-                    id: try c.text(1), url: try c.text(2), secret: try c.text(3), eventTypes: try c.text(4),
-                    active: try c.integer(5), description: try c.text(6), createdAt: try c.time(7),
-                    updatedAt: try c.time(8), previousSecret: c.optionalText(9),
-                    previousSecretExpiresAt: try c.optionalTime(10),
-                    disabledReason: c.optionalText(11), disabledAt: try c.optionalTime(12),
-                    ordered: try c.integer(13))
-                try batcher.add(
-                    endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .deliveries:
-            var batcher = CopyBatcher(limit, CopyBatch.deliveries)
-            try each(
-                """
-                SELECT seq, id, endpoint_id, event_type, payload_json, attempt_count, keysat_rfc3339(next_attempt_at),
-                       last_status_code, last_error, keysat_rfc3339(delivered_at), keysat_rfc3339(created_at),
-                       keysat_webhooks_history
-                FROM webhook_deliveries ORDER BY seq
-                """, table, naming: "seq"
-            ) { c in
-                let delivery = CopiedDelivery(
-                    id: try c.text(1), endpointID: try c.text(2), eventType: try c.text(3),
-                    payload: try c.text(4),
-                    attemptCount: try c.integer(5), nextAttemptAt: try c.optionalTime(6),
-                    lastStatusCode: try c.optionalInteger(7), lastError: c.optionalText(8),
-                    deliveredAt: try c.optionalTime(9), createdAt: try c.time(10),
-                    history: try c.optionalRowNumber(11))
-                try batcher.add(
-                    delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
-                    body)
-            }
-            try batcher.finish(body)
-        case .attempts:
-            var batcher = CopyBatcher(limit, CopyBatch.attempts)
-            try each(
-                """
-                SELECT id, id, delivery_id, attempt_number, keysat_rfc3339(started_at), duration_ms, status_code, error,
-                       response_body, history_id
-                FROM webhook_delivery_attempts ORDER BY id
-                """, table, naming: "id"
-            ) { c in
-                guard let id = try c.optionalRowNumber(1) else { throw c.defect(1, "is NULL") }
-                let attempt = CopiedAttempt(
-                    id: id, deliveryID: try c.text(2), attemptNumber: try c.integer(3),
-                    startedAt: try c.time(4),
-                    durationMS: try c.integer(5), statusCode: try c.optionalInteger(6),
-                    error: c.optionalText(7),
-                    responseBody: c.optionalText(8), history: try c.optionalRowNumber(9))
-                try batcher.add(
-                    attempt,
-                    size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
-                    body)
-            }
-            try batcher.finish(body)
-        case .idempotencyKeys:
-            var batcher = CopyBatcher(limit, CopyBatch.idempotencyKeys)
-            try each(
-                """
-                SELECT key, key, event_type, deliveries_json, keysat_rfc3339(created_at), request_hash
-                FROM keysat_webhooks_idempotency ORDER BY created_at, key
-                """, table, naming: "key"
-            ) { c in
-                let key = CopiedIdempotencyKey(
-                    key: try c.text(1), eventType: try c.text(2), deliveriesJSON: try c.text(3),
-                    createdAt: try c.time(4),
-                    requestHash: c.optionalText(5))
-                try batcher.add(key, size: 100 + key.key.utf8.count + key.deliveriesJSON.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .eventTypes:
-            var batcher = CopyBatcher(limit, CopyBatch.eventTypes)
-            try each(
-                "SELECT name, name, keysat_rfc3339(declared_at) FROM keysat_webhooks_event_types ORDER BY name",
-                table, naming: "name"
-            ) { c in
-                let type = CopiedEventType(name: try c.text(1), declaredAt: try c.time(2))
-                try batcher.add(type, size: 64 + type.name.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .endpointHealth:
-            var batcher = CopyBatcher(limit, CopyBatch.endpointHealth)
-            try each(
-                """
-                SELECT endpoint_id, endpoint_id, keysat_rfc3339(last_success_at), keysat_rfc3339(last_failure_at),
-                       failure_streak
-                FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
-                """, table, naming: "endpoint_id"
-            ) { c in
-                let health = CopiedEndpointHealth(
-                    endpointID: try c.text(1), lastSuccessAt: try c.optionalTime(2),
-                    lastFailureAt: try c.optionalTime(3),
-                    failureStreak: try c.integer(4))
-                try batcher.add(health, size: 100, body)
-            }
-            try batcher.finish(body)
-        case .attemptMinutes:
-            var batcher = CopyBatcher(limit, CopyBatch.attemptMinutes)
-            try each(
-                """
-                SELECT endpoint_id || ' ' || keysat_rfc3339(minute), keysat_rfc3339(minute), endpoint_id, attempts, successes
-                FROM keysat_webhooks_attempt_minutes ORDER BY minute, endpoint_id
-                """, table, naming: "key"
-            ) { c in
-                let minute = CopiedAttemptMinute(
-                    minute: try c.time(1), endpointID: try c.text(2), attempts: try c.integer(3),
-                    successes: try c.integer(4))
-                try batcher.add(minute, size: 100, body)
-            }
-            try batcher.finish(body)
+        case .endpoints: try readEndpoints(table, limit: limit, body)
+        case .deliveries: try readDeliveries(table, limit: limit, body)
+        case .attempts: try readAttempts(table, limit: limit, body)
+        case .idempotencyKeys: try readIdempotencyKeys(table, limit: limit, body)
+        case .eventTypes: try readEventTypes(table, limit: limit, body)
+        case .endpointHealth: try readEndpointHealth(table, limit: limit, body)
+        case .attemptMinutes: try readAttemptMinutes(table, limit: limit, body)
         }
+    }
+
+    private func readEndpoints(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void)
+        throws
+    {
+        var batcher = CopyBatcher(limit, CopyBatch.endpoints)
+        try each(
+            """
+            SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
+                   keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
+                   disabled_reason, keysat_rfc3339(disabled_at), ordered
+            FROM webhook_endpoints ORDER BY created_at, id
+            """, table, naming: "id"
+        ) { c in
+            let endpoint = CopiedEndpoint(
+                id: try c.text(1), url: try c.text(2), secret: try c.text(3), eventTypes: try c.text(4),
+                active: try c.integer(5), description: try c.text(6), createdAt: try c.time(7),
+                updatedAt: try c.time(8), previousSecret: c.optionalText(9),
+                previousSecretExpiresAt: try c.optionalTime(10),
+                disabledReason: c.optionalText(11), disabledAt: try c.optionalTime(12),
+                ordered: try c.integer(13))
+            try batcher.add(
+                endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readDeliveries(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.deliveries)
+        try each(
+            """
+            SELECT seq, id, endpoint_id, event_type, payload_json, attempt_count, keysat_rfc3339(next_attempt_at),
+                   last_status_code, last_error, keysat_rfc3339(delivered_at), keysat_rfc3339(created_at),
+                   keysat_webhooks_history
+            FROM webhook_deliveries ORDER BY seq
+            """, table, naming: "seq"
+        ) { c in
+            let delivery = CopiedDelivery(
+                id: try c.text(1), endpointID: try c.text(2), eventType: try c.text(3),
+                payload: try c.text(4),
+                attemptCount: try c.integer(5), nextAttemptAt: try c.optionalTime(6),
+                lastStatusCode: try c.optionalInteger(7), lastError: c.optionalText(8),
+                deliveredAt: try c.optionalTime(9), createdAt: try c.time(10),
+                history: try c.optionalRowNumber(11))
+            try batcher.add(
+                delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
+                body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readAttempts(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void)
+        throws
+    {
+        var batcher = CopyBatcher(limit, CopyBatch.attempts)
+        try each(
+            """
+            SELECT id, id, delivery_id, attempt_number, keysat_rfc3339(started_at), duration_ms, status_code, error,
+                   response_body, history_id
+            FROM webhook_delivery_attempts ORDER BY id
+            """, table, naming: "id"
+        ) { c in
+            guard let id = try c.optionalRowNumber(1) else { throw c.defect(1, "is NULL") }
+            let attempt = CopiedAttempt(
+                id: id, deliveryID: try c.text(2), attemptNumber: try c.integer(3),
+                startedAt: try c.time(4),
+                durationMS: try c.integer(5), statusCode: try c.optionalInteger(6),
+                error: c.optionalText(7),
+                responseBody: c.optionalText(8), history: try c.optionalRowNumber(9))
+            try batcher.add(
+                attempt,
+                size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
+                body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readIdempotencyKeys(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.idempotencyKeys)
+        try each(
+            """
+            SELECT key, key, event_type, deliveries_json, keysat_rfc3339(created_at), request_hash
+            FROM keysat_webhooks_idempotency ORDER BY created_at, key
+            """, table, naming: "key"
+        ) { c in
+            let key = CopiedIdempotencyKey(
+                key: try c.text(1), eventType: try c.text(2), deliveriesJSON: try c.text(3),
+                createdAt: try c.time(4),
+                requestHash: c.optionalText(5))
+            try batcher.add(key, size: 100 + key.key.utf8.count + key.deliveriesJSON.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readEventTypes(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.eventTypes)
+        try each(
+            "SELECT name, name, keysat_rfc3339(declared_at) FROM keysat_webhooks_event_types ORDER BY name",
+            table, naming: "name"
+        ) { c in
+            let type = CopiedEventType(name: try c.text(1), declaredAt: try c.time(2))
+            try batcher.add(type, size: 64 + type.name.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readEndpointHealth(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.endpointHealth)
+        try each(
+            """
+            SELECT endpoint_id, endpoint_id, keysat_rfc3339(last_success_at), keysat_rfc3339(last_failure_at),
+                   failure_streak
+            FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
+            """, table, naming: "endpoint_id"
+        ) { c in
+            let health = CopiedEndpointHealth(
+                endpointID: try c.text(1), lastSuccessAt: try c.optionalTime(2),
+                lastFailureAt: try c.optionalTime(3),
+                failureStreak: try c.integer(4))
+            try batcher.add(health, size: 100, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readAttemptMinutes(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.attemptMinutes)
+        try each(
+            """
+            SELECT endpoint_id || ' ' || keysat_rfc3339(minute), keysat_rfc3339(minute), endpoint_id, attempts, successes
+            FROM keysat_webhooks_attempt_minutes ORDER BY minute, endpoint_id
+            """, table, naming: "key"
+        ) { c in
+            let minute = CopiedAttemptMinute(
+                minute: try c.time(1), endpointID: try c.text(2), attempts: try c.integer(3),
+                successes: try c.integer(4))
+            try batcher.add(minute, size: 100, body)
+        }
+        try batcher.finish(body)
     }
 
     /// The rows of `sql` through a cursor, `fetchRows` at a time (never all in memory); column
@@ -317,93 +352,116 @@ final class PostgresQueueWriter: QueueWriter {
     }
 
     func write(_ batch: CopyBatch) throws {
-        func times(_ values: [Timestamp?]) -> [String?] { values.map { $0?.rfc3339 } }
-        func integers(_ values: [Int?]) -> [String?] { values.map { $0.map(String.init) } }
-        func numbers(_ values: [Int64?]) -> [String?] { values.map { $0.map(String.init) } }
         switch batch {
-        case .endpoints(let rows):
-            try insert(
-                .endpoints,
-                [
-                    ("id", "text", rows.map(\.id)), ("url", "text", rows.map(\.url)),
-                    ("secret", "text", rows.map(\.secret)),
-                    ("event_types", "text", rows.map(\.eventTypes)),
-                    ("active", "integer", integers(rows.map(\.active))),
-                    ("description", "text", rows.map(\.description)),
-                    ("created_at", "timestamptz", times(rows.map(\.createdAt))),
-                    ("updated_at", "timestamptz", times(rows.map(\.updatedAt))),
-                    ("previous_secret", "text", rows.map(\.previousSecret)),
-                    ("previous_secret_expires_at", "timestamptz", times(rows.map(\.previousSecretExpiresAt))),
-                    ("disabled_reason", "text", rows.map(\.disabledReason)),
-                    ("disabled_at", "timestamptz", times(rows.map(\.disabledAt))),
-                    ("ordered", "integer", integers(rows.map(\.ordered))),
-                ], returning: "id", keys: rows.map(\.id), what: "endpoint")
-        case .deliveries(let rows):
-            // No seq: the identity numbers the rows in the order given, the source's.
-            try insert(
-                .deliveries,
-                [
-                    ("id", "text", rows.map(\.id)), ("endpoint_id", "text", rows.map(\.endpointID)),
-                    ("event_type", "text", rows.map(\.eventType)),
-                    ("payload_json", "text", rows.map(\.payload)),
-                    ("attempt_count", "integer", integers(rows.map(\.attemptCount))),
-                    ("next_attempt_at", "timestamptz", times(rows.map(\.nextAttemptAt))),
-                    ("last_status_code", "integer", integers(rows.map(\.lastStatusCode))),
-                    ("last_error", "text", rows.map(\.lastError)),
-                    ("delivered_at", "timestamptz", times(rows.map(\.deliveredAt))),
-                    ("created_at", "timestamptz", times(rows.map(\.createdAt))),
-                    ("keysat_webhooks_history", "bigint", numbers(rows.map(\.history))),
-                ], returning: "id", keys: rows.map(\.id), what: "delivery")
-        case .attempts(let rows):
-            try insert(
-                .attempts,
-                [
-                    ("id", "bigint", numbers(rows.map(\.id))),
-                    ("delivery_id", "text", rows.map(\.deliveryID)),
-                    ("attempt_number", "integer", integers(rows.map(\.attemptNumber))),
-                    ("started_at", "timestamptz", times(rows.map(\.startedAt))),
-                    ("duration_ms", "integer", integers(rows.map(\.durationMS))),
-                    ("status_code", "integer", integers(rows.map(\.statusCode))),
-                    ("error", "text", rows.map(\.error)),
-                    ("response_body", "text", rows.map(\.responseBody)),
-                    ("history_id", "bigint", numbers(rows.map(\.history))),
-                ], returning: "id::text", keys: rows.map { String($0.id) }, what: "attempt")
-        case .idempotencyKeys(let rows):
-            try insert(
-                .idempotencyKeys,
-                [
-                    ("key", "text", rows.map(\.key)), ("event_type", "text", rows.map(\.eventType)),
-                    ("deliveries_json", "text", rows.map(\.deliveriesJSON)),
-                    ("created_at", "timestamptz", times(rows.map(\.createdAt))),
-                    ("request_hash", "text", rows.map(\.requestHash)),
-                ], returning: "key", keys: rows.map(\.key), what: "idempotency key")
-        case .eventTypes(let rows):
-            try insert(
-                .eventTypes,
-                [
-                    ("name", "text", rows.map(\.name)),
-                    ("declared_at", "timestamptz", times(rows.map(\.declaredAt))),
-                ],
-                returning: "name", keys: rows.map(\.name), what: "event type")
-        case .endpointHealth(let rows):
-            try insert(
-                .endpointHealth,
-                [
-                    ("endpoint_id", "text", rows.map(\.endpointID)),
-                    ("last_success_at", "timestamptz", times(rows.map(\.lastSuccessAt))),
-                    ("last_failure_at", "timestamptz", times(rows.map(\.lastFailureAt))),
-                    ("failure_streak", "integer", integers(rows.map(\.failureStreak))),
-                ], returning: "endpoint_id", keys: rows.map(\.endpointID), what: "the health of endpoint")
-        case .attemptMinutes(let rows):
-            try insert(
-                .attemptMinutes,
-                [
-                    ("minute", "timestamptz", times(rows.map(\.minute))),
-                    ("endpoint_id", "text", rows.map(\.endpointID)),
-                    ("attempts", "integer", integers(rows.map(\.attempts))),
-                    ("successes", "integer", integers(rows.map(\.successes))),
-                ], returning: "endpoint_id || ' ' || keysat_rfc3339(minute)",
-                keys: rows.map { "\($0.endpointID) \($0.minute.rfc3339)" }, what: "the summary of")
+        case .endpoints(let rows): try writeEndpoints(rows)
+        case .deliveries(let rows): try writeDeliveries(rows)
+        case .attempts(let rows): try writeAttempts(rows)
+        case .idempotencyKeys(let rows): try writeIdempotencyKeys(rows)
+        case .eventTypes(let rows): try writeEventTypes(rows)
+        case .endpointHealth(let rows): try writeEndpointHealth(rows)
+        case .attemptMinutes(let rows): try writeAttemptMinutes(rows)
         }
     }
+
+    private func writeEndpoints(_ rows: [CopiedEndpoint]) throws {
+        try insert(
+            .endpoints,
+            [
+                ("id", "text", rows.map(\.id)), ("url", "text", rows.map(\.url)),
+                ("secret", "text", rows.map(\.secret)),
+                ("event_types", "text", rows.map(\.eventTypes)),
+                ("active", "integer", integers(rows.map(\.active))),
+                ("description", "text", rows.map(\.description)),
+                ("created_at", "timestamptz", times(rows.map(\.createdAt))),
+                ("updated_at", "timestamptz", times(rows.map(\.updatedAt))),
+                ("previous_secret", "text", rows.map(\.previousSecret)),
+                ("previous_secret_expires_at", "timestamptz", times(rows.map(\.previousSecretExpiresAt))),
+                ("disabled_reason", "text", rows.map(\.disabledReason)),
+                ("disabled_at", "timestamptz", times(rows.map(\.disabledAt))),
+                ("ordered", "integer", integers(rows.map(\.ordered))),
+            ], returning: "id", keys: rows.map(\.id), what: "endpoint")
+    }
+
+    private func writeDeliveries(_ rows: [CopiedDelivery]) throws {
+        // No seq: the identity numbers the rows in the order given, the source's.
+        try insert(
+            .deliveries,
+            [
+                ("id", "text", rows.map(\.id)), ("endpoint_id", "text", rows.map(\.endpointID)),
+                ("event_type", "text", rows.map(\.eventType)),
+                ("payload_json", "text", rows.map(\.payload)),
+                ("attempt_count", "integer", integers(rows.map(\.attemptCount))),
+                ("next_attempt_at", "timestamptz", times(rows.map(\.nextAttemptAt))),
+                ("last_status_code", "integer", integers(rows.map(\.lastStatusCode))),
+                ("last_error", "text", rows.map(\.lastError)),
+                ("delivered_at", "timestamptz", times(rows.map(\.deliveredAt))),
+                ("created_at", "timestamptz", times(rows.map(\.createdAt))),
+                ("keysat_webhooks_history", "bigint", numbers(rows.map(\.history))),
+            ], returning: "id", keys: rows.map(\.id), what: "delivery")
+    }
+
+    private func writeAttempts(_ rows: [CopiedAttempt]) throws {
+        try insert(
+            .attempts,
+            [
+                ("id", "bigint", numbers(rows.map(\.id))),
+                ("delivery_id", "text", rows.map(\.deliveryID)),
+                ("attempt_number", "integer", integers(rows.map(\.attemptNumber))),
+                ("started_at", "timestamptz", times(rows.map(\.startedAt))),
+                ("duration_ms", "integer", integers(rows.map(\.durationMS))),
+                ("status_code", "integer", integers(rows.map(\.statusCode))),
+                ("error", "text", rows.map(\.error)),
+                ("response_body", "text", rows.map(\.responseBody)),
+                ("history_id", "bigint", numbers(rows.map(\.history))),
+            ], returning: "id::text", keys: rows.map { String($0.id) }, what: "attempt")
+    }
+
+    private func writeIdempotencyKeys(_ rows: [CopiedIdempotencyKey]) throws {
+        try insert(
+            .idempotencyKeys,
+            [
+                ("key", "text", rows.map(\.key)), ("event_type", "text", rows.map(\.eventType)),
+                ("deliveries_json", "text", rows.map(\.deliveriesJSON)),
+                ("created_at", "timestamptz", times(rows.map(\.createdAt))),
+                ("request_hash", "text", rows.map(\.requestHash)),
+            ], returning: "key", keys: rows.map(\.key), what: "idempotency key")
+    }
+
+    private func writeEventTypes(_ rows: [CopiedEventType]) throws {
+        try insert(
+            .eventTypes,
+            [
+                ("name", "text", rows.map(\.name)),
+                ("declared_at", "timestamptz", times(rows.map(\.declaredAt))),
+            ],
+            returning: "name", keys: rows.map(\.name), what: "event type")
+    }
+
+    private func writeEndpointHealth(_ rows: [CopiedEndpointHealth]) throws {
+        try insert(
+            .endpointHealth,
+            [
+                ("endpoint_id", "text", rows.map(\.endpointID)),
+                ("last_success_at", "timestamptz", times(rows.map(\.lastSuccessAt))),
+                ("last_failure_at", "timestamptz", times(rows.map(\.lastFailureAt))),
+                ("failure_streak", "integer", integers(rows.map(\.failureStreak))),
+            ], returning: "endpoint_id", keys: rows.map(\.endpointID), what: "the health of endpoint")
+    }
+
+    private func writeAttemptMinutes(_ rows: [CopiedAttemptMinute]) throws {
+        try insert(
+            .attemptMinutes,
+            [
+                ("minute", "timestamptz", times(rows.map(\.minute))),
+                ("endpoint_id", "text", rows.map(\.endpointID)),
+                ("attempts", "integer", integers(rows.map(\.attempts))),
+                ("successes", "integer", integers(rows.map(\.successes))),
+            ], returning: "endpoint_id || ' ' || keysat_rfc3339(minute)",
+            keys: rows.map { "\($0.endpointID) \($0.minute.rfc3339)" }, what: "the summary of")
+    }
 }
+
+// Values as the write statements take them.
+private func times(_ values: [Timestamp?]) -> [String?] { values.map { $0?.rfc3339 } }
+private func integers(_ values: [Int?]) -> [String?] { values.map { $0.map(String.init) } }
+private func numbers(_ values: [Int64?]) -> [String?] { values.map { $0.map(String.init) } }

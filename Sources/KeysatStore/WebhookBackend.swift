@@ -80,7 +80,6 @@ public protocol DeliveryInspection: AnyObject {
     func delivery(id: String) throws -> DeliveryRecord
     func attempts(deliveryID: String) throws -> [AttemptRecord]
     func retry(ids: [String], force: Bool) throws -> Int
-    func retryDead(_ filter: DeliveryFilter) throws -> Int
     func replayable(_ filter: DeliveryFilter) throws -> [String]
     func replay(_ filter: DeliveryFilter) throws -> Int
     func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String>
@@ -148,6 +147,14 @@ extension QueueMaintenance {
 }
 
 extension DeliveryInspection {
+    /// Re-queues every dead delivery matching `filter` (its state is forced to `dead`): a
+    /// replay of the dead, on every backend.
+    public func retryDead(_ filter: DeliveryFilter) throws -> Int {
+        var scope = filter
+        scope.state = .dead
+        return try replay(scope)
+    }
+
     /// Deliveries matching `filter`, newest first, with their payloads.
     public func deliveries(_ filter: DeliveryFilter, limit: Int) throws -> [DeliveryRecord] {
         try deliveries(filter, limit: limit, payloads: true)

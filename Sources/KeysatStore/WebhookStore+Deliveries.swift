@@ -107,13 +107,6 @@ extension WebhookStore {
         }
     }
 
-    /// Re-queues every dead delivery matching `filter` (its state is forced to `dead`).
-    public func retryDead(_ filter: DeliveryFilter) throws -> Int {
-        var scope = filter
-        scope.state = .dead
-        return try replay(scope)
-    }
-
     /// The ids of the finished deliveries `filter` selects (its state must be `dead`,
     /// `delivered` or `finished`), oldest first: what `replay` would re-queue.
     public func replayable(_ filter: DeliveryFilter) throws -> [String] {

@@ -44,141 +44,176 @@ final class SQLiteQueueReader: QueueReader {
 
     func read(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void) throws {
         switch table {
-        case .endpoints:
-            var batcher = CopyBatcher(limit, CopyBatch.endpoints)
-            try each(
-                """
-                SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
-                       previous_secret_expires_at, disabled_reason, disabled_at, ordered
-                FROM webhook_endpoints ORDER BY rowid
-                """, table
-            ) { c in
-                let endpoint = CopiedEndpoint(
-                    id: try c.key(1, "id"), url: try c.text(2, "url"), secret: try c.text(3, "secret"),
-                    eventTypes: try c.text(4, "event_types"), active: try c.integer(5, "active"),
-                    description: try c.text(6, "description"), createdAt: try c.time(7, "created_at"),
-                    updatedAt: try c.time(8, "updated_at"),
-                    previousSecret: try c.optionalText(9, "previous_secret"),
-                    previousSecretExpiresAt: try c.optionalTime(10, "previous_secret_expires_at"),
-                    disabledReason: try c.optionalText(11, "disabled_reason"),
-                    disabledAt: try c.optionalTime(12, "disabled_at"), ordered: try c.integer(13, "ordered"))
-                try batcher.add(
-                    endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .deliveries:
-            var batcher = CopyBatcher(limit, CopyBatch.deliveries)
-            try each(
-                """
-                SELECT rowid, id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, last_status_code,
-                       last_error, delivered_at, created_at, keysat_webhooks_history
-                FROM webhook_deliveries ORDER BY rowid
-                """, table
-            ) { c in
-                // A pending row is judged first as a run judges it (issue 20), before any other
-                // read of its columns converts them.
-                if c.row.isNull(9), !c.row.isNull(6),
-                    let defect = DeliveryRowCheck.defect(
-                        c.row, DeliveryRowCheck.Columns(id: 1, attemptCount: 5, nextAttemptAt: 6))
-                {
-                    throw c.defect("next_attempt_at", defect.reason)
-                }
-                let delivery = CopiedDelivery(
-                    id: try c.deliveryID(1, "id"), endpointID: try c.key(2, "endpoint_id"),
-                    eventType: try c.text(3, "event_type"), payload: try c.text(4, "payload_json"),
-                    attemptCount: try c.integer(
-                        5, "attempt_count", in: 0...DeliveryRowCheck.maximumAttemptCount),
-                    nextAttemptAt: try c.optionalTime(6, "next_attempt_at"),
-                    lastStatusCode: try c.optionalInteger(7, "last_status_code"),
-                    lastError: try c.optionalText(8, "last_error"),
-                    deliveredAt: try c.optionalTime(9, "delivered_at"),
-                    createdAt: try c.time(10, "created_at"),
-                    history: try c.optionalRowNumber(11, "keysat_webhooks_history"))
-                try batcher.add(
-                    delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
-                    body)
-            }
-            try batcher.finish(body)
-        case .attempts:
-            var batcher = CopyBatcher(limit, CopyBatch.attempts)
-            try each(
-                """
-                SELECT id, delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body, history_id
-                FROM webhook_delivery_attempts ORDER BY id
-                """, table
-            ) { c in
-                guard let id = try c.optionalRowNumber(0, "id") else {
-                    throw c.defect("id", "its id is NULL")
-                }
-                let attempt = CopiedAttempt(
-                    id: id, deliveryID: try c.key(1, "delivery_id"),
-                    attemptNumber: try c.integer(2, "attempt_number"),
-                    startedAt: try c.time(3, "started_at"), durationMS: try c.integer(4, "duration_ms"),
-                    statusCode: try c.optionalInteger(5, "status_code"),
-                    error: try c.optionalText(6, "error"),
-                    responseBody: try c.optionalText(7, "response_body"),
-                    history: try c.optionalRowNumber(8, "history_id"))
-                try batcher.add(
-                    attempt,
-                    size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
-                    body)
-            }
-            try batcher.finish(body)
-        case .idempotencyKeys:
-            var batcher = CopyBatcher(limit, CopyBatch.idempotencyKeys)
-            try each(
-                """
-                SELECT rowid, key, event_type, deliveries_json, created_at, request_hash
-                FROM keysat_webhooks_idempotency ORDER BY rowid
-                """, table
-            ) { c in
-                let key = CopiedIdempotencyKey(
-                    key: try c.key(1, "key"), eventType: try c.text(2, "event_type"),
-                    deliveriesJSON: try c.text(3, "deliveries_json"), createdAt: try c.time(4, "created_at"),
-                    requestHash: try c.optionalText(5, "request_hash"))
-                try batcher.add(key, size: 100 + key.key.utf8.count + key.deliveriesJSON.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .eventTypes:
-            var batcher = CopyBatcher(limit, CopyBatch.eventTypes)
-            try each("SELECT name, declared_at FROM keysat_webhooks_event_types ORDER BY name", table, key: 0)
-            { c in
-                let type = CopiedEventType(
-                    name: try c.key(0, "name"), declaredAt: try c.time(1, "declared_at"))
-                try batcher.add(type, size: 64 + type.name.utf8.count, body)
-            }
-            try batcher.finish(body)
-        case .endpointHealth:
-            var batcher = CopyBatcher(limit, CopyBatch.endpointHealth)
-            try each(
-                """
-                SELECT endpoint_id, last_success_at, last_failure_at, failure_streak
-                FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
-                """, table, key: 0
-            ) { c in
-                let health = CopiedEndpointHealth(
-                    endpointID: try c.key(0, "endpoint_id"),
-                    lastSuccessAt: try c.optionalTime(1, "last_success_at"),
-                    lastFailureAt: try c.optionalTime(2, "last_failure_at"),
-                    failureStreak: try c.integer(3, "failure_streak"))
-                try batcher.add(health, size: 100, body)
-            }
-            try batcher.finish(body)
-        case .attemptMinutes:
-            var batcher = CopyBatcher(limit, CopyBatch.attemptMinutes)
-            try each(
-                """
-                SELECT minute, endpoint_id, attempts, successes
-                FROM keysat_webhooks_attempt_minutes ORDER BY minute, endpoint_id
-                """, table, key: 1
-            ) { c in
-                let minute = CopiedAttemptMinute(
-                    minute: try c.minute(0, "minute"), endpointID: try c.key(1, "endpoint_id"),
-                    attempts: try c.integer(2, "attempts"), successes: try c.integer(3, "successes"))
-                try batcher.add(minute, size: 100, body)
-            }
-            try batcher.finish(body)
+        case .endpoints: try readEndpoints(table, limit: limit, body)
+        case .deliveries: try readDeliveries(table, limit: limit, body)
+        case .attempts: try readAttempts(table, limit: limit, body)
+        case .idempotencyKeys: try readIdempotencyKeys(table, limit: limit, body)
+        case .eventTypes: try readEventTypes(table, limit: limit, body)
+        case .endpointHealth: try readEndpointHealth(table, limit: limit, body)
+        case .attemptMinutes: try readAttemptMinutes(table, limit: limit, body)
         }
+    }
+
+    private func readEndpoints(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void)
+        throws
+    {
+        var batcher = CopyBatcher(limit, CopyBatch.endpoints)
+        try each(
+            """
+            SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
+                   previous_secret_expires_at, disabled_reason, disabled_at, ordered
+            FROM webhook_endpoints ORDER BY rowid
+            """, table
+        ) { c in
+            let endpoint = CopiedEndpoint(
+                id: try c.key(1, "id"), url: try c.text(2, "url"), secret: try c.text(3, "secret"),
+                eventTypes: try c.text(4, "event_types"), active: try c.integer(5, "active"),
+                description: try c.text(6, "description"), createdAt: try c.time(7, "created_at"),
+                updatedAt: try c.time(8, "updated_at"),
+                previousSecret: try c.optionalText(9, "previous_secret"),
+                previousSecretExpiresAt: try c.optionalTime(10, "previous_secret_expires_at"),
+                disabledReason: try c.optionalText(11, "disabled_reason"),
+                disabledAt: try c.optionalTime(12, "disabled_at"), ordered: try c.integer(13, "ordered"))
+            try batcher.add(
+                endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readDeliveries(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.deliveries)
+        try each(
+            """
+            SELECT rowid, id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, last_status_code,
+                   last_error, delivered_at, created_at, keysat_webhooks_history
+            FROM webhook_deliveries ORDER BY rowid
+            """, table
+        ) { c in
+            // A pending row is judged first as a run judges it (issue 20), before any other
+            // read of its columns converts them.
+            if c.row.isNull(9), !c.row.isNull(6),
+                let defect = DeliveryRowCheck.defect(
+                    c.row, DeliveryRowCheck.Columns(id: 1, attemptCount: 5, nextAttemptAt: 6))
+            {
+                throw c.defect("next_attempt_at", defect.reason)
+            }
+            let delivery = CopiedDelivery(
+                id: try c.deliveryID(1, "id"), endpointID: try c.key(2, "endpoint_id"),
+                eventType: try c.text(3, "event_type"), payload: try c.text(4, "payload_json"),
+                attemptCount: try c.integer(
+                    5, "attempt_count", in: 0...DeliveryRowCheck.maximumAttemptCount),
+                nextAttemptAt: try c.optionalTime(6, "next_attempt_at"),
+                lastStatusCode: try c.optionalInteger(7, "last_status_code"),
+                lastError: try c.optionalText(8, "last_error"),
+                deliveredAt: try c.optionalTime(9, "delivered_at"),
+                createdAt: try c.time(10, "created_at"),
+                history: try c.optionalRowNumber(11, "keysat_webhooks_history"))
+            try batcher.add(
+                delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
+                body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readAttempts(_ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void)
+        throws
+    {
+        var batcher = CopyBatcher(limit, CopyBatch.attempts)
+        try each(
+            """
+            SELECT id, delivery_id, attempt_number, started_at, duration_ms, status_code, error, response_body, history_id
+            FROM webhook_delivery_attempts ORDER BY id
+            """, table
+        ) { c in
+            guard let id = try c.optionalRowNumber(0, "id") else {
+                throw c.defect("id", "its id is NULL")
+            }
+            let attempt = CopiedAttempt(
+                id: id, deliveryID: try c.key(1, "delivery_id"),
+                attemptNumber: try c.integer(2, "attempt_number"),
+                startedAt: try c.time(3, "started_at"), durationMS: try c.integer(4, "duration_ms"),
+                statusCode: try c.optionalInteger(5, "status_code"),
+                error: try c.optionalText(6, "error"),
+                responseBody: try c.optionalText(7, "response_body"),
+                history: try c.optionalRowNumber(8, "history_id"))
+            try batcher.add(
+                attempt,
+                size: 100 + (attempt.responseBody?.utf8.count ?? 0) + (attempt.error?.utf8.count ?? 0),
+                body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readIdempotencyKeys(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.idempotencyKeys)
+        try each(
+            """
+            SELECT rowid, key, event_type, deliveries_json, created_at, request_hash
+            FROM keysat_webhooks_idempotency ORDER BY rowid
+            """, table
+        ) { c in
+            let key = CopiedIdempotencyKey(
+                key: try c.key(1, "key"), eventType: try c.text(2, "event_type"),
+                deliveriesJSON: try c.text(3, "deliveries_json"), createdAt: try c.time(4, "created_at"),
+                requestHash: try c.optionalText(5, "request_hash"))
+            try batcher.add(key, size: 100 + key.key.utf8.count + key.deliveriesJSON.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readEventTypes(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.eventTypes)
+        try each("SELECT name, declared_at FROM keysat_webhooks_event_types ORDER BY name", table, key: 0) {
+            c in
+            let type = CopiedEventType(
+                name: try c.key(0, "name"), declaredAt: try c.time(1, "declared_at"))
+            try batcher.add(type, size: 64 + type.name.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readEndpointHealth(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.endpointHealth)
+        try each(
+            """
+            SELECT endpoint_id, last_success_at, last_failure_at, failure_streak
+            FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
+            """, table, key: 0
+        ) { c in
+            let health = CopiedEndpointHealth(
+                endpointID: try c.key(0, "endpoint_id"),
+                lastSuccessAt: try c.optionalTime(1, "last_success_at"),
+                lastFailureAt: try c.optionalTime(2, "last_failure_at"),
+                failureStreak: try c.integer(3, "failure_streak"))
+            try batcher.add(health, size: 100, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readAttemptMinutes(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.attemptMinutes)
+        try each(
+            """
+            SELECT minute, endpoint_id, attempts, successes
+            FROM keysat_webhooks_attempt_minutes ORDER BY minute, endpoint_id
+            """, table, key: 1
+        ) { c in
+            let minute = CopiedAttemptMinute(
+                minute: try c.minute(0, "minute"), endpointID: try c.key(1, "endpoint_id"),
+                attempts: try c.integer(2, "attempts"), successes: try c.integer(3, "successes"))
+            try batcher.add(minute, size: 100, body)
+        }
+        try batcher.finish(body)
     }
 
     /// Steps through `sql`'s rows one at a time (never all in memory), each named for messages
@@ -274,84 +309,107 @@ final class SQLiteQueueWriter: QueueWriter {
     }
 
     func write(_ batch: CopyBatch) throws {
-        func time(_ value: Timestamp?) -> SQLValue { .optional(value?.rfc3339) }
-        func integer(_ value: Int?) -> SQLValue { .optional(value) }
-        func number(_ value: Int64?) -> SQLValue { value.map(SQLValue.integer) ?? .null }
         switch batch {
-        case .endpoints(let rows):
-            for e in rows {
+        case .endpoints(let rows): try writeEndpoints(rows)
+        case .deliveries(let rows): try writeDeliveries(rows)
+        case .attempts(let rows): try writeAttempts(rows)
+        case .idempotencyKeys(let rows): try writeIdempotencyKeys(rows)
+        case .eventTypes(let rows): try writeEventTypes(rows)
+        case .endpointHealth(let rows): try writeEndpointHealth(rows)
+        case .attemptMinutes(let rows): try writeAttemptMinutes(rows)
+        }
+    }
+
+    private func writeEndpoints(_ rows: [CopiedEndpoint]) throws {
+        for e in rows {
+            try insert(
+                .endpoints, key: "endpoint \(e.id)",
+                [
+                    .text(e.id), .text(e.url), .text(e.secret), .text(e.eventTypes), integer(e.active),
+                    .text(e.description), time(e.createdAt), time(e.updatedAt),
+                    .optional(e.previousSecret),
+                    time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
+                    integer(e.ordered),
+                ])
+        }
+    }
+
+    private func writeDeliveries(_ rows: [CopiedDelivery]) throws {
+        for d in rows {
+            do {
                 try insert(
-                    .endpoints, key: "endpoint \(e.id)",
+                    .deliveries, key: "delivery \(d.id)",
                     [
-                        .text(e.id), .text(e.url), .text(e.secret), .text(e.eventTypes), integer(e.active),
-                        .text(e.description), time(e.createdAt), time(e.updatedAt),
-                        .optional(e.previousSecret),
-                        time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
-                        integer(e.ordered),
+                        .text(d.id), .text(d.endpointID), .text(d.eventType),
+                        .bytes(Array(d.payload.utf8)),
+                        integer(d.attemptCount), time(d.nextAttemptAt), integer(d.lastStatusCode),
+                        .optional(d.lastError), time(d.deliveredAt), time(d.createdAt), number(d.history),
                     ])
-            }
-        case .deliveries(let rows):
-            for d in rows {
-                do {
-                    try insert(
-                        .deliveries, key: "delivery \(d.id)",
-                        [
-                            .text(d.id), .text(d.endpointID), .text(d.eventType),
-                            .bytes(Array(d.payload.utf8)),
-                            integer(d.attemptCount), time(d.nextAttemptAt), integer(d.lastStatusCode),
-                            .optional(d.lastError), time(d.deliveredAt), time(d.createdAt), number(d.history),
-                        ])
-                } catch let error as KeysatError where error.cause == .sqlite(787) {
-                    // SQLITE_CONSTRAINT_FOREIGNKEY: Keysat's table refers deliveries to their
-                    // endpoint, which PostgreSQL's does not (a removed endpoint's deliveries stay
-                    // there until a run dead-letters them).
-                    throw KeysatError(
-                        .data,
-                        "cannot copy delivery \(d.id): its endpoint \(d.endpointID) is not in the source, and an SQLite database requires it: nothing was copied (purge or delete that endpoint's deliveries in the source first)",
-                        cause: error.cause)
-                }
-            }
-        case .attempts(let rows):
-            for a in rows {
-                try insert(
-                    .attempts, key: "attempt \(a.id)",
-                    [
-                        .integer(a.id), .text(a.deliveryID), integer(a.attemptNumber), time(a.startedAt),
-                        integer(a.durationMS), integer(a.statusCode), .optional(a.error),
-                        .optional(a.responseBody),
-                        number(a.history),
-                    ])
-            }
-        case .idempotencyKeys(let rows):
-            for k in rows {
-                try insert(
-                    .idempotencyKeys, key: "idempotency key \(k.key)",
-                    [
-                        .text(k.key), .text(k.eventType), .text(k.deliveriesJSON), time(k.createdAt),
-                        .optional(k.requestHash),
-                    ])
-            }
-        case .eventTypes(let rows):
-            for t in rows {
-                try insert(.eventTypes, key: "event type \(t.name)", [.text(t.name), time(t.declaredAt)])
-            }
-        case .endpointHealth(let rows):
-            for h in rows {
-                try insert(
-                    .endpointHealth, key: "the health of endpoint \(h.endpointID)",
-                    [
-                        .text(h.endpointID), time(h.lastSuccessAt), time(h.lastFailureAt),
-                        integer(h.failureStreak),
-                    ])
-            }
-        case .attemptMinutes(let rows):
-            for m in rows {
-                // "YYYY-MM-DDTHH:MM", the key `stats` reads.
-                let minute = String(m.minute.rfc3339.prefix(16))
-                try insert(
-                    .attemptMinutes, key: "the summary of endpoint \(m.endpointID) at \(minute)",
-                    [.text(minute), .text(m.endpointID), integer(m.attempts), integer(m.successes)])
+            } catch let error as KeysatError where error.cause == .sqlite(787) {
+                // SQLITE_CONSTRAINT_FOREIGNKEY: Keysat's table refers deliveries to their
+                // endpoint, which PostgreSQL's does not (a removed endpoint's deliveries stay
+                // there until a run dead-letters them).
+                throw KeysatError(
+                    .data,
+                    "cannot copy delivery \(d.id): its endpoint \(d.endpointID) is not in the source, and an SQLite database requires it: nothing was copied (purge or delete that endpoint's deliveries in the source first)",
+                    cause: error.cause)
             }
         }
     }
+
+    private func writeAttempts(_ rows: [CopiedAttempt]) throws {
+        for a in rows {
+            try insert(
+                .attempts, key: "attempt \(a.id)",
+                [
+                    .integer(a.id), .text(a.deliveryID), integer(a.attemptNumber), time(a.startedAt),
+                    integer(a.durationMS), integer(a.statusCode), .optional(a.error),
+                    .optional(a.responseBody),
+                    number(a.history),
+                ])
+        }
+    }
+
+    private func writeIdempotencyKeys(_ rows: [CopiedIdempotencyKey]) throws {
+        for k in rows {
+            try insert(
+                .idempotencyKeys, key: "idempotency key \(k.key)",
+                [
+                    .text(k.key), .text(k.eventType), .text(k.deliveriesJSON), time(k.createdAt),
+                    .optional(k.requestHash),
+                ])
+        }
+    }
+
+    private func writeEventTypes(_ rows: [CopiedEventType]) throws {
+        for t in rows {
+            try insert(.eventTypes, key: "event type \(t.name)", [.text(t.name), time(t.declaredAt)])
+        }
+    }
+
+    private func writeEndpointHealth(_ rows: [CopiedEndpointHealth]) throws {
+        for h in rows {
+            try insert(
+                .endpointHealth, key: "the health of endpoint \(h.endpointID)",
+                [
+                    .text(h.endpointID), time(h.lastSuccessAt), time(h.lastFailureAt),
+                    integer(h.failureStreak),
+                ])
+        }
+    }
+
+    private func writeAttemptMinutes(_ rows: [CopiedAttemptMinute]) throws {
+        for m in rows {
+            // "YYYY-MM-DDTHH:MM", the key `stats` reads.
+            let minute = String(m.minute.rfc3339.prefix(16))
+            try insert(
+                .attemptMinutes, key: "the summary of endpoint \(m.endpointID) at \(minute)",
+                [.text(minute), .text(m.endpointID), integer(m.attempts), integer(m.successes)])
+        }
+    }
 }
+
+// Values as the write statements take them.
+private func time(_ value: Timestamp?) -> SQLValue { .optional(value?.rfc3339) }
+private func integer(_ value: Int?) -> SQLValue { .optional(value) }
+private func number(_ value: Int64?) -> SQLValue { value.map(SQLValue.integer) ?? .null }
