@@ -118,6 +118,8 @@ final class SharedQueueChaosTests: XCTestCase {
                 if !seen.contains(request.deliveryID) { seen.append(request.deliveryID) }
             }
         XCTAssertEqual(firstReceipts, written, "the ordered endpoint's order: \(context)")
-        XCTAssertEqual(written.count, confirmed.count, context)
+        // Every confirmed event, and at most one more: an enqueue stopped at the end may have
+        // committed before its shell noted it.
+        XCTAssertTrue((confirmed.count...confirmed.count + 1).contains(written.count), "\(written.count) written: \(context)")
     }
 }
