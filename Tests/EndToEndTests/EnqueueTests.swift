@@ -60,7 +60,8 @@ final class EnqueueTests: XCTestCase {
             let id = try XCTUnwrap(result.lines.first)
             let row = try XCTUnwrap(
                 SQL.rows(
-                    db.path, "SELECT payload_json, created_at FROM webhook_deliveries WHERE id = '\(id)'"
+                    db.path,
+                    "SELECT payload_json, \(SQL.programTime(db.path, "created_at")) AS created_at FROM webhook_deliveries WHERE id = '\(id)'"
                 ).first)
             let created = try XCTUnwrap(row["created_at"] as? String)
             let expected =

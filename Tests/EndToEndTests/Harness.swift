@@ -236,6 +236,12 @@ enum SQL {
             : "json_extract(\(column), '$.\(keys.joined(separator: "."))')"
     }
 
+    /// `column`, a time, as the programs write it (RFC 3339, six digits of microseconds):
+    /// PostgreSQL's own text of a `timestamptz` drops trailing zeros (".69727+00:00").
+    static func programTime(_ database: String, _ column: String) -> String {
+        TestBackend.isPostgreSQL(database) ? "keysat_rfc3339(\(column))" : column
+    }
+
     /// The column that numbers rows in the order they were written: SQLite's rowid,
     /// PostgreSQL's identity column `seq`.
     static func writtenOrder(_ database: String) -> String {
