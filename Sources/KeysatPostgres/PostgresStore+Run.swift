@@ -87,7 +87,7 @@ extension PostgresStore: DeliveryStore {
     {
         guard let first = deliveries.first else { return [] }
         var generator = SystemRandomNumberGenerator()
-        let tokens = deliveries.map { _ in PostgresStore.uuid(using: &generator) }
+        let tokens = deliveries.map { _ in Identifiers.uuid4(using: &generator) }
         let answer = try value(
             "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
@@ -152,24 +152,5 @@ extension PostgresStore: DeliveryStore {
                  WHERE d2.endpoint_id = $1 AND a2.status_code BETWEEN 200 AND 299), '-infinity')
             """, [endpointID]
         ).flatMap { Timestamp(rfc3339: $0) }
-    }
-
-    /// A random version-4 UUID, the token of one claim.
-    static func uuid(using generator: inout some RandomNumberGenerator) -> String {
-        // Two draws, not sixteen: from the system's generator each is a getrandom(2) call.
-        let (high, low) = (generator.next(), generator.next())
-        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
-        bytes[6] = bytes[6] & 0x0f | 0x40
-        bytes[8] = bytes[8] & 0x3f | 0x80
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
     }
 }

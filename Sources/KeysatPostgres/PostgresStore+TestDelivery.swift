@@ -23,7 +23,7 @@ extension PostgresStore {
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
         let id = Identifiers.uuid4(using: &generator)
-        let token = Self.uuid(using: &generator)
+        let token = Identifiers.uuid4(using: &generator)
         try transaction {
             let active = try rows("SELECT active = 1 FROM webhook_endpoints WHERE id = $1", [endpointID])
             guard let row = active.first else { throw WebhookStore.noSuchEndpoint(endpointID) }

@@ -383,7 +383,7 @@ final class PostgresLeaseTests: XCTestCase {
         ).map { $0[0] }
         XCTAssertEqual(back, texts.map { $0?.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") })
         var generator = SystemRandomNumberGenerator()
-        let tokens = (0..<200).map { _ in PostgresStore.uuid(using: &generator) }
+        let tokens = (0..<200).map { _ in Identifiers.uuid4(using: &generator) }
         XCTAssertEqual(Set(tokens).count, 200)
         let versions = try run.rows(
             "SELECT DISTINCT substr(t::uuid::text, 15, 1) || substr(t::uuid::text, 20, 1) ~ '^4[89ab]$' FROM unnest($1::text[]) AS t",
