@@ -138,23 +138,16 @@ enum PostgresSchema {
                 successes integer NOT NULL,
                 PRIMARY KEY (minute, endpoint_id)
             );
-            \(claimFunction)
+            \(claimFunctionV1)
             """
-        )
+        ),
+        (2, claimFunction),
     ]
 
-    /// Takes deliveries of one endpoint for a run: an answer for each, in order: 'claimed',
-    /// 'taken' or 'busy'. The rules that must hold across runs on several hosts, in one round
-    /// trip. Claims of one endpoint take turns on its row (`FOR UPDATE`, held for the few
-    /// statements of the call; an operator's transaction holding it makes the answer 'busy'
-    /// after 200 ms rather than an error), and every statement after that takes a new snapshot
-    /// (a VOLATILE function under READ COMMITTED), so each sees the claims the others
-    /// committed: the endpoint's attempts in flight — other runs' live claims and the
-    /// `p_mine` this run counts itself — stay under the cap, and an ordered endpoint has at
-    /// most one, on its oldest pending delivery. The rows are taken with the MATERIALIZED CTE
-    /// form, never `IN (… LIMIT)` (docs/POSTGRES.md), skipping rows another session holds.
-    /// Due means due by the database's clock.
-    static let claimFunction = """
+    /// The claim of schema 1, kept as it was applied: a step is never edited once released.
+    /// It locked the endpoint's row (FOR UPDATE, in a subtransaction for the 200 ms wait) and
+    /// each claimed row (FOR UPDATE SKIP LOCKED) before updating it: replaced in step 2.
+    static let claimFunctionV1 = """
         CREATE FUNCTION keysat_claim(p_seqs bigint[], p_ids text[], p_attempts integer[], p_tokens uuid[],
                                      p_endpoint text, p_cap integer, p_mine integer, p_ordered boolean,
                                      p_lease_ms bigint, p_run text)
@@ -228,6 +221,103 @@ enum PostgresSchema {
         END
         $$;
         """
+
+    /// Takes deliveries of one endpoint for a run: an answer for each, in order: 'claimed',
+    /// 'taken' or 'busy'. The rules that must hold across runs on several hosts, in one round
+    /// trip (docs/POSTGRES.md "claims with leases").
+    ///
+    /// Claims of one endpoint take turns on a transaction-scoped advisory lock keyed by the
+    /// endpoint, which only this function takes, for the few statements of the call: no row
+    /// written, no subtransaction, and an operator's transaction on the endpoint's row does not
+    /// hold them up. Every statement after it takes a new snapshot (a VOLATILE function under
+    /// READ COMMITTED), so each sees the claims the others committed: the endpoint's attempts
+    /// in flight — other runs' live claims and the `p_mine` this run counts itself — stay
+    /// under the cap. An ordered endpoint also locks its row (`FOR UPDATE`, at most 200 ms,
+    /// then 'busy'), which an enqueue for it holds `FOR SHARE` until it commits: at most one
+    /// in flight, on its oldest pending delivery. Only the first `room` rows are candidates,
+    /// updated where still due by the database's clock, unleased and at the attempt count read:
+    /// no row lock before the update (with `FOR UPDATE SKIP LOCKED` the claim cost 1.4 times as
+    /// much, pg_stat_statements, docs/BENCHMARKS.md); another run cannot be updating the same
+    /// rows (same endpoint, same lock), and a row an outcome's commit holds is waited for, then
+    /// re-checked (skipped once its lease is live or it is no longer due).
+    static let claimFunction = """
+        CREATE OR REPLACE FUNCTION keysat_claim(p_seqs bigint[], p_ids text[], p_attempts integer[], p_tokens uuid[],
+                                                p_endpoint text, p_cap integer, p_mine integer, p_ordered boolean,
+                                                p_lease_ms bigint, p_run text)
+        RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            room integer;
+            claimed bigint[];
+        BEGIN
+            -- A claim need not survive a crash of the server: a claim lost so leaves the row
+            -- without a token, so the run's outcome is not written (fenced) and the row is
+            -- sent again: at least once still.
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_advisory_xact_lock(\(claimLockClass), hashtext(p_endpoint));
+            IF p_ordered THEN
+                PERFORM set_config('lock_timeout', '200ms', true);
+                BEGIN
+                    PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint FOR UPDATE;
+                    IF NOT FOUND THEN
+                        RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
+                    END IF;
+                EXCEPTION WHEN lock_not_available THEN
+                    RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
+                END;
+            ELSE
+                PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint;
+                IF NOT FOUND THEN
+                    -- Removed since the rows were read: nothing to send them to.
+                    RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
+                END IF;
+            END IF;
+            DELETE FROM keysat_webhooks_in_flight
+            WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at <= clock_timestamp();
+            room := p_cap - p_mine - (
+                SELECT coalesce(sum(attempts), 0) FROM keysat_webhooks_in_flight
+                WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at > clock_timestamp());
+            IF p_ordered THEN
+                room := least(room, 1);
+                IF EXISTS (
+                    SELECT 1 FROM webhook_deliveries
+                    WHERE endpoint_id = p_endpoint AND seq < p_seqs[1] AND \(DeliveryRecord.State.pending.condition(""))
+                ) THEN
+                    room := 0;
+                END IF;
+            END IF;
+            IF room <= 0 THEN
+                RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
+            END IF;
+            WITH taken AS (
+                UPDATE webhook_deliveries AS d
+                SET claim_token = w.token, claimed_by = p_run,
+                    lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+                FROM unnest(p_seqs[1:room], p_ids[1:room], p_attempts[1:room], p_tokens[1:room])
+                    AS w(seq, id, attempts, token)
+                WHERE d.seq = w.seq AND d.id = w.id AND d.attempt_count = w.attempts
+                  AND \(DeliveryRecord.State.due.condition("d", now: "now()"))
+                  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= clock_timestamp())
+                RETURNING d.seq
+            )
+            SELECT coalesce(array_agg(seq), '{}') INTO claimed FROM taken;
+            IF cardinality(claimed) > 0 THEN
+                INSERT INTO keysat_webhooks_in_flight AS f (endpoint_id, run, attempts, expires_at)
+                VALUES (p_endpoint, p_run, cardinality(claimed), clock_timestamp() + p_lease_ms * interval '1 millisecond')
+                ON CONFLICT (endpoint_id, run) DO UPDATE
+                    SET attempts = f.attempts + excluded.attempts, expires_at = excluded.expires_at;
+            END IF;
+            -- What was not claimed: 'busy' past the room, else another run has it or it is no
+            -- longer due.
+            RETURN ARRAY(
+                SELECT CASE WHEN w.seq = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN 'busy' ELSE 'taken' END
+                FROM unnest(p_seqs) WITH ORDINALITY AS w(seq, n) ORDER BY w.n);
+        END
+        $$;
+        """
+
+    /// The first key of the claims' advisory locks (the second is the endpoint's hash): a
+    /// class of its own, apart from the schema's one-key lock (`lockKey`).
+    static let claimLockClass = "1263748691"
 
     static var latest: Int { steps.last!.version }
 

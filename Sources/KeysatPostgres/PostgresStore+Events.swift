@@ -97,7 +97,7 @@ extension PostgresStore: EventQueue {
     ///
     /// Without it an ordered endpoint could receive a newer event first: this enqueue's row
     /// (seq 1) is not yet committed, another's (seq 2) is, and a run claims seq 2, since no
-    /// older pending row is visible. `keysat_claim` locks the endpoint's row `FOR UPDATE`
+    /// older pending row is visible. `keysat_claim` on an ordered endpoint locks its row `FOR UPDATE`
     /// before it looks for older pending rows, so a claim now waits for the enqueues in flight
     /// for that endpoint and then sees their rows (its next statement takes a fresh snapshot).
     /// Enqueues do not wait for each other (shared locks); rows are taken in `id` order, the

@@ -217,20 +217,48 @@ final class PostgresLeaseTests: XCTestCase {
 
     // MARK: - What the run meets from others
 
-    /// An operator's transaction holding the endpoint's row makes a claim answer busy after a
-    /// short wait (the run leaves the endpoint for the round), not fail the run.
-    func testAnEndpointRowLockedByAnotherTransactionMakesTheClaimBusyNotAnError() throws {
+    /// An operator's transaction holding the endpoint's row does not hold up the claims of an
+    /// endpoint that is not ordered (they take turns on an advisory lock of their own); on an
+    /// ordered endpoint, whose claims lock its row, the claim answers busy after a short wait
+    /// (the run leaves the endpoint for the round), not an error.
+    func testAnEndpointRowLockedByAnotherTransactionHoldsUpOnlyOrderedClaimsAndBriefly() throws {
         let (run, holder) = (try store(), try store())
         let row = try queue(1, on: run)[0]
+        let orderedRow = try queue(1, endpoint: "ep_2", ordered: true, on: run)[0]
         try holder.connection.execute("BEGIN")
-        try holder.run("UPDATE webhook_endpoints SET description = 'edited' WHERE id = 'ep_1'")
-        let started = SystemClock().elapsed()
-        guard case .endpointBusy = try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60) else {
-            return XCTFail("a locked endpoint row must answer busy")
+        try holder.run("UPDATE webhook_endpoints SET description = 'edited' WHERE id IN ('ep_1', 'ep_2')")
+        var started = SystemClock().elapsed()
+        XCTAssertNotNil(claimed(try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)))
+        XCTAssertLessThan(SystemClock().elapsed() - started, 150_000, "no wait for the endpoint's row")
+        started = SystemClock().elapsed()
+        guard case .endpointBusy = try run.claim(orderedRow, perEndpoint: 1, inFlight: 0, leaseSeconds: 60) else {
+            return XCTFail("a locked ordered endpoint's row must answer busy")
         }
         XCTAssertLessThan(SystemClock().elapsed() - started, 2_000_000, "a short wait, not the session's 5 s")
         try holder.connection.execute("ROLLBACK")
-        XCTAssertNotNil(claimed(try run.claim(row, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)))
+        XCTAssertNotNil(claimed(try run.claim(orderedRow, perEndpoint: 1, inFlight: 0, leaseSeconds: 60)))
+    }
+
+    /// A row another transaction holds (an outcome's commit, an operator's retry) is waited
+    /// for, then judged as that transaction left it: claimed when still due and unleased,
+    /// skipped when the other made it delivered.
+    func testAClaimWaitsForARowAnotherTransactionHoldsThenJudgesItAsCommitted() throws {
+        let (run, holder) = (try store(), try store())
+        let rows = try queue(2, on: run)
+        try holder.connection.execute("BEGIN")
+        try holder.run("UPDATE webhook_deliveries SET last_error = 'held' WHERE id = $1", [rows[0].id])
+        try holder.run("UPDATE webhook_deliveries SET delivered_at = now() WHERE id = $1", [rows[1].id])
+        let held = Unchecked(holder)
+        let releaser = Thread {
+            usleep(300_000)
+            _ = try? held.value.connection.execute("COMMIT")
+        }
+        releaser.start()
+        let started = SystemClock().elapsed()
+        let answers = try run.claim(rows, perEndpoint: 4, inFlight: 0, leaseSeconds: 60)
+        XCTAssertGreaterThanOrEqual(SystemClock().elapsed() - started, 250_000, "waited for the holder")
+        XCTAssertEqual(answers.map { claimed($0)?.id }, [rows[0].id, nil])
+        guard case .taken = answers[1] else { return XCTFail("a row delivered meanwhile is taken: \(answers)") }
     }
 
     /// The server closing the recorder's session between a claim and its outcome (a restart, a
@@ -400,7 +428,9 @@ final class PostgresLeaseTests: XCTestCase {
         let results = try concurrently(0..<5) { _ in try PostgresStore(empty, create: true).appliedSchemaSteps }
         XCTAssertEqual(results.filter { !$0.isEmpty }.count, 1, "\(results)")
         let check = try PostgresStore(empty)
-        XCTAssertEqual(try check.rows("SELECT version FROM keysat_webhooks_schema").map { $0[0] }, ["1"])
+        XCTAssertEqual(
+            try check.rows("SELECT version FROM keysat_webhooks_schema ORDER BY version").map { $0[0] },
+            PostgresSchema.steps.map { String($0.version) })
         XCTAssertNil(try check.schemaProblem())
     }
 
@@ -420,11 +450,29 @@ final class PostgresLeaseTests: XCTestCase {
     /// other hosts; a newer one too (75).
     func testARunRefusesASchemaItDoesNotKnow() throws {
         let run = try store()
+        try run.run("DELETE FROM keysat_webhooks_schema WHERE version > 1")
         try run.run("UPDATE keysat_webhooks_schema SET version = 99")
         XCTAssertThrowsError(try PostgresStore(uri)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 75) }
         XCTAssertEqual(try PostgresStore(uri, readOnly: true).newerSchema, 99, "a newer schema may be read")
         try run.run("DELETE FROM keysat_webhooks_schema")
         XCTAssertThrowsError(try PostgresStore(uri)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 78) }
+    }
+
+    /// A database a previous version made (schema 1, whose claim locked each row) is refused by
+    /// a run (78, "run init"); `init` applies the later steps once, and claims then work.
+    func testInitUpgradesADatabaseOfSchemaOne() throws {
+        let database = try cluster.freshDatabase("lease_upgrade\(Self.databases)")
+        let first = try PostgresConnection(database)
+        try first.execute("CREATE TABLE keysat_webhooks_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        try first.executeScript(PostgresSchema.steps[0].sql)
+        try first.execute("INSERT INTO keysat_webhooks_schema (version) VALUES (1)")
+        XCTAssertThrowsError(try PostgresStore(database)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 78) }
+        XCTAssertEqual(try PostgresStore(database, create: true).appliedSchemaSteps, Array(2...PostgresSchema.latest))
+        let run = try PostgresStore(database)
+        run.runID = "run-upgraded"
+        let rows = try queue(2, on: run)
+        XCTAssertEqual(try run.claim(rows, perEndpoint: 1, inFlight: 0, leaseSeconds: 60).map { claimed($0)?.id }, [rows[0].id, nil])
+        XCTAssertEqual(try PostgresStore(database, create: true).appliedSchemaSteps, [])
     }
 
     /// Runs `body` for each of `indices` on threads of their own, released together.
