@@ -15,6 +15,10 @@ public struct Endpoint: Sendable, Equatable {
     public var disabledAt: String?
     /// Deliveries go one at a time, oldest first; a failing one holds back the newer ones.
     public var ordered = false
+    /// How its deliveries are retried (issue 22).
+    public var settings = EndpointSettings()
+    /// What is wrong with settings another program wrote (the defaults are used instead).
+    public var settingsProblem: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: [String], active: Bool,
@@ -32,6 +36,60 @@ public struct Endpoint: Sendable, Equatable {
 
     /// The secret as shown in listings: its first four characters, the rest hidden.
     public var maskedSecret: String { String(secret.prefix(4)) + "…" }
+}
+
+/// This project's per-endpoint delivery settings, in columns of their own on
+/// `webhook_endpoints` (NULL in Keysat's own rows: the defaults, Keysat's behaviour).
+public struct EndpointSettings: Sendable, Equatable {
+    /// After which failed attempts, how long until the next; Keysat's ladder by default.
+    public var retrySchedule = RetrySchedule.keysat
+    /// Retries spread by up to this percentage of their delay, either way (0: Keysat's exact times).
+    public var retryJitterPercent = 0
+
+    public static let maximumJitterPercent = 100
+
+    public init() {}
+
+    /// The settings stored in `retry_schedule` and `retry_jitter` (as text: another program may
+    /// have written anything there), and what is wrong with them: a value that is not one is
+    /// replaced by the default and said, never guessed at.
+    public static func fromStored(retrySchedule: String?, retryJitter: String?) -> (EndpointSettings, problem: String?) {
+        var settings = EndpointSettings()
+        var problems: [String] = []
+        if let schedule = RetrySchedule.fromStored(retrySchedule) {
+            settings.retrySchedule = schedule
+        } else {
+            problems.append("retry_schedule \(JSONText.string(retrySchedule ?? "")) is not a schedule (Keysat's ladder used)")
+        }
+        if let retryJitter, !retryJitter.isEmpty {
+            if let percent = Int(retryJitter), (0...maximumJitterPercent).contains(percent) {
+                settings.retryJitterPercent = percent
+            } else {
+                problems.append("retry_jitter \(JSONText.string(retryJitter)) is not a percentage from 0 to 100 (0 used)")
+            }
+        }
+        return (settings, problems.isEmpty ? nil : problems.joined(separator: "; "))
+    }
+
+    /// A change made by `endpoint update`: `nil` keeps the current value.
+    public struct Change: Sendable, Equatable {
+        public var retrySchedule: RetrySchedule?
+        public var retryJitterPercent: Int?
+
+        public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
+            self.retrySchedule = retrySchedule
+            self.retryJitterPercent = retryJitterPercent
+        }
+
+        public var isEmpty: Bool { self == Change() }
+
+        public func applied(to settings: EndpointSettings) -> EndpointSettings {
+            var changed = settings
+            if let retrySchedule { changed.retrySchedule = retrySchedule }
+            if let retryJitterPercent { changed.retryJitterPercent = retryJitterPercent }
+            return changed
+        }
+    }
 }
 
 /// Checks endpoint URLs: absolute `http` or `https` with a host.

@@ -38,6 +38,7 @@ final class DeliveryRound {
     private var outcomes: [AttemptOutcome] = []
     private var lastFlush: Int64
     private var refusalsWarned: Set<String> = []
+    private var settingsWarned: Set<String> = []
     /// Requests started in this round.
     private var requestsStarted = 0
     /// The errno with which this host ran out of descriptors or memory while sending, and how
@@ -163,6 +164,7 @@ final class DeliveryRound {
     private func start(_ rows: [DueDelivery]) throws {
         var sendable: [DueDelivery] = []
         for row in rows {
+            if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
             if row.defect != nil {
                 deadLetterDefective(row)
             } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
@@ -335,6 +337,18 @@ final class DeliveryRound {
     private func warnRefused(_ delivery: DueDelivery, address: String) {
         guard refusalsWarned.insert(delivery.endpointID).inserted else { return }
         logger.refusedDestination(endpointID: delivery.endpointID, url: delivery.url, address: address)
+    }
+
+    /// Settings another program wrote that are not settings: the defaults are used, and said
+    /// once per endpoint and run, with how to repair them.
+    private func warnSettings(_ endpoint: String, _ problem: String) {
+        guard settingsWarned.insert(endpoint).inserted else { return }
+        logger.log(
+            .warn, "endpoint settings cannot be read; defaults used",
+            [
+                "endpoint_id": endpoint, "reason": problem,
+                "repair": "keysat-webhooks endpoint update \(endpoint) --retry-schedule keysat --retry-jitter 0",
+            ])
     }
 
     private func disable(_ endpoint: String, reason: String) throws {

@@ -7,6 +7,8 @@ import KeysatStore
 struct OutcomePolicy {
     /// Consecutive transport failures (no status line) after which the endpoint's breaker opens.
     var breaker: Int
+    /// Uniform in [0, 1): where in its jitter a retry falls (tests pass their own).
+    var unit: () -> Double = { Double.random(in: 0..<1) }
 
     /// What to do after one attempt.
     struct Decision {
@@ -48,13 +50,17 @@ struct OutcomePolicy {
         return outcome
     }
 
-    /// The row's next state: delivered on 2xx; otherwise the backoff's next attempt (moved by
-    /// `Retry-After` on 429 and 503) or dead after the last, with `last_error` saying why.
+    /// The row's next state: delivered on 2xx; otherwise the next attempt of its endpoint's
+    /// retry schedule, in force now (moved by `Retry-After` on 429 and 503), or dead after the
+    /// schedule's last, with `last_error` saying why.
     func outcome(of result: HTTPResult, for delivery: DueDelivery) -> AttemptOutcome {
         let delivered = result.status.map { (200..<300).contains($0) } ?? false
         var state = AttemptOutcome.Result.delivered
         if !delivered {
-            state = Backoff.result(afterFailedAttempt: delivery.attemptCount + 1, now: result.finished)
+            state = Backoff.result(
+                afterFailedAttempt: delivery.attemptCount + 1, now: result.finished,
+                schedule: delivery.settings.retrySchedule, jitterPercent: delivery.settings.retryJitterPercent,
+                unit: unit)
             if case .retry(let at) = state, result.status == 429 || result.status == 503,
                 let header = result.retryAfter
             {

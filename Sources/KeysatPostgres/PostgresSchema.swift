@@ -142,6 +142,15 @@ enum PostgresSchema {
             """
         ),
         (2, claimFunction),
+        (
+            3,
+            // Per-endpoint retry schedules (issue 22): NULL is Keysat's ladder and no jitter, as
+            // on SQLite; values are checked where they are read (`EndpointSettings.fromStored`).
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN retry_schedule text;
+            ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter integer;
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.

@@ -7,7 +7,8 @@ extension PostgresStore: EndpointCatalogue {
     /// The columns `endpoint(from:)` reads, in its order.
     static let endpointColumns = """
         id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
-        keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered
+        keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered,
+        retry_schedule, retry_jitter
         """
 
     /// An endpoint from a row of `endpointColumns`. Active and ordered mean the column is 1,
@@ -21,7 +22,14 @@ extension PostgresStore: EndpointCatalogue {
         endpoint.disabledReason = row[8]
         endpoint.disabledAt = row[9]
         endpoint.ordered = row[10] == "1"
+        (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
+            retrySchedule: row[11], retryJitter: row[12])
         return endpoint
+    }
+
+    /// `retry_schedule` and `retry_jitter` as stored: NULL for the defaults, as on SQLite.
+    static func settingsValues(_ settings: EndpointSettings) -> [String?] {
+        [settings.retrySchedule.stored, settings.retryJitterPercent == 0 ? nil : String(settings.retryJitterPercent)]
     }
 
     /// `event_types` as stored: a JSON array of strings, `["*"]` for none given.
@@ -32,17 +40,19 @@ extension PostgresStore: EndpointCatalogue {
     /// Adds an active endpoint, created now by the database's clock, and returns it.
     public func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
-        using generator: inout some RandomNumberGenerator
+        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         let id = Identifiers.uuid4(using: &generator)
         let added = try rows(
             """
             INSERT INTO webhook_endpoints
-                (id, url, secret, event_types, active, description, created_at, updated_at, ordered)
-            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6)
+                (id, url, secret, event_types, active, description, created_at, updated_at, ordered,
+                 retry_schedule, retry_jitter)
+            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8)
             RETURNING \(Self.endpointColumns)
             """,
-            [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"])
+            [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"]
+                + Self.settingsValues(settings))
         guard let row = added.first else {
             throw KeysatError(.internal, "PostgreSQL: INSERT returned no row")
         }
@@ -70,20 +80,27 @@ extension PostgresStore: EndpointCatalogue {
     /// - Returns: the endpoint as it is now.
     @discardableResult
     public func updateEndpoint(
-        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?
-    )
-        throws -> Endpoint
-    {
+        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?,
+        settings: EndpointSettings.Change
+    ) throws -> Endpoint {
+        // A setting is changed only when asked for ($6, $8): its new value may be NULL (the default).
         let updated = try rows(
             """
             UPDATE webhook_endpoints
             SET url = coalesce($2, url), event_types = coalesce($3, event_types),
                 description = coalesce($4, description), ordered = coalesce($5::integer, ordered),
+                retry_schedule = CASE WHEN $6::boolean THEN $7 ELSE retry_schedule END,
+                retry_jitter = CASE WHEN $8::boolean THEN $9::integer ELSE retry_jitter END,
                 updated_at = now()
             WHERE id = $1
             RETURNING \(Self.endpointColumns)
             """,
-            [id, url, eventTypes.map(Self.eventTypesColumn), description, ordered.map { $0 ? "1" : "0" }])
+            [
+                id, url, eventTypes.map(Self.eventTypesColumn), description, ordered.map { $0 ? "1" : "0" },
+                settings.retrySchedule == nil ? "false" : "true", settings.retrySchedule?.stored,
+                settings.retryJitterPercent == nil ? "false" : "true",
+                settings.retryJitterPercent.flatMap { $0 == 0 ? nil : String($0) },
+            ])
         guard let row = updated.first else { throw WebhookStore.noSuchEndpoint(id) }
         return Self.endpoint(from: row)
     }

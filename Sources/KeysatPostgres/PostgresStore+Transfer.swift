@@ -72,17 +72,19 @@ final class PostgresQueueReader: QueueReader {
             """
             SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
-                   disabled_reason, keysat_rfc3339(disabled_at), ordered
+                   disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
-            let endpoint = CopiedEndpoint(
+            var endpoint = CopiedEndpoint(
                 id: try c.text(1), url: try c.text(2), secret: try c.text(3), eventTypes: try c.text(4),
                 active: try c.integer(5), description: try c.text(6), createdAt: try c.time(7),
                 updatedAt: try c.time(8), previousSecret: c.optionalText(9),
                 previousSecretExpiresAt: try c.optionalTime(10),
                 disabledReason: c.optionalText(11), disabledAt: try c.optionalTime(12),
                 ordered: try c.integer(13))
+            endpoint.retrySchedule = c.optionalText(14)
+            endpoint.retryJitter = try c.optionalInteger(15)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -379,6 +381,8 @@ final class PostgresQueueWriter: QueueWriter {
                 ("disabled_reason", "text", rows.map(\.disabledReason)),
                 ("disabled_at", "timestamptz", times(rows.map(\.disabledAt))),
                 ("ordered", "integer", integers(rows.map(\.ordered))),
+                ("retry_schedule", "text", rows.map(\.retrySchedule)),
+                ("retry_jitter", "integer", integers(rows.map(\.retryJitter))),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

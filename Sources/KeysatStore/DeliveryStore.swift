@@ -18,6 +18,10 @@ public struct DueDelivery: Sendable {
     public var previousSecret: String?
     /// The endpoint takes its deliveries one at a time, oldest first.
     public var ordered = false
+    /// The endpoint's settings as the row was read (its retry schedule decides a failure's
+    /// next time), and what was wrong with them if another program wrote them.
+    public var settings = EndpointSettings()
+    public var settingsProblem: String?
     public var createdAt = ""
     /// The row's rowid (PostgreSQL: its `seq`), for paging.
     public var rowID: Int64 = 0
@@ -253,7 +257,7 @@ extension WebhookStore: DeliveryStore {
                d.attempt_count, d.next_attempt_at,
                e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-               coalesce(e.ordered, 0), d.created_at, d.rowid
+               coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -268,6 +272,8 @@ extension WebhookStore: DeliveryStore {
         delivery.ordered = row.integer(10) == 1
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
+        (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
+            retrySchedule: row.text(13), retryJitter: row.text(14))
         delivery.payloadDeferred = row.isNull(3)
         if let defect {
             delivery.defect = defect.reason

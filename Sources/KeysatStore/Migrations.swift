@@ -268,6 +268,16 @@ enum Migrations {
             ALTER TABLE keysat_webhooks_idempotency ADD COLUMN request_hash TEXT;
             """
         ),
+        (
+            14,
+            // Per-endpoint retry schedules (issue 22): NULL is Keysat's ladder and no jitter,
+            // what Keysat's own rows and inserts hold. Values are checked where they are read
+            // (`EndpointSettings.fromStored`), not by a CHECK that would refuse Keysat's writes.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN retry_schedule TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter INTEGER;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

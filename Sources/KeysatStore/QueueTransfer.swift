@@ -40,6 +40,9 @@ public struct CopiedEndpoint: Sendable, Equatable {
     public var disabledReason: String?
     public var disabledAt: Timestamp?
     public var ordered: Int
+    /// Per-endpoint retry settings (issue 22), as stored: NULL is the default.
+    public var retrySchedule: String?
+    public var retryJitter: Int?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

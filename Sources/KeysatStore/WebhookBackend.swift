@@ -59,12 +59,14 @@ public protocol EventQueue: AnyObject {
 public protocol EndpointCatalogue: AnyObject {
     func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
-        using generator: inout some RandomNumberGenerator
+        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint
     func endpoints() throws -> [Endpoint]
     func endpoint(id: String) throws -> Endpoint
-    func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?)
-        throws -> Endpoint
+    func updateEndpoint(
+        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?,
+        settings: EndpointSettings.Change
+    ) throws -> Endpoint
     func setEndpointActive(id: String, _ active: Bool) throws -> Bool
     func pendingDeliveryCount(endpointID: String) throws -> Int
     func removeEndpoint(id: String, force: Bool) throws -> Int
@@ -122,18 +124,21 @@ public struct BackendCapabilities: Sendable, Equatable {
 
 extension EndpointCatalogue {
     public func addEndpoint(
-        url: String, secret: String, eventTypes: [String], description: String,
+        url: String, secret: String, eventTypes: [String], description: String, ordered: Bool = false,
         using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         try addEndpoint(
-            url: url, secret: secret, eventTypes: eventTypes, description: description, ordered: false,
-            using: &generator)
+            url: url, secret: secret, eventTypes: eventTypes, description: description, ordered: ordered,
+            settings: EndpointSettings(), using: &generator)
     }
 
-    public func updateEndpoint(id: String, url: String?, eventTypes: [String]?, description: String?) throws
-        -> Endpoint
-    {
-        try updateEndpoint(id: id, url: url, eventTypes: eventTypes, description: description, ordered: nil)
+    @discardableResult
+    public func updateEndpoint(
+        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool? = nil
+    ) throws -> Endpoint {
+        try updateEndpoint(
+            id: id, url: url, eventTypes: eventTypes, description: description, ordered: ordered,
+            settings: EndpointSettings.Change())
     }
 }
 

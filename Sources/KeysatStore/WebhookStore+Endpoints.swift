@@ -22,8 +22,13 @@ extension WebhookStore {
         endpoint.disabledReason = row.text(8)
         endpoint.disabledAt = row.text(9)
         endpoint.ordered = row.integer(10) == 1
+        (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
+            retrySchedule: row.text(11), retryJitter: row.text(12))
         return endpoint
     }
+
+    /// The columns `endpoint(from:)` reads after `endpointColumns`.
+    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter"
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
     private func eventTypes(_ json: String) throws -> [String] {
@@ -34,8 +39,8 @@ extension WebhookStore {
 
     /// Adds an endpoint and returns it.
     public func addEndpoint(
-        url: String, secret: String, eventTypes: [String], description: String, ordered: Bool = false,
-        using generator: inout some RandomNumberGenerator
+        url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
+        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         let now = clock.now().rfc3339
         var endpoint = Endpoint(
@@ -43,14 +48,18 @@ extension WebhookStore {
             eventTypes: eventTypes.isEmpty ? ["*"] : eventTypes, active: true,
             description: description, createdAt: now, updatedAt: now)
         endpoint.ordered = ordered
+        endpoint.settings = settings
         try database.writeTransaction {
             try database.prepare(
-                "INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)"
+                """
+                INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
                 .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
                 .text(description), .text(now), .text(now), .integer(ordered ? 1 : 0),
-            ])
+            ] + Self.settingsValues(settings))
         }
         return endpoint
     }
@@ -58,7 +67,7 @@ extension WebhookStore {
     /// Every endpoint, oldest first.
     public func endpoints() throws -> [Endpoint] {
         try database.prepare(
-            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at, ordered FROM webhook_endpoints ORDER BY created_at, id"
+            "SELECT \(Self.endpointColumns), \(Self.endpointMoreColumns) FROM webhook_endpoints ORDER BY created_at, id"
         ).rows { try endpoint(from: $0) }
     }
 
@@ -66,7 +75,7 @@ extension WebhookStore {
     /// - Throws: `KeysatError` (data, 65) when there is none.
     public func endpoint(id: String) throws -> Endpoint {
         let found = try database.prepare(
-            "SELECT \(Self.endpointColumns), disabled_reason, disabled_at, ordered FROM webhook_endpoints WHERE id = ?"
+            "SELECT \(Self.endpointColumns), \(Self.endpointMoreColumns) FROM webhook_endpoints WHERE id = ?"
         ).first([.text(id)]) { try endpoint(from: $0) }
         guard let found else { throw Self.noSuchEndpoint(id) }
         return found
@@ -137,7 +146,8 @@ extension WebhookStore {
     /// - Returns: the endpoint as it is now.
     @discardableResult
     public func updateEndpoint(
-        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool? = nil
+        id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?,
+        settings: EndpointSettings.Change
     ) throws -> Endpoint {
         try database.writeTransaction {
             var endpoint = try endpoint(id: id)
@@ -153,8 +163,32 @@ extension WebhookStore {
                 .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt),
                 .text(id),
             ])
+            if !settings.isEmpty {
+                // Only what was asked for: a setting another program wrote and this one cannot
+                // read stays as it is unless it is the one being changed.
+                if let schedule = settings.retrySchedule {
+                    endpoint.settings.retrySchedule = schedule
+                    try database.prepare("UPDATE webhook_endpoints SET retry_schedule = ? WHERE id = ?").run([
+                        schedule.stored.map { .text($0) } ?? .null, .text(id),
+                    ])
+                }
+                if let percent = settings.retryJitterPercent {
+                    endpoint.settings.retryJitterPercent = percent
+                    try database.prepare("UPDATE webhook_endpoints SET retry_jitter = ? WHERE id = ?").run([
+                        percent == 0 ? .null : .integer(Int64(percent)), .text(id),
+                    ])
+                }
+            }
             return endpoint
         }
+    }
+
+    /// `retry_schedule` and `retry_jitter` as stored: NULL for the defaults, as in Keysat's rows.
+    static func settingsValues(_ settings: EndpointSettings) -> [SQLValue] {
+        [
+            settings.retrySchedule.stored.map { .text($0) } ?? .null,
+            settings.retryJitterPercent == 0 ? .null : .integer(Int64(settings.retryJitterPercent)),
+        ]
     }
 }
 

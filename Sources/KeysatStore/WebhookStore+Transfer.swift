@@ -61,11 +61,11 @@ final class SQLiteQueueReader: QueueReader {
         try each(
             """
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
-                   previous_secret_expires_at, disabled_reason, disabled_at, ordered
+                   previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
-            let endpoint = CopiedEndpoint(
+            var endpoint = CopiedEndpoint(
                 id: try c.key(1, "id"), url: try c.text(2, "url"), secret: try c.text(3, "secret"),
                 eventTypes: try c.text(4, "event_types"), active: try c.integer(5, "active"),
                 description: try c.text(6, "description"), createdAt: try c.time(7, "created_at"),
@@ -74,6 +74,8 @@ final class SQLiteQueueReader: QueueReader {
                 previousSecretExpiresAt: try c.optionalTime(10, "previous_secret_expires_at"),
                 disabledReason: try c.optionalText(11, "disabled_reason"),
                 disabledAt: try c.optionalTime(12, "disabled_at"), ordered: try c.integer(13, "ordered"))
+            endpoint.retrySchedule = try c.optionalText(14, "retry_schedule")
+            endpoint.retryJitter = try c.optionalInteger(15, "retry_jitter")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -271,6 +273,7 @@ final class SQLiteQueueWriter: QueueWriter {
             columns = [
                 "id", "url", "secret", "event_types", "active", "description", "created_at", "updated_at",
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
+                "retry_schedule", "retry_jitter",
             ]
         case .deliveries:
             columns = [
@@ -329,7 +332,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     .text(e.description), time(e.createdAt), time(e.updatedAt),
                     .optional(e.previousSecret),
                     time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
-                    integer(e.ordered),
+                    integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
                 ])
         }
     }

@@ -56,6 +56,9 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("created_at", JSONText.string(endpoint.createdAt)),
         ("updated_at", JSONText.string(endpoint.updatedAt)),
         ("ordered", endpoint.ordered ? "true" : "false"),
+        ("retry_schedule", JSONText.string(endpoint.settings.retrySchedule.description)),
+        ("retry_delays", JSONText.array(endpoint.settings.retrySchedule.delays.map { String($0) })),
+        ("retry_jitter", String(endpoint.settings.retryJitterPercent)),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
     ]
@@ -64,6 +67,50 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         members.append(("secret_whsec", JSONText.string(StandardWebhooks.whsec(endpoint.secret))))
     }
     return JSONText.object(members)
+}
+
+/// `--retry-schedule` and `--retry-jitter`, of `endpoint add` and `endpoint update`.
+struct RetryOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "When failed deliveries are tried again: keysat (the default: 5s … 2h, 10 attempts), standard (Standard Webhooks: 5s … 24h, about 3 days) or a list such as 5s,1m,10m,1h,6h,1d.",
+            valueName: "schedule"))
+    var retrySchedule: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Spread each retry by up to this percentage of its delay, either way (0 to 100; default 0, exact times).",
+            valueName: "percent"))
+    var retryJitter: Int?
+
+    /// The change asked for; checked before anything is written.
+    func change() throws -> EndpointSettings.Change {
+        let schedule = try retrySchedule.map { try RetrySchedule(parsing: $0) }
+        if let retryJitter, !(0...EndpointSettings.maximumJitterPercent).contains(retryJitter) {
+            throw KeysatError(.usage, "--retry-jitter: \(retryJitter) is not a percentage from 0 to 100")
+        }
+        return EndpointSettings.Change(retrySchedule: schedule, retryJitterPercent: retryJitter)
+    }
+}
+
+/// What `endpoint show` says of the retry schedule: how many attempts over how long, and when
+/// it gives up long before auto-disable would (`givesUpLongBeforeDisable`).
+func retryLine(_ settings: EndpointSettings) -> String {
+    let schedule = settings.retrySchedule
+    var line = "\(schedule.description) (\(schedule.maximumAttempts) attempts over \(RetrySchedule.span(schedule.spanSeconds))"
+    if settings.retryJitterPercent > 0 { line += ", each retry ±\(settings.retryJitterPercent) %" }
+    line += ")"
+    if givesUpLongBeforeDisable(settings) {
+        line += "; an outage longer than that dead-letters deliveries, long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds)))"
+    }
+    return line
+}
+
+/// Whether the schedule dead-letters a delivery in less than half the time keysat-deliver
+/// takes to disable a failing endpoint by default (`--disable-after`, 5 days): a receiver down
+/// that long loses deliveries to the dead letters while its endpoint still looks enabled.
+func givesUpLongBeforeDisable(_ settings: EndpointSettings) -> Bool {
+    settings.retrySchedule.spanSeconds * 2 < DeliveryOptions().disableAfterSeconds
 }
 
 extension KeysatWebhooks.EndpointCommand {
@@ -98,6 +145,8 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Deliver one at a time, oldest first; a failing delivery holds back the newer ones.")
         var ordered = false
 
+        @OptionGroup var retry: RetryOptions
+
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
         var allowDuplicate = false
 
@@ -108,6 +157,7 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let host = try EndpointURL.validate(url)
+            let settings = try retry.change().applied(to: EndpointSettings())
             for event in events where event != "*" { try EventType.validate(event) }
             let secret = try endpointSecret(file: secretFile)
             let store = try database.open(create: true)
@@ -121,7 +171,7 @@ extension KeysatWebhooks.EndpointCommand {
             var generator = SystemRandomNumberGenerator()
             let endpoint = try store.addEndpoint(
                 url: url, secret: secret, eventTypes: events, description: description, ordered: ordered,
-                using: &generator)
+                settings: settings, using: &generator)
             if json {
                 try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
             } else {
@@ -193,8 +243,10 @@ extension KeysatWebhooks.EndpointCommand {
                 ["url:", endpoint.url],
                 ["events:", endpoint.eventTypes.joined(separator: ", ")],
                 ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
+                ["retries:", retryLine(endpoint.settings)],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
+            if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
             if let reason = endpoint.disabledReason {
                 rows.append(["disabled:", "\(reason) (at \(endpoint.disabledAt ?? "?"))"])
             }
@@ -216,7 +268,7 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change an endpoint's URL, event types or description.",
+            abstract: "Change an endpoint's URL, event types, description, ordering or retries.",
             usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
             discussion: "Options not given keep their value. --event replaces the whole list of event types.")
 
@@ -244,6 +296,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         var ordered: Bool? { orderedFlag ? true : notOrdered ? false : nil }
 
+        @OptionGroup var retry: RetryOptions
+
         @Flag(help: "Print the endpoint as a JSON object.")
         var json = false
 
@@ -253,21 +307,24 @@ extension KeysatWebhooks.EndpointCommand {
             if orderedFlag && notOrdered {
                 throw ValidationError("'--ordered' and '--no-ordered' contradict each other: give one")
             }
-            if url == nil && events.isEmpty && description == nil && ordered == nil {
+            if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
+                && retry.retryJitter == nil
+            {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description or --[no-]ordered")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule or --retry-jitter")
             }
         }
 
         func run() throws {
             let host = try url.map { try EndpointURL.validate($0) }
             for event in events where event != "*" { try EventType.validate(event) }
+            let settings = try retry.change()
             if let host { warnAboutNetworkPolicy(host: host) }
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
             let endpoint = try store.updateEndpoint(
                 id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description,
-                ordered: ordered)
+                ordered: ordered, settings: settings)
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
         }
     }

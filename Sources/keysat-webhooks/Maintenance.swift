@@ -83,6 +83,9 @@ extension KeysatWebhooks {
                         ("last_success", JSONText.string(stats.lastSuccess)),
                         ("last_failure", JSONText.string(stats.lastFailure)),
                         ("failure_streak", String(stats.failureStreak)),
+                        ("retry_schedule", JSONText.string(stats.endpoint.settings.retrySchedule.description)),
+                        ("retries_span_seconds", String(stats.endpoint.settings.retrySchedule.spanSeconds)),
+                        ("retries_end_long_before_disable", givesUpLongBeforeDisable(stats.endpoint.settings) ? "true" : "false"),
                         ("disabled_reason", JSONText.string(stats.endpoint.disabledReason)),
                     ])
                 }
@@ -122,8 +125,15 @@ extension KeysatWebhooks {
                     stats.endpoint.url,
                 ])
             }
-            text += "\n" + Table.render(rows)
-            try Output.standard(Display.fit(text, wide: wide))
+            text = Display.fit(text + "\n" + Table.render(rows), wide: wide)
+            // A failing endpoint whose retries end long before auto-disable is losing deliveries
+            // to the dead letters while it still looks enabled: said, only then.
+            for stats in endpoints
+            where stats.endpoint.active && stats.failureStreak > 0 && givesUpLongBeforeDisable(stats.endpoint.settings) {
+                let schedule = stats.endpoint.settings.retrySchedule
+                text += "note: endpoint \(TerminalText.escape(Display.id(stats.endpoint.id, wide: wide))) is failing; its retries (\(schedule.description)) end after \(RetrySchedule.span(schedule.spanSeconds)), long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds))): deliveries failing longer are dead-lettered ('deliveries retry' sends them again)\n"
+            }
+            try Output.standard(text)
         }
     }
 }

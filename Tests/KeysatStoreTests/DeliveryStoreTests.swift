@@ -107,6 +107,8 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE webhook_deliveries DROP COLUMN keysat_webhooks_history;
             CREATE INDEX idx_webhook_delivery_attempts_delivery ON webhook_delivery_attempts(delivery_id, attempt_number);
             ALTER TABLE keysat_webhooks_idempotency DROP COLUMN request_hash;
+            ALTER TABLE webhook_endpoints DROP COLUMN retry_schedule;
+            ALTER TABLE webhook_endpoints DROP COLUMN retry_jitter;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
@@ -116,7 +118,7 @@ final class DeliveryStoreTests: XCTestCase {
                 WHERE id = '\(due[1].id)';
             """)
         let reopened = try WebhookStore(path: path, create: false, clock: clock)
-        XCTAssertEqual(try reopened.schemaVersion(), 13)
+        XCTAssertEqual(try reopened.schemaVersion(), 14)
         let indexes = try reopened.database.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
         ).rows { $0.string(0) }
