@@ -45,6 +45,12 @@ public struct EndpointSettings: Sendable, Equatable {
     public var retrySchedule = RetrySchedule.keysat
     /// Retries spread by up to this percentage of their delay, either way (0: Keysat's exact times).
     public var retryJitterPercent = 0
+    /// Headers sent on every attempt after this project's own.
+    public var customHeaders = CustomHeaders()
+    /// The stored headers could not be read (another program wrote them): the endpoint is not
+    /// sent to until they are repaired, rather than sent to without them (an `Authorization`
+    /// missing would fail every attempt, and a header half read could go to the wrong place).
+    public var customHeadersUnreadable = false
 
     public static let maximumJitterPercent = 100
 
@@ -53,7 +59,9 @@ public struct EndpointSettings: Sendable, Equatable {
     /// The settings stored in `retry_schedule` and `retry_jitter` (as text: another program may
     /// have written anything there), and what is wrong with them: a value that is not one is
     /// replaced by the default and said, never guessed at.
-    public static func fromStored(retrySchedule: String?, retryJitter: String?) -> (EndpointSettings, problem: String?) {
+    public static func fromStored(retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil)
+        -> (EndpointSettings, problem: String?)
+    {
         var settings = EndpointSettings()
         var problems: [String] = []
         if let schedule = RetrySchedule.fromStored(retrySchedule) {
@@ -68,6 +76,13 @@ public struct EndpointSettings: Sendable, Equatable {
                 problems.append("retry_jitter \(JSONText.string(retryJitter)) is not a percentage from 0 to 100 (0 used)")
             }
         }
+        if let headers = CustomHeaders.fromStored(customHeaders) {
+            settings.customHeaders = headers
+        } else {
+            // Not the text: it may hold a secret.
+            settings.customHeadersUnreadable = true
+            problems.append("custom_headers is not a JSON array of 'Name: value' lines this program may send (not sent to until repaired)")
+        }
         return (settings, problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 
@@ -75,6 +90,9 @@ public struct EndpointSettings: Sendable, Equatable {
     public struct Change: Sendable, Equatable {
         public var retrySchedule: RetrySchedule?
         public var retryJitterPercent: Int?
+        /// Headers to add or replace, then names to remove.
+        public var setHeaders: [CustomHeaders.Header] = []
+        public var removeHeaders: [String] = []
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -82,11 +100,23 @@ public struct EndpointSettings: Sendable, Equatable {
         }
 
         public var isEmpty: Bool { self == Change() }
+        public var changesHeaders: Bool { !setHeaders.isEmpty || !removeHeaders.isEmpty }
 
-        public func applied(to settings: EndpointSettings) -> EndpointSettings {
+        /// - Throws: `KeysatError` (usage) when the headers would be too many or too long,
+        ///   or a name to remove is not there.
+        public func applied(to settings: EndpointSettings) throws -> EndpointSettings {
             var changed = settings
             if let retrySchedule { changed.retrySchedule = retrySchedule }
             if let retryJitterPercent { changed.retryJitterPercent = retryJitterPercent }
+            if changesHeaders {
+                // Unreadable stored headers are replaced only by a whole new list.
+                if changed.customHeadersUnreadable { changed.customHeaders = CustomHeaders() }
+                changed.customHeadersUnreadable = false
+                for header in setHeaders { try changed.customHeaders.set(header) }
+                for name in removeHeaders where !changed.customHeaders.remove(name) {
+                    throw KeysatError(.usage, "--remove-header \(name): the endpoint has no such header")
+                }
+            }
             return changed
         }
     }

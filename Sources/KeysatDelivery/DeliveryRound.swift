@@ -165,6 +165,12 @@ final class DeliveryRound {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
+            if row.settings.customHeadersUnreadable && row.defect == nil {
+                // Not sent without the headers the operator gave, nor with a part of them:
+                // left due, the endpoint skipped for the round, said once (`warnSettings`).
+                summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
+                continue
+            }
             if row.defect != nil {
                 deadLetterDefective(row)
             } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
@@ -344,10 +350,10 @@ final class DeliveryRound {
     private func warnSettings(_ endpoint: String, _ problem: String) {
         guard settingsWarned.insert(endpoint).inserted else { return }
         logger.log(
-            .warn, "endpoint settings cannot be read; defaults used",
+            .warn, "endpoint settings cannot be read",
             [
                 "endpoint_id": endpoint, "reason": problem,
-                "repair": "keysat-webhooks endpoint update \(endpoint) --retry-schedule keysat --retry-jitter 0",
+                "repair": "keysat-webhooks endpoint update \(endpoint) with --retry-schedule, --retry-jitter or --header",
             ])
     }
 

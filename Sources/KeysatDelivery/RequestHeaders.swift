@@ -41,6 +41,8 @@ public enum RequestHeaders {
         var signatures = "v1," + Base64.encode(current.sign(body, prefix: prefix))
         if let previous { signatures += " v1," + Base64.encode(previous.sign(body, prefix: prefix)) }
         headers.append("webhook-signature: " + signatures)
+        // The operator's, after this project's own, which they cannot name (`CustomHeaders`).
+        headers += delivery.settings.customHeaders.headers.map(\.line)
         return headers
     }
 

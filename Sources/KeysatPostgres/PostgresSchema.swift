@@ -144,11 +144,13 @@ enum PostgresSchema {
         (2, claimFunction),
         (
             3,
-            // Per-endpoint retry schedules (issue 22): NULL is Keysat's ladder and no jitter, as
-            // on SQLite; values are checked where they are read (`EndpointSettings.fromStored`).
+            // Per-endpoint delivery settings (issue 22): retry schedule and jitter, custom
+            // headers. NULL is the default, as on SQLite; values are checked where they are
+            // read (`EndpointSettings.fromStored`).
             """
             ALTER TABLE webhook_endpoints ADD COLUMN retry_schedule text;
             ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter integer;
+            ALTER TABLE webhook_endpoints ADD COLUMN custom_headers text;
             """
         ),
     ]

@@ -8,7 +8,7 @@ extension PostgresStore: EndpointCatalogue {
     static let endpointColumns = """
         id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
         keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered,
-        retry_schedule, retry_jitter
+        retry_schedule, retry_jitter, custom_headers
         """
 
     /// An endpoint from a row of `endpointColumns`. Active and ordered mean the column is 1,
@@ -23,13 +23,16 @@ extension PostgresStore: EndpointCatalogue {
         endpoint.disabledAt = row[9]
         endpoint.ordered = row[10] == "1"
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row[11], retryJitter: row[12])
+            retrySchedule: row[11], retryJitter: row[12], customHeaders: row[13])
         return endpoint
     }
 
     /// `retry_schedule` and `retry_jitter` as stored: NULL for the defaults, as on SQLite.
     static func settingsValues(_ settings: EndpointSettings) -> [String?] {
-        [settings.retrySchedule.stored, settings.retryJitterPercent == 0 ? nil : String(settings.retryJitterPercent)]
+        [
+            settings.retrySchedule.stored, settings.retryJitterPercent == 0 ? nil : String(settings.retryJitterPercent),
+            settings.customHeaders.stored,
+        ]
     }
 
     /// `event_types` as stored: a JSON array of strings, `["*"]` for none given.
@@ -47,8 +50,8 @@ extension PostgresStore: EndpointCatalogue {
             """
             INSERT INTO webhook_endpoints
                 (id, url, secret, event_types, active, description, created_at, updated_at, ordered,
-                 retry_schedule, retry_jitter)
-            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8)
+                 retry_schedule, retry_jitter, custom_headers)
+            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9)
             RETURNING \(Self.endpointColumns)
             """,
             [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"]
@@ -83,7 +86,22 @@ extension PostgresStore: EndpointCatalogue {
         id: String, url: String?, eventTypes: [String]?, description: String?, ordered: Bool?,
         settings: EndpointSettings.Change
     ) throws -> Endpoint {
-        // A setting is changed only when asked for ($6, $8): its new value may be NULL (the default).
+        guard settings.changesHeaders else { return try update(id, url, eventTypes, description, ordered, settings, headers: nil) }
+        // Headers are edited one by one: read under the row's lock, changed, written back.
+        return try transaction {
+            guard let row = try rows("SELECT \(Self.endpointColumns) FROM webhook_endpoints WHERE id = $1 FOR UPDATE", [id]).first
+            else { throw WebhookStore.noSuchEndpoint(id) }
+            let headers = try settings.applied(to: Self.endpoint(from: row).settings).customHeaders
+            return try update(id, url, eventTypes, description, ordered, settings, headers: headers)
+        }
+    }
+
+    /// The one UPDATE of `updateEndpoint`: `headers`, when given, replace the stored ones.
+    private func update(
+        _ id: String, _ url: String?, _ eventTypes: [String]?, _ description: String?, _ ordered: Bool?,
+        _ settings: EndpointSettings.Change, headers: CustomHeaders?
+    ) throws -> Endpoint {
+        // A setting is changed only when asked for ($6, $8, $10): its new value may be NULL (the default).
         let updated = try rows(
             """
             UPDATE webhook_endpoints
@@ -91,6 +109,7 @@ extension PostgresStore: EndpointCatalogue {
                 description = coalesce($4, description), ordered = coalesce($5::integer, ordered),
                 retry_schedule = CASE WHEN $6::boolean THEN $7 ELSE retry_schedule END,
                 retry_jitter = CASE WHEN $8::boolean THEN $9::integer ELSE retry_jitter END,
+                custom_headers = CASE WHEN $10::boolean THEN $11 ELSE custom_headers END,
                 updated_at = now()
             WHERE id = $1
             RETURNING \(Self.endpointColumns)
@@ -100,6 +119,7 @@ extension PostgresStore: EndpointCatalogue {
                 settings.retrySchedule == nil ? "false" : "true", settings.retrySchedule?.stored,
                 settings.retryJitterPercent == nil ? "false" : "true",
                 settings.retryJitterPercent.flatMap { $0 == 0 ? nil : String($0) },
+                headers == nil ? "false" : "true", headers?.stored,
             ])
         guard let row = updated.first else { throw WebhookStore.noSuchEndpoint(id) }
         return Self.endpoint(from: row)

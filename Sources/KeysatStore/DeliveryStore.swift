@@ -257,7 +257,8 @@ extension WebhookStore: DeliveryStore {
                d.attempt_count, d.next_attempt_at,
                e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
-               coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter
+               coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
+               e.custom_headers
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -273,7 +274,7 @@ extension WebhookStore: DeliveryStore {
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row.text(13), retryJitter: row.text(14))
+            retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15))
         delivery.payloadDeferred = row.isNull(3)
         if let defect {
             delivery.defect = defect.reason

@@ -43,6 +43,7 @@ public struct CopiedEndpoint: Sendable, Equatable {
     /// Per-endpoint retry settings (issue 22), as stored: NULL is the default.
     public var retrySchedule: String?
     public var retryJitter: Int?
+    public var customHeaders: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

@@ -23,12 +23,12 @@ extension WebhookStore {
         endpoint.disabledAt = row.text(9)
         endpoint.ordered = row.integer(10) == 1
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row.text(11), retryJitter: row.text(12))
+            retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13))
         return endpoint
     }
 
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
-    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter"
+    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers"
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
     private func eventTypes(_ json: String) throws -> [String] {
@@ -52,8 +52,8 @@ extension WebhookStore {
         try database.writeTransaction {
             try database.prepare(
                 """
-                INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter)
-                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
@@ -163,6 +163,12 @@ extension WebhookStore {
                 .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt),
                 .text(id),
             ])
+            if settings.changesHeaders {
+                endpoint.settings = try settings.applied(to: endpoint.settings)
+                try database.prepare("UPDATE webhook_endpoints SET custom_headers = ? WHERE id = ?").run([
+                    endpoint.settings.customHeaders.stored.map { .text($0) } ?? .null, .text(id),
+                ])
+            }
             if !settings.isEmpty {
                 // Only what was asked for: a setting another program wrote and this one cannot
                 // read stays as it is unless it is the one being changed.
@@ -188,6 +194,7 @@ extension WebhookStore {
         [
             settings.retrySchedule.stored.map { .text($0) } ?? .null,
             settings.retryJitterPercent == 0 ? .null : .integer(Int64(settings.retryJitterPercent)),
+            settings.customHeaders.stored.map { .text($0) } ?? .null,
         ]
     }
 }

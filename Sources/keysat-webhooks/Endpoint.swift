@@ -59,6 +59,8 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("retry_schedule", JSONText.string(endpoint.settings.retrySchedule.description)),
         ("retry_delays", JSONText.array(endpoint.settings.retrySchedule.delays.map { String($0) })),
         ("retry_jitter", String(endpoint.settings.retryJitterPercent)),
+        // Names only: values may be secrets (an Authorization token).
+        ("headers", JSONText.array(endpoint.settings.customHeaders.names.map { JSONText.string($0) })),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
     ]
@@ -90,6 +92,52 @@ struct RetryOptions: ParsableArguments {
             throw KeysatError(.usage, "--retry-jitter: \(retryJitter) is not a percentage from 0 to 100")
         }
         return EndpointSettings.Change(retrySchedule: schedule, retryJitterPercent: retryJitter)
+    }
+}
+
+/// `--header` and `--header-file`, of `endpoint add` and `endpoint update`.
+struct HeaderOptions: ParsableArguments {
+    @Option(
+        name: .customLong("header"),
+        help: ArgumentHelp(
+            "A header every request to the endpoint carries, 'Name: value' (repeatable; for a secret such as an Authorization token, --header-file).",
+            valueName: "Name: value"))
+    var headers: [String] = []
+
+    @Option(
+        name: .customLong("header-file"),
+        help: ArgumentHelp(
+            "A header whose value is the content of a file ('-' for standard input), so that it is never on a command line (repeatable).",
+            valueName: "NAME=PATH"),
+        completion: .file())
+    var headerFiles: [String] = []
+
+    var isEmpty: Bool { headers.isEmpty && headerFiles.isEmpty }
+
+    /// The headers given, checked, values read from their files; before anything is written.
+    func read() throws -> [CustomHeaders.Header] {
+        var result = try headers.map { try CustomHeaders.parse($0) }
+        for item in headerFiles {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw KeysatError(.usage, "--header-file \(JSONText.string(item)) is not NAME=PATH")
+            }
+            let name = String(item[..<equals])
+            let path = String(item[item.index(after: equals)...])
+            guard let bytes = try InputFile.read(path, limit: CustomHeaders.maximumValueBytes + 2, what: "header file")
+            else {
+                throw KeysatError(.data, "header file \(path) is larger than \(CustomHeaders.maximumValueBytes) bytes")
+            }
+            var value = String(decoding: bytes, as: UTF8.self)
+            // One line, as files are written: its line end is not part of the value.
+            if value.hasSuffix("\n") { value.removeLast() }
+            if value.hasSuffix("\r") { value.removeLast() }
+            result.append(try CustomHeaders.checked(CustomHeaders.Header(name: name, value: value.trimmingSpaces)))
+        }
+        var seen = Set<String>()
+        for header in result where !seen.insert(header.name.lowercased()).inserted {
+            throw KeysatError(.usage, "header \(header.name) is given twice")
+        }
+        return result
     }
 }
 
@@ -147,6 +195,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var retry: RetryOptions
 
+        @OptionGroup var header: HeaderOptions
+
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
         var allowDuplicate = false
 
@@ -157,7 +207,9 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let host = try EndpointURL.validate(url)
-            let settings = try retry.change().applied(to: EndpointSettings())
+            var change = try retry.change()
+            change.setHeaders = try header.read()
+            let settings = try change.applied(to: EndpointSettings())
             for event in events where event != "*" { try EventType.validate(event) }
             let secret = try endpointSecret(file: secretFile)
             let store = try database.open(create: true)
@@ -244,6 +296,14 @@ extension KeysatWebhooks.EndpointCommand {
                 ["events:", endpoint.eventTypes.joined(separator: ", ")],
                 ["ordered:", endpoint.ordered ? "yes (one at a time, oldest first)" : "no"],
                 ["retries:", retryLine(endpoint.settings)],
+                [
+                    "headers:",
+                    endpoint.settings.customHeaders.isEmpty
+                        ? "-"
+                        : endpoint.settings.customHeaders.headers.map {
+                            showSecret ? $0.line : "\($0.name): … (--show-secret to see it)"
+                        }.joined(separator: ", "),
+                ],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -268,7 +328,7 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change an endpoint's URL, event types, description, ordering or retries.",
+            abstract: "Change an endpoint's URL, event types, description, ordering, retries or headers.",
             usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
             discussion: "Options not given keep their value. --event replaces the whole list of event types.")
 
@@ -298,6 +358,13 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var retry: RetryOptions
 
+        @OptionGroup var header: HeaderOptions
+
+        @Option(
+            name: .customLong("remove-header"),
+            help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
+        var removeHeaders: [String] = []
+
         @Flag(help: "Print the endpoint as a JSON object.")
         var json = false
 
@@ -308,17 +375,19 @@ extension KeysatWebhooks.EndpointCommand {
                 throw ValidationError("'--ordered' and '--no-ordered' contradict each other: give one")
             }
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
-                && retry.retryJitter == nil
+                && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule or --retry-jitter")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file or --remove-header")
             }
         }
 
         func run() throws {
             let host = try url.map { try EndpointURL.validate($0) }
             for event in events where event != "*" { try EventType.validate(event) }
-            let settings = try retry.change()
+            var settings = try retry.change()
+            settings.setHeaders = try header.read()
+            settings.removeHeaders = removeHeaders
             if let host { warnAboutNetworkPolicy(host: host) }
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)

@@ -62,6 +62,12 @@ extension KeysatWebhooks.EndpointCommand {
             options.breaker = 1
             let store = try database.open()
             let endpoint = try store.fullID(of: .endpoint, id)
+            if try store.endpoint(id: endpoint).settings.customHeadersUnreadable {
+                // A run would not send to it either (not without the operator's headers).
+                throw KeysatError(
+                    .data,
+                    "endpoint \(endpoint): its custom_headers cannot be read (another program wrote them): set them again with 'keysat-webhooks endpoint update \(endpoint) --header …'")
+            }
             var generator = SystemRandomNumberGenerator()
             // Due after the test's own limits and a minute: a run then sends it only if this
             // command was interrupted.

@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import KeysatDelivery
+import KeysatCore
 
 /// The one check of header lines (issue 20), against RFC 9110's token grammar and the bytes
 /// that end or split a line for some parser.
