@@ -51,6 +51,14 @@ public struct EndpointSettings: Sendable, Equatable {
     /// sent to until they are repaired, rather than sent to without them (an `Authorization`
     /// missing would fail every attempt, and a header half read could go to the wrong place).
     public var customHeadersUnreadable = false
+    /// The client certificate its TLS handshakes present, if any.
+    public var clientCertificate: ClientCertificate?
+    /// Only one of the certificate's two paths is stored (another program wrote it): not sent
+    /// to until repaired, as with unreadable headers.
+    public var clientCertificateUnreadable = false
+
+    /// Whether a run must hold the endpoint's deliveries rather than send them as stored.
+    public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable }
 
     public static let maximumJitterPercent = 100
 
@@ -59,9 +67,10 @@ public struct EndpointSettings: Sendable, Equatable {
     /// The settings stored in `retry_schedule` and `retry_jitter` (as text: another program may
     /// have written anything there), and what is wrong with them: a value that is not one is
     /// replaced by the default and said, never guessed at.
-    public static func fromStored(retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil)
-        -> (EndpointSettings, problem: String?)
-    {
+    public static func fromStored(
+        retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil, clientCert: String? = nil,
+        clientKey: String? = nil
+    ) -> (EndpointSettings, problem: String?) {
         var settings = EndpointSettings()
         var problems: [String] = []
         if let schedule = RetrySchedule.fromStored(retrySchedule) {
@@ -83,6 +92,13 @@ public struct EndpointSettings: Sendable, Equatable {
             settings.customHeadersUnreadable = true
             problems.append("custom_headers is not a JSON array of 'Name: value' lines this program may send (not sent to until repaired)")
         }
+        switch (clientCert.flatMap { $0.isEmpty ? nil : $0 }, clientKey.flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil): break
+        case (let certificate?, let key?): settings.clientCertificate = ClientCertificate(certificate: certificate, key: key)
+        default:
+            settings.clientCertificateUnreadable = true
+            problems.append("client_cert and client_key must both be set or both be NULL (not sent to until repaired)")
+        }
         return (settings, problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 
@@ -93,6 +109,8 @@ public struct EndpointSettings: Sendable, Equatable {
         /// Headers to add or replace, then names to remove.
         public var setHeaders: [CustomHeaders.Header] = []
         public var removeHeaders: [String] = []
+        /// A new client certificate (`.some(nil)`: none any more).
+        public var clientCertificate: ClientCertificate??
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -108,6 +126,10 @@ public struct EndpointSettings: Sendable, Equatable {
             var changed = settings
             if let retrySchedule { changed.retrySchedule = retrySchedule }
             if let retryJitterPercent { changed.retryJitterPercent = retryJitterPercent }
+            if let clientCertificate {
+                changed.clientCertificate = clientCertificate
+                changed.clientCertificateUnreadable = false
+            }
             if changesHeaders {
                 // Unreadable stored headers are replaced only by a whole new list.
                 if changed.customHeadersUnreadable { changed.customHeaders = CustomHeaders() }

@@ -39,6 +39,8 @@ final class DeliveryRound {
     private var lastFlush: Int64
     private var refusalsWarned: Set<String> = []
     private var settingsWarned: Set<String> = []
+    /// Endpoints whose client certificate files this run checked, and what was wrong.
+    private var certificateChecks: [String: String?] = [:]
     /// Requests started in this round.
     private var requestsStarted = 0
     /// The errno with which this host ran out of descriptors or memory while sending, and how
@@ -165,7 +167,7 @@ final class DeliveryRound {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
-            if row.settings.customHeadersUnreadable && row.defect == nil {
+            if row.defect == nil, row.settings.mayNotSend || !certificateReady(row) {
                 // Not sent without the headers the operator gave, nor with a part of them:
                 // left due, the endpoint skipped for the round, said once (`warnSettings`).
                 summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
@@ -242,7 +244,7 @@ final class DeliveryRound {
                 url: url,
                 headers: RequestHeaders.make(
                     for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
-                body: delivery.payload, tag: nextTag))
+                body: delivery.payload, tag: nextTag, clientCertificate: delivery.settings.clientCertificate))
         delivery.payload = []  // the transport holds the body; the run needs only the row's identity
         inFlight[nextTag] = delivery
     }
@@ -343,6 +345,29 @@ final class DeliveryRound {
     private func warnRefused(_ delivery: DueDelivery, address: String) {
         guard refusalsWarned.insert(delivery.endpointID).inserted else { return }
         logger.refusedDestination(endpointID: delivery.endpointID, url: delivery.url, address: address)
+    }
+
+    /// Whether the endpoint's client certificate files (if it has one) can be used: checked once
+    /// per run; when not, the endpoint is held for the run (its deliveries stay due: a
+    /// handshake without the certificate would only fail) and that is said once.
+    private func certificateReady(_ row: DueDelivery) -> Bool {
+        guard let certificate = row.settings.clientCertificate else { return true }
+        if certificateChecks[row.endpointID] == nil {
+            do {
+                try certificate.check()
+                certificateChecks[row.endpointID] = .some(nil)
+            } catch {
+                let problem = KeysatError.from(error).message
+                certificateChecks[row.endpointID] = .some(problem)
+                logger.log(
+                    .warn, "endpoint's client certificate cannot be used; its deliveries wait",
+                    [
+                        "endpoint_id": row.endpointID, "reason": problem,
+                        "repair": "keysat-webhooks endpoint update \(row.endpointID) --client-cert PATH --client-key PATH",
+                    ])
+            }
+        }
+        return certificateChecks[row.endpointID] == .some(nil)
     }
 
     /// Settings another program wrote that are not settings: the defaults are used, and said

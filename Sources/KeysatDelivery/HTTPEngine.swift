@@ -135,6 +135,15 @@ final class HTTPEngine: Transport {
         transfer.startedElapsed = clock.elapsed()
         do {
             try easy.set(CURLOPT_URL, request.url)
+            // Per request: handles are reused across endpoints (curl does not reuse a connection
+            // made with another certificate).
+            if let certificate = request.clientCertificate {
+                try easy.set(CURLOPT_SSLCERT, certificate.certificate)
+                try easy.set(CURLOPT_SSLKEY, certificate.key)
+            } else {
+                try easy.set(CURLOPT_SSLCERT, pointer: nil)
+                try easy.set(CURLOPT_SSLKEY, pointer: nil)
+            }
             try easy.setBody(request.body)
             try easy.setHeaders(request.headers + closingHeaders)
             try multi.add(easy)

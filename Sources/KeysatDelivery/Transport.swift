@@ -8,6 +8,8 @@ struct HTTPRequest {
     var body: [UInt8]
     /// The caller's handle on the request, returned with its result.
     var tag: Int
+    /// The client certificate the TLS handshake presents (mutual TLS), if any.
+    var clientCertificate: ClientCertificate? = nil
 }
 
 /// What became of a request: the facts, not a verdict (`OutcomePolicy` decides what they mean).

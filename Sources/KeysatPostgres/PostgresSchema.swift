@@ -151,6 +151,8 @@ enum PostgresSchema {
             ALTER TABLE webhook_endpoints ADD COLUMN retry_schedule text;
             ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter integer;
             ALTER TABLE webhook_endpoints ADD COLUMN custom_headers text;
+            ALTER TABLE webhook_endpoints ADD COLUMN client_cert text;
+            ALTER TABLE webhook_endpoints ADD COLUMN client_key text;
             """
         ),
     ]

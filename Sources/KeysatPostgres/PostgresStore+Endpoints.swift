@@ -8,7 +8,7 @@ extension PostgresStore: EndpointCatalogue {
     static let endpointColumns = """
         id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
         keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered,
-        retry_schedule, retry_jitter, custom_headers
+        retry_schedule, retry_jitter, custom_headers, client_cert, client_key
         """
 
     /// An endpoint from a row of `endpointColumns`. Active and ordered mean the column is 1,
@@ -23,7 +23,8 @@ extension PostgresStore: EndpointCatalogue {
         endpoint.disabledAt = row[9]
         endpoint.ordered = row[10] == "1"
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row[11], retryJitter: row[12], customHeaders: row[13])
+            retrySchedule: row[11], retryJitter: row[12], customHeaders: row[13], clientCert: row[14],
+            clientKey: row[15])
         return endpoint
     }
 
@@ -31,7 +32,7 @@ extension PostgresStore: EndpointCatalogue {
     static func settingsValues(_ settings: EndpointSettings) -> [String?] {
         [
             settings.retrySchedule.stored, settings.retryJitterPercent == 0 ? nil : String(settings.retryJitterPercent),
-            settings.customHeaders.stored,
+            settings.customHeaders.stored, settings.clientCertificate?.certificate, settings.clientCertificate?.key,
         ]
     }
 
@@ -50,8 +51,8 @@ extension PostgresStore: EndpointCatalogue {
             """
             INSERT INTO webhook_endpoints
                 (id, url, secret, event_types, active, description, created_at, updated_at, ordered,
-                 retry_schedule, retry_jitter, custom_headers)
-            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9)
+                 retry_schedule, retry_jitter, custom_headers, client_cert, client_key)
+            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9, $10, $11)
             RETURNING \(Self.endpointColumns)
             """,
             [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"]
@@ -110,6 +111,8 @@ extension PostgresStore: EndpointCatalogue {
                 retry_schedule = CASE WHEN $6::boolean THEN $7 ELSE retry_schedule END,
                 retry_jitter = CASE WHEN $8::boolean THEN $9::integer ELSE retry_jitter END,
                 custom_headers = CASE WHEN $10::boolean THEN $11 ELSE custom_headers END,
+                client_cert = CASE WHEN $12::boolean THEN $13 ELSE client_cert END,
+                client_key = CASE WHEN $12::boolean THEN $14 ELSE client_key END,
                 updated_at = now()
             WHERE id = $1
             RETURNING \(Self.endpointColumns)
@@ -120,6 +123,8 @@ extension PostgresStore: EndpointCatalogue {
                 settings.retryJitterPercent == nil ? "false" : "true",
                 settings.retryJitterPercent.flatMap { $0 == 0 ? nil : String($0) },
                 headers == nil ? "false" : "true", headers?.stored,
+                settings.clientCertificate == nil ? "false" : "true", settings.clientCertificate??.certificate,
+                settings.clientCertificate??.key,
             ])
         guard let row = updated.first else { throw WebhookStore.noSuchEndpoint(id) }
         return Self.endpoint(from: row)

@@ -11,7 +11,7 @@ extension PostgresStore: DeliveryStore {
                e.url, e.secret, coalesce(e.active = 1, false),
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
                coalesce(e.ordered, 0), keysat_rfc3339(d.created_at), d.seq, d.next_attempt_at <= now(),
-               e.retry_schedule, e.retry_jitter, e.custom_headers
+               e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -30,7 +30,8 @@ extension PostgresStore: DeliveryStore {
         delivery.payloadDeferred = row[3] == nil
         delivery.isDue = row[13] == "t"
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16])
+            retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
+            clientCert: row[17], clientKey: row[18])
         // What the column types cannot rule out: ids a header cannot carry, counts another
         // program wrote out of range (the next attempt's count would not fit). Dead-lettered
         // without a request, matched by `seq` and id (`record`).

@@ -73,7 +73,7 @@ final class PostgresQueueReader: QueueReader {
             SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
-                   custom_headers
+                   custom_headers, client_cert, client_key
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -87,6 +87,8 @@ final class PostgresQueueReader: QueueReader {
             endpoint.retrySchedule = c.optionalText(14)
             endpoint.retryJitter = try c.optionalInteger(15)
             endpoint.customHeaders = c.optionalText(16)
+            endpoint.clientCert = c.optionalText(17)
+            endpoint.clientKey = c.optionalText(18)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -386,6 +388,7 @@ final class PostgresQueueWriter: QueueWriter {
                 ("retry_schedule", "text", rows.map(\.retrySchedule)),
                 ("retry_jitter", "integer", integers(rows.map(\.retryJitter))),
                 ("custom_headers", "text", rows.map(\.customHeaders)),
+                ("client_cert", "text", rows.map(\.clientCert)), ("client_key", "text", rows.map(\.clientKey)),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

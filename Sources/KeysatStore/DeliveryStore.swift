@@ -258,7 +258,7 @@ extension WebhookStore: DeliveryStore {
                e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
                coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
-               e.custom_headers
+               e.custom_headers, e.client_cert, e.client_key
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -274,7 +274,8 @@ extension WebhookStore: DeliveryStore {
         delivery.createdAt = row.string(11)
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15))
+            retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
+            clientCert: row.text(16), clientKey: row.text(17))
         delivery.payloadDeferred = row.isNull(3)
         if let defect {
             delivery.defect = defect.reason

@@ -271,13 +271,15 @@ enum Migrations {
         (
             14,
             // Per-endpoint delivery settings (issue 22): retry schedule and jitter, custom
-            // headers. NULL is Keysat's behaviour (its ladder, no jitter, no header), what
+            // headers, a client certificate's files. NULL is Keysat's behaviour (its ladder, no jitter, no header), what
             // Keysat's own rows and inserts hold. Values are checked where they are read
             // (`EndpointSettings.fromStored`), not by a CHECK that would refuse Keysat's writes.
             """
             ALTER TABLE webhook_endpoints ADD COLUMN retry_schedule TEXT;
             ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter INTEGER;
             ALTER TABLE webhook_endpoints ADD COLUMN custom_headers TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN client_cert TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN client_key TEXT;
             """
         ),
     ]

@@ -44,6 +44,8 @@ public struct CopiedEndpoint: Sendable, Equatable {
     public var retrySchedule: String?
     public var retryJitter: Int?
     public var customHeaders: String?
+    public var clientCert: String?
+    public var clientKey: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

@@ -23,12 +23,13 @@ extension WebhookStore {
         endpoint.disabledAt = row.text(9)
         endpoint.ordered = row.integer(10) == 1
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
-            retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13))
+            retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13),
+            clientCert: row.text(14), clientKey: row.text(15))
         return endpoint
     }
 
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
-    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers"
+    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key"
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
     private func eventTypes(_ json: String) throws -> [String] {
@@ -52,8 +53,9 @@ extension WebhookStore {
         try database.writeTransaction {
             try database.prepare(
                 """
-                INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers)
-                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers,
+                    client_cert, client_key)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
@@ -169,6 +171,13 @@ extension WebhookStore {
                     endpoint.settings.customHeaders.stored.map { .text($0) } ?? .null, .text(id),
                 ])
             }
+            if let certificate = settings.clientCertificate {
+                endpoint.settings.clientCertificate = certificate
+                endpoint.settings.clientCertificateUnreadable = false
+                try database.prepare("UPDATE webhook_endpoints SET client_cert = ?, client_key = ? WHERE id = ?").run([
+                    .optional(certificate?.certificate), .optional(certificate?.key), .text(id),
+                ])
+            }
             if !settings.isEmpty {
                 // Only what was asked for: a setting another program wrote and this one cannot
                 // read stays as it is unless it is the one being changed.
@@ -195,6 +204,8 @@ extension WebhookStore {
             settings.retrySchedule.stored.map { .text($0) } ?? .null,
             settings.retryJitterPercent == 0 ? .null : .integer(Int64(settings.retryJitterPercent)),
             settings.customHeaders.stored.map { .text($0) } ?? .null,
+            settings.clientCertificate.map { .text($0.certificate) } ?? .null,
+            settings.clientCertificate.map { .text($0.key) } ?? .null,
         ]
     }
 }

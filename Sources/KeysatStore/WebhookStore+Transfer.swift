@@ -62,7 +62,7 @@ final class SQLiteQueueReader: QueueReader {
             """
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
                    previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
-                   custom_headers
+                   custom_headers, client_cert, client_key
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -78,6 +78,8 @@ final class SQLiteQueueReader: QueueReader {
             endpoint.retrySchedule = try c.optionalText(14, "retry_schedule")
             endpoint.retryJitter = try c.optionalInteger(15, "retry_jitter")
             endpoint.customHeaders = try c.optionalText(16, "custom_headers")
+            endpoint.clientCert = try c.optionalText(17, "client_cert")
+            endpoint.clientKey = try c.optionalText(18, "client_key")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -276,6 +278,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 "id", "url", "secret", "event_types", "active", "description", "created_at", "updated_at",
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
                 "retry_schedule", "retry_jitter", "custom_headers",
+                "client_cert", "client_key",
             ]
         case .deliveries:
             columns = [
@@ -335,7 +338,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     .optional(e.previousSecret),
                     time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
-                    .optional(e.customHeaders),
+                    .optional(e.customHeaders), .optional(e.clientCert), .optional(e.clientKey),
                 ])
         }
     }

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+    import Glibc
+#endif
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
@@ -61,6 +64,8 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("retry_jitter", String(endpoint.settings.retryJitterPercent)),
         // Names only: values may be secrets (an Authorization token).
         ("headers", JSONText.array(endpoint.settings.customHeaders.names.map { JSONText.string($0) })),
+        ("client_cert", JSONText.string(endpoint.settings.clientCertificate?.certificate)),
+        ("client_key", JSONText.string(endpoint.settings.clientCertificate?.key)),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
     ]
@@ -141,6 +146,37 @@ struct HeaderOptions: ParsableArguments {
     }
 }
 
+/// `--client-cert` and `--client-key`, of `endpoint add` and `endpoint update`.
+struct CertificateOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "A PEM certificate the endpoint's TLS handshakes present (mutual TLS), with --client-key.",
+            valueName: "path"),
+        completion: .file())
+    var clientCert: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The certificate's PEM private key, unencrypted, in a file other users cannot read.", valueName: "path"),
+        completion: .file())
+    var clientKey: String?
+
+    /// The pair given, checked (`ClientCertificate.check`), or `nil` when none was.
+    func read() throws -> ClientCertificate? {
+        switch (clientCert, clientKey) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?):
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard getcwd(&buffer, buffer.count) != nil else {
+                throw KeysatError(.system, "cannot read the working folder's path", errno: errno)
+            }
+            let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return try ClientCertificate.given(certificate: certificate, key: key, workingDirectory: folder)
+        default: throw KeysatError(.usage, "--client-cert and --client-key go together: give both")
+        }
+    }
+}
+
 /// What `endpoint show` says of the retry schedule: how many attempts over how long, and when
 /// it gives up long before auto-disable would (`givesUpLongBeforeDisable`).
 func retryLine(_ settings: EndpointSettings) -> String {
@@ -197,6 +233,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var header: HeaderOptions
 
+        @OptionGroup var certificate: CertificateOptions
+
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
         var allowDuplicate = false
 
@@ -209,6 +247,7 @@ extension KeysatWebhooks.EndpointCommand {
             let host = try EndpointURL.validate(url)
             var change = try retry.change()
             change.setHeaders = try header.read()
+            change.clientCertificate = try certificate.read().map { .some($0) }
             let settings = try change.applied(to: EndpointSettings())
             for event in events where event != "*" { try EventType.validate(event) }
             let secret = try endpointSecret(file: secretFile)
@@ -304,6 +343,10 @@ extension KeysatWebhooks.EndpointCommand {
                             showSecret ? $0.line : "\($0.name): … (--show-secret to see it)"
                         }.joined(separator: ", "),
                 ],
+                [
+                    "client cert:",
+                    endpoint.settings.clientCertificate.map { "\($0.certificate) (key \($0.key))" } ?? "-",
+                ],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -360,6 +403,11 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var header: HeaderOptions
 
+        @OptionGroup var certificate: CertificateOptions
+
+        @Flag(help: "Stop presenting a client certificate.")
+        var noClientCert = false
+
         @Option(
             name: .customLong("remove-header"),
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
@@ -376,9 +424,10 @@ extension KeysatWebhooks.EndpointCommand {
             }
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
+                && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file or --remove-header")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert or --no-client-cert")
             }
         }
 
@@ -388,6 +437,14 @@ extension KeysatWebhooks.EndpointCommand {
             var settings = try retry.change()
             settings.setHeaders = try header.read()
             settings.removeHeaders = removeHeaders
+            if noClientCert {
+                guard certificate.clientCert == nil && certificate.clientKey == nil else {
+                    throw KeysatError(.usage, "--no-client-cert and --client-cert contradict each other: give one")
+                }
+                settings.clientCertificate = .some(nil)
+            } else if let pair = try certificate.read() {
+                settings.clientCertificate = .some(pair)
+            }
             if let host { warnAboutNetworkPolicy(host: host) }
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)

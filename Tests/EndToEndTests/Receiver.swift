@@ -19,9 +19,11 @@ final class Receiver {
     let scheme: String
     private let process: Process
 
-    init(in scratch: Scratch, host: String = "127.0.0.1", tls: (certificate: String, key: String)? = nil)
-        throws
-    {
+    /// - Parameter clientCA: with `tls`, demand a client certificate this CA signed (mutual TLS).
+    init(
+        in scratch: Scratch, host: String = "127.0.0.1", tls: (certificate: String, key: String)? = nil,
+        clientCA: String? = nil
+    ) throws {
         directory = scratch.file("receiver-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process = Process()
@@ -30,6 +32,7 @@ final class Receiver {
             .path
         process.arguments =
             ["python3", script, directory, host] + (tls.map { [$0.certificate, $0.key] } ?? [])
+            + (clientCA.map { [$0] } ?? [])
         scheme = tls == nil ? "http" : "https"
         process.standardOutput = FileHandle.nullDevice
         try process.run()

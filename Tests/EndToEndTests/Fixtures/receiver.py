@@ -2,10 +2,10 @@
 """A webhook receiver for the end-to-end tests: real HTTP/1.1 on loopback, an independent
 signature check with Python's hmac module, and a JSON line per request in a log file.
 
-usage: receiver.py DIR [HOST] [CERT KEY]
+usage: receiver.py DIR [HOST] [CERT KEY [CLIENT_CA]]
   writes DIR/port once listening, appends DIR/requests.jsonl, reads DIR/secrets.json
   {"/path": "secret"} on each request; listens on HOST (default 127.0.0.1), with TLS when a
-  certificate and key are given.
+  certificate and key are given, demanding a client certificate CLIENT_CA signed when given.
 
 Paths choose the answer:
   /status/NNN[/...]   answer NNN with a short body
@@ -158,6 +158,10 @@ server = Server((host, 0), Handler)
 if len(sys.argv) > 4:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(sys.argv[3], sys.argv[4])
+    if len(sys.argv) > 5:
+        # Mutual TLS: only clients with a certificate this CA signed get in.
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(sys.argv[5])
     server.socket = context.wrap_socket(server.socket, server_side=True)
 with open(os.path.join(DIR, "port.tmp"), "w") as f:
     f.write(str(server.server_address[1]))
