@@ -128,6 +128,26 @@ final class OperationalEventTests: XCTestCase {
         XCTAssertFalse(text.contains(secret), text)
     }
 
+    func testAnEndpointThatAnswers410IsAnnouncedDisabledAndItsDeliveryDead() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let gone = try db.addEndpoint(on: receiver, path: "/status/410/gone", events: ["e"])
+        try db.addEndpoint(on: receiver, path: "/status/204/alerts", events: ["webhook.endpoint.*", "webhook.delivery.dead"])
+        let id = try XCTUnwrap(try db.enqueue(["e", "{}"]).lines.first)
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try db.deliver().status, 0)
+        let alerts = try events(receiver, at: "/status/204/alerts")
+        XCTAssertEqual(alerts.map(\.type).sorted(), ["webhook.delivery.dead", "webhook.endpoint.disabled"])
+        let disabled = try XCTUnwrap(alerts.first { $0.type == "webhook.endpoint.disabled" }?.data)
+        XCTAssertEqual(disabled["endpoint_id"] as? String, gone)
+        XCTAssertEqual(disabled["reason"] as? String, "receiver answered 410 Gone")
+        let dead = try XCTUnwrap(alerts.first { $0.type == "webhook.delivery.dead" }?.data)
+        XCTAssertEqual(dead["delivery_id"] as? String, id)
+        XCTAssertEqual(dead["attempts"] as? Int, 1)
+        XCTAssertEqual(dead["last_status"] as? Int, 410)
+    }
+
     func testADeadLetteredOperationalEventIsNotAnnouncedAgain() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
