@@ -31,7 +31,9 @@ public enum OperationalEvent {
 
     /// What the store keeps of the last level announced of an endpoint's failing streak:
     /// "SINCE PERCENT" (the streak's start, RFC 3339, and the level).
-    public static func failingLevel(since: Timestamp, percent: Int) -> String { "\(since.rfc3339) \(percent)" }
+    public static func failingLevel(since: Timestamp, percent: Int) -> String {
+        "\(since.rfc3339) \(percent)"
+    }
 
     /// Whether `percent` of the streak begun at `since` is still to be announced, given what
     /// was announced last (`failingLevel`): yes for another streak, or a higher level of this
@@ -44,7 +46,8 @@ public enum OperationalEvent {
 
     /// Says that an operational event could not be written (what caused it stands).
     public static func warnNotEnqueued(_ eventType: String, _ error: any Error) {
-        let program = CommandLine.arguments.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+        let program =
+            CommandLine.arguments.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
             ?? "keysat-deliver"
         Logger(program: program).log(
             .warn, "operational event not enqueued",
@@ -68,8 +71,10 @@ public enum OperationalEvent {
     /// The data of `endpointDisabled`.
     public static func disabledData(endpointID: String, reason: String) -> [UInt8] {
         Array(
-            JSONText.object([("endpoint_id", JSONText.string(endpointID)), ("reason", JSONText.string(reason))])
-                .utf8)
+            JSONText.object([
+                ("endpoint_id", JSONText.string(endpointID)), ("reason", JSONText.string(reason)),
+            ])
+            .utf8)
     }
 
     /// The data of `deliveryDead`: the delivery's row as it was dead-lettered.

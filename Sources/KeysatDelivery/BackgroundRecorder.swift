@@ -166,7 +166,9 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         return try store.failingSince(endpointID: endpointID)
     }
 
-    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool {
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
         try drain()
         return try store.announceFailing(endpointID: endpointID, since: since, percent: percent, data: data)
     }

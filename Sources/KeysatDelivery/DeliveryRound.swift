@@ -356,9 +356,10 @@ final class DeliveryRound {
         for endpoint in endpoints.failingThroughout {
             guard let since = try store.failingSince(endpointID: endpoint) else { continue }
             let failing = now.microseconds - since.microseconds
+            let reached = OperationalEvent.failingLevels.last { failing * 100 >= limit * Int64($0) }
             if failing > limit {
                 try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)")
-            } else if let percent = OperationalEvent.failingLevels.last(where: { failing * 100 >= limit * Int64($0) }) {
+            } else if let percent = reached {
                 announceFailing(endpoint, since: since, percent: percent)
             }
         }
@@ -371,12 +372,15 @@ final class DeliveryRound {
             let data = OperationalEvent.failingData(
                 endpointID: endpoint, failingSince: since, percent: percent,
                 disableAfterSeconds: options.disableAfterSeconds)
-            guard try store.announceFailing(endpointID: endpoint, since: since, percent: percent, data: data) else {
-                return
-            }
+            let announced = try store.announceFailing(
+                endpointID: endpoint, since: since, percent: percent, data: data)
+            guard announced else { return }
             logger.log(
                 .info, "endpoint failing",
-                ["endpoint_id": endpoint, "since": since.rfc3339, "percent_of_disable_after": String(percent)])
+                [
+                    "endpoint_id": endpoint, "since": since.rfc3339,
+                    "percent_of_disable_after": String(percent),
+                ])
         } catch {
             OperationalEvent.warnNotEnqueued(OperationalEvent.endpointFailing, error)
         }

@@ -69,9 +69,12 @@ extension PostgresStore {
                     attempts: row[3].flatMap { Int($0) } ?? 0, lastStatus: row[4].flatMap { Int($0) },
                     lastError: row[5])
                 try insertDeliveries(
-                    to.map { EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0) },
+                    to.map {
+                        EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
+                    },
                     eventType: OperationalEvent.deliveryDead,
-                    payload: Envelope.make(eventType: OperationalEvent.deliveryDead, timestamp: now, data: data))
+                    payload: Envelope.make(
+                        eventType: OperationalEvent.deliveryDead, timestamp: now, data: data))
             }
         }
     }
@@ -79,13 +82,19 @@ extension PostgresStore {
     /// `DeliveryStore.announceFailing`: the level kept in `keysat_webhooks_state` (as on
     /// SQLite), its row locked while it is judged, so that two runs judging one endpoint at
     /// once announce a level once.
-    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool {
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
         let name = WebhookStore.failingStateName(endpointID)
         return try transaction {
             _ = try run(
-                "INSERT INTO keysat_webhooks_state (name, value) VALUES ($1, '') ON CONFLICT (name) DO NOTHING", [name])
-            let said = try value("SELECT value FROM keysat_webhooks_state WHERE name = $1 FOR UPDATE", [name]) ?? ""
-            guard OperationalEvent.failingLevelPasses(said, since: since, percent: percent) else { return false }
+                "INSERT INTO keysat_webhooks_state (name, value) VALUES ($1, '') ON CONFLICT (name) DO NOTHING",
+                [name])
+            let said =
+                try value("SELECT value FROM keysat_webhooks_state WHERE name = $1 FOR UPDATE", [name]) ?? ""
+            guard OperationalEvent.failingLevelPasses(said, since: since, percent: percent) else {
+                return false
+            }
             _ = try run(
                 "UPDATE keysat_webhooks_state SET value = $2 WHERE name = $1",
                 [name, OperationalEvent.failingLevel(since: since, percent: percent)])

@@ -231,7 +231,9 @@ extension DeliveryStore {
     }
 
     /// A store that keeps no operational events (a test's) announces nothing.
-    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool {
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
         false
     }
 

@@ -48,12 +48,14 @@ extension WebhookStore {
                                 row.string(0),
                                 OperationalEvent.deadData(
                                     endpointID: row.string(0), deliveryID: id, eventType: eventType,
-                                    attempts: row.integer(2) ?? 0, lastStatus: row.integer(3), lastError: row.text(4))
+                                    attempts: row.integer(2) ?? 0, lastStatus: row.integer(3),
+                                    lastError: row.text(4))
                             )
                         }) ?? nil
                 else { continue }
                 _ = try writeEvent(
-                    eventType: OperationalEvent.deliveryDead, data: data.data, at: now, excluding: data.endpoint,
+                    eventType: OperationalEvent.deliveryDead, data: data.data, at: now,
+                    excluding: data.endpoint,
                     using: &generator)
             }
         }
@@ -66,12 +68,16 @@ extension WebhookStore {
     /// Announces that `endpointID`'s failing streak, begun at `since`, reached `percent` of
     /// `--disable-after`, unless that level or a higher one of the same streak was announced
     /// already; `true` when it wrote the event. The level and the event are written together.
-    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool {
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
         try database.writeTransaction {
             let name = Self.failingStateName(endpointID)
             let said = try database.prepare("SELECT value FROM keysat_webhooks_state WHERE name = ?1")
                 .first([.text(name)]) { $0.string(0) }
-            if let said, !OperationalEvent.failingLevelPasses(said, since: since, percent: percent) { return false }
+            if let said, !OperationalEvent.failingLevelPasses(said, since: since, percent: percent) {
+                return false
+            }
             try database.prepare(
                 """
                 INSERT INTO keysat_webhooks_state (name, value) VALUES (?1, ?2)
@@ -80,7 +86,8 @@ extension WebhookStore {
             ).run([.text(name), .text(OperationalEvent.failingLevel(since: since, percent: percent))])
             var generator = SystemRandomNumberGenerator()
             _ = try writeEvent(
-                eventType: OperationalEvent.endpointFailing, data: data, at: clock.now(), excluding: endpointID,
+                eventType: OperationalEvent.endpointFailing, data: data, at: clock.now(),
+                excluding: endpointID,
                 using: &generator)
             return true
         }

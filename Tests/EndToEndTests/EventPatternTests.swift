@@ -8,9 +8,12 @@ final class EventPatternTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/204/license", events: ["license.*"])
-        try db.addEndpoint(on: receiver, path: "/status/204/deep", events: ["license.a.*", "machine.activated"])
+        try db.addEndpoint(
+            on: receiver, path: "/status/204/deep", events: ["license.a.*", "machine.activated"])
         try db.addEndpoint(on: receiver, path: "/status/204/all")
-        for event in ["license.issued", "machine.activated", "license", "licenses.x", "license.a.b", "webhook.x"] {
+        for event in [
+            "license.issued", "machine.activated", "license", "licenses.x", "license.a.b", "webhook.x",
+        ] {
             let result = try db.enqueue([event, "{}"])
             XCTAssertEqual(result.status, 0, result.stderr)
         }
@@ -63,7 +66,10 @@ final class EventPatternTests: XCTestCase {
         // The forms that are patterns, and '*', are taken and shown as given.
         let update = try runTool(
             "keysat-webhooks",
-            ["endpoint", "update", id, "--event", "webhook.*", "--event", "*", "--event", "a.b.*", "--json", "--db", db.path])
+            [
+                "endpoint", "update", id, "--event", "webhook.*", "--event", "*", "--event", "a.b.*",
+                "--json", "--db", db.path,
+            ])
         XCTAssertEqual(update.status, 0, update.stderr)
         let shown = try XCTUnwrap(JSONSerialization.jsonObject(with: update.stdout) as? [String: Any])
         XCTAssertEqual(shown["event_types"] as? [String], ["webhook.*", "*", "a.b.*"])

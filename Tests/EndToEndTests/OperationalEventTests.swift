@@ -7,7 +7,8 @@ import XCTest
 /// dated back in the database.
 final class OperationalEventTests: XCTestCase {
     /// The operational events a receiver path got, in arrival order: (event type, data).
-    private func events(_ receiver: Receiver, at path: String) throws -> [(type: String, data: [String: Any])] {
+    private func events(_ receiver: Receiver, at path: String) throws -> [(type: String, data: [String: Any])]
+    {
         try receiver.requests().filter { $0.path == path }.map { request in
             XCTAssertEqual(request.signatureOK, true, path)
             let body = try XCTUnwrap(JSONSerialization.jsonObject(with: request.body) as? [String: Any])
@@ -33,7 +34,8 @@ final class OperationalEventTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         // It subscribes to webhook.* too: it must hear nothing about itself.
-        let failing = try db.addEndpoint(on: receiver, path: "/status/500/failing", events: ["e", "webhook.*"])
+        let failing = try db.addEndpoint(
+            on: receiver, path: "/status/500/failing", events: ["e", "webhook.*"])
         try db.addEndpoint(on: receiver, path: "/status/204/alerts", events: ["webhook.*"])
         try db.addEndpoint(on: receiver, path: "/status/204/dead", events: ["webhook.delivery.dead"])
         try db.addEndpoint(on: receiver, path: "/status/204/all")
@@ -57,7 +59,8 @@ final class OperationalEventTests: XCTestCase {
         try run("6h", "92 %")
         try run("6h", "the 90 % event is sent; still 92 %")
         try run("6h", "still 92 %")
-        XCTAssertEqual(try sent("/status/204/alerts"), ["webhook.endpoint.failing", "webhook.endpoint.failing"])
+        XCTAssertEqual(
+            try sent("/status/204/alerts"), ["webhook.endpoint.failing", "webhook.endpoint.failing"])
         let levels = try events(receiver, at: "/status/204/alerts").map(\.data)
         XCTAssertEqual(levels.map { $0["percent"] as? Int }, [50, 90])
         XCTAssertEqual(levels.map { $0["disable_after_seconds"] as? Int }, [36_000, 21_600])
@@ -66,7 +69,8 @@ final class OperationalEventTests: XCTestCase {
             let since = try epochSeconds(data["failing_since"])
             XCTAssertEqual(since, Date().timeIntervalSince1970 - 330 * 60, accuracy: 60)
             XCTAssertEqual(
-                try epochSeconds(data["disables_at"]) - since, Double(data["disable_after_seconds"] as? Int ?? 0),
+                try epochSeconds(data["disables_at"]) - since,
+                Double(data["disable_after_seconds"] as? Int ?? 0),
                 accuracy: 0.001)
         }
         // Past 5 h: disabled, and said so; the run after dead-letters its pending delivery
@@ -76,11 +80,15 @@ final class OperationalEventTests: XCTestCase {
         try run("5h", "the rest is sent")
         XCTAssertEqual(
             try sent("/status/204/alerts"),
-            ["webhook.endpoint.failing", "webhook.endpoint.failing", "webhook.endpoint.disabled", "webhook.delivery.dead"])
+            [
+                "webhook.endpoint.failing", "webhook.endpoint.failing", "webhook.endpoint.disabled",
+                "webhook.delivery.dead",
+            ])
         let alerts = try events(receiver, at: "/status/204/alerts")
         XCTAssertEqual(alerts[2].data["endpoint_id"] as? String, failing)
         XCTAssertTrue((alerts[2].data["reason"] as? String ?? "").hasPrefix("every attempt failed since "))
-        let original = try SQL.value(db.path, "SELECT id FROM webhook_deliveries WHERE endpoint_id = '\(failing)'")
+        let original = try SQL.value(
+            db.path, "SELECT id FROM webhook_deliveries WHERE endpoint_id = '\(failing)'")
         let dead = alerts[3].data
         XCTAssertEqual(dead["endpoint_id"] as? String, failing)
         XCTAssertEqual(dead["delivery_id"] as? String, original)
@@ -88,7 +96,9 @@ final class OperationalEventTests: XCTestCase {
         XCTAssertEqual(dead["attempts"] as? Int, try db.row(original)["attempt_count"] as? Int)
         XCTAssertTrue(dead.keys.contains("last_status"))
         XCTAssertEqual(dead["last_error"] as? String, "endpoint deleted or disabled")
-        XCTAssertEqual(Set(dead.keys), ["endpoint_id", "delivery_id", "event_type", "attempts", "last_status", "last_error"])
+        XCTAssertEqual(
+            Set(dead.keys),
+            ["endpoint_id", "delivery_id", "event_type", "attempts", "last_status", "last_error"])
         // The exact name takes only that event; '*' and the endpoint they are about, none.
         XCTAssertEqual(try sent("/status/204/dead"), ["webhook.delivery.dead"])
         XCTAssertEqual(try sent("/status/204/all"), ["e"])
@@ -133,7 +143,8 @@ final class OperationalEventTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         let gone = try db.addEndpoint(on: receiver, path: "/status/410/gone", events: ["e"])
-        try db.addEndpoint(on: receiver, path: "/status/204/alerts", events: ["webhook.endpoint.*", "webhook.delivery.dead"])
+        try db.addEndpoint(
+            on: receiver, path: "/status/204/alerts", events: ["webhook.endpoint.*", "webhook.delivery.dead"])
         let id = try XCTUnwrap(try db.enqueue(["e", "{}"]).lines.first)
         XCTAssertEqual(try db.deliver().status, 0)
         XCTAssertEqual(try db.deliver().status, 0)
@@ -165,12 +176,14 @@ final class OperationalEventTests: XCTestCase {
         for _ in 0..<2 {
             try SQL.execute(
                 db.path,
-                "UPDATE webhook_deliveries SET attempt_count = 9 WHERE event_type LIKE 'webhook.%' AND next_attempt_at IS NOT NULL")
+                "UPDATE webhook_deliveries SET attempt_count = 9 WHERE event_type LIKE 'webhook.%' AND next_attempt_at IS NOT NULL"
+            )
             try db.makeAllDue()
             XCTAssertEqual(try db.deliver().status, 0)
         }
         XCTAssertEqual(try db.count(where: "event_type = 'webhook.delivery.dead'"), 2)
-        XCTAssertEqual(try db.count(where: "event_type = 'webhook.delivery.dead' AND next_attempt_at IS NULL"), 2)
+        XCTAssertEqual(
+            try db.count(where: "event_type = 'webhook.delivery.dead' AND next_attempt_at IS NULL"), 2)
         XCTAssertEqual(try db.count(where: "endpoint_id IN ('\(one)', '\(two)') AND event_type = 'e'"), 0)
         XCTAssertEqual(try db.count(where: "endpoint_id = '\(bad)' AND event_type LIKE 'webhook.%'"), 0)
         XCTAssertEqual(Set(try receiver.requests().map(\.path)).count, 3)
@@ -188,7 +201,8 @@ final class OperationalEventTests: XCTestCase {
         let result = try db.deliver()
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(
-            result.stderr.contains("warning: operational event not enqueued event_type=webhook.delivery.dead"),
+            result.stderr.contains(
+                "warning: operational event not enqueued event_type=webhook.delivery.dead"),
             result.stderr)
         // The outcome stands: dead-lettered after its 10th attempt, the attempt in the history.
         let row = try db.row(id)

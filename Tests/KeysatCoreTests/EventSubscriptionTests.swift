@@ -5,10 +5,12 @@ final class EventSubscriptionTests: XCTestCase {
     func testAPatternMatchesWholeSegmentsAfterItsPrefix() {
         let cases: [(String, String, Bool)] = [
             ("license.*", "license.issued", true), ("license.*", "license.a.b", true),
-            ("license.*", "license", false), ("license.*", "licenses.x", false), ("license.*", "license.", false),
+            ("license.*", "license", false), ("license.*", "licenses.x", false),
+            ("license.*", "license.", false),
             ("license.a.*", "license.a.b", true), ("license.a.*", "license.ab", false),
             ("*", "license.issued", true), ("*", "webhook.delivery.dead", false), ("*", "webhooks.x", true),
-            ("webhook.*", "webhook.delivery.dead", true), ("webhook.delivery.dead", "webhook.delivery.dead", true),
+            ("webhook.*", "webhook.delivery.dead", true),
+            ("webhook.delivery.dead", "webhook.delivery.dead", true),
             ("license.issued", "license.issued", true), ("license.issued", "license.issued.x", false),
         ]
         for (entry, type, expected) in cases {
@@ -35,7 +37,8 @@ final class EventSubscriptionTests: XCTestCase {
         let said = OperationalEvent.failingLevel(since: since, percent: 50)
         XCTAssertFalse(OperationalEvent.failingLevelPasses(said, since: since, percent: 50))
         XCTAssertTrue(OperationalEvent.failingLevelPasses(said, since: since, percent: 90))
-        XCTAssertTrue(OperationalEvent.failingLevelPasses(said, since: Timestamp(microseconds: 2_000_000), percent: 50))
+        XCTAssertTrue(
+            OperationalEvent.failingLevelPasses(said, since: Timestamp(microseconds: 2_000_000), percent: 50))
         XCTAssertTrue(OperationalEvent.failingLevelPasses("", since: since, percent: 50))
     }
 }
