@@ -109,6 +109,58 @@ final class OperationalEventTests: XCTestCase {
         XCTAssertEqual(try db.count(where: "event_type LIKE 'webhook.%' AND delivered_at IS NULL"), 0)
     }
 
+    func testASuccessEndsTheStreakAndTheNextStreakIsAnnouncedAgain() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let flaky = try db.addEndpoint(on: receiver, path: "/status/500/flaky", events: ["e"])
+        try db.addEndpoint(on: receiver, path: "/status/204/alerts", events: ["webhook.*"])
+        let run = {
+            let result = try db.deliver(["--disable-after", "10h"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            try db.makeAllDue()
+        }
+        let point = { (path: String) in
+            let result = try runTool(
+                "keysat-webhooks",
+                ["endpoint", "update", flaky, "--url", receiver.url(path), "--db", db.path])
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let first = try XCTUnwrap(try db.enqueue(["e", "1"]).lines.first)
+        try run()
+        try ageAttempts(db, of: flaky, "330 minutes")
+        try run()  // 55 %: said
+        try point("/status/204/flaky")
+        try run()  // the 50 % event is sent, and the delivery: the streak ends
+        XCTAssertTrue(try db.row(first)["delivered_at"] is String)
+        try point("/status/500/flaky")
+        let second = try XCTUnwrap(try db.enqueue(["e", "2"]).lines.first)
+        try run()  // a new streak
+        // The old streak before the success, the new one 330 minutes ago, after it.
+        let attempts = "webhook_delivery_attempts SET started_at = "
+        try SQL.execute(
+            db.path, "UPDATE \(attempts)\(SQL.timeAgo(db.path, "500 minutes")) WHERE delivery_id = '\(first)'"
+        )
+        try SQL.execute(
+            db.path,
+            "UPDATE \(attempts)\(SQL.timeAgo(db.path, "400 minutes")) WHERE delivery_id = '\(first)' AND status_code = 204"
+        )
+        try SQL.execute(
+            db.path,
+            "UPDATE \(attempts)\(SQL.timeAgo(db.path, "330 minutes")) WHERE delivery_id = '\(second)'")
+        try db.makeAllDue()
+        try run()  // 55 % of the new streak: said again
+        try run()
+        try run()
+        let alerts = try events(receiver, at: "/status/204/alerts")
+        XCTAssertEqual(alerts.map(\.type), ["webhook.endpoint.failing", "webhook.endpoint.failing"])
+        XCTAssertEqual(alerts.map { $0.data["percent"] as? Int }, [50, 50])
+        let since = try alerts.map { try epochSeconds($0.data["failing_since"]) }
+        XCTAssertEqual(since[1] - since[0], 0, accuracy: 120, "both 330 minutes before their run")
+        XCTAssertNotEqual(
+            alerts[0].data["failing_since"] as? String, alerts[1].data["failing_since"] as? String)
+    }
+
     func testADeliveryDeadAfterItsLastAttemptIsAnnouncedWithItsStatusAndError() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
