@@ -101,7 +101,7 @@ public struct EnqueueRequest: Sendable {
         let hint =
             OptionParser.closest(to: eventType, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
         let message =
-            "event type '\(eventType)' is not one of Keysat's, not declared and subscribed to by no endpoint by name\(hint)"
+            "event type '\(eventType)' is not one of Keysat's, not declared and subscribed to by no endpoint by name or pattern\(hint)"
         if strict {
             throw KeysatError(
                 .data, message + "; declare it with 'keysat-webhooks event-types add \(eventType)'")

@@ -4,7 +4,8 @@ public struct Endpoint: Sendable, Equatable {
     public var url: String
     /// The shared HMAC secret: 64 lowercase hex digits for endpoints made by these tools.
     public var secret: String
-    /// Subscribed event types; `"*"` means all.
+    /// Subscribed event types: names, `"*"` (every event outside `webhook.`) and `PREFIX.*`
+    /// patterns (`EventSubscription`).
     public var eventTypes: [String]
     public var active: Bool
     public var description: String

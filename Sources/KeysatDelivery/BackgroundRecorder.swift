@@ -166,6 +166,13 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         return try store.failingSince(endpointID: endpointID)
     }
 
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
+        try drain()
+        return try store.announceFailing(endpointID: endpointID, since: since, percent: percent, data: data)
+    }
+
     // MARK: - The writer's side
 
     /// Opens and proves the writer's connection (see `prepareToRecord`), then starts the thread.

@@ -390,15 +390,44 @@ final class DeliveryRound {
         logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
     }
 
-    /// Endpoints whose every attempt failed in this run and for longer than `--disable-after`.
+    /// Endpoints whose every attempt failed in this run: disabled when that has lasted longer
+    /// than `--disable-after`; before that, announced (`webhook.endpoint.failing`) when the
+    /// streak reaches a level of it (`OperationalEvent.failingLevels`: 50 and 90 %), the
+    /// highest level reached only, each at most once per streak (the store remembers).
     private func disableFailingEndpoints() throws {
         try recording { try store.drain() }
         let now = clock.now()
+        let limit = options.disableAfterSeconds * 1_000_000
         for endpoint in endpoints.failingThroughout {
-            guard let since = try store.failingSince(endpointID: endpoint),
-                now.microseconds - since.microseconds > options.disableAfterSeconds * 1_000_000
-            else { continue }
-            try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)")
+            guard let since = try store.failingSince(endpointID: endpoint) else { continue }
+            let failing = now.microseconds - since.microseconds
+            let reached = OperationalEvent.failingLevels.last { failing * 100 >= limit * Int64($0) }
+            if failing > limit {
+                try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)")
+            } else if let percent = reached {
+                announceFailing(endpoint, since: since, percent: percent)
+            }
+        }
+    }
+
+    /// Announces a level of `endpoint`'s failing streak; a failure to is said, and changes
+    /// nothing else the run does.
+    private func announceFailing(_ endpoint: String, since: Timestamp, percent: Int) {
+        do {
+            let data = OperationalEvent.failingData(
+                endpointID: endpoint, failingSince: since, percent: percent,
+                disableAfterSeconds: options.disableAfterSeconds)
+            let announced = try store.announceFailing(
+                endpointID: endpoint, since: since, percent: percent, data: data)
+            guard announced else { return }
+            logger.log(
+                .info, "endpoint failing",
+                [
+                    "endpoint_id": endpoint, "since": since.rfc3339,
+                    "percent_of_disable_after": String(percent),
+                ])
+        } catch {
+            OperationalEvent.warnNotEnqueued(OperationalEvent.endpointFailing, error)
         }
     }
 

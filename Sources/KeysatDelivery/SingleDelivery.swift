@@ -43,4 +43,9 @@ public final class SingleDelivery: DeliveryStore {
         try store.disableEndpoint(id: id, reason: reason)
     }
     public func failingSince(endpointID: String) throws -> Timestamp? { nil }
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
+        false
+    }
 }

@@ -75,10 +75,11 @@ extension PostgresStore: EventQueue {
         _ = try? connection.execute("NOTIFY \(Self.wakeUpChannel)")
     }
 
-    /// The database's present moment and the active endpoints subscribed to `eventType`, in
-    /// SQLite's order (`created_at`, `id`), and which of them are ordered; no moment when there
-    /// is no active endpoint.
-    private func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
+    /// The database's present moment and the active endpoints subscribed to `eventType`
+    /// (`EventSubscription.matches`, as SQLite's `WebhookStore.subscribes`), in SQLite's order
+    /// (`created_at`, `id`), and which of them are ordered; no moment when there is no active
+    /// endpoint.
+    func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
         let found = try rows(
             """
             SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints
@@ -86,8 +87,7 @@ extension PostgresStore: EventQueue {
             """)
         let now = found.first.flatMap { $0[0] }.flatMap { Timestamp(rfc3339: $0) }
         let subscribed = found.filter { row in
-            let types = JSONStrings.topLevel(row[2] ?? "") ?? []
-            return types.contains { $0 == "*" || $0 == eventType }
+            EventSubscription.matches(JSONStrings.topLevel(row[2] ?? "") ?? [], eventType)
         }
         return (now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] })
     }
@@ -103,14 +103,14 @@ extension PostgresStore: EventQueue {
     /// Enqueues do not wait for each other (shared locks); rows are taken in `id` order, the
     /// order the runs' writes of endpoint rows keep, so no two sessions wait on each other in
     /// a circle. Unordered endpoints take no lock: their order is not promised.
-    private func holdOrdered(_ endpoints: [String]) throws {
+    func holdOrdered(_ endpoints: [String]) throws {
         guard !endpoints.isEmpty else { return }
         _ = try rows(
             "SELECT 1 FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
             [PostgresArray.literal(endpoints)])
     }
 
-    private func insertDeliveries(_ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8])
+    func insertDeliveries(_ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8])
         throws
     {
         // One statement for every endpoint, the payload sent once; `seq` follows the endpoints'
@@ -220,15 +220,16 @@ extension PostgresStore {
             if let name = row[0], known[name] == nil { known[name] = .declared }
         }
         for row in try rows("SELECT event_types FROM webhook_endpoints") {
-            for name in JSONStrings.topLevel(row[0] ?? "") ?? [] where name != "*" && known[name] == nil {
+            for name in JSONStrings.topLevel(row[0] ?? "") ?? []
+            where name != "*" && !EventSubscription.isPattern(name) && known[name] == nil {
                 known[name] = .subscribed
             }
         }
         return known.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
-    /// Whether `name` is known: Keysat's (no query), declared, or subscribed to by name (one
-    /// query for both: keysat-enqueue asks before every event of another type).
+    /// Whether `name` is known: Keysat's (no query), declared, or subscribed to by name or by a
+    /// pattern (one query for both: keysat-enqueue asks before every event of another type).
     public func isKnownEventType(_ name: String) throws -> Bool {
         if EventType.catalogue.contains(name) { return true }
         let found = try rows(
@@ -237,7 +238,10 @@ extension PostgresStore {
             UNION ALL SELECT false, event_types FROM webhook_endpoints
             """, [name])
         return found.contains { row in
-            row[0] == "t" || (JSONStrings.topLevel(row[1] ?? "") ?? []).contains(name)
+            row[0] == "t"
+                || (JSONStrings.topLevel(row[1] ?? "") ?? []).contains {
+                    $0 == name || (EventSubscription.isPattern($0) && EventSubscription.matches($0, name))
+                }
         }
     }
 

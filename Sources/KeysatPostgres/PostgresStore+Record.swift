@@ -29,7 +29,8 @@ extension PostgresStore {
         var tries = 0
         while true {
             do {
-                return try recordOnce(outcomes)
+                // Announced once the outcomes are committed (`announceDead` says why not before).
+                return announceDead(try recordOnce(outcomes))
             } catch let error as KeysatError where tries < 3 && (error.kind == .temporary || !connection.isConnected) {
                 tries += 1
                 usleep(UInt32(100_000 * tries))
@@ -38,14 +39,16 @@ extension PostgresStore {
         }
     }
 
-    private func recordOnce(_ outcomes: [AttemptOutcome]) throws {
+    /// Returns the ids of the deliveries it dead-lettered (but defective rows, which are said
+    /// in the log by rowid).
+    private func recordOnce(_ outcomes: [AttemptOutcome]) throws -> [String] {
         let defective = outcomes.filter { $0.fingerprint != nil }
         let outcomes = outcomes.filter { $0.fingerprint == nil }
         // The delay the policy chose, from this moment on the host to the same on the database.
         let hostNow = clock.now()
-        try transaction {
+        return try transaction {
             for outcome in defective { try deadLetterDefective(outcome) }
-            guard !outcomes.isEmpty else { return }
+            guard !outcomes.isEmpty else { return [] }
             let applied = Set(
                 try rows(Self.fencedUpdate, Self.rowArrays(outcomes, hostNow: hostNow)).compactMap {
                     $0[0].flatMap { Int64($0) }
@@ -56,6 +59,7 @@ extension PostgresStore {
             }
             try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
             try endInFlight(outcomes.filter { $0.claimToken != nil })
+            return outcomes.filter { $0.result == .dead && applied.contains($0.rowID) }.map(\.deliveryID)
         }
     }
 

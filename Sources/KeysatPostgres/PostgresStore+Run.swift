@@ -137,12 +137,24 @@ extension PostgresStore: DeliveryStore {
             """)
     }
 
+    /// Disables the endpoint and announces it (`webhook.endpoint.disabled`) in the same
+    /// transaction, as on SQLite.
     public func disableEndpoint(id: String, reason: String) throws -> Bool {
-        try run(
-            """
-            UPDATE webhook_endpoints SET active = 0, disabled_reason = $2, disabled_at = now(), updated_at = now()
-            WHERE id = $1 AND active = 1
-            """, [id, reason]) == 1
+        try transaction {
+            let disabled =
+                try run(
+                    """
+                    UPDATE webhook_endpoints SET active = 0, disabled_reason = $2, disabled_at = now(), updated_at = now()
+                    WHERE id = $1 AND active = 1
+                    """, [id, reason]) == 1
+            guard disabled else { return false }
+            announcing(OperationalEvent.endpointDisabled) {
+                try writeOperationalEvent(
+                    OperationalEvent.endpointDisabled,
+                    data: OperationalEvent.disabledData(endpointID: id, reason: reason), excluding: id)
+            }
+            return true
+        }
     }
 
     public func failingSince(endpointID: String) throws -> Timestamp? {

@@ -200,6 +200,12 @@ public protocol DeliveryStore: AnyObject {
     /// When the endpoint's current run of failed attempts began, if its last attempt failed.
     func failingSince(endpointID: String) throws -> Timestamp?
 
+    /// Enqueues `webhook.endpoint.failing` with `data` about `endpointID`, whose failing streak
+    /// began at `since` and has reached `percent` of `--disable-after`, unless this level or a
+    /// higher one of the same streak was announced; `true` when it did. The level is kept in
+    /// the database, so that each is said once per streak whichever run sees it.
+    func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool
+
     /// Returns once every outcome passed to `record` is committed (a store that commits on
     /// another thread waits for it); throws a commit's failure.
     func drain() throws
@@ -226,6 +232,13 @@ extension DeliveryStore {
     {
         try claim([delivery], perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds).first
             ?? .taken
+    }
+
+    /// A store that keeps no operational events (a test's) announces nothing.
+    public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
+        -> Bool
+    {
+        false
     }
 
     /// A store that commits in `record` itself has nothing to wait for.
@@ -390,6 +403,8 @@ extension WebhookStore: DeliveryStore {
                 try database.prepare("SELECT coalesce(max(id), 0) FROM webhook_delivery_attempts")
                 .first { $0.integer(0) ?? 0 } ?? 0
             var nextID: Int? = maxID < Int.max - outcomes.count ? maxID + 1 : nil
+            // Dead-lettered by this batch, announced after it (`announceDead`), in its transaction.
+            var dead: [String] = []
             for outcome in outcomes {
                 if let fingerprint = outcome.fingerprint {
                     defective = try defective ?? OutcomeStatements.defective(database)
@@ -404,6 +419,7 @@ extension WebhookStore: DeliveryStore {
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 summaries.add(outcome)
+                if outcome.result == .dead { dead.append(outcome.deliveryID) }
                 let attempt = outcome.attemptValues(nextID: nextID)
                 if byRowID {
                     try statements.attemptByRowID.run(attempt + [.integer(outcome.rowID)])
@@ -413,6 +429,7 @@ extension WebhookStore: DeliveryStore {
                 nextID = nextID.map { $0 + 1 }
             }
             try write(summaries)
+            announceDead(dead)
         }
     }
 }

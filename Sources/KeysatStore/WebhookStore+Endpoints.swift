@@ -256,7 +256,8 @@ extension WebhookStore {
 }
 
 extension WebhookStore {
-    /// Disables an endpoint on keysat-deliver's own decision, recording why and when.
+    /// Disables an endpoint on keysat-deliver's own decision, recording why and when, and
+    /// announces it (`webhook.endpoint.disabled`) in the same transaction.
     /// Returns `false` if it was already disabled.
     @discardableResult
     public func disableEndpoint(id: String, reason: String) throws -> Bool {
@@ -268,7 +269,15 @@ extension WebhookStore {
                 WHERE id = ? AND \(Self.isActive(""))
                 """
             ).run([.text(reason), .text(now), .text(now), .text(id)])
-            return database.changes == 1
+            guard database.changes == 1 else { return false }
+            announcing(OperationalEvent.endpointDisabled) {
+                var generator = SystemRandomNumberGenerator()
+                _ = try writeEvent(
+                    eventType: OperationalEvent.endpointDisabled,
+                    data: OperationalEvent.disabledData(endpointID: id, reason: reason), at: clock.now(),
+                    excluding: id, using: &generator)
+            }
+            return true
         }
     }
 

@@ -129,32 +129,8 @@ extension WebhookStore {
                     return previous
                 }
             }
-            let endpoints = try database.prepare(
-                """
-                SELECT id FROM webhook_endpoints
-                WHERE \(Self.isActive("")) AND json_valid(event_types)
-                  AND EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types)
-                              WHERE value = '*' OR value = ?1)
-                ORDER BY created_at, id
-                """
-            ).rows([.text(eventType)]) { $0.string(0) }
-            let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
-            let insert = try database.prepare(
-                """
-                INSERT INTO webhook_deliveries
-                    (id, endpoint_id, event_type, payload_json, attempt_count,
-                     next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, 0, ?, ?)
-                """)
-            var written: [EnqueueResult.Delivery] = []
-            for endpointID in endpoints {
-                let id = Identifiers.uuid4(using: &generator)
-                try insert.run([
-                    .text(id), .text(endpointID), .text(eventType), .bytes(payload),
-                    .text(now.rfc3339), .text(now.rfc3339),
-                ])
-                written.append(.init(id: id, endpointID: endpointID))
-            }
+            let written = try writeEvent(
+                eventType: eventType, data: data, at: now, excluding: nil, using: &generator)
             if let key = idempotencyKey {
                 let list = JSONText.array(
                     written.map {
@@ -171,6 +147,61 @@ extension WebhookStore {
             }
             return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
         }
+    }
+
+    /// The SQL condition "the endpoint row subscribes to the event type `?1`":
+    /// `EventSubscription.matches` said in SQL over its `event_types` array (a name, `*` outside
+    /// the `webhook.` namespace, or a `PREFIX.*` pattern), so that keysat-enqueue still asks
+    /// one query. Comparisons are binary, as Swift's.
+    static let subscribes = """
+        json_valid(event_types) AND EXISTS (SELECT 1 FROM json_each(webhook_endpoints.event_types)
+            WHERE value = ?1
+               OR (value = '*' AND substr(?1, 1, \(EventSubscription.operationalPrefix.utf8.count))
+                                   <> '\(EventSubscription.operationalPrefix)')
+               OR \(patternMatches))
+        """
+
+    /// The SQL condition "`value`, an entry of `event_types`, is a `PREFIX.*` pattern that
+    /// matches the event type `?1`" (`EventSubscription.matches`).
+    static let patternMatches = """
+        (substr(value, -2) = '.*' AND length(?1) >= length(value)
+         AND substr(?1, 1, length(value) - 1) = substr(value, 1, length(value) - 1))
+        """
+
+    /// Writes one pending delivery of `eventType` per active endpoint subscribed to it, but
+    /// `excluding` (the endpoint an operational event is about), each with the same envelope
+    /// at `now` around `data`, in the caller's transaction: keysat-enqueue's events and
+    /// keysat-deliver's own (`OperationalEvent`) are written by this one function.
+    func writeEvent(
+        eventType: String, data: [UInt8], at now: Timestamp, excluding: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> [EnqueueResult.Delivery] {
+        let endpoints = try database.prepare(
+            """
+            SELECT id FROM webhook_endpoints
+            WHERE \(Self.isActive("")) AND id IS NOT ?2 AND \(Self.subscribes)
+            ORDER BY created_at, id
+            """
+        ).rows([.text(eventType), .optional(excluding)]) { $0.string(0) }
+        guard !endpoints.isEmpty else { return [] }
+        let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
+        let insert = try database.prepare(
+            """
+            INSERT INTO webhook_deliveries
+                (id, endpoint_id, event_type, payload_json, attempt_count,
+                 next_attempt_at, created_at)
+            VALUES (?, ?, ?, ?, 0, ?, ?)
+            """)
+        var written: [EnqueueResult.Delivery] = []
+        for endpointID in endpoints {
+            let id = Identifiers.uuid4(using: &generator)
+            try insert.run([
+                .text(id), .text(endpointID), .text(eventType), .bytes(payload),
+                .text(now.rfc3339), .text(now.rfc3339),
+            ])
+            written.append(.init(id: id, endpointID: endpointID))
+        }
+        return written
     }
 
     /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event

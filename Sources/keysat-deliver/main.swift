@@ -47,7 +47,8 @@ let usage = """
       --ca-file <path>              Trust this CA bundle (PEM) for TLS instead of the system's.
       --https-only                  Refuse plain http endpoints.
       --disable-after <duration>    Disable an endpoint failing for longer than this (default 5d;
-                                    0 never).
+                                    0 never); at 50 % and 90 % of it, enqueue
+                                    webhook.endpoint.failing for endpoints that subscribe to it.
       --metrics-file <path>         After the run, write Prometheus metrics to this file
                                     (atomically, mode 0644; default $KEYSAT_METRICS_FILE, else
                                     none).

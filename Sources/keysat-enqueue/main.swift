@@ -39,7 +39,8 @@ let usage = """
       --max-payload-bytes <n>  Refuse DATA larger than this many bytes (default 1048576).
       --strict                 Refuse (65) an event type that is not Keysat's, not declared with
                                'keysat-webhooks event-types add' and subscribed to by no endpoint
-                               by name; without it, such an event is queued with a warning.
+                               by name or pattern; without it, such an event is queued with a
+                               warning.
       --db <path>              Database file, or postgresql:// URI with no password in it (default
                                $KEYSAT_DB, else /var/lib/keysat/keysat.db).
       --busy-timeout <ms>      Wait this many milliseconds for a locked database (default 5000).

@@ -177,6 +177,18 @@ struct CertificateOptions: ParsableArguments {
     }
 }
 
+/// A `--event` pattern that is not one is a usage error (64), said with the subcommand's own
+/// help; a name that is not an event type stays a data error (65), in `run`.
+private func validatePatterns(_ events: [String]) throws {
+    for event in events where event.contains("*") {
+        do {
+            try EventSubscription.validate(event)
+        } catch let error as KeysatError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
 /// What `endpoint show` says of the retry schedule: how many attempts over how long, and when
 /// it gives up long before auto-disable would (`givesUpLongBeforeDisable`).
 func retryLine(_ settings: EndpointSettings) -> String {
@@ -207,6 +219,13 @@ extension KeysatWebhooks.EndpointCommand {
                 that those libraries take. It is generated (32 random bytes, hex) unless \
                 --secret-file gives one; a secret is never taken from the command line, which every \
                 user of the host can read. Creates the database if it does not exist.
+
+                --event takes an event type, '*' (every event but keysat-deliver's own, webhook.*), or \
+                a pattern 'prefix.*' matching whole segments: 'license.*' takes license.issued and \
+                license.a.b, not license nor licenses.x. keysat-deliver's own events \
+                (webhook.endpoint.failing, webhook.endpoint.disabled, webhook.delivery.dead) go only to \
+                endpoints that name them or a pattern such as 'webhook.*', never to the endpoint they \
+                are about.
                 """)
 
         @Argument(help: "The receiver's absolute http:// or https:// URL.")
@@ -215,7 +234,8 @@ extension KeysatWebhooks.EndpointCommand {
         @Option(
             name: .customLong("event"),
             help: ArgumentHelp(
-                "An event type to subscribe to (repeatable; default all, '*').", valueName: "type"))
+                "An event type or a 'prefix.*' pattern to subscribe to (repeatable; default all, '*').",
+                valueName: "type"))
         var events: [String] = []
 
         @Option(help: ArgumentHelp("A note for operators.", valueName: "text"))
@@ -243,13 +263,15 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var database: DatabaseOptions
 
+        func validate() throws { try validatePatterns(events) }
+
         func run() throws {
             let host = try EndpointURL.validate(url)
             var change = try retry.change()
             change.setHeaders = try header.read()
             change.clientCertificate = try certificate.read().map { .some($0) }
             let settings = try change.applied(to: EndpointSettings())
-            for event in events where event != "*" { try EventType.validate(event) }
+            for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
             let store = try database.open(create: true)
             if !allowDuplicate, let twin = try store.endpoints().first(where: { $0.url == url }) {
@@ -383,7 +405,9 @@ extension KeysatWebhooks.EndpointCommand {
 
         @Option(
             name: .customLong("event"),
-            help: ArgumentHelp("An event type to subscribe to (repeatable; '*' for all).", valueName: "type"))
+            help: ArgumentHelp(
+                "An event type or a 'prefix.*' pattern to subscribe to (repeatable; '*' for all).",
+                valueName: "type"))
         var events: [String] = []
 
         @Option(help: ArgumentHelp("A note for operators.", valueName: "text"))
@@ -422,6 +446,7 @@ extension KeysatWebhooks.EndpointCommand {
             if orderedFlag && notOrdered {
                 throw ValidationError("'--ordered' and '--no-ordered' contradict each other: give one")
             }
+            try validatePatterns(events)
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
                 && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert
@@ -433,7 +458,7 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let host = try url.map { try EndpointURL.validate($0) }
-            for event in events where event != "*" { try EventType.validate(event) }
+            for event in events { try EventSubscription.validate(event) }
             var settings = try retry.change()
             settings.setHeaders = try header.read()
             settings.removeHeaders = removeHeaders

@@ -12,7 +12,8 @@ extension KeysatWebhooks {
             abstract: "List the known event types; declare or forget your own.",
             discussion: """
                 Known are Keysat's own event types, those declared here, and those an endpoint subscribes \
-                to by name. keysat-enqueue warns about any other type (a typo goes to every '*' \
+                to by name or by a pattern ('license.*' makes license.renewed known; the pattern is not \
+                listed). keysat-enqueue warns about any other type (a typo goes to every '*' \
                 endpoint), and with --strict refuses it.
                 """,
             subcommands: [List.self, Add.self, Remove.self], defaultSubcommand: List.self)

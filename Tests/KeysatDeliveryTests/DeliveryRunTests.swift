@@ -217,6 +217,23 @@ final class DeliveryRunTests: XCTestCase {
         XCTAssertEqual(summary.endpointsDisabled, 1)
     }
 
+    func testAFailingEndpointIsAnnouncedAtHalfAndNinetyPercentOfDisableAfterNotBelow() throws {
+        for endpoint in ["forty", "half", "ninety", "both", "good"] { store.add(endpoint) }
+        transport.answer = { FakeTransport.host($0.url) == "good" ? .status(204) : .status(500) }
+        var options = DeliveryOptions()
+        options.disableAfterSeconds = 1000
+        // Each began that many seconds before the run's clock (t0, which does not move).
+        for (endpoint, seconds) in [("forty", 400), ("half", 500), ("ninety", 900), ("both", 999), ("good", 990)] {
+            store.failingSinceByEndpoint[endpoint] = FakeStore.t0.adding(seconds: Int64(-seconds))
+        }
+        _ = try deliver(options)
+        XCTAssertEqual(store.announced.map(\.endpoint), ["both", "half", "ninety"])
+        XCTAssertEqual(store.announced.map(\.percent), [90, 50, 90], "the highest level reached only")
+        XCTAssertTrue(store.disabled.isEmpty)
+        XCTAssertTrue(store.announced[1].data.contains(#""percent":50"#), store.announced[1].data)
+        XCTAssertTrue(store.announced[1].data.contains(#""disable_after_seconds":1000"#), store.announced[1].data)
+    }
+
     func testOutcomesAreCommittedInBatches() throws {
         for _ in 0..<10 { store.add("a") }
         var options = DeliveryOptions()

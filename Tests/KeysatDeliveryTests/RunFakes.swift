@@ -130,6 +130,16 @@ final class FakeStore: DeliveryStore {
 
     func failingSince(endpointID: String) throws -> Timestamp? { failingSinceByEndpoint[endpointID] }
 
+    /// The levels announced (`announceFailing`): endpoint, percent; each once per streak start.
+    var announced: [(endpoint: String, since: Timestamp, percent: Int, data: String)] = []
+
+    func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws -> Bool {
+        let said = announced.last { $0.endpoint == endpointID }
+        if let said, said.since == since, said.percent >= percent { return false }
+        announced.append((endpointID, since, percent, String(decoding: data, as: UTF8.self)))
+        return true
+    }
+
     /// The recorded results of each delivery, by id.
     func result(of id: String) -> AttemptOutcome.Result? {
         recorded.last { $0.deliveryID == id }?.result

@@ -463,6 +463,41 @@ final class PostgresEventsEndpointsTests: XCTestCase {
         var values: [Result<EnqueueResult, any Error>] { lock.withLock { stored } }
     }
 
+    /// Patterns and keysat-webhooks' own namespace (issue 22): PostgreSQL's Swift matching
+    /// (`EventSubscription`) and SQLite's SQL (`WebhookStore.subscribes`) choose the same
+    /// endpoints, and know the same types, for subscriptions written every way (an object's
+    /// values count, as for names; stored text that is no pattern matches only itself).
+    func testPatternsMatchAsOnSQLite() throws {
+        let pg = try postgres()
+        let lite = try sqlite()
+        _ = try addEndpoints(
+            [
+                (["license.*"], nil, 1), (["license.a.*"], nil, 1), (["webhook.*"], nil, 1), (["*"], nil, 1),
+                (["webhook.delivery.dead", "license.issued"], nil, 1), (["x"], #"["lic\u0065nse.*"]"#, 1),
+                (["x"], #"["*.issued", "license*", ".*"]"#, 1), (["x"], #"["license.*", 7]"#, 1),
+                (["license.*"], nil, 0), (["x"], #"{"a":"license.*"}"#, 1),
+            ], to: pg, lite)
+        let expected = [
+            "license.issued": 6, "license": 1, "licenses.x": 1, "license.a.b": 6, "license.": 1,
+            "webhook.delivery.dead": 2, "webhook.x": 1, "webhook": 1, "x": 1, "lic": 1,
+        ]
+        for (seed, (type, count)) in expected.sorted(by: { $0.key < $1.key }).enumerated() {
+            var pgIDs = SeededGenerator(state: UInt64(seed))
+            var liteIDs = SeededGenerator(state: UInt64(seed))
+            let a = try pg.enqueue(eventType: type, data: Array("{}".utf8), idempotencyKey: nil, using: &pgIDs)
+            let b = try lite.enqueue(eventType: type, data: Array("{}".utf8), idempotencyKey: nil, using: &liteIDs)
+            XCTAssertEqual(a, b, type)
+            XCTAssertEqual(a.deliveries.count, count, type)
+        }
+        for name in ["license.renewed", "license", "licenses.x", "license.a.b", "webhook.endpoint.failing", "webhook"] {
+            XCTAssertEqual(try pg.isKnownEventType(name), try lite.isKnownEventType(name), name)
+        }
+        XCTAssertTrue(try pg.isKnownEventType("license.renewed"))
+        XCTAssertFalse(try pg.isKnownEventType("licenses.x"))
+        XCTAssertFalse(try pg.knownEventTypes().contains { $0.name.hasSuffix(".*") })
+        XCTAssertFalse(try lite.knownEventTypes().contains { $0.name.hasSuffix(".*") })
+    }
+
     // MARK: - Event types
 
     func testEventTypesAreKnownAsOnSQLite() throws {
