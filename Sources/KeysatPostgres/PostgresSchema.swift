@@ -151,6 +151,18 @@ enum PostgresSchema {
             ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter integer;
             """
         ),
+        (
+            6,
+            // Standard Webhooks asymmetric signatures (issue 22, v1a), as SQLite's step 17: the
+            // whsk_ signing key, the previous one during a rotation's grace, and whether
+            // X-Keysat-Signature is sent (NULL: yes). (Numbered 6 after steps 4 and 5 of
+            // concurrent work; renumbered at merge if need be.)
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN signing_key text;
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_signing_key text;
+            ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature integer;
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.

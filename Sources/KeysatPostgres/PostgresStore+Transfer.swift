@@ -72,7 +72,8 @@ final class PostgresQueueReader: QueueReader {
             """
             SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
-                   disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter
+                   disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
+                   signing_key, previous_signing_key, keysat_signature
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -85,6 +86,9 @@ final class PostgresQueueReader: QueueReader {
                 ordered: try c.integer(13))
             endpoint.retrySchedule = c.optionalText(14)
             endpoint.retryJitter = try c.optionalInteger(15)
+            endpoint.signingKey = c.optionalText(16)
+            endpoint.previousSigningKey = c.optionalText(17)
+            endpoint.keysatSignature = try c.optionalInteger(18)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -383,6 +387,9 @@ final class PostgresQueueWriter: QueueWriter {
                 ("ordered", "integer", integers(rows.map(\.ordered))),
                 ("retry_schedule", "text", rows.map(\.retrySchedule)),
                 ("retry_jitter", "integer", integers(rows.map(\.retryJitter))),
+                ("signing_key", "text", rows.map(\.signingKey)),
+                ("previous_signing_key", "text", rows.map(\.previousSigningKey)),
+                ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

@@ -278,6 +278,19 @@ enum Migrations {
             ALTER TABLE webhook_endpoints ADD COLUMN retry_jitter INTEGER;
             """
         ),
+        (
+            17,
+            // Standard Webhooks asymmetric signatures (issue 22, v1a): the endpoint's Ed25519
+            // signing key as whsk_ text, and the one before the last rotation, which signs until
+            // previous_secret_expires_at as the previous secret does. keysat_signature 0 leaves
+            // X-Keysat-Signature out. NULL in all three, Keysat's own rows: HMAC only, as before.
+            // (Numbered 17 after steps 15 and 16 of concurrent work; renumbered at merge if need be.)
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN signing_key TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_signing_key TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature INTEGER;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

@@ -43,6 +43,10 @@ public struct CopiedEndpoint: Sendable, Equatable {
     /// Per-endpoint retry settings (issue 22), as stored: NULL is the default.
     public var retrySchedule: String?
     public var retryJitter: Int?
+    /// Standard Webhooks v1a signing keys and the X-Keysat-Signature switch (issue 22), as stored.
+    public var signingKey: String?
+    public var previousSigningKey: String?
+    public var keysatSignature: Int?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

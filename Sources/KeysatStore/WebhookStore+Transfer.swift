@@ -61,7 +61,8 @@ final class SQLiteQueueReader: QueueReader {
         try each(
             """
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
-                   previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter
+                   previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
+                   signing_key, previous_signing_key, keysat_signature
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -76,6 +77,9 @@ final class SQLiteQueueReader: QueueReader {
                 disabledAt: try c.optionalTime(12, "disabled_at"), ordered: try c.integer(13, "ordered"))
             endpoint.retrySchedule = try c.optionalText(14, "retry_schedule")
             endpoint.retryJitter = try c.optionalInteger(15, "retry_jitter")
+            endpoint.signingKey = try c.optionalText(16, "signing_key")
+            endpoint.previousSigningKey = try c.optionalText(17, "previous_signing_key")
+            endpoint.keysatSignature = try c.optionalInteger(18, "keysat_signature")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -273,7 +277,7 @@ final class SQLiteQueueWriter: QueueWriter {
             columns = [
                 "id", "url", "secret", "event_types", "active", "description", "created_at", "updated_at",
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
-                "retry_schedule", "retry_jitter",
+                "retry_schedule", "retry_jitter", "signing_key", "previous_signing_key", "keysat_signature",
             ]
         case .deliveries:
             columns = [
@@ -333,6 +337,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     .optional(e.previousSecret),
                     time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
+                    .optional(e.signingKey), .optional(e.previousSigningKey), integer(e.keysatSignature),
                 ])
         }
     }
