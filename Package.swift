@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // libcurl's calls at fixed arity, through pointers resolved by keysat_curl_load().
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
-        // libcrypto's SHA-256, loaded by keysat_crypto_load(), and HMAC-SHA256 over it.
+        // libcrypto's SHA-256 and Ed25519, loaded by keysat_crypto_load(), and HMAC-SHA256 over SHA-256.
         .target(name: "CCryptoShim", dependencies: ["COpenSSL"]),
         // libc's variadic calls (prctl) at fixed arity.
         .target(name: "CSystemShim"),

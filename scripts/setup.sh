@@ -28,8 +28,9 @@ test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd postgresql)
 dist_debs=(dpkg-dev lintian fakeroot)
 bench_debs=(nginx-light hyperfine time sqlite3 python3)
 alerts_debs=(prometheus)
-# Independent implementations the tests check against: Prometheus' parser, Standard Webhooks', Svix's.
-python_packages=(prometheus_client standardwebhooks svix)
+# Independent implementations the tests check against: Prometheus' parser, Standard Webhooks', Svix's,
+# and pyca/cryptography's Ed25519 (v1a signatures).
+python_packages=(prometheus_client standardwebhooks svix cryptography)
 
 want=()
 case "${1:-build}" in
@@ -62,7 +63,7 @@ fi
 
 if [ "${1:-build}" = test ] || [ "${1:-build}" = alerts ]; then
     venv=.venv
-    if ! "$venv/bin/python3" -c 'import prometheus_client, standardwebhooks, svix' 2>/dev/null; then
+    if ! "$venv/bin/python3" -c 'import prometheus_client, standardwebhooks, svix, cryptography' 2>/dev/null; then
         echo "setup: installing ${python_packages[*]} into $venv" >&2
         python3 -m venv "$venv"
         "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check "${python_packages[@]}" || {

@@ -20,6 +20,11 @@ public struct Endpoint: Sendable, Equatable {
     public var settings = EndpointSettings()
     /// What is wrong with settings another program wrote (the defaults are used instead).
     public var settingsProblem: String?
+    /// The Standard Webhooks `v1a` (Ed25519) signing key, `whsk_…`; `nil` (Keysat's rows): HMAC
+    /// signatures only.
+    public var signingKey: String?
+    /// Whether requests carry `X-Keysat-Signature` (`keysat_signature` NULL or not 0).
+    public var keysatSignature = true
 
     public init(
         id: String, url: String, secret: String, eventTypes: [String], active: Bool,
@@ -205,5 +210,38 @@ public enum EndpointURL {
             }
         }
         return String(host)
+    }
+}
+
+/// How an endpoint's requests are signed beyond Keysat's HMAC (issue 22): a Standard Webhooks
+/// `v1a` (Ed25519) signing key, and whether `X-Keysat-Signature` is sent.
+public struct EndpointSigning: Sendable, Equatable {
+    /// `whsk_…`; `nil`: HMAC only.
+    public var signingKey: String?
+    public var keysatSignature = true
+
+    public init(signingKey: String? = nil, keysatSignature: Bool = true) {
+        self.signingKey = signingKey
+        self.keysatSignature = keysatSignature
+    }
+
+    /// A change made by `endpoint update`: `nil` keeps the current value.
+    public struct Change: Sendable, Equatable {
+        public enum Key: Sendable, Equatable {
+            /// A new signing key; the previous one (from a rotation) is dropped.
+            case set(String)
+            /// HMAC only again: the signing key and any previous one are erased.
+            case remove
+        }
+
+        public var signingKey: Key?
+        public var keysatSignature: Bool?
+
+        public init(signingKey: Key? = nil, keysatSignature: Bool? = nil) {
+            self.signingKey = signingKey
+            self.keysatSignature = keysatSignature
+        }
+
+        public var isEmpty: Bool { self == Change() }
     }
 }

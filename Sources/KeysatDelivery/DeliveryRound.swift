@@ -41,6 +41,8 @@ final class DeliveryRound {
     private var settingsWarned: Set<String> = []
     /// Endpoints whose client certificate files this run checked, and what was wrong.
     private var certificateChecks: [String: String?] = [:]
+    /// Endpoints' signing keys this run checked (by endpoint and keys), and whether they are keys.
+    private var signingKeyChecks: [String: Bool] = [:]
     /// Requests started in this round.
     private var requestsStarted = 0
     /// The errno with which this host ran out of descriptors or memory while sending, and how
@@ -167,7 +169,7 @@ final class DeliveryRound {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
-            if row.defect == nil, row.settings.mayNotSend || !certificateReady(row) {
+            if row.defect == nil, row.settings.mayNotSend || !certificateReady(row) || !signingKeysReady(row) {
                 // Not sent without the headers the operator gave, nor with a part of them:
                 // left due, the endpoint skipped for the round, said once (`warnSettings`).
                 summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
@@ -368,6 +370,27 @@ final class DeliveryRound {
             }
         }
         return certificateChecks[row.endpointID] == .some(nil)
+    }
+
+    /// Whether the endpoint's Ed25519 signing keys (if any) are keys: one another program wrote
+    /// that is not would send requests without the v1a signature its receivers verify, so the
+    /// endpoint is held for the run instead (its deliveries stay due), said once.
+    private func signingKeysReady(_ row: DueDelivery) -> Bool {
+        guard row.signingKey != nil || row.previousSigningKey != nil else { return true }
+        let keys = [row.signingKey, row.previousSigningKey].compactMap { $0 }
+        let fingerprint = row.endpointID + "\u{0}" + keys.joined(separator: "\u{0}")
+        if let ready = signingKeyChecks[fingerprint] { return ready }
+        let ready = keys.allSatisfy { AsymmetricKey.parts(ofSigningKey: $0) != nil }
+        signingKeyChecks[fingerprint] = ready
+        if !ready {
+            logger.log(
+                .warn, "endpoint signing key is not a whsk_ key; its deliveries wait",
+                [
+                    "endpoint_id": row.endpointID,
+                    "repair": "keysat-webhooks endpoint rotate-secret \(row.endpointID) --signing-key-file PATH",
+                ])
+        }
+        return ready
     }
 
     /// Settings another program wrote that are not settings: the defaults are used, and said

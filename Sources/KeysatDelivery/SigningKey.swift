@@ -39,6 +39,8 @@ public final class SigningKey {
 /// Signing keys by secret, made on first use: a run signs thousands of bodies with a few secrets.
 final class SigningKeys {
     private var keys: [String: SigningKey] = [:]
+    /// Ed25519 keys by their whsk_ text (`nil`: not a key, warned about once).
+    private var ed25519Keys: [String: Ed25519Key?] = [:]
     private let logger: Logger?
 
     /// - Parameter logger: where a secret that cannot sign as receivers expect is warned about.
@@ -57,6 +59,24 @@ final class SigningKeys {
         }
         let key = try SigningKey(Array(secret.utf8))
         keys[secret] = key
+        return key
+    }
+
+    /// The Ed25519 key of a stored signing key (`whsk_…`), made once per run; `nil` when the
+    /// text is not one (another program wrote it): the request then carries no v1a signature
+    /// of it, which a receiver holding the public key rejects, and the run warns once with the
+    /// repair.
+    func ed25519(_ text: String, endpointID: String = "") throws -> Ed25519Key? {
+        if let key = ed25519Keys[text] { return key }
+        var key: Ed25519Key?
+        if let parts = AsymmetricKey.parts(ofSigningKey: text) { key = try Ed25519Key(seed: parts.seed) }
+        if key == nil {
+            logger?.log(
+                .warn,
+                "endpoint signing key is not a whsk_ key; requests carry no v1a signature of it: replace it with 'keysat-webhooks endpoint rotate-secret'",
+                ["endpoint_id": endpointID])
+        }
+        ed25519Keys[text] = .some(key)
         return key
     }
 }

@@ -44,16 +44,43 @@ public enum StandardWebhooks {
         key: [UInt8], id: String, timestamp: String, signatures: String, body: [UInt8], now: Timestamp,
         toleranceSeconds: Int64
     ) throws(Failure) {
+        let seconds = try checkTimestamp(timestamp, now: now, toleranceSeconds: toleranceSeconds)
+        let expected = Array(signature(key: key, id: id, timestamp: seconds, body: body).utf8)
+        let candidates = signatures.split(separator: " ").map { Array($0.utf8) }
+        var matched = false
+        for candidate in candidates where Signature.constantTimeEqual(candidate, expected) { matched = true }
+        if !matched { throw .badSignature }
+    }
+
+    /// Verifies a received webhook with an Ed25519 public key: any `v1a` signature in
+    /// `signatures` that verifies passes; other schemes' signatures are skipped. The timestamp
+    /// is checked as for `v1`.
+    public static func verify(
+        publicKey: Ed25519Key, id: String, timestamp: String, signatures: String, body: [UInt8], now: Timestamp,
+        toleranceSeconds: Int64
+    ) throws(Failure) {
+        let seconds = try checkTimestamp(timestamp, now: now, toleranceSeconds: toleranceSeconds)
+        let message = Array("\(id).\(seconds).".utf8) + body
+        for candidate in signatures.split(separator: " ") where candidate.hasPrefix("v1a,") {
+            if let signature = Base64.decode(String(candidate.dropFirst(4))),
+                publicKey.verify(signature, message: message)
+            {
+                return
+            }
+        }
+        throw .badSignature
+    }
+
+    /// The seconds of `webhook-timestamp`, if within `toleranceSeconds` of `now`.
+    private static func checkTimestamp(_ timestamp: String, now: Timestamp, toleranceSeconds: Int64) throws(Failure)
+        -> Int64
+    {
         guard let seconds = Int64(timestamp) else { throw .badTimestamp }
         // The header is the sender's: any Int64 must give an answer, never an overflow.
         let (difference, overflow) = now.seconds.subtractingReportingOverflow(seconds)
         guard !overflow, difference.magnitude <= UInt64(max(0, toleranceSeconds)) else {
             throw .timestampOutsideTolerance
         }
-        let expected = Array(signature(key: key, id: id, timestamp: seconds, body: body).utf8)
-        let candidates = signatures.split(separator: " ").map { Array($0.utf8) }
-        var matched = false
-        for candidate in candidates where Signature.constantTimeEqual(candidate, expected) { matched = true }
-        if !matched { throw .badSignature }
+        return seconds
     }
 }

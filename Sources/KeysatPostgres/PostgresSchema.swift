@@ -155,6 +155,17 @@ enum PostgresSchema {
             ALTER TABLE webhook_endpoints ADD COLUMN client_key text;
             """
         ),
+        (
+            4,
+            // Standard Webhooks asymmetric signatures (issue 22, v1a), as SQLite's step 15: the
+            // whsk_ signing key, the previous one during a rotation's grace, and whether
+            // X-Keysat-Signature is sent (NULL: yes).
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN signing_key text;
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_signing_key text;
+            ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature integer;
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.

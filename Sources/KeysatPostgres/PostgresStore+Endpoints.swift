@@ -8,7 +8,8 @@ extension PostgresStore: EndpointCatalogue {
     static let endpointColumns = """
         id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
         keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered,
-        retry_schedule, retry_jitter, custom_headers, client_cert, client_key
+        retry_schedule, retry_jitter, custom_headers, client_cert, client_key, signing_key,
+        coalesce(keysat_signature, 1)
         """
 
     /// An endpoint from a row of `endpointColumns`. Active and ordered mean the column is 1,
@@ -25,6 +26,8 @@ extension PostgresStore: EndpointCatalogue {
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[11], retryJitter: row[12], customHeaders: row[13], clientCert: row[14],
             clientKey: row[15])
+        endpoint.signingKey = row[16]
+        endpoint.keysatSignature = row[17] != "0"
         return endpoint
     }
 
@@ -44,19 +47,19 @@ extension PostgresStore: EndpointCatalogue {
     /// Adds an active endpoint, created now by the database's clock, and returns it.
     public func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
-        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
+        settings: EndpointSettings, signing: EndpointSigning, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         let id = Identifiers.uuid4(using: &generator)
         let added = try rows(
             """
             INSERT INTO webhook_endpoints
                 (id, url, secret, event_types, active, description, created_at, updated_at, ordered,
-                 retry_schedule, retry_jitter, custom_headers, client_cert, client_key)
-            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9, $10, $11)
+                 retry_schedule, retry_jitter, custom_headers, client_cert, client_key, signing_key, keysat_signature)
+            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9, $10, $11, $12, $13::integer)
             RETURNING \(Self.endpointColumns)
             """,
             [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"]
-                + Self.settingsValues(settings))
+                + Self.settingsValues(settings) + [signing.signingKey, signing.keysatSignature ? nil : "0"])
         guard let row = added.first else {
             throw KeysatError(.internal, "PostgreSQL: INSERT returned no row")
         }
@@ -200,8 +203,11 @@ extension PostgresStore: EndpointCatalogue {
     /// `graceSeconds` from now by the database's clock (0: the old one stops at once and is
     /// erased from the row; its old version stays in the table's pages until vacuum).
     /// - Returns: the endpoint with its new secret.
-    public func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint {
-        // SET reads the row as it was: `previous_secret = secret` keeps the old one.
+    public func rotateSecret(id: String, to secret: String, signingKey: String?, graceSeconds: Int64) throws
+        -> Endpoint
+    {
+        // SET reads the row as it was: `previous_secret = secret` keeps the old one, and the old
+        // signing key signs through the same grace.
         let rotated = try rows(
             """
             UPDATE webhook_endpoints
@@ -209,10 +215,12 @@ extension PostgresStore: EndpointCatalogue {
                 previous_secret = CASE WHEN $3::bigint > 0 THEN secret END,
                 previous_secret_expires_at =
                     CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 second' END,
+                signing_key = coalesce($4, signing_key),
+                previous_signing_key = CASE WHEN $3::bigint > 0 AND $4 IS NOT NULL THEN signing_key END,
                 updated_at = now()
             WHERE id = $1
             RETURNING \(Self.endpointColumns)
-            """, [id, secret, String(graceSeconds)])
+            """, [id, secret, String(graceSeconds), signingKey])
         guard let row = rotated.first else { throw WebhookStore.noSuchEndpoint(id) }
         return Self.endpoint(from: row)
     }
@@ -224,5 +232,30 @@ extension PostgresStore: EndpointCatalogue {
             SELECT keysat_rfc3339(previous_secret_expires_at) FROM webhook_endpoints
             WHERE id = $1 AND previous_secret IS NOT NULL
             """, [id])
+    }
+
+    public func updateSigning(id: String, _ change: EndpointSigning.Change) throws -> Endpoint {
+        // Each part changed only when asked for ($2, $4): its new value may be NULL.
+        let key: String?
+        switch change.signingKey {
+        case .set(let text): key = text
+        case .remove, nil: key = nil
+        }
+        let updated = try rows(
+            """
+            UPDATE webhook_endpoints
+            SET signing_key = CASE WHEN $2::boolean THEN $3 ELSE signing_key END,
+                previous_signing_key = CASE WHEN $2::boolean THEN NULL ELSE previous_signing_key END,
+                keysat_signature = CASE WHEN $4::boolean THEN $5::integer ELSE keysat_signature END,
+                updated_at = CASE WHEN $2::boolean OR $4::boolean THEN now() ELSE updated_at END
+            WHERE id = $1
+            RETURNING \(Self.endpointColumns)
+            """,
+            [
+                id, change.signingKey == nil ? "false" : "true", key,
+                change.keysatSignature == nil ? "false" : "true", change.keysatSignature == false ? "0" : nil,
+            ])
+        guard let row = updated.first else { throw WebhookStore.noSuchEndpoint(id) }
+        return Self.endpoint(from: row)
     }
 }

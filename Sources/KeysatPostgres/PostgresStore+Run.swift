@@ -11,7 +11,10 @@ extension PostgresStore: DeliveryStore {
                e.url, e.secret, coalesce(e.active = 1, false),
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END,
                coalesce(e.ordered, 0), keysat_rfc3339(d.created_at), d.seq, d.next_attempt_at <= now(),
-               e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key
+               e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key,
+               e.signing_key,
+               CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_signing_key END,
+               coalesce(e.keysat_signature, 1)
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -32,6 +35,9 @@ extension PostgresStore: DeliveryStore {
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
             clientCert: row[17], clientKey: row[18])
+        delivery.signingKey = row[19]
+        delivery.previousSigningKey = row[20]
+        delivery.keysatSignature = row[21] != "0"
         // What the column types cannot rule out: ids a header cannot carry, counts another
         // program wrote out of range (the next attempt's count would not fit). Dead-lettered
         // without a request, matched by `seq` and id (`record`).
@@ -129,10 +135,11 @@ extension PostgresStore: DeliveryStore {
             """
             WITH expired AS (
                 SELECT id FROM webhook_endpoints
-                WHERE previous_secret IS NOT NULL
+                WHERE (previous_secret IS NOT NULL OR previous_signing_key IS NOT NULL)
                   AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= now())
                 ORDER BY id FOR UPDATE)
-            UPDATE webhook_endpoints AS e SET previous_secret = NULL, previous_secret_expires_at = NULL
+            UPDATE webhook_endpoints AS e
+            SET previous_secret = NULL, previous_signing_key = NULL, previous_secret_expires_at = NULL
             FROM expired WHERE e.id = expired.id
             """)
     }

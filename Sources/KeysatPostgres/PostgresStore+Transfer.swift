@@ -73,7 +73,8 @@ final class PostgresQueueReader: QueueReader {
             SELECT id, id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
-                   custom_headers, client_cert, client_key
+                   custom_headers, client_cert, client_key,
+                   signing_key, previous_signing_key, keysat_signature
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -89,6 +90,9 @@ final class PostgresQueueReader: QueueReader {
             endpoint.customHeaders = c.optionalText(16)
             endpoint.clientCert = c.optionalText(17)
             endpoint.clientKey = c.optionalText(18)
+            endpoint.signingKey = c.optionalText(19)
+            endpoint.previousSigningKey = c.optionalText(20)
+            endpoint.keysatSignature = try c.optionalInteger(21)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -389,6 +393,9 @@ final class PostgresQueueWriter: QueueWriter {
                 ("retry_jitter", "integer", integers(rows.map(\.retryJitter))),
                 ("custom_headers", "text", rows.map(\.customHeaders)),
                 ("client_cert", "text", rows.map(\.clientCert)), ("client_key", "text", rows.map(\.clientKey)),
+                ("signing_key", "text", rows.map(\.signingKey)),
+                ("previous_signing_key", "text", rows.map(\.previousSigningKey)),
+                ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

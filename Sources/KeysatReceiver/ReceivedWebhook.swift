@@ -19,12 +19,14 @@ public struct ReceivedWebhook {
     /// The scheme that was checked.
     public enum Scheme: String, Sendable {
         case standardWebhooks = "standard-webhooks"
+        /// Standard Webhooks' `v1a` (Ed25519), checked with a public key.
+        case standardWebhooksEd25519 = "standard-webhooks-v1a"
         case keysat
 
         /// Whether a captured request sent again later is caught: only Standard Webhooks signs
         /// a timestamp (and an id a receiver can remember); `X-Keysat-Signature` covers the
         /// body alone, so the same request verifies for ever.
-        public var replayProtected: Bool { self == .standardWebhooks }
+        public var replayProtected: Bool { self != .keysat }
     }
 
     /// The schemes a receiver accepts (`--scheme`).
@@ -73,5 +75,21 @@ public struct ReceivedWebhook {
         }
         guard Signature.verifyKeysatHeader(keysat, key: key, body: body) else { throw .badSignature }
         return .keysat
+    }
+
+    /// Verifies the `v1a` signatures of the Standard Webhooks headers with an Ed25519 public
+    /// key (`--public-key-file`); `X-Keysat-Signature`, an HMAC, cannot be checked with one.
+    /// - Throws: `StandardWebhooks.Failure` saying why it is not valid.
+    @discardableResult
+    public func verify(publicKey: Ed25519Key, now: Timestamp, toleranceSeconds: Int64)
+        throws(StandardWebhooks.Failure) -> Scheme
+    {
+        guard let signatures = header("webhook-signature") else { throw .missingHeader("webhook-signature") }
+        guard let id = header("webhook-id") else { throw .missingHeader("webhook-id") }
+        guard let timestamp = header("webhook-timestamp") else { throw .missingHeader("webhook-timestamp") }
+        try StandardWebhooks.verify(
+            publicKey: publicKey, id: id, timestamp: timestamp, signatures: signatures, body: body, now: now,
+            toleranceSeconds: toleranceSeconds)
+        return .standardWebhooksEd25519
     }
 }

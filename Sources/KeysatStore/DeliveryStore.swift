@@ -18,6 +18,12 @@ public struct DueDelivery: Sendable {
     public var previousSecret: String?
     /// The endpoint takes its deliveries one at a time, oldest first.
     public var ordered = false
+    /// The endpoint's `v1a` signing key (`whsk_…`), and the one before the last rotation while
+    /// its grace period lasts; `nil`: HMAC signatures only.
+    public var signingKey: String?
+    public var previousSigningKey: String?
+    /// Whether the request carries `X-Keysat-Signature`.
+    public var keysatSignature = true
     /// The endpoint's settings as the row was read (its retry schedule decides a failure's
     /// next time), and what was wrong with them if another program wrote them.
     public var settings = EndpointSettings()
@@ -271,7 +277,9 @@ extension WebhookStore: DeliveryStore {
                e.url, e.secret, \(isActive("e")),
                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret END,
                coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
-               e.custom_headers, e.client_cert, e.client_key
+               e.custom_headers, e.client_cert, e.client_key,
+               e.signing_key, CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_signing_key END,
+               coalesce(e.keysat_signature, 1)
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -289,6 +297,9 @@ extension WebhookStore: DeliveryStore {
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
             clientCert: row.text(16), clientKey: row.text(17))
+        delivery.signingKey = row.text(18)
+        delivery.previousSigningKey = row.text(19)
+        delivery.keysatSignature = row.integer(20) != 0
         delivery.payloadDeferred = row.isNull(3)
         if let defect {
             delivery.defect = defect.reason
@@ -369,7 +380,8 @@ extension WebhookStore: DeliveryStore {
         let expired =
             try database.prepare(
                 """
-                SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE previous_secret IS NOT NULL
+                SELECT EXISTS (SELECT 1 FROM webhook_endpoints
+                    WHERE (previous_secret IS NOT NULL OR previous_signing_key IS NOT NULL)
                     AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ?))
                 """
             ).first([.text(now.rfc3339)]) { $0.integer(0) == 1 } ?? false
@@ -377,8 +389,10 @@ extension WebhookStore: DeliveryStore {
         let erased = try database.writeTransaction {
             try database.prepare(
                 """
-                UPDATE webhook_endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL
-                WHERE previous_secret IS NOT NULL AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ?)
+                UPDATE webhook_endpoints
+                SET previous_secret = NULL, previous_signing_key = NULL, previous_secret_expires_at = NULL
+                WHERE (previous_secret IS NOT NULL OR previous_signing_key IS NOT NULL)
+                  AND (previous_secret_expires_at IS NULL OR previous_secret_expires_at <= ?)
                 """
             ).run([.text(now.rfc3339)])
             return database.changes

@@ -282,6 +282,18 @@ enum Migrations {
             ALTER TABLE webhook_endpoints ADD COLUMN client_key TEXT;
             """
         ),
+        (
+            15,
+            // Standard Webhooks asymmetric signatures (issue 22, v1a): the endpoint's Ed25519
+            // signing key as whsk_ text, and the one before the last rotation, which signs until
+            // previous_secret_expires_at as the previous secret does. keysat_signature 0 leaves
+            // X-Keysat-Signature out. NULL in all three, Keysat's own rows: HMAC only, as before.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN signing_key TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN previous_signing_key TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature INTEGER;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

@@ -46,6 +46,10 @@ public struct CopiedEndpoint: Sendable, Equatable {
     public var customHeaders: String?
     public var clientCert: String?
     public var clientKey: String?
+    /// Standard Webhooks v1a signing keys and the X-Keysat-Signature switch (issue 22), as stored.
+    public var signingKey: String?
+    public var previousSigningKey: String?
+    public var keysatSignature: Int?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

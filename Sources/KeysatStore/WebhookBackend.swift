@@ -59,7 +59,7 @@ public protocol EventQueue: AnyObject {
 public protocol EndpointCatalogue: AnyObject {
     func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
-        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
+        settings: EndpointSettings, signing: EndpointSigning, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint
     func endpoints() throws -> [Endpoint]
     func endpoint(id: String) throws -> Endpoint
@@ -70,8 +70,13 @@ public protocol EndpointCatalogue: AnyObject {
     func setEndpointActive(id: String, _ active: Bool) throws -> Bool
     func pendingDeliveryCount(endpointID: String) throws -> Int
     func removeEndpoint(id: String, force: Bool) throws -> Int
-    func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint
+    /// Makes `secret` (and `signingKey`, when given) current, keeping the old ones signing for
+    /// `graceSeconds`; without `signingKey`, the signing key stays and no previous one is kept.
+    func rotateSecret(id: String, to secret: String, signingKey: String?, graceSeconds: Int64) throws -> Endpoint
     func previousSecretExpiry(id: String) throws -> String?
+    /// Sets or removes the `v1a` signing key, or turns `X-Keysat-Signature` on or off.
+    /// - Returns: the endpoint as it is now.
+    func updateSigning(id: String, _ change: EndpointSigning.Change) throws -> Endpoint
 }
 
 /// The operator's view of deliveries: listing, showing, re-queueing, testing.
@@ -129,7 +134,11 @@ extension EndpointCatalogue {
     ) throws -> Endpoint {
         try addEndpoint(
             url: url, secret: secret, eventTypes: eventTypes, description: description, ordered: ordered,
-            settings: EndpointSettings(), using: &generator)
+            settings: EndpointSettings(), signing: EndpointSigning(), using: &generator)
+    }
+
+    public func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint {
+        try rotateSecret(id: id, to: secret, signingKey: nil, graceSeconds: graceSeconds)
     }
 
     @discardableResult

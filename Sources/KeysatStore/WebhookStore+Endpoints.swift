@@ -25,11 +25,16 @@ extension WebhookStore {
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13),
             clientCert: row.text(14), clientKey: row.text(15))
+        endpoint.signingKey = row.text(16)
+        endpoint.keysatSignature = row.integer(17) != 0
         return endpoint
     }
 
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
-    private static let endpointMoreColumns = "disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key"
+    private static let endpointMoreColumns = """
+        disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key,
+        signing_key, coalesce(keysat_signature, 1)
+        """
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
     private func eventTypes(_ json: String) throws -> [String] {
@@ -41,7 +46,7 @@ extension WebhookStore {
     /// Adds an endpoint and returns it.
     public func addEndpoint(
         url: String, secret: String, eventTypes: [String], description: String, ordered: Bool,
-        settings: EndpointSettings, using generator: inout some RandomNumberGenerator
+        settings: EndpointSettings, signing: EndpointSigning, using generator: inout some RandomNumberGenerator
     ) throws -> Endpoint {
         let now = clock.now().rfc3339
         var endpoint = Endpoint(
@@ -50,18 +55,22 @@ extension WebhookStore {
             description: description, createdAt: now, updatedAt: now)
         endpoint.ordered = ordered
         endpoint.settings = settings
+        endpoint.signingKey = signing.signingKey
+        endpoint.keysatSignature = signing.keysatSignature
         try database.writeTransaction {
             try database.prepare(
                 """
                 INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers,
-                    client_cert, client_key)
-                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    client_cert, client_key, signing_key, keysat_signature)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
                 .text(JSONText.array(endpoint.eventTypes.map { JSONText.string($0) })),
                 .text(description), .text(now), .text(now), .integer(ordered ? 1 : 0),
-            ] + Self.settingsValues(settings))
+            ] + Self.settingsValues(settings) + [
+                .optional(signing.signingKey), signing.keysatSignature ? .null : .integer(0),
+            ])
         }
         return endpoint
     }
@@ -228,21 +237,57 @@ extension WebhookStore {
     /// Makes `secret` the endpoint's current secret and keeps the old one signing until
     /// `graceSeconds` from now (0: the old one stops at once and is erased).
     /// - Returns: the endpoint with its new secret.
-    public func rotateSecret(id: String, to secret: String, graceSeconds: Int64) throws -> Endpoint {
+    public func rotateSecret(id: String, to secret: String, signingKey: String?, graceSeconds: Int64) throws
+        -> Endpoint
+    {
         try database.writeTransaction {
             var endpoint = try endpoint(id: id)
             let now = clock.now()
             let previous: SQLValue = graceSeconds > 0 ? .text(endpoint.secret) : .null
             let expires: SQLValue =
                 graceSeconds > 0 ? .text(now.adding(seconds: graceSeconds).rfc3339) : .null
+            // The old signing key signs through the same grace as the old secret.
+            let previousKey: SQLValue = graceSeconds > 0 && signingKey != nil ? .optional(endpoint.signingKey) : .null
             try database.prepare(
                 """
                 UPDATE webhook_endpoints SET secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
-                    updated_at = ? WHERE id = ?
+                    signing_key = coalesce(?, signing_key), previous_signing_key = ?, updated_at = ? WHERE id = ?
                 """
-            ).run([.text(secret), previous, expires, .text(now.rfc3339), .text(id)])
+            ).run([.text(secret), previous, expires, .optional(signingKey), previousKey, .text(now.rfc3339), .text(id)])
             endpoint.secret = secret
+            if let signingKey { endpoint.signingKey = signingKey }
             endpoint.updatedAt = now.rfc3339
+            return endpoint
+        }
+    }
+
+    public func updateSigning(id: String, _ change: EndpointSigning.Change) throws -> Endpoint {
+        try database.writeTransaction {
+            var endpoint = try endpoint(id: id)
+            guard !change.isEmpty else { return endpoint }
+            switch change.signingKey {
+            case .set(let key):
+                endpoint.signingKey = key
+                try database.prepare(
+                    "UPDATE webhook_endpoints SET signing_key = ?, previous_signing_key = NULL WHERE id = ?"
+                ).run([.text(key), .text(id)])
+            case .remove:
+                endpoint.signingKey = nil
+                try database.prepare(
+                    "UPDATE webhook_endpoints SET signing_key = NULL, previous_signing_key = NULL WHERE id = ?"
+                ).run([.text(id)])
+            case nil: break
+            }
+            if let on = change.keysatSignature {
+                endpoint.keysatSignature = on
+                try database.prepare("UPDATE webhook_endpoints SET keysat_signature = ? WHERE id = ?").run([
+                    on ? .null : .integer(0), .text(id),
+                ])
+            }
+            endpoint.updatedAt = clock.now().rfc3339
+            try database.prepare("UPDATE webhook_endpoints SET updated_at = ? WHERE id = ?").run([
+                .text(endpoint.updatedAt), .text(id),
+            ])
             return endpoint
         }
     }

@@ -62,7 +62,8 @@ final class SQLiteQueueReader: QueueReader {
             """
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
                    previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
-                   custom_headers, client_cert, client_key
+                   custom_headers, client_cert, client_key,
+                   signing_key, previous_signing_key, keysat_signature
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -80,6 +81,9 @@ final class SQLiteQueueReader: QueueReader {
             endpoint.customHeaders = try c.optionalText(16, "custom_headers")
             endpoint.clientCert = try c.optionalText(17, "client_cert")
             endpoint.clientKey = try c.optionalText(18, "client_key")
+            endpoint.signingKey = try c.optionalText(19, "signing_key")
+            endpoint.previousSigningKey = try c.optionalText(20, "previous_signing_key")
+            endpoint.keysatSignature = try c.optionalInteger(21, "keysat_signature")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -279,6 +283,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
                 "retry_schedule", "retry_jitter", "custom_headers",
                 "client_cert", "client_key",
+                "signing_key", "previous_signing_key", "keysat_signature",
             ]
         case .deliveries:
             columns = [
@@ -339,6 +344,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     time(e.previousSecretExpiresAt), .optional(e.disabledReason), time(e.disabledAt),
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
                     .optional(e.customHeaders), .optional(e.clientCert), .optional(e.clientKey),
+                    .optional(e.signingKey), .optional(e.previousSigningKey), integer(e.keysatSignature),
                 ])
         }
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import ArgumentParser
 #if canImport(Glibc)
     import Glibc
@@ -68,10 +71,14 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("client_key", JSONText.string(endpoint.settings.clientCertificate?.key)),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
+        ("signature", JSONText.string(endpoint.signingKey == nil ? "hmac" : "ed25519")),
+        ("public_key", JSONText.string(endpoint.signingKey.flatMap(AsymmetricKey.publicKeyText(ofSigningKey:)))),
+        ("keysat_signature", endpoint.keysatSignature ? "true" : "false"),
     ]
     if includeSecret {
         members.append(("secret", JSONText.string(endpoint.secret)))
         members.append(("secret_whsec", JSONText.string(StandardWebhooks.whsec(endpoint.secret))))
+        members.append(("signing_key", JSONText.string(endpoint.signingKey)))
     }
     return JSONText.object(members)
 }
@@ -177,6 +184,63 @@ struct CertificateOptions: ParsableArguments {
     }
 }
 
+/// `--signature`, `--signing-key-file` and `--[no-]keysat-signature`, of `endpoint add` and
+/// `endpoint update`.
+struct SignatureOptions: ParsableArguments {
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case hmac, ed25519
+    }
+
+    @Option(
+        help: ArgumentHelp(
+            "hmac (webhook-signature v1 only, the default) or ed25519 (also v1a, verified with a public key; a key pair is generated).",
+            valueName: "kind"))
+    var signature: Kind?
+
+    @Option(
+        help: ArgumentHelp(
+            "With ed25519: read the signing key (whsk_…) from this file instead of generating one ('-' for standard input).",
+            valueName: "path"),
+        completion: .file())
+    var signingKeyFile: String?
+
+    // Two flags rather than one with an inversion, so that giving both is refused.
+    @Flag(name: .customLong("keysat-signature"), help: "Send X-Keysat-Signature (the default).")
+    var keysatSignatureFlag = false
+
+    @Flag(
+        name: .customLong("no-keysat-signature"),
+        help: "Leave X-Keysat-Signature out, for receivers that verify only webhook-signature.")
+    var noKeysatSignature = false
+
+    var keysatSignature: Bool? { keysatSignatureFlag ? true : noKeysatSignature ? false : nil }
+
+    var isEmpty: Bool { signature == nil && signingKeyFile == nil && keysatSignature == nil }
+
+    func validate() throws {
+        if keysatSignatureFlag && noKeysatSignature {
+            throw ValidationError("'--keysat-signature' and '--no-keysat-signature' contradict each other: give one")
+        }
+        if signature == .hmac && signingKeyFile != nil {
+            throw ValidationError("'--signing-key-file' gives an ed25519 key: it contradicts '--signature hmac'")
+        }
+    }
+
+    /// The signing key asked for: from --signing-key-file, generated for --signature ed25519
+    /// unless `current` already has one, removed for hmac; `nil`: no change.
+    func keyChange(current: String?) throws -> EndpointSigning.Change.Key? {
+        if let signingKeyFile { return .set(try signingKey(file: signingKeyFile)) }
+        switch signature {
+        case .ed25519:
+            if current != nil { return nil }
+            var generator = SystemRandomNumberGenerator()
+            return .set(try AsymmetricKey.generate(using: &generator))
+        case .hmac: return current == nil ? nil : .remove
+        case nil: return nil
+        }
+    }
+}
+
 /// A `--event` pattern that is not one is a usage error (64), said with the subcommand's own
 /// help; a name that is not an event type stays a data error (65), in `run`.
 private func validatePatterns(_ events: [String]) throws {
@@ -187,6 +251,30 @@ private func validatePatterns(_ events: [String]) throws {
             throw ValidationError(error.message)
         }
     }
+}
+
+/// A signing key (`whsk_…`) from a file. It can forge webhooks: a file others can read or
+/// write is refused, as ssh refuses such a private key (group access is this project's way of
+/// sharing, docs/DESIGN.md).
+func signingKey(file: String) throws -> String {
+    if file != "-" {
+        var info = stat()
+        if stat(file, &info) == 0, info.st_mode & 0o007 != 0 {
+            throw KeysatError(
+                .permission,
+                "signing key file \(file) can be read or written by users outside its owner and group (mode 0\(String(info.st_mode & 0o7777, radix: 8))); it can forge webhooks: chmod o-rwx \(file)"
+            )
+        }
+    }
+    guard let bytes = try InputFile.read(file, limit: 4096, what: "signing key file") else {
+        throw KeysatError(.data, "signing key file \(file) is larger than 4096 bytes")
+    }
+    return try AsymmetricKey.signingKey(bytes, source: file == "-" ? "standard input" : file)
+}
+
+/// The `whpk:` line printed with a new key pair, or nothing for an HMAC-only endpoint.
+func publicKeyLine(_ endpoint: Endpoint) -> String {
+    endpoint.signingKey.flatMap(AsymmetricKey.publicKeyText(ofSigningKey:)).map { "whpk: \($0)\n" } ?? ""
 }
 
 /// What `endpoint show` says of the retry schedule: how many attempts over how long, and when
@@ -218,7 +306,10 @@ extension KeysatWebhooks.EndpointCommand {
                 The secret is shown in full only here, also in the Standard Webhooks form (whsec_…) \
                 that those libraries take. It is generated (32 random bytes, hex) unless \
                 --secret-file gives one; a secret is never taken from the command line, which every \
-                user of the host can read. Creates the database if it does not exist.
+                user of the host can read. With --signature ed25519 the endpoint also gets an Ed25519 \
+                key pair (Standard Webhooks v1a): its public key (whpk_…) is printed, for receivers, \
+                which then hold nothing that could forge a webhook. Creates the database if it does \
+                not exist.
 
                 --event takes an event type, '*' (every event but keysat-deliver's own, webhook.*), or \
                 a pattern 'prefix.*' matching whole segments: 'license.*' takes license.issued and \
@@ -255,6 +346,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var certificate: CertificateOptions
 
+        @OptionGroup var signing: SignatureOptions
+
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
         var allowDuplicate = false
 
@@ -273,6 +366,10 @@ extension KeysatWebhooks.EndpointCommand {
             let settings = try change.applied(to: EndpointSettings())
             for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
+            var keyChange = try signing.keyChange(current: nil)
+            if keyChange == .remove { keyChange = nil }
+            var signingKey: String?
+            if case .set(let key) = keyChange { signingKey = key }
             let store = try database.open(create: true)
             if !allowDuplicate, let twin = try store.endpoints().first(where: { $0.url == url }) {
                 throw KeysatError(
@@ -284,13 +381,15 @@ extension KeysatWebhooks.EndpointCommand {
             var generator = SystemRandomNumberGenerator()
             let endpoint = try store.addEndpoint(
                 url: url, secret: secret, eventTypes: events, description: description, ordered: ordered,
-                settings: settings, using: &generator)
+                settings: settings,
+                signing: EndpointSigning(signingKey: signingKey, keysatSignature: signing.keysatSignature ?? true),
+                using: &generator)
             if json {
                 try Output.standard(endpointJSON(endpoint, includeSecret: true) + "\n")
             } else {
                 try Output.standard(
                     "id: \(TerminalText.escape(endpoint.id))\nsecret: \(TerminalText.escape(endpoint.secret))\n"
-                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n")
+                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n" + publicKeyLine(endpoint))
             }
         }
     }
@@ -383,6 +482,15 @@ extension KeysatWebhooks.EndpointCommand {
             } else {
                 rows.append(["secret:", endpoint.maskedSecret + " (--show-secret to see it)"])
             }
+            if let key = endpoint.signingKey {
+                rows.append(["signatures:", "ed25519 (webhook-signature v1a, then v1) and HMAC"])
+                // The public half is no secret: receivers need it.
+                rows.append(["public key:", AsymmetricKey.publicKeyText(ofSigningKey: key) ?? "unreadable (not a whsk_ key)"])
+                rows.append(["signing key:", showSecret ? key : String(key.prefix(9)) + "… (--show-secret to see it)"])
+            } else {
+                rows.append(["signatures:", "HMAC (webhook-signature v1)"])
+            }
+            rows.append(["x-keysat-signature:", endpoint.keysatSignature ? "yes" : "no (--no-keysat-signature)"])
             rows += [
                 ["pending:", String(pending)], ["created:", endpoint.createdAt],
                 ["updated:", endpoint.updatedAt],
@@ -393,9 +501,14 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change an endpoint's URL, event types, description, ordering, retries or headers.",
+            abstract: "Change an endpoint's URL, event types, description, ordering, retries, headers, client certificate or signatures.",
             usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
-            discussion: "Options not given keep their value. --event replaces the whole list of event types.")
+            discussion: """
+                Options not given keep their value. --event replaces the whole list of event types. \
+                --signature ed25519 gives an endpoint without a key pair a new one (its public key is \
+                printed); --signature hmac erases it. To replace a key pair with a grace period, use \
+                'endpoint rotate-secret'.
+                """)
 
         @Argument(help: "The endpoint id.")
         var id: String
@@ -437,6 +550,8 @@ extension KeysatWebhooks.EndpointCommand {
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
         var removeHeaders: [String] = []
 
+        @OptionGroup var signing: SignatureOptions
+
         @Flag(help: "Print the endpoint as a JSON object.")
         var json = false
 
@@ -449,10 +564,10 @@ extension KeysatWebhooks.EndpointCommand {
             try validatePatterns(events)
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
-                && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert
+                && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert && signing.isEmpty
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert or --no-client-cert")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --signature or --[no-]keysat-signature")
             }
         }
 
@@ -470,12 +585,23 @@ extension KeysatWebhooks.EndpointCommand {
             } else if let pair = try certificate.read() {
                 settings.clientCertificate = .some(pair)
             }
+            // Read before anything is written: a malformed key file changes nothing.
+            let keyFromFile = try signing.signingKeyFile.map { try signingKey(file: $0) }
             if let host { warnAboutNetworkPolicy(host: host) }
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
-            let endpoint = try store.updateEndpoint(
+            var endpoint = try store.updateEndpoint(
                 id: id, url: url, eventTypes: events.isEmpty ? nil : events, description: description,
                 ordered: ordered, settings: settings)
+            if !signing.isEmpty {
+                let key = try keyFromFile.map { EndpointSigning.Change.Key.set($0) }
+                    ?? signing.keyChange(current: endpoint.signingKey)
+                let hadKey = endpoint.signingKey
+                endpoint = try store.updateSigning(
+                    id: id, EndpointSigning.Change(signingKey: key, keysatSignature: signing.keysatSignature))
+                if case .remove = key { warnUnlessErased(store) }
+                if !json, endpoint.signingKey != hadKey { try Output.standard(publicKeyLine(endpoint)) }
+            }
             if json { try Output.standard(endpointJSON(endpoint, includeSecret: false) + "\n") }
         }
     }
@@ -488,8 +614,10 @@ extension KeysatWebhooks.EndpointCommand {
                 While the grace period lasts, deliveries carry signatures made with both secrets (the \
                 new one first in webhook-signature; X-Keysat-Signature with the new one and \
                 X-Keysat-Previous-Signature with the old), so the receiver can switch at any moment. \
-                Afterwards keysat-deliver erases the old secret from the database. Prints the new \
-                secret in both forms.
+                An endpoint with an ed25519 key pair gets a new one too, and webhook-signature carries \
+                both v1a signatures while the grace lasts. Afterwards keysat-deliver erases the old \
+                secret and key from the database. Prints the new secret in both forms, and the new \
+                public key.
                 """)
 
         @Argument(help: "The endpoint id.")
@@ -508,6 +636,13 @@ extension KeysatWebhooks.EndpointCommand {
             completion: .file())
         var secretFile: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Read the new ed25519 signing key (whsk_…) from this file instead of generating one.",
+                valueName: "path"),
+            completion: .file())
+        var signingKeyFile: String?
+
         @Flag(help: "Print a JSON object (with the new secret).")
         var json = false
 
@@ -519,10 +654,17 @@ extension KeysatWebhooks.EndpointCommand {
 
         func run() throws {
             let secret = try endpointSecret(file: secretFile)
+            let keyFromFile = try signingKeyFile.map { try signingKey(file: $0) }
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
+            // A key pair is replaced with the secret; an HMAC-only endpoint gets one only from a file.
+            var newKey = keyFromFile
+            if newKey == nil, try store.endpoint(id: id).signingKey != nil {
+                var generator = SystemRandomNumberGenerator()
+                newKey = try AsymmetricKey.generate(using: &generator)
+            }
             let endpoint = try store.rotateSecret(
-                id: id, to: secret,
+                id: id, to: secret, signingKey: newKey,
                 graceSeconds: Int64(try DurationText.option(grace, named: "--grace", minimum: 1, zero: "", whole: true)))
             let expires = try store.previousSecretExpiry(id: id)
             if expires == nil { warnUnlessErased(store) }
@@ -533,7 +675,7 @@ extension KeysatWebhooks.EndpointCommand {
             } else {
                 try Output.standard(
                     "id: \(TerminalText.escape(endpoint.id))\nsecret: \(TerminalText.escape(endpoint.secret))\n"
-                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n"
+                        + "whsec: \(StandardWebhooks.whsec(endpoint.secret))\n" + publicKeyLine(endpoint)
                         + "previous secret valid until: \(TerminalText.escape(expires ?? "no longer valid"))\n"
                 )
             }

@@ -10,13 +10,14 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Receive webhooks locally and print one line per delivery.",
             usage:
-                "keysat-webhooks listen [--port <port>] [--secret-file <path>] [--forward-to <url>] [options]",
+                "keysat-webhooks listen [--port <port>] [--secret-file <path> | --public-key-file <path>] [--forward-to <url>] [options]",
             discussion: """
                 A receiver for trying keysat-deliver out, or for developing against: with --forward-to, \
                 each request is passed on, body and headers unchanged, to the application at that URL, \
                 and its status is the answer. With a secret (from --secret-file or $KEYSAT_WEBHOOK_SECRET, \
                 never from the command line) each signature is verified (by default only the Standard \
                 Webhooks headers, which sign a timestamp; see --scheme) and shown as valid or INVALID; \
+                with --public-key-file, the v1a (Ed25519) signatures are checked with that public key; \
                 an INVALID request is answered 401 and not forwarded, unless --forward-invalid. A request \
                 whose head could be read two ways (control bytes in a header line, a space before a \
                 colon, a folded line, more than one Content-Length, any Transfer-Encoding) is answered \
@@ -35,6 +36,13 @@ extension KeysatWebhooks {
                 "Read the endpoint secret from PATH ('-' for standard input).", valueName: "path"),
             completion: .file())
         var secretFile: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Verify v1a signatures with the Ed25519 public key (whpk_…) in PATH instead of a secret.",
+                valueName: "path"),
+            completion: .file())
+        var publicKeyFile: String?
 
         @Option(help: ArgumentHelp("Answer every delivery with this HTTP status.", valueName: "status"))
         var respond = 204
@@ -71,6 +79,7 @@ extension KeysatWebhooks {
 
         func validate() throws {
             try refuseDatabaseOptions("listen")
+            try refuseContradictions(publicKeyFile: publicKeyFile, secretFile: secretFile, scheme: scheme)
             if !(200...599).contains(respond) {
                 throw ValidationError("'--respond' must be an HTTP status from 200 to 599")
             }
@@ -98,8 +107,9 @@ extension KeysatWebhooks {
         static let forwardingThreads = 8
 
         func run() throws {
-            let key = try receiverKey()
             try Signature.load()
+            let publicKey = try publicKeyFile.map { try receiverPublicKey(file: $0) }
+            let key = publicKey == nil ? try receiverKey() : nil
             let timeout = try DurationText.option(
                 forwardTimeout, named: "--forward-timeout", minimum: Forwarder.minimumTimeoutSeconds)
             let forwarders = try forwardTo.map { url in
@@ -121,7 +131,7 @@ extension KeysatWebhooks {
                 return Listener.Answer(status: status, goOn: count.map { answered < $0 } ?? true)
             }
             try listener.serve { delivery in
-                let verdict = Verdict(delivery, key: key, accepting: scheme)
+                let verdict = Verdict(delivery, key: key, publicKey: publicKey, accepting: scheme)
                 guard forwardTo != nil else { return .answer(try finish(delivery, verdict, nil, nil)) }
                 if verdict == .invalid && !forwardInvalid {
                     return .answer(try finish(delivery, verdict, nil, 401))

@@ -1,4 +1,5 @@
 import KeysatCore
+import KeysatDelivery
 import KeysatReceiver
 
 extension KeysatWebhooks.Listen {
@@ -8,13 +9,21 @@ extension KeysatWebhooks.Listen {
         case valid(ReceivedWebhook.Scheme)
 
         /// The same check as `keysat-webhooks verify`, with its default tolerance.
-        init(_ delivery: Listener.Request, key: [UInt8]?, accepting: ReceivedWebhook.Accepted) {
+        init(
+            _ delivery: Listener.Request, key: [UInt8]?, publicKey: Ed25519Key? = nil,
+            accepting: ReceivedWebhook.Accepted
+        ) {
+            let received = ReceivedWebhook(
+                headers: delivery.headers.map { (name: $0.0, value: $0.1) }, body: delivery.body)
+            if let publicKey {
+                let scheme = try? received.verify(publicKey: publicKey, now: SystemClock().now(), toleranceSeconds: 300)
+                self = scheme.map { .valid($0) } ?? .invalid
+                return
+            }
             guard let key else {
                 self = .unchecked
                 return
             }
-            let received = ReceivedWebhook(
-                headers: delivery.headers.map { (name: $0.0, value: $0.1) }, body: delivery.body)
             let scheme = try? received.verify(
                 key: key, accepting: accepting, now: SystemClock().now(), toleranceSeconds: 300)
             self = scheme.map { .valid($0) } ?? .invalid

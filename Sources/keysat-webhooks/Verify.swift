@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import ArgumentParser
 import KeysatCommandLine
 import KeysatCore
@@ -10,7 +13,7 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Check a received webhook's signature, for receivers written in shell.",
             usage:
-                "keysat-webhooks verify [--secret-file <path>] [--header <name: value> ...] [<file>] [options]",
+                "keysat-webhooks verify [--secret-file <path> | --public-key-file <path>] [--header <name: value> ...] [<file>] [options]",
             discussion: """
                 Reads the body from FILE or standard input, and the headers from --header options. \
                 By default only the Standard Webhooks headers (webhook-signature, webhook-id, \
@@ -18,12 +21,21 @@ extension KeysatWebhooks {
                 be replayed later; --scheme keysat or either also accepts X-Keysat-Signature, which \
                 signs the body alone and is always reported as having no replay protection. The \
                 secret comes from --secret-file or $KEYSAT_WEBHOOK_SECRET, as text or in whsec_ form, \
-                never from the command line. Exit status 0: valid; 1: invalid, with the reason on \
+                never from the command line. With --public-key-file, the v1a (Ed25519) signatures \
+                of an endpoint with --signature ed25519 are checked instead, with its public key \
+                (whpk_…), which cannot forge one; the timestamp rules are the same. Exit status 0: valid; 1: invalid, with the reason on \
                 standard error; 64: usage; 65: a malformed secret. The comparison takes constant time.
                 """)
 
         @Option(help: ArgumentHelp("Read the secret from PATH.", valueName: "path"), completion: .file())
         var secretFile: String?
+
+        @Option(
+            help: ArgumentHelp(
+                "Verify v1a signatures with the Ed25519 public key (whpk_…) in PATH instead of a secret.",
+                valueName: "path"),
+            completion: .file())
+        var publicKeyFile: String?
 
         @Option(
             name: .customLong("header"),
@@ -55,6 +67,7 @@ extension KeysatWebhooks {
 
         func validate() throws {
             try refuseDatabaseOptions("verify")
+            try refuseContradictions(publicKeyFile: publicKeyFile, secretFile: secretFile, scheme: scheme)
             _ = try DurationText.option(tolerance, named: "--tolerance", minimum: 1, whole: true)
             for header in headers where !header.contains(":") {
                 throw ValidationError("'--header' must be 'Name: value', not \(JSONText.string(header))")
@@ -63,7 +76,8 @@ extension KeysatWebhooks {
 
         func run() throws {
             try Signature.load()
-            let key = try receiverKey()
+            let publicKey = try publicKeyFile.map { try receiverPublicKey(file: $0) }
+            let key = publicKey == nil ? try receiverKey() : []
             guard let body = try InputFile.read(file ?? "-", limit: 64 << 20, what: "body") else {
                 throw KeysatError(.data, "the body is larger than 64 MiB")
             }
@@ -72,10 +86,17 @@ extension KeysatWebhooks {
                 let value = header[header.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
                 return (String(header[..<colon]).trimmingSpaces, String(value).trimmingSpaces)
             }
+            let toleranceSeconds = Int64(
+                try DurationText.option(tolerance, named: "--tolerance", minimum: 1, whole: true))
+            let received = ReceivedWebhook(headers: parsed, body: body)
             do {
-                let scheme = try ReceivedWebhook(headers: parsed, body: body).verify(
-                    key: key, accepting: self.scheme, now: SystemClock().now(),
-                    toleranceSeconds: Int64(try DurationText.option(tolerance, named: "--tolerance", minimum: 1, whole: true)))
+                let scheme =
+                    if let publicKey {
+                        try received.verify(publicKey: publicKey, now: SystemClock().now(), toleranceSeconds: toleranceSeconds)
+                    } else {
+                        try received.verify(
+                            key: key, accepting: self.scheme, now: SystemClock().now(), toleranceSeconds: toleranceSeconds)
+                    }
                 if json {
                     try Output.standard(
                         JSONText.object([
@@ -122,3 +143,33 @@ extension KeysatWebhooks {
 }
 
 extension ReceivedWebhook.Accepted: ExpressibleByArgument {}
+
+/// `--public-key-file` with options it cannot go with, for `verify` and `listen`.
+func refuseContradictions(publicKeyFile: String?, secretFile: String?, scheme: ReceivedWebhook.Accepted) throws {
+    guard publicKeyFile != nil else { return }
+    if secretFile != nil {
+        throw ValidationError("'--public-key-file' and '--secret-file' contradict each other: give one")
+    }
+    if scheme != .standard {
+        throw ValidationError(
+            "'--scheme \(scheme.rawValue)' accepts X-Keysat-Signature, an HMAC, which a public key cannot verify")
+    }
+}
+
+/// The Ed25519 public key in a `--public-key-file` (`whpk_…`). A file others can write is
+/// refused: whoever replaces it decides which webhooks verify.
+func receiverPublicKey(file: String) throws -> Ed25519Key {
+    if file != "-" {
+        var info = stat()
+        if stat(file, &info) == 0, info.st_mode & 0o002 != 0 {
+            throw KeysatError(
+                .permission,
+                "public key file \(file) can be written by every user (mode 0\(String(info.st_mode & 0o7777, radix: 8))), who could replace the key: chmod o-w \(file)"
+            )
+        }
+    }
+    guard let bytes = try InputFile.read(file, limit: 4096, what: "public key file") else {
+        throw KeysatError(.data, "public key file \(file) is larger than 4096 bytes")
+    }
+    return try Ed25519Key(publicKey: AsymmetricKey.publicKey(bytes, source: file == "-" ? "standard input" : file))
+}

@@ -467,7 +467,7 @@ final class PostgresLeaseTests: XCTestCase {
         try first.executeScript(PostgresSchema.steps[0].sql)
         try first.execute("INSERT INTO keysat_webhooks_schema (version) VALUES (1)")
         XCTAssertThrowsError(try PostgresStore(database)) { XCTAssertEqual(($0 as? KeysatError)?.exitCode, 78) }
-        XCTAssertEqual(try PostgresStore(database, create: true).appliedSchemaSteps, Array(2...PostgresSchema.latest))
+        XCTAssertEqual(try PostgresStore(database, create: true).appliedSchemaSteps, PostgresSchema.steps.map(\.version).filter { $0 >= 2 })
         let run = try PostgresStore(database)
         run.runID = "run-upgraded"
         let rows = try queue(2, on: run)
