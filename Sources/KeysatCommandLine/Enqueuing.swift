@@ -46,6 +46,12 @@ public struct EnqueueRequest: Sendable {
     ) throws -> String {
         if kickPath != nil { try Backends.refuse(.kickFile, at: databasePath) }
         try EventType.validate(eventType)
+        if OperationalEvent.isOperational(eventType) {
+            // Endpoints that subscribe to webhook.* trust these to come from keysat-deliver.
+            throw KeysatError(
+                .data,
+                "event type \(eventType) is in keysat-webhooks' own namespace (webhook.*), which keysat-deliver's events about itself use: give the service's event another name")
+        }
         if let key = idempotencyKey {
             if key.isEmpty || key.utf8.count > 255
                 || key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })

@@ -169,15 +169,16 @@ final class DeliveryRound {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
-            if row.defect == nil, row.settings.mayNotSend || !certificateReady(row) || !signingKeysReady(row) {
-                // Not sent without the headers the operator gave, nor with a part of them:
-                // left due, the endpoint skipped for the round, said once (`warnSettings`).
-                summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
-                continue
-            }
             if row.defect != nil {
                 deadLetterDefective(row)
             } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
+                if row.settings.mayNotSend || !certificateReady(row) || !signingKeysReady(row) {
+                    // Never sent without what the operator configured (headers, client
+                    // certificate, signing key), nor with a part of it: left due, the endpoint
+                    // skipped for the round, said once.
+                    summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
+                    continue
+                }
                 sendable.append(row)
             } else {
                 summary.count(row.endpointID) { $0.attempted += 1 }

@@ -285,7 +285,7 @@ func retryLine(_ settings: EndpointSettings) -> String {
     if settings.retryJitterPercent > 0 { line += ", each retry ±\(settings.retryJitterPercent) %" }
     line += ")"
     if givesUpLongBeforeDisable(settings) {
-        line += "; an outage longer than that dead-letters deliveries, long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds)))"
+        line += "; ends long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds)))"
     }
     return line
 }

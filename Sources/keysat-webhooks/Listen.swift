@@ -10,7 +10,7 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Receive webhooks locally and print one line per delivery.",
             usage:
-                "keysat-webhooks listen [--port <port>] [--secret-file <path> | --public-key-file <path>] [--forward-to <url>] [options]",
+                "keysat-webhooks listen [--port <port>] [--secret-file|--public-key-file <path>] [options]",
             discussion: """
                 A receiver for trying keysat-deliver out, or for developing against: with --forward-to, \
                 each request is passed on, body and headers unchanged, to the application at that URL, \

@@ -131,7 +131,12 @@ extension KeysatWebhooks {
             for stats in endpoints
             where stats.endpoint.active && stats.failureStreak > 0 && givesUpLongBeforeDisable(stats.endpoint.settings) {
                 let schedule = stats.endpoint.settings.retrySchedule
-                text += "note: endpoint \(TerminalText.escape(Display.id(stats.endpoint.id, wide: wide))) is failing; its retries (\(schedule.description)) end after \(RetrySchedule.span(schedule.spanSeconds)), long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds))): deliveries failing longer are dead-lettered ('deliveries retry' sends them again)\n"
+                let note = """
+                    note: endpoint \(TerminalText.escape(Display.id(stats.endpoint.id, wide: wide))) is failing; its retries (\(schedule.preset ?? "its own")) end after \(RetrySchedule.span(schedule.spanSeconds)),
+                      long before auto-disable (\(RetrySchedule.span(DeliveryOptions().disableAfterSeconds))): later failures are dead-lettered ('deliveries retry' resends)
+
+                    """
+                text += Display.fit(note, wide: wide)
             }
             try Output.standard(text)
         }

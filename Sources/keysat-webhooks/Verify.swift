@@ -13,7 +13,7 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Check a received webhook's signature, for receivers written in shell.",
             usage:
-                "keysat-webhooks verify [--secret-file <path> | --public-key-file <path>] [--header <name: value> ...] [<file>] [options]",
+                "keysat-webhooks verify [--secret-file|--public-key-file <path>] [--header <h> ...] [<file>]",
             discussion: """
                 Reads the body from FILE or standard input, and the headers from --header options. \
                 By default only the Standard Webhooks headers (webhook-signature, webhook-id, \

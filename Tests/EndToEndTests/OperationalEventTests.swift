@@ -264,4 +264,19 @@ final class OperationalEventTests: XCTestCase {
         XCTAssertEqual(try db.count("webhook_delivery_attempts"), 1)
         XCTAssertEqual(try db.count(where: "event_type LIKE 'webhook.%'"), 0)
     }
+
+    /// The service cannot enqueue an event in keysat-webhooks' own namespace: an alerting
+    /// endpoint on `webhook.*` trusts what it gets there to come from keysat-deliver.
+    func testKeysatEnqueueRefusesTheOperationalNamespace() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        _ = try db.addEndpoint("http://127.0.0.1:9/alerts", events: ["webhook.*"])
+        for type in ["webhook.endpoint.disabled", "webhook.delivery.dead", "webhook.anything"] {
+            let result = try db.enqueue([type, "{}"])
+            XCTAssertEqual(result.status, 65, result.stderr)
+            XCTAssertTrue(result.stderr.hasPrefix("keysat-enqueue: error: event type \(type) is in keysat-webhooks' own namespace"), result.stderr)
+        }
+        XCTAssertEqual(try db.count(), 0, "nothing written")
+        XCTAssertEqual(try db.enqueue(["webhooks.x", "{}"]).status, 0, "a name that only begins alike is the service's")
+    }
 }
