@@ -257,16 +257,7 @@ private func validatePatterns(_ events: [String]) throws {
 /// write is refused, as ssh refuses such a private key (group access is this project's way of
 /// sharing, docs/DESIGN.md).
 func signingKey(file: String) throws -> String {
-    if file != "-" {
-        var info = stat()
-        if stat(file, &info) == 0, info.st_mode & 0o007 != 0 {
-            throw KeysatError(
-                .permission,
-                "signing key file \(file) can be read or written by users outside its owner and group (mode 0\(String(info.st_mode & 0o7777, radix: 8))); it can forge webhooks: chmod o-rwx \(file)"
-            )
-        }
-    }
-    guard let bytes = try InputFile.read(file, limit: 4096, what: "signing key file") else {
+    guard let bytes = try InputFile.read(file, limit: 4096, what: "signing key file", guarding: .privateKey) else {
         throw KeysatError(.data, "signing key file \(file) is larger than 4096 bytes")
     }
     return try AsymmetricKey.signingKey(bytes, source: file == "-" ? "standard input" : file)

@@ -159,16 +159,7 @@ func refuseContradictions(publicKeyFile: String?, secretFile: String?, scheme: R
 /// The Ed25519 public key in a `--public-key-file` (`whpk_…`). A file others can write is
 /// refused: whoever replaces it decides which webhooks verify.
 func receiverPublicKey(file: String) throws -> Ed25519Key {
-    if file != "-" {
-        var info = stat()
-        if stat(file, &info) == 0, info.st_mode & 0o002 != 0 {
-            throw KeysatError(
-                .permission,
-                "public key file \(file) can be written by every user (mode 0\(String(info.st_mode & 0o7777, radix: 8))), who could replace the key: chmod o-w \(file)"
-            )
-        }
-    }
-    guard let bytes = try InputFile.read(file, limit: 4096, what: "public key file") else {
+    guard let bytes = try InputFile.read(file, limit: 4096, what: "public key file", guarding: .trustedKey) else {
         throw KeysatError(.data, "public key file \(file) is larger than 4096 bytes")
     }
     return try Ed25519Key(publicKey: AsymmetricKey.publicKey(bytes, source: file == "-" ? "standard input" : file))
