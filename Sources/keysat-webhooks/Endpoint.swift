@@ -684,12 +684,24 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Enable an endpoint: new events reach it again.")
+            abstract: "Enable an endpoint: new events reach it again.",
+            discussion: """
+                Resets its failing streak, so that keysat-deliver --disable-after counts from now. \
+                With --requeue, also re-queues, in the same transaction and as 'deliveries retry' \
+                does (same ids, attempts back to 0), the deliveries its outage dead-lettered: every \
+                one dead-lettered because it was disabled ("endpoint deleted or disabled"), and, \
+                when keysat-deliver disabled it, every one created or attempted since its failing \
+                streak began (or, after a 410 Gone, since it was disabled). A run's probe \
+                (keysat-deliver --probe-every) does the same when the receiver answers again.
+                """)
 
         @Argument(help: "The endpoint id.")
         var id: String
 
-        @Flag(help: "Print the endpoint as a JSON object.")
+        @Flag(help: "Also re-queue the deliveries its outage dead-lettered.")
+        var requeue = false
+
+        @Flag(help: "Print the endpoint as a JSON object (with \"requeued\" when --requeue is given).")
         var json = false
 
         @OptionGroup var database: DatabaseOptions
@@ -697,9 +709,13 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
-            try store.setEndpointActive(id: id, true)
+            let (_, requeued) = try store.enableEndpoint(id: id, requeue: requeue)
             if json {
-                try Output.standard(endpointJSON(try store.endpoint(id: id), includeSecret: false) + "\n")
+                var object = endpointJSON(try store.endpoint(id: id), includeSecret: false)
+                if requeue { object = String(object.dropLast()) + ",\"requeued\":\(requeued)}" }
+                try Output.standard(object + "\n")
+            } else if requeue {
+                try Output.standard("\(requeued) deliver\(requeued == 1 ? "y" : "ies") re-queued\n")
             }
         }
     }
