@@ -1,4 +1,4 @@
-public import KeysatCore
+import KeysatCore
 
 /// The recovery of endpoints a run disabled for failing (issue 22): their probes, their
 /// enabling again with the re-queue of what the outage dead-lettered, and what any enable
@@ -27,7 +27,7 @@ extension WebhookStore {
             return ids
         }
         let newestDead = try database.prepare(
-            Self.dueColumns + "\n" + """
+            Self.probeColumns + "\n" + """
                 WHERE d.endpoint_id = ?2 AND \(DeliveryRecord.State.dead.condition())
                 ORDER BY d.rowid DESC LIMIT 1
                 """)
@@ -35,6 +35,12 @@ extension WebhookStore {
             try newestDead.first([.text(now.rfc3339), .text(id)]) { Self.dueDelivery($0) }
         }
     }
+
+    /// `dueColumns` for a dead row: its `next_attempt_at`, NULL, read as the moment `?1`, so
+    /// that the row check (`DeliveryRowCheck`) judges its id and count and not the NULL a dead
+    /// row has there.
+    static let probeColumns = dueColumns.replacing(
+        "d.attempt_count, d.next_attempt_at,", with: "d.attempt_count, coalesce(d.next_attempt_at, ?1),")
 
     /// Enables `id` again after its probe was answered 2xx, if it is still disabled by a run
     /// for failing (an operator may have disabled or enabled it meanwhile), re-queues what the
