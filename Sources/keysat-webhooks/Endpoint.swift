@@ -314,7 +314,7 @@ extension KeysatWebhooks.EndpointCommand {
                 --event takes an event type, '*' (every event but keysat-deliver's own, webhook.*), or \
                 a pattern 'prefix.*' matching whole segments: 'license.*' takes license.issued and \
                 license.a.b, not license nor licenses.x. keysat-deliver's own events \
-                (webhook.endpoint.failing, webhook.endpoint.disabled, webhook.delivery.dead) go only to \
+                (webhook.endpoint.failing, .disabled, .recovered, webhook.delivery.dead) go only to \
                 endpoints that name them or a pattern such as 'webhook.*', never to the endpoint they \
                 are about.
                 """)
