@@ -686,13 +686,14 @@ extension KeysatWebhooks.EndpointCommand {
         static let configuration = CommandConfiguration(
             abstract: "Enable an endpoint: new events reach it again.",
             discussion: """
-                Resets its failing streak, so that keysat-deliver --disable-after counts from now. \
+                Resets its failing streak, so that keysat-deliver's auto-disable counts from now. \
                 With --requeue, also re-queues, in the same transaction and as 'deliveries retry' \
                 does (same ids, attempts back to 0), the deliveries its outage dead-lettered: every \
                 one dead-lettered because it was disabled ("endpoint deleted or disabled"), and, \
                 when keysat-deliver disabled it, every one created or attempted since its failing \
-                streak began (or, after a 410 Gone, since it was disabled). A run's probe \
-                (keysat-deliver --probe-every) does the same when the receiver answers again.
+                streak began (or, after a 410 Gone, since it was disabled). A run's probe of an \
+                endpoint it disabled for failing does the same when the receiver answers again \
+                (keysat-deliver(1)).
                 """)
 
         @Argument(help: "The endpoint id.")
