@@ -10,7 +10,8 @@ public enum OperationalEvent {
     /// A run disabled an endpoint (its failing streak reached `--disable-after`, or it answered
     /// 410 Gone).
     public static let endpointDisabled = "webhook.endpoint.disabled"
-    /// Reserved for the recovery of auto-disabled endpoints (issue 22), not sent yet.
+    /// A run enabled again an endpoint it had disabled for failing, after a probe (its newest
+    /// dead delivery sent again) was answered 2xx, and re-queued what the outage dead-lettered.
     public static let endpointRecovered = "webhook.endpoint.recovered"
     /// A delivery was dead-lettered. Never sent about a delivery of an event in the `webhook.`
     /// namespace: a dead-lettered operational event announced by another would loop.
@@ -73,6 +74,16 @@ public enum OperationalEvent {
         Array(
             JSONText.object([
                 ("endpoint_id", JSONText.string(endpointID)), ("reason", JSONText.string(reason)),
+            ])
+            .utf8)
+    }
+
+    /// The data of `endpointRecovered`: why, and how many deliveries were re-queued.
+    public static func recoveredData(endpointID: String, reason: String, requeued: Int) -> [UInt8] {
+        Array(
+            JSONText.object([
+                ("endpoint_id", JSONText.string(endpointID)), ("reason", JSONText.string(reason)),
+                ("requeued", String(requeued)),
             ])
             .utf8)
     }

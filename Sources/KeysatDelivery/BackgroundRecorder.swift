@@ -156,9 +156,18 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         return try store.eraseExpiredSecrets(now: now)
     }
 
-    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+    public func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool {
         try drain()
-        return try store.disableEndpoint(id: id, reason: reason)
+        return try store.disableEndpoint(id: id, reason: reason, failingSince: failingSince)
+    }
+
+    public func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] {
+        try store.takeProbes(everySeconds: everySeconds, limit: limit)
+    }
+
+    public func recoverEndpoint(id: String, reason: String) throws -> Int? {
+        try drain()
+        return try store.recoverEndpoint(id: id, reason: reason)
     }
 
     public func failingSince(endpointID: String) throws -> Timestamp? {

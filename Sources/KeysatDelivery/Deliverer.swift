@@ -110,6 +110,7 @@ public struct Deliverer {
                 "retry_scheduled": String(summary.retryScheduled),
                 "dead_lettered": String(summary.deadLettered),
                 "skipped": String(summary.skipped), "endpoints_disabled": String(summary.endpointsDisabled),
+                "endpoints_recovered": String(summary.endpointsRecovered),
                 "rounds": String(summary.rounds), "stopped_by": summary.stoppedBy?.rawValue ?? "-",
                 "elapsed_ms": String(summary.elapsedMS),
             ])

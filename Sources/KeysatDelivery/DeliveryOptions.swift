@@ -38,6 +38,9 @@ public struct DeliveryOptions: Sendable {
     public var httpsOnly = false
     /// Disable an endpoint whose attempts have all failed for longer than this (0: never).
     public var disableAfterSeconds: Int64 = 5 * 86_400
+    /// Probe an endpoint disabled for failing this often, by sending its newest dead delivery
+    /// again (0: never).
+    public var probeEverySeconds: Int64 = 3_600
 
     public init() {}
 }

@@ -52,6 +52,10 @@ final class DeliveryRound {
     /// failed: a lost connection, a lock held too long): the run starts nothing more, lets its
     /// requests in flight end and records them, then reports this.
     private var readFailure: (any Error)?
+    /// Endpoints disabled for failing that this round probes (`startProbes`), and the tags of
+    /// the probes in flight.
+    private var probing: Set<String> = []
+    private var probeTags: Set<Int> = []
 
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
@@ -89,6 +93,7 @@ final class DeliveryRound {
         // Rows whose next attempt is not a time at all are never on a due page: dead-lettered
         // here, so that none stays pending for ever unseen (or blocks an ordered endpoint).
         for row in try store.unschedulable(limit: 1000) { deadLetterDefective(row) }
+        if options.probeEverySeconds > 0 { try startProbes() }
         while true {
             checkSignals()  // also while every slot is busy
             try startWhatFits()
@@ -169,6 +174,12 @@ final class DeliveryRound {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
+            if row.defect == nil, !row.endpointActive, probing.contains(row.endpointID) {
+                // Its probe may enable it again in this round: left due rather than
+                // dead-lettered after the recovery re-queued what the outage dead-lettered.
+                summary.count(row.endpointID) { $0.skipped += 1 + due.drop(row.endpointID) }
+                continue
+            }
             if row.defect != nil {
                 deadLetterDefective(row)
             } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
@@ -273,6 +284,7 @@ final class DeliveryRound {
             }
             try start([next])
             if inFlight.values.contains(where: { $0.endpointID == endpoint }) { return }
+            if !next.endpointActive && probing.contains(endpoint) { return }  // left due (`start`)
             // Recorded at once (disabled endpoint): go on with the next one.
         }
     }
@@ -291,6 +303,7 @@ final class DeliveryRound {
             return
         }
         if let address = result.refusedAddress { warnRefused(delivery, address: address) }
+        if probeTags.remove(result.tag) != nil { return try probed(delivery, result) }
         let decision = policy.decide(
             result, for: delivery, transportFailures: endpoints[endpoint].transportFailures)
         if let reason = decision.disableReason, !endpoints[endpoint].disabled {
@@ -406,10 +419,12 @@ final class DeliveryRound {
             ])
     }
 
-    private func disable(_ endpoint: String, reason: String) throws {
+    /// Disables `endpoint`; with `failingSince`, for its failing streak begun then, which makes
+    /// later runs probe it.
+    private func disable(_ endpoint: String, reason: String, failingSince: Timestamp? = nil) throws {
         endpoints.markDisabled(endpoint)
         try recording { try store.drain() }
-        guard try store.disableEndpoint(id: endpoint, reason: reason) else { return }
+        guard try store.disableEndpoint(id: endpoint, reason: reason, failingSince: failingSince) else { return }
         summary.endpointsDisabled += 1
         logger.log(.warn, "endpoint disabled", ["endpoint_id": endpoint, "reason": reason])
     }
@@ -427,11 +442,76 @@ final class DeliveryRound {
             let failing = now.microseconds - since.microseconds
             let reached = OperationalEvent.failingLevels.last { failing * 100 >= limit * Int64($0) }
             if failing > limit {
-                try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)")
+                try disable(endpoint, reason: "every attempt failed since \(since.rfc3339)", failingSince: since)
             } else if let percent = reached {
                 announceFailing(endpoint, since: since, percent: percent)
             }
         }
+    }
+
+    // MARK: - Probes of endpoints disabled for failing
+
+    /// Sends again the newest dead delivery of each endpoint disabled for failing whose probe is
+    /// due (`DeliveryStore.takeProbes`: not probed by any run for `--probe-every`), as the
+    /// round's first requests, through the same transport (the network policy, the endpoint's
+    /// signatures, headers and certificate). The endpoint's other deliveries are left due for
+    /// the round (`start`).
+    private func startProbes() throws {
+        let taken: [DueDelivery]
+        do {
+            taken = try store.takeProbes(everySeconds: options.probeEverySeconds, limit: options.concurrency)
+        } catch {
+            readFailure = error
+            return
+        }
+        for probe in taken {
+            probing.insert(probe.endpointID)
+            if let problem = probe.settingsProblem { warnSettings(probe.endpointID, problem) }
+            guard probe.defect == nil, !probe.settings.mayNotSend, certificateReady(probe), signingKeysReady(probe),
+                mayStart()
+            else { continue }
+            try recording {
+                if requestsStarted == 0 { try store.prepareToRecord() }
+                try store.checkRecording()
+            }
+            logger.log(
+                .info, "probing disabled endpoint", ["endpoint_id": probe.endpointID, "delivery_id": probe.id])
+            let tag = nextTag
+            try send(probe)
+            if nextTag != tag { probeTags.insert(nextTag) }
+        }
+    }
+
+    /// A probe's outcome, recorded as any attempt's: delivered, or dead again (never a retry:
+    /// its endpoint is disabled; nor announced again). A 2xx enables the endpoint again, once
+    /// the outcome is committed, and re-queues what the outage dead-lettered
+    /// (`DeliveryStore.recoverEndpoint`).
+    private func probed(_ delivery: DueDelivery, _ result: HTTPResult) throws {
+        let endpoint = delivery.endpointID
+        var decision = policy.decide(result, for: delivery, transportFailures: endpoints[endpoint].transportFailures)
+        let answered = decision.outcome.result == .delivered
+        if !answered { decision.outcome.result = .dead }
+        decision.outcome.isProbe = true
+        decision.disableReason = nil
+        decision.tripBreaker = false
+        _ = endpoints.finished(endpoint, decision)
+        record(decision.outcome, delivery)
+        guard answered, let status = result.status else {
+            logger.log(
+                .info, "probe failed; endpoint stays disabled",
+                [
+                    "endpoint_id": endpoint, "delivery_id": delivery.id,
+                    "status": result.status.map(String.init) ?? "-", "error": decision.outcome.error ?? "",
+                ])
+            return
+        }
+        try flush()
+        try recording { try store.drain() }
+        let reason = "probe of delivery \(delivery.id) answered HTTP \(status)"
+        guard let requeued = try store.recoverEndpoint(id: endpoint, reason: reason) else { return }
+        summary.endpointsRecovered += 1
+        logger.log(
+            .warn, "endpoint re-enabled", ["endpoint_id": endpoint, "reason": reason, "requeued": String(requeued)])
     }
 
     /// Announces a level of `endpoint`'s failing streak; a failure to is said, and changes

@@ -44,6 +44,8 @@ public struct RunSummary: Sendable, Equatable {
     public var endpoints: [String: Counts] = [:]
     /// Endpoints this run disabled (failing too long, or 410 Gone).
     public var endpointsDisabled = 0
+    /// Endpoints this run enabled again (a probe answered 2xx).
+    public var endpointsRecovered = 0
     /// Why the run stopped before attempting everything due, if it did.
     public var stoppedBy: StopReason?
     public var elapsedMS = 0
@@ -63,6 +65,7 @@ public struct RunSummary: Sendable, Equatable {
         total.add(round.total)
         for (endpoint, counts) in round.endpoints { endpoints[endpoint, default: Counts()].add(counts) }
         endpointsDisabled += round.endpointsDisabled
+        endpointsRecovered += round.endpointsRecovered
         stoppedBy = round.stoppedBy
     }
 
@@ -79,6 +82,7 @@ public struct RunSummary: Sendable, Equatable {
         return JSONText.object(
             total.jsonMembers + [
                 ("endpoints_disabled", String(endpointsDisabled)),
+                ("endpoints_recovered", String(endpointsRecovered)),
                 ("stopped_by", JSONText.string(stoppedBy?.rawValue)), ("rounds", String(rounds)),
                 ("elapsed_ms", String(elapsedMS)),
                 ("endpoints", "{" + perEndpoint.joined(separator: ",") + "}"),

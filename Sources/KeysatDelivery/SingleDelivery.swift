@@ -39,9 +39,12 @@ public final class SingleDelivery: DeliveryStore {
     public func checkRecording() throws { try store.checkRecording() }
     public func unrecordedRequests() -> Int { store.unrecordedRequests() }
     public func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
-    public func disableEndpoint(id: String, reason: String) throws -> Bool {
-        try store.disableEndpoint(id: id, reason: reason)
+    public func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool {
+        try store.disableEndpoint(id: id, reason: reason, failingSince: failingSince)
     }
+    /// One delivery is sent, no probe.
+    public func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] { [] }
+    public func recoverEndpoint(id: String, reason: String) throws -> Int? { nil }
     public func failingSince(endpointID: String) throws -> Timestamp? { nil }
     public func announceFailing(endpointID: String, since: Timestamp, percent: Int, data: [UInt8]) throws
         -> Bool

@@ -166,6 +166,17 @@ enum PostgresSchema {
             ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature integer;
             """
         ),
+        (
+            5,
+            // Recovery of auto-disabled endpoints (issue 22), as SQLite's step 16. probed_at is
+            // also the probe's lease: a run takes an endpoint's probe by a conditional UPDATE
+            // of it, so runs on several hosts probe it once per interval.
+            """
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN disabled_failing_since timestamptz;
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN probed_at timestamptz;
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN streak_reset_at timestamptz;
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.

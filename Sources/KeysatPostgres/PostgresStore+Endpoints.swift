@@ -137,22 +137,27 @@ extension PostgresStore: EndpointCatalogue {
     /// hand clears the reason keysat-deliver may have recorded.
     @discardableResult
     public func setEndpointActive(id: String, _ active: Bool) throws -> Bool {
-        try transaction {
-            // Locked, so that two hosts switching it at once answer true once.
-            guard
-                let current = try rows(
-                    "SELECT active = 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", [id]
-                ).first
-            else { throw WebhookStore.noSuchEndpoint(id) }
-            if (current[0] == "t") == active { return false }
-            try run(
-                """
-                UPDATE webhook_endpoints
-                SET active = $2, updated_at = now(), disabled_reason = NULL, disabled_at = NULL
-                WHERE id = $1
-                """, [id, active ? "1" : "0"])
-            return true
-        }
+        try transaction { try switchActive(id: id, active) }
+    }
+
+    /// `setEndpointActive`, in the caller's transaction. Any enable resets the failing streak
+    /// and any disable by hand ends the probes (`resetRecovery`), as on SQLite.
+    func switchActive(id: String, _ active: Bool) throws -> Bool {
+        // Locked, so that two hosts switching it at once answer true once.
+        guard
+            let current = try rows(
+                "SELECT active = 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE", [id]
+            ).first
+        else { throw WebhookStore.noSuchEndpoint(id) }
+        try resetRecovery(endpointID: id, enabling: active)
+        if (current[0] == "t") == active { return false }
+        try run(
+            """
+            UPDATE webhook_endpoints
+            SET active = $2, updated_at = now(), disabled_reason = NULL, disabled_at = NULL
+            WHERE id = $1
+            """, [id, active ? "1" : "0"])
+        return true
     }
 
     /// Pending deliveries (neither delivered nor dead) of one endpoint.

@@ -78,12 +78,15 @@ extension PostgresStore: EventQueue {
     /// The database's present moment and the active endpoints subscribed to `eventType`
     /// (`EventSubscription.matches`, as SQLite's `WebhookStore.subscribes`), in SQLite's order
     /// (`created_at`, `id`), and which of them are ordered; no moment when there is no active
-    /// endpoint.
+    /// endpoint. With them, those a run disabled for failing, as on SQLite
+    /// (`WebhookStore.receivesWhileDisabled`).
     func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
         let found = try rows(
             """
-            SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints
-            WHERE active = 1 ORDER BY created_at, id
+            SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints AS e
+            WHERE active = 1 OR EXISTS (SELECT 1 FROM keysat_webhooks_endpoint_health AS h
+                                        WHERE h.endpoint_id = e.id AND h.disabled_failing_since IS NOT NULL)
+            ORDER BY created_at, id
             """)
         let now = found.first.flatMap { $0[0] }.flatMap { Timestamp(rfc3339: $0) }
         let subscribed = found.filter { row in

@@ -59,7 +59,7 @@ extension PostgresStore {
             }
             try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
             try endInFlight(outcomes.filter { $0.claimToken != nil })
-            return outcomes.filter { $0.result == .dead && applied.contains($0.rowID) }.map(\.deliveryID)
+            return outcomes.filter { $0.result == .dead && !$0.isProbe && applied.contains($0.rowID) }.map(\.deliveryID)
         }
     }
 

@@ -145,8 +145,8 @@ extension PostgresStore: DeliveryStore {
     }
 
     /// Disables the endpoint and announces it (`webhook.endpoint.disabled`) in the same
-    /// transaction, as on SQLite.
-    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+    /// transaction, as on SQLite; with `failingSince`, later runs probe it.
+    public func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool {
         try transaction {
             let disabled =
                 try run(
@@ -155,6 +155,13 @@ extension PostgresStore: DeliveryStore {
                     WHERE id = $1 AND active = 1
                     """, [id, reason]) == 1
             guard disabled else { return false }
+            try run(
+                """
+                INSERT INTO keysat_webhooks_endpoint_health AS h (endpoint_id, disabled_failing_since, probed_at)
+                VALUES ($1, $2::timestamptz, CASE WHEN $2::timestamptz IS NOT NULL THEN now() END)
+                ON CONFLICT (endpoint_id) DO UPDATE SET
+                    disabled_failing_since = excluded.disabled_failing_since, probed_at = excluded.probed_at
+                """, [id, failingSince?.rfc3339])
             announcing(OperationalEvent.endpointDisabled) {
                 try writeOperationalEvent(
                     OperationalEvent.endpointDisabled,
@@ -173,6 +180,8 @@ extension PostgresStore: DeliveryStore {
                 (SELECT max(a2.started_at) FROM webhook_deliveries d2
                      JOIN webhook_delivery_attempts a2 ON a2.delivery_id = d2.id
                  WHERE d2.endpoint_id = $1 AND a2.status_code BETWEEN 200 AND 299), '-infinity')
+              AND a.started_at > coalesce(
+                (SELECT streak_reset_at FROM keysat_webhooks_endpoint_health WHERE endpoint_id = $1), '-infinity')
             """, [endpointID]
         ).flatMap { Timestamp(rfc3339: $0) }
     }

@@ -191,14 +191,16 @@ final class PostgresQueueReader: QueueReader {
         try each(
             """
             SELECT endpoint_id, endpoint_id, keysat_rfc3339(last_success_at), keysat_rfc3339(last_failure_at),
-                   failure_streak
+                   failure_streak, keysat_rfc3339(disabled_failing_since), keysat_rfc3339(probed_at),
+                   keysat_rfc3339(streak_reset_at)
             FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
             """, table, naming: "endpoint_id"
         ) { c in
             let health = CopiedEndpointHealth(
                 endpointID: try c.text(1), lastSuccessAt: try c.optionalTime(2),
                 lastFailureAt: try c.optionalTime(3),
-                failureStreak: try c.integer(4))
+                failureStreak: try c.integer(4), disabledFailingSince: try c.optionalTime(5),
+                probedAt: try c.optionalTime(6), streakResetAt: try c.optionalTime(7))
             try batcher.add(health, size: 100, body)
         }
         try batcher.finish(body)
@@ -462,6 +464,9 @@ final class PostgresQueueWriter: QueueWriter {
                 ("last_success_at", "timestamptz", times(rows.map(\.lastSuccessAt))),
                 ("last_failure_at", "timestamptz", times(rows.map(\.lastFailureAt))),
                 ("failure_streak", "integer", integers(rows.map(\.failureStreak))),
+                ("disabled_failing_since", "timestamptz", times(rows.map(\.disabledFailingSince))),
+                ("probed_at", "timestamptz", times(rows.map(\.probedAt))),
+                ("streak_reset_at", "timestamptz", times(rows.map(\.streakResetAt))),
             ], returning: "endpoint_id", keys: rows.map(\.endpointID), what: "the health of endpoint")
     }
 

@@ -137,6 +137,9 @@ public struct AttemptOutcome: Sendable {
     /// without a request, matched by `rowID` and these values as read, with no attempt history
     /// (its id may be NULL) and no effect on the endpoint's health.
     public var fingerprint: String?
+    /// The attempt re-sent a dead delivery to probe its endpoint, disabled for failing: dead
+    /// again, it is not announced again (`webhook.delivery.dead` said it once).
+    public var isProbe = false
 
     public init(
         deliveryID: String, previousAttemptCount: Int, result: Result, statusCode: Int?, error: String?,
@@ -200,8 +203,23 @@ public protocol DeliveryStore: AnyObject {
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
 
-    /// Disables an endpoint, recording why; `false` if it already was.
-    func disableEndpoint(id: String, reason: String) throws -> Bool
+    /// Disables an endpoint, recording why; `false` if it already was. With `failingSince`
+    /// (disabled for its failing streak, begun then), later runs probe it (`takeProbes`);
+    /// without (410 Gone), never.
+    func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool
+
+    /// Takes the probes due now: endpoints disabled for failing, still disabled, not probed by
+    /// any run for `everySeconds`, up to `limit`; each is marked probed in the same write, which
+    /// is its lease (no other run takes it for another `everySeconds`). Returns each one's
+    /// newest dead delivery, to be sent again as it is (same id) and its outcome recorded as
+    /// any attempt's: delivered, or dead again.
+    func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery]
+
+    /// Enables again an endpoint whose probe was answered 2xx (its outcome committed), if it is
+    /// still disabled for failing; re-queues what its outage dead-lettered
+    /// (`EndpointRecovery.requeued`) and announces `webhook.endpoint.recovered`, in one
+    /// transaction. Returns how many deliveries were re-queued, `nil` when not enabled.
+    func recoverEndpoint(id: String, reason: String) throws -> Int?
 
     /// When the endpoint's current run of failed attempts began, if its last attempt failed.
     func failingSince(endpointID: String) throws -> Timestamp?
@@ -433,7 +451,7 @@ extension WebhookStore: DeliveryStore {
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 summaries.add(outcome)
-                if outcome.result == .dead { dead.append(outcome.deliveryID) }
+                if outcome.result == .dead && !outcome.isProbe { dead.append(outcome.deliveryID) }
                 let attempt = outcome.attemptValues(nextID: nextID)
                 if byRowID {
                     try statements.attemptByRowID.run(attempt + [.integer(outcome.rowID)])

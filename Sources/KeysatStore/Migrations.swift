@@ -294,6 +294,20 @@ enum Migrations {
             ALTER TABLE webhook_endpoints ADD COLUMN keysat_signature INTEGER;
             """
         ),
+        (
+            16,
+            // Recovery of auto-disabled endpoints (issue 22), in the health table, which only
+            // this project writes: disabled_failing_since, the start of the failing streak for
+            // which a run disabled the endpoint (NULL: not disabled by a run for failing, so
+            // never probed); probed_at, when a run last probed it (a run's `--probe-every`
+            // compares); streak_reset_at, when an operator enabled it, before which no attempt
+            // counts in its failing streak.
+            """
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN disabled_failing_since TEXT;
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN probed_at TEXT;
+            ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN streak_reset_at TEXT;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

@@ -174,13 +174,23 @@ public struct CopiedEndpointHealth: Sendable, Equatable {
     public var lastSuccessAt: Timestamp?
     public var lastFailureAt: Timestamp?
     public var failureStreak: Int
+    /// The recovery's state (schema step 16): the streak a run disabled it for, its last
+    /// probe, an operator's last enable.
+    public var disabledFailingSince: Timestamp?
+    public var probedAt: Timestamp?
+    public var streakResetAt: Timestamp?
 
-    public init(endpointID: String, lastSuccessAt: Timestamp?, lastFailureAt: Timestamp?, failureStreak: Int)
-    {
+    public init(
+        endpointID: String, lastSuccessAt: Timestamp?, lastFailureAt: Timestamp?, failureStreak: Int,
+        disabledFailingSince: Timestamp? = nil, probedAt: Timestamp? = nil, streakResetAt: Timestamp? = nil
+    ) {
         self.endpointID = endpointID
         self.lastSuccessAt = lastSuccessAt
         self.lastFailureAt = lastFailureAt
         self.failureStreak = failureStreak
+        self.disabledFailingSince = disabledFailingSince
+        self.probedAt = probedAt
+        self.streakResetAt = streakResetAt
     }
 }
 

@@ -68,6 +68,10 @@ public protocol EndpointCatalogue: AnyObject {
         settings: EndpointSettings.Change
     ) throws -> Endpoint
     func setEndpointActive(id: String, _ active: Bool) throws -> Bool
+    /// `endpoint enable`: enables it and resets its failing streak; with `requeue`, in the same
+    /// transaction, first re-queues what its outage dead-lettered (`EndpointRecovery.requeued`).
+    /// - Returns: whether it was disabled, and how many deliveries were re-queued.
+    func enableEndpoint(id: String, requeue: Bool) throws -> (enabled: Bool, requeued: Int)
     func pendingDeliveryCount(endpointID: String) throws -> Int
     func removeEndpoint(id: String, force: Bool) throws -> Int
     /// Makes `secret` (and `signingKey`, when given) current, keeping the old ones signing for

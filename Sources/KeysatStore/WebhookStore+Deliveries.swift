@@ -138,7 +138,7 @@ extension WebhookStore {
         return filter
     }
 
-    private static func requeueSQL(now: String) -> String {
+    static func requeueSQL(now: String) -> String {
         """
         UPDATE webhook_deliveries SET attempt_count = 0, delivered_at = NULL, last_error = NULL,
             last_status_code = NULL, next_attempt_at = \(now)

@@ -100,15 +100,21 @@ extension WebhookStore {
     /// Enables or disables an endpoint; returns `false` if it already was in that state.
     @discardableResult
     public func setEndpointActive(id: String, _ active: Bool) throws -> Bool {
-        try database.writeTransaction {
-            let current = try endpoint(id: id)
-            if current.active == active { return false }
-            // Enabling or disabling by hand clears the reason keysat-deliver may have recorded.
-            try database.prepare(
-                "UPDATE webhook_endpoints SET active = ?, updated_at = ?, disabled_reason = NULL, disabled_at = NULL WHERE id = ?"
-            ).run([.integer(active ? 1 : 0), .text(clock.now().rfc3339), .text(id)])
-            return true
-        }
+        try database.writeTransaction { try switchActive(id: id, active) }
+    }
+
+    /// `setEndpointActive`, in the caller's transaction. Any enable resets the failing streak
+    /// and any disable by hand ends the probes (`resetRecovery`), whether it changed the
+    /// endpoint's state or not.
+    func switchActive(id: String, _ active: Bool) throws -> Bool {
+        let current = try endpoint(id: id)
+        try resetRecovery(endpointID: id, enabling: active)
+        if current.active == active { return false }
+        // Enabling or disabling by hand clears the reason keysat-deliver may have recorded.
+        try database.prepare(
+            "UPDATE webhook_endpoints SET active = ?, updated_at = ?, disabled_reason = NULL, disabled_at = NULL WHERE id = ?"
+        ).run([.integer(active ? 1 : 0), .text(clock.now().rfc3339), .text(id)])
+        return true
     }
 
     /// Pending deliveries (neither delivered nor dead) of one endpoint.
@@ -302,10 +308,12 @@ extension WebhookStore {
 
 extension WebhookStore {
     /// Disables an endpoint on keysat-deliver's own decision, recording why and when, and
-    /// announces it (`webhook.endpoint.disabled`) in the same transaction.
+    /// announces it (`webhook.endpoint.disabled`) in the same transaction. With
+    /// `failingSince` (disabled for its failing streak, begun then) later runs probe it
+    /// (`takeProbes`), the first time `--probe-every` after now; without (410 Gone), never.
     /// Returns `false` if it was already disabled.
     @discardableResult
-    public func disableEndpoint(id: String, reason: String) throws -> Bool {
+    public func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool {
         try database.writeTransaction {
             let now = clock.now().rfc3339
             try database.prepare(
@@ -315,6 +323,14 @@ extension WebhookStore {
                 """
             ).run([.text(reason), .text(now), .text(now), .text(id)])
             guard database.changes == 1 else { return false }
+            try database.prepare(
+                """
+                INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, disabled_failing_since, probed_at)
+                VALUES (?1, ?2, CASE WHEN ?2 IS NOT NULL THEN ?3 END)
+                ON CONFLICT (endpoint_id) DO UPDATE SET
+                    disabled_failing_since = excluded.disabled_failing_since, probed_at = excluded.probed_at
+                """
+            ).run([.text(id), .optional(failingSince?.rfc3339), .text(now)])
             announcing(OperationalEvent.endpointDisabled) {
                 var generator = SystemRandomNumberGenerator()
                 _ = try writeEvent(
@@ -327,8 +343,8 @@ extension WebhookStore {
     }
 
     /// When the endpoint's current run of failed attempts began: the first attempt after its
-    /// last successful one, if every attempt since has failed; `nil` when its last attempt succeeded
-    /// or it has none.
+    /// last successful one (or after an operator last enabled it, `streak_reset_at`), if every
+    /// attempt since has failed; `nil` when its last attempt succeeded or it has none.
     public func failingSince(endpointID: String) throws -> Timestamp? {
         let text =
             try database.prepare(
@@ -339,6 +355,8 @@ extension WebhookStore {
                     (SELECT max(a2.started_at) FROM webhook_deliveries d2 JOIN webhook_delivery_attempts a2
                      ON \(AttemptHistory.of("d2", "a2"))
                      WHERE d2.endpoint_id = ?1 AND a2.status_code BETWEEN 200 AND 299), '')
+                  AND a.started_at > coalesce(
+                    (SELECT streak_reset_at FROM keysat_webhooks_endpoint_health WHERE endpoint_id = ?1), '')
                 """
             ).first([.text(endpointID)]) { $0.text(0) } ?? nil
         return text.flatMap { Timestamp(rfc3339: $0) }

@@ -194,7 +194,8 @@ final class SQLiteQueueReader: QueueReader {
         var batcher = CopyBatcher(limit, CopyBatch.endpointHealth)
         try each(
             """
-            SELECT endpoint_id, last_success_at, last_failure_at, failure_streak
+            SELECT endpoint_id, last_success_at, last_failure_at, failure_streak,
+                   disabled_failing_since, probed_at, streak_reset_at
             FROM keysat_webhooks_endpoint_health ORDER BY endpoint_id
             """, table, key: 0
         ) { c in
@@ -202,7 +203,9 @@ final class SQLiteQueueReader: QueueReader {
                 endpointID: try c.key(0, "endpoint_id"),
                 lastSuccessAt: try c.optionalTime(1, "last_success_at"),
                 lastFailureAt: try c.optionalTime(2, "last_failure_at"),
-                failureStreak: try c.integer(3, "failure_streak"))
+                failureStreak: try c.integer(3, "failure_streak"),
+                disabledFailingSince: try c.optionalTime(4, "disabled_failing_since"),
+                probedAt: try c.optionalTime(5, "probed_at"), streakResetAt: try c.optionalTime(6, "streak_reset_at"))
             try batcher.add(health, size: 100, body)
         }
         try batcher.finish(body)
@@ -301,7 +304,10 @@ final class SQLiteQueueWriter: QueueWriter {
             columns = ["key", "event_type", "deliveries_json", "created_at", "request_hash"]
         case .eventTypes: columns = ["name", "declared_at"]
         case .endpointHealth:
-            columns = ["endpoint_id", "last_success_at", "last_failure_at", "failure_streak"]
+            columns = [
+                "endpoint_id", "last_success_at", "last_failure_at", "failure_streak", "disabled_failing_since",
+                "probed_at", "streak_reset_at",
+            ]
         case .attemptMinutes: columns = ["minute", "endpoint_id", "attempts", "successes"]
         }
         let statement = try database.prepare(
@@ -408,7 +414,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 .endpointHealth, key: "the health of endpoint \(h.endpointID)",
                 [
                     .text(h.endpointID), time(h.lastSuccessAt), time(h.lastFailureAt),
-                    integer(h.failureStreak),
+                    integer(h.failureStreak), time(h.disabledFailingSince), time(h.probedAt), time(h.streakResetAt),
                 ])
         }
     }

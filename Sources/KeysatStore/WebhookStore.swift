@@ -161,6 +161,13 @@ extension WebhookStore {
                OR \(patternMatches))
         """
 
+    /// The SQL condition "the endpoint row, disabled, was disabled by a run for failing" (and is
+    /// probed: `takeProbes`): a seek on the health table's key, made only for disabled rows.
+    static let receivesWhileDisabled = """
+        EXISTS (SELECT 1 FROM keysat_webhooks_endpoint_health AS h
+                WHERE h.endpoint_id = webhook_endpoints.id AND h.disabled_failing_since IS NOT NULL)
+        """
+
     /// The SQL condition "`value`, an entry of `event_types`, is a `PREFIX.*` pattern that
     /// matches the event type `?1`" (`EventSubscription.matches`).
     static let patternMatches = """
@@ -171,7 +178,10 @@ extension WebhookStore {
     /// Writes one pending delivery of `eventType` per active endpoint subscribed to it, but
     /// `excluding` (the endpoint an operational event is about), each with the same envelope
     /// at `now` around `data`, in the caller's transaction: keysat-enqueue's events and
-    /// keysat-deliver's own (`OperationalEvent`) are written by this one function.
+    /// keysat-deliver's own (`OperationalEvent`) are written by this one function. An endpoint
+    /// a run disabled for failing (`receivesWhileDisabled`) gets its delivery too: the next run
+    /// dead-letters it by Keysat's rule, and its recovery re-queues it, so that no event of
+    /// the outage is lost.
     func writeEvent(
         eventType: String, data: [UInt8], at now: Timestamp, excluding: String?,
         using generator: inout some RandomNumberGenerator
@@ -179,7 +189,7 @@ extension WebhookStore {
         let endpoints = try database.prepare(
             """
             SELECT id FROM webhook_endpoints
-            WHERE \(Self.isActive("")) AND id IS NOT ?2 AND \(Self.subscribes)
+            WHERE (\(Self.isActive("")) OR \(Self.receivesWhileDisabled)) AND id IS NOT ?2 AND \(Self.subscribes)
             ORDER BY created_at, id
             """
         ).rows([.text(eventType), .optional(excluding)]) { $0.string(0) }

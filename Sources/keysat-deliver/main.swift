@@ -49,6 +49,10 @@ let usage = """
       --disable-after <duration>    Disable an endpoint failing for longer than this (default 5d;
                                     0 never); at 50 % and 90 % of it, enqueue
                                     webhook.endpoint.failing for endpoints that subscribe to it.
+      --probe-every <duration>      Probe an endpoint disabled by --disable-after this often
+                                    (default 1h; 0 never) by sending its newest dead delivery
+                                    again; a 2xx enables it and re-queues what its outage
+                                    dead-lettered.
       --metrics-file <path>         After the run, write Prometheus metrics to this file
                                     (atomically, mode 0644; default $KEYSAT_METRICS_FILE, else
                                     none).
@@ -68,8 +72,8 @@ let usage = """
       --version                     Show the version.
       -h, --help                    Show help information.
 
-    Durations: 30, 0.5, 30s, 15m, 24h, 7d; at least 1ms (0 only for --wait, --linger and
-    --disable-after).
+    Durations: 30, 0.5, 30s, 15m, 24h, 7d; at least 1ms (0 only for --wait, --linger,
+    --disable-after and --probe-every).
     Environment: KEYSAT_DB, KEYSAT_ALLOW_NETWORKS, KEYSAT_METRICS_FILE.
     EXIT STATUS: 0 the run finished (whatever the receivers said) or another run held the lock;
     64 usage; 65 damaged database; 66 no database; 71 out of descriptors or memory; 73 cannot
@@ -88,7 +92,7 @@ let parser = OptionParser([
     .init("--allow-network", value: true),
     .init("--allow-private-networks"), .init("--ca-file", value: true, completion: .file),
     .init("--https-only"),
-    .init("--disable-after", value: true), .init("--metrics-file", value: true, completion: .file),
+    .init("--disable-after", value: true), .init("--probe-every", value: true), .init("--metrics-file", value: true, completion: .file),
     .init("--log-level", value: true, completion: .words(["error", "warn", "info", "debug"])),
     .init("--kick-file", value: true, completion: .file), .init("--linger", value: true),
     .init("--lock-fd", value: true, hidden: true),
@@ -144,6 +148,9 @@ func configure(_ arguments: [String]) throws -> (Deliverer, Logger, dryRun: Bool
     options.connectTimeoutSeconds = try parsed.seconds("--connect-timeout") ?? options.connectTimeoutSeconds
     if let seconds = try parsed.seconds("--disable-after", minimum: 1, zero: "never") {
         options.disableAfterSeconds = Int64(seconds.rounded(.up))
+    }
+    if let seconds = try parsed.seconds("--probe-every", minimum: 1, zero: "never") {
+        options.probeEverySeconds = Int64(seconds.rounded(.up))
     }
     for network in parsed.all("--allow-network") where NetworkPolicy.Network(network) == nil {
         throw KeysatError(

@@ -305,7 +305,7 @@ extension KeysatWebhooks.EndpointCommand {
                 --event takes an event type, '*' (every event but keysat-deliver's own, webhook.*), or \
                 a pattern 'prefix.*' matching whole segments: 'license.*' takes license.issued and \
                 license.a.b, not license nor licenses.x. keysat-deliver's own events \
-                (webhook.endpoint.failing, webhook.endpoint.disabled, webhook.delivery.dead) go only to \
+                (webhook.endpoint.failing, .disabled, .recovered, webhook.delivery.dead) go only to \
                 endpoints that name them or a pattern such as 'webhook.*', never to the endpoint they \
                 are about.
                 """)
@@ -675,12 +675,25 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Enable an endpoint: new events reach it again.")
+            abstract: "Enable an endpoint: new events reach it again.",
+            discussion: """
+                Resets its failing streak, so that keysat-deliver's auto-disable counts from now. \
+                With --requeue, also re-queues, in the same transaction and as 'deliveries retry' \
+                does (same ids, attempts back to 0), the deliveries its outage dead-lettered: every \
+                one dead-lettered because it was disabled ("endpoint deleted or disabled"), and, \
+                when keysat-deliver disabled it, every one created or attempted since its failing \
+                streak began (or, after a 410 Gone, since it was disabled). A run's probe of an \
+                endpoint it disabled for failing does the same when the receiver answers again \
+                (keysat-deliver(1)).
+                """)
 
         @Argument(help: "The endpoint id.")
         var id: String
 
-        @Flag(help: "Print the endpoint as a JSON object.")
+        @Flag(help: "Also re-queue the deliveries its outage dead-lettered.")
+        var requeue = false
+
+        @Flag(help: "Print the endpoint as a JSON object (with \"requeued\" when --requeue is given).")
         var json = false
 
         @OptionGroup var database: DatabaseOptions
@@ -688,9 +701,13 @@ extension KeysatWebhooks.EndpointCommand {
         func run() throws {
             let store = try database.open()
             let id = try store.fullID(of: .endpoint, id)
-            try store.setEndpointActive(id: id, true)
+            let (_, requeued) = try store.enableEndpoint(id: id, requeue: requeue)
             if json {
-                try Output.standard(endpointJSON(try store.endpoint(id: id), includeSecret: false) + "\n")
+                var object = endpointJSON(try store.endpoint(id: id), includeSecret: false)
+                if requeue { object = String(object.dropLast()) + ",\"requeued\":\(requeued)}" }
+                try Output.standard(object + "\n")
+            } else if requeue {
+                try Output.standard("\(requeued) deliver\(requeued == 1 ? "y" : "ies") re-queued\n")
             }
         }
     }

@@ -124,9 +124,12 @@ final class CopyTests: XCTestCase {
             INSERT INTO keysat_webhooks_idempotency (key, event_type, deliveries_json, created_at, request_hash)
               VALUES ('\(p)key-1', 'x.y', '[{"id":"\(p)d_dead","endpoint_id":"\(p)ep_a"}]', '2026-01-01T00:00:00.000000+00:00', 'abc123');
             INSERT INTO keysat_webhooks_event_types (name, declared_at) VALUES ('\(p)x.y', '2026-01-01T00:00:00.000042+00:00');
-            INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, last_success_at, last_failure_at, failure_streak)
-              VALUES ('\(p)ep_a', '2026-01-01T00:00:01.250000+00:00', '2026-01-01T00:00:00.100000+00:00', 0),
-                     ('\(p)ep_b', NULL, '2026-01-04T00:00:02.000002+00:00', 2);
+            INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, last_success_at, last_failure_at, failure_streak,
+                disabled_failing_since, probed_at, streak_reset_at)
+              VALUES ('\(p)ep_a', '2026-01-01T00:00:01.250000+00:00', '2026-01-01T00:00:00.100000+00:00', 0,
+                      NULL, NULL, '2025-12-31T00:00:00.000007+00:00'),
+                     ('\(p)ep_b', NULL, '2026-01-04T00:00:02.000002+00:00', 2,
+                      '2026-01-04T00:00:01.000001+00:00', '2026-01-04T00:00:03.000003+00:00', NULL);
             INSERT INTO keysat_webhooks_attempt_minutes (minute, endpoint_id, attempts, successes)
               VALUES ('2026-01-04T00:00', '\(p)ep_b', 2, 0), ('2026-01-01T00:00', '\(p)ep_a', 2, 1);
             """)

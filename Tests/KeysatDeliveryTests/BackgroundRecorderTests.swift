@@ -33,7 +33,9 @@ final class BackgroundRecorderTests: XCTestCase {
             batches.append(outcomes.map(\.deliveryID))
         }
         func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
-        func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+        func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool { true }
+        func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] { [] }
+        func recoverEndpoint(id: String, reason: String) throws -> Int? { nil }
         func failingSince(endpointID: String) throws -> Timestamp? { nil }
     }
 
@@ -93,7 +95,9 @@ final class BackgroundRecorderTests: XCTestCase {
             func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
             func record(_ outcomes: [AttemptOutcome]) throws {}
             func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
-            func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+            func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool { true }
+            func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] { [] }
+            func recoverEndpoint(id: String, reason: String) throws -> Int? { nil }
             func failingSince(endpointID: String) throws -> Timestamp? { nil }
         }
         let recorder = BackgroundRecorder(FakeStore()) { FullDisk() }
@@ -135,7 +139,9 @@ final class BackgroundRecorderTests: XCTestCase {
         func payload(of delivery: DueDelivery) throws -> [UInt8]? { nil }
         func record(_ outcomes: [AttemptOutcome]) throws { gate.wait() }
         func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
-        func disableEndpoint(id: String, reason: String) throws -> Bool { true }
+        func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool { true }
+        func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] { [] }
+        func recoverEndpoint(id: String, reason: String) throws -> Int? { nil }
         func failingSince(endpointID: String) throws -> Timestamp? { nil }
     }
 

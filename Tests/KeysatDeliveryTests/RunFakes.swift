@@ -122,11 +122,15 @@ final class FakeStore: DeliveryStore {
 
     func eraseExpiredSecrets(now: Timestamp) throws -> Int { 0 }
 
-    func disableEndpoint(id: String, reason: String) throws -> Bool {
+    func disableEndpoint(id: String, reason: String, failingSince: Timestamp?) throws -> Bool {
         guard !disabled.contains(where: { $0.0 == id }) else { return false }
         disabled.append((id, reason))
         return true
     }
+
+    func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] { [] }
+
+    func recoverEndpoint(id: String, reason: String) throws -> Int? { nil }
 
     func failingSince(endpointID: String) throws -> Timestamp? { failingSinceByEndpoint[endpointID] }
 

@@ -594,7 +594,7 @@ final class PostgresEventsEndpointsTests: XCTestCase {
         for backend in [pg, lite] as [any WebhookBackend] {
             XCTAssertTrue(try backend.setEndpointActive(id: ids[0], false))
             XCTAssertFalse(try backend.setEndpointActive(id: ids[0], false))
-            XCTAssertTrue(try backend.disableEndpoint(id: ids[1], reason: "410 Gone"))
+            XCTAssertTrue(try backend.disableEndpoint(id: ids[1], reason: "410 Gone", failingSince: nil))
             XCTAssertEqual(try backend.endpoint(id: ids[1]).disabledReason, "410 Gone")
             XCTAssertTrue(try backend.setEndpointActive(id: ids[1], true))
             XCTAssertNil(try backend.endpoint(id: ids[1]).disabledReason)
@@ -612,7 +612,7 @@ final class PostgresEventsEndpointsTests: XCTestCase {
         XCTAssertTrue(try pg.setEndpointActive(id: ids[2], true))
         XCTAssertTrue(try lite.setEndpointActive(id: ids[2], true))
         XCTAssertEqual(try pg.value("SELECT active FROM webhook_endpoints WHERE id = $1", [ids[2]]), "1")
-        _ = try pg.disableEndpoint(id: ids[1], reason: "r")
+        _ = try pg.disableEndpoint(id: ids[1], reason: "r", failingSince: nil)
         assertRFC3339(try pg.endpoint(id: ids[1]).disabledAt)
     }
 

@@ -482,10 +482,10 @@ final class PostgresInspectionTests: XCTestCase {
         // Health and minutes as `record` writes them on each: one recent minute, one too old.
         try pg.connection.execute(
             """
-            INSERT INTO keysat_webhooks_endpoint_health VALUES ($1, '2024-06-01T00:00:00Z', '2024-06-02T00:00:00Z', 3)
+            INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, last_success_at, last_failure_at, failure_streak) VALUES ($1, '2024-06-01T00:00:00Z', '2024-06-02T00:00:00Z', 3)
             """, [Self.e1])
         try sqlite.database.prepare(
-            "INSERT INTO keysat_webhooks_endpoint_health VALUES (?, ?, ?, 3)"
+            "INSERT INTO keysat_webhooks_endpoint_health (endpoint_id, last_success_at, last_failure_at, failure_streak) VALUES (?, ?, ?, 3)"
         ).run([
             .text(Self.e1), .text("2024-06-01T00:00:00.000000+00:00"),
             .text("2024-06-02T00:00:00.000000+00:00"),
