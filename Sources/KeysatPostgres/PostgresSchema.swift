@@ -362,7 +362,7 @@ enum PostgresSchema {
     /// (`clock_timestamp()`), in one round trip. The room is also bounded by the whole tokens
     /// in the bucket; the bucket is written only when rows were claimed (a token is taken for
     /// each, before its request starts: a run killed afterwards used them). Rows refused for
-    /// want of tokens are answered 'rate <ms>': when the next token comes. Stored tokens that
+    /// want of tokens are answered 'rate:<ms>': when the next token comes. Stored tokens that
     /// are not a finite number (another program's) count as an empty bucket; a time ahead of
     /// the clock as now.
     static let rateClaimFunction = """
@@ -428,7 +428,7 @@ enum PostgresSchema {
                     rate_bound := true;
                 END IF;
                 IF room <= 0 THEN
-                    RETURN array_fill('rate ' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint,
+                    RETURN array_fill('rate:' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint,
                                       ARRAY[cardinality(p_seqs)]);
                 END IF;
             END IF;
@@ -457,9 +457,9 @@ enum PostgresSchema {
                 END IF;
             END IF;
             IF rate_bound THEN
-                rate_answer := 'rate ' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint;
+                rate_answer := 'rate:' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint;
             END IF;
-            -- What was not claimed: past the room, 'busy' (the cap) or 'rate …' (the tokens);
+            -- What was not claimed: past the room, 'busy' (the cap) or 'rate:…' (the tokens);
             -- else another run has it or it is no longer due.
             RETURN ARRAY(
                 SELECT CASE WHEN w.seq = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN rate_answer ELSE 'taken' END

@@ -116,7 +116,7 @@ extension PostgresStore: DeliveryStore {
                 claimed.claimToken = tokens[index]
                 return .claimed(claimed)
             case "busy": return .endpointBusy
-            case let answer where answer.hasPrefix("rate "):
+            case let answer where answer.hasPrefix("rate:"):  // unquoted in the array's text: no space
                 return .rateLimited(nextTokenInSeconds: (Double(answer.dropFirst(5)) ?? 0) / 1000)
             default: return .taken
             }

@@ -115,6 +115,8 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE webhook_endpoints DROP COLUMN signing_key;
             ALTER TABLE webhook_endpoints DROP COLUMN previous_signing_key;
             ALTER TABLE webhook_endpoints DROP COLUMN keysat_signature;
+            ALTER TABLE webhook_endpoints DROP COLUMN rate_limit;
+            DROP TABLE keysat_webhooks_rate_buckets;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
