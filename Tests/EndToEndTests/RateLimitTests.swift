@@ -171,6 +171,20 @@ final class RateLimitTests: XCTestCase {
         XCTAssertLessThan(next - before, 12)
     }
 
+    func testAnOrderedEndpointsChainWaitsForItsTokensAndKeepsItsOrder() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint(on: receiver, path: "/status/204")
+        XCTAssertEqual(try webhooks(db, ["endpoint", "update", endpoint, "--ordered", "--rate", "4/s"]).status, 0)
+        var ids: [String] = []
+        for n in 0..<8 { ids += try db.enqueue(["license.updated", "{\"n\":\(n)}"]).lines }
+        XCTAssertEqual(try db.deliver(["--allow-network", "127.0.0.1"]).status, 0)
+        let requests = try receiver.requests()
+        XCTAssertEqual(requests.map(\.deliveryID), ids, "all in one run, oldest first, the chain resumed after each wait")
+        XCTAssertLessThanOrEqual(excess(requests.map(\.receivedAt), burst: 4, perSecond: 4), 1)
+    }
+
     /// Two runs at once (PostgreSQL: runs on several hosts share the queue; SQLite: the second
     /// run finds the lock and ends) take from one bucket.
     func testTwoRunsAtOnceShareOneBucket() throws {
