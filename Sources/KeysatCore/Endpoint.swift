@@ -62,9 +62,14 @@ public struct EndpointSettings: Sendable, Equatable {
     /// Only one of the certificate's two paths is stored (another program wrote it): not sent
     /// to until repaired, as with unreadable headers.
     public var clientCertificateUnreadable = false
+    /// How fast it may be sent to; `nil`: as fast as the caps allow.
+    public var rateLimit: RateLimit?
+    /// The stored rate is not one (another program wrote it): not sent to until repaired, since
+    /// sending at full speed could be what the limit was set to prevent.
+    public var rateLimitUnreadable = false
 
     /// Whether a run must hold the endpoint's deliveries rather than send them as stored.
-    public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable }
+    public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable || rateLimitUnreadable }
 
     public static let maximumJitterPercent = 100
 
@@ -75,7 +80,7 @@ public struct EndpointSettings: Sendable, Equatable {
     /// replaced by the default and said, never guessed at.
     public static func fromStored(
         retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil, clientCert: String? = nil,
-        clientKey: String? = nil
+        clientKey: String? = nil, rateLimit: String? = nil
     ) -> (EndpointSettings, problem: String?) {
         var settings = EndpointSettings()
         var problems: [String] = []
@@ -105,6 +110,13 @@ public struct EndpointSettings: Sendable, Equatable {
             settings.clientCertificateUnreadable = true
             problems.append("client_cert and client_key must both be set or both be NULL (not sent to until repaired)")
         }
+        switch RateLimit.fromStored(rateLimit) {
+        case nil: break
+        case .success(let limit): settings.rateLimit = limit
+        case .failure:
+            settings.rateLimitUnreadable = true
+            problems.append("rate_limit \(JSONText.string(rateLimit ?? "")) is not a rate such as 10/s or 300/min (not sent to until repaired)")
+        }
         return (settings, problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 
@@ -117,6 +129,8 @@ public struct EndpointSettings: Sendable, Equatable {
         public var removeHeaders: [String] = []
         /// A new client certificate (`.some(nil)`: none any more).
         public var clientCertificate: ClientCertificate??
+        /// A new rate limit (`.some(nil)`: none any more).
+        public var rateLimit: RateLimit??
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -135,6 +149,10 @@ public struct EndpointSettings: Sendable, Equatable {
             if let clientCertificate {
                 changed.clientCertificate = clientCertificate
                 changed.clientCertificateUnreadable = false
+            }
+            if let rateLimit {
+                changed.rateLimit = rateLimit
+                changed.rateLimitUnreadable = false
             }
             if changesHeaders {
                 // Unreadable stored headers are replaced only by a whole new list.

@@ -1,6 +1,10 @@
 import KeysatCore
 import KeysatStore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The loop of one run at `t0`: fills the free slots from the due buffer (ordered endpoints
 /// from their chains), hands each finished attempt to the outcome policy and carries out its
 /// decision, and commits the outcomes in batches. Used once.
@@ -96,13 +100,14 @@ final class DeliveryRound {
         if options.probeEverySeconds > 0 { try startProbes() }
         while true {
             checkSignals()  // also while every slot is busy
+            if endpoints.nextToken != nil { try resumeAfterTokens() }
             try startWhatFits()
             if transport.inFlight == 0
-                && (due.isEmpty && due.exhausted || summary.stoppedBy != nil || exhaustion != nil || readFailure != nil)
+                && (due.isEmpty && due.exhausted && endpoints.nextToken == nil || summary.stoppedBy != nil || exhaustion != nil || readFailure != nil)
             {
                 break
             }
-            for result in try transport.poll(timeoutMS: 100) {  // at once while nothing is in flight
+            for result in try transport.poll(timeoutMS: pollTimeoutMS()) {  // at once while nothing is in flight
                 try finished(result)
             }
             skipBrokenAndChained()
@@ -217,13 +222,19 @@ final class DeliveryRound {
             return
         }
         var busy: [DueDelivery] = []
+        var limited: [DueDelivery] = []
+        var nextToken = 0.0
         for (row, answer) in zip(sendable, answers) {
             switch answer {
             case .claimed(let delivery): try send(delivery)
             case .taken: continue
             case .endpointBusy: busy.append(row)
+            case .rateLimited(let seconds):
+                limited.append(row)
+                nextToken = seconds
             }
         }
+        if !limited.isEmpty { waitForTokens(limited, seconds: nextToken) }
         guard !busy.isEmpty, !first.ordered else { return }
         if endpoints[endpoint].inFlight > 0 {
             // Other runs have the rest of its slots and this run some: wait for one of its own.
@@ -233,6 +244,54 @@ final class DeliveryRound {
             // Other runs have all of it: they serve it; this run leaves it for the round.
             _ = due.drop(endpoint)
         }
+    }
+
+    // MARK: - Rate limits
+
+    /// `rows` (of one endpoint) found no token in its bucket (`Claim.rateLimited`); the next
+    /// comes in `seconds`. Soon enough (`RateLimit.longestWaitSeconds`, and before
+    /// `--max-runtime` ends), the endpoint waits for it while the run serves the others; later,
+    /// its deliveries are left, still due, to a later run (said once), rather than the run
+    /// sleeping for them.
+    private func waitForTokens(_ rows: [DueDelivery], seconds: Double) {
+        let endpoint = rows[0].endpointID
+        let until = clock.elapsed() + Int64(max(0, seconds) * 1_000_000)
+        if seconds <= RateLimit.longestWaitSeconds, deadline.map({ until < $0 }) ?? true {
+            endpoints.waitForTokens(endpoint, until: until)
+            if rows[0].ordered {
+                chains.retake(rows[0].rowID)  // the chain goes on with it once the token comes
+            } else {
+                due.putBack(rows)
+            }
+            return
+        }
+        endpoints.deferForRate(endpoint)
+        let left = rows.count + (rows[0].ordered ? 0 : due.drop(endpoint))
+        summary.count(endpoint) { $0.rateLimited += left }
+        logger.log(
+            .info, "endpoint rate limit reached; its deliveries wait for a later run",
+            [
+                "endpoint_id": endpoint, "rate": rows[0].settings.rateLimit?.description ?? "-",
+                "next_token_in_ms": String(Int((seconds * 1000).rounded(.up))),
+            ])
+    }
+
+    /// Ends the waits for tokens that came; an ordered endpoint's chain goes on.
+    private func resumeAfterTokens() throws {
+        for endpoint in endpoints.tokensCame(by: clock.elapsed()) where chains.contains(endpoint) {
+            try continueChain(endpoint)
+        }
+    }
+
+    /// How long a turn of the loop waits for requests to finish: 100 ms, less when an endpoint's
+    /// next token comes sooner. While nothing is in flight and an endpoint waits for a token,
+    /// the run has nothing else to do: it sleeps until the token comes (100 ms at most, to see
+    /// signals).
+    private func pollTimeoutMS() -> Int {
+        guard let next = endpoints.nextToken else { return 100 }
+        let wait = Int(max(0, min(100_000, next - clock.elapsed())))
+        if transport.inFlight == 0 && wait > 0 { usleep(UInt32(wait)) }
+        return (wait + 999) / 1000
     }
 
     /// Starts the request of a claimed delivery. A row deleted meanwhile (purged, or its
@@ -354,6 +413,10 @@ final class DeliveryRound {
             if skipped > 0 { summary.count(endpoint) { $0.skipped += skipped } }
         }
         for endpoint in chains.endpoints { _ = due.drop(endpoint) }
+        for endpoint in endpoints.rateDeferred {
+            let left = due.drop(endpoint)
+            if left > 0 { summary.count(endpoint) { $0.rateLimited += left } }
+        }
     }
 
     /// A destination refused by the network policy is said once per endpoint and run: a run
@@ -415,7 +478,7 @@ final class DeliveryRound {
             .warn, "endpoint settings cannot be read",
             [
                 "endpoint_id": endpoint, "reason": problem,
-                "repair": "keysat-webhooks endpoint update \(endpoint) with --retry-schedule, --retry-jitter or --header",
+                "repair": "keysat-webhooks endpoint update \(endpoint) with --retry-schedule, --retry-jitter, --header or --rate",
             ])
     }
 

@@ -13,11 +13,17 @@ struct EndpointStates {
         /// Other runs have the rest of its slots (a claim answered busy while this run had
         /// attempts of it in flight): no new attempt until one of those ends.
         var full = false
+        /// Its rate limit's next token is too far away (`RateLimit.longestWaitSeconds`): its
+        /// deliveries are left to a later run.
+        var rateDeferred = false
     }
 
     /// Requests in flight to one endpoint at most (one while it has transport failures).
     let perEndpoint: Int
     private var states: [String: State] = [:]
+    /// Endpoints waiting for their rate limit's next token, and when it comes (monotonic
+    /// clock): no new attempt until then. Empty unless an endpoint has a limit.
+    private(set) var waitingForTokens: [String: Int64] = [:]
 
     init(perEndpoint: Int) { self.perEndpoint = perEndpoint }
 
@@ -28,7 +34,7 @@ struct EndpointStates {
     /// probe at a time.
     func hasRoom(_ endpoint: String) -> Bool {
         guard let state = states[endpoint] else { return perEndpoint > 0 }
-        if state.breakerOpen || state.full { return false }
+        if state.breakerOpen || state.full || state.rateDeferred || waitingForTokens[endpoint] != nil { return false }
         return state.inFlight < (state.transportFailures > 0 ? 1 : perEndpoint)
     }
 
@@ -38,9 +44,34 @@ struct EndpointStates {
     /// How many more requests to `endpoint` may start now (0 when its breaker is open).
     func room(_ endpoint: String) -> Int {
         guard let state = states[endpoint] else { return max(perEndpoint, 0) }
-        if state.breakerOpen || state.full { return 0 }
+        if state.breakerOpen || state.full || state.rateDeferred || waitingForTokens[endpoint] != nil { return 0 }
         return max(0, (state.transportFailures > 0 ? 1 : perEndpoint) - state.inFlight)
     }
+
+    /// Notes that `endpoint`'s next token comes at `moment` (monotonic clock).
+    mutating func waitForTokens(_ endpoint: String, until moment: Int64) {
+        states[endpoint, default: State()].rateDeferred = false
+        waitingForTokens[endpoint] = moment
+    }
+
+    /// Notes that `endpoint`'s deliveries are left to a later run (see `State.rateDeferred`).
+    mutating func deferForRate(_ endpoint: String) {
+        states[endpoint, default: State()].rateDeferred = true
+        waitingForTokens[endpoint] = nil
+    }
+
+    /// When the first of the awaited tokens comes, if any endpoint waits for one.
+    var nextToken: Int64? { waitingForTokens.values.min() }
+
+    /// Ends the waits whose token has come by `now`; returns those endpoints.
+    mutating func tokensCame(by now: Int64) -> [String] {
+        let came = waitingForTokens.filter { $0.value <= now }.keys.sorted()
+        for endpoint in came { waitingForTokens[endpoint] = nil }
+        return came
+    }
+
+    /// Endpoints left to a later run by their rate limit.
+    var rateDeferred: [String] { states.compactMap { $0.value.rateDeferred ? $0.key : nil } }
 
     mutating func started(_ endpoint: String) { states[endpoint, default: State()].inFlight += 1 }
 

@@ -27,6 +27,10 @@ struct OrderedChains {
         return oldest
     }
 
+    /// Lets `rowID`, taken from its chain and not sent (its endpoint's rate limit had no token
+    /// yet), be taken again when the chain goes on.
+    mutating func retake(_ rowID: Int64) { taken.remove(rowID) }
+
     /// Whether a chain goes on after one of its deliveries ended with `result`.
     static func continues(after result: AttemptOutcome.Result) -> Bool {
         if case .retry = result { return false }

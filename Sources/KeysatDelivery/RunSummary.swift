@@ -20,6 +20,9 @@ public struct RunSummary: Sendable, Equatable {
         public var deadLettered = 0
         /// Due deliveries left untouched because the endpoint's circuit breaker opened.
         public var skipped = 0
+        /// Due deliveries left to a later run because the endpoint's rate limit had no token
+        /// for them soon enough (`RateLimit.longestWaitSeconds`).
+        public var rateLimited = 0
 
         public init() {}
 
@@ -29,13 +32,14 @@ public struct RunSummary: Sendable, Equatable {
             retryScheduled += other.retryScheduled
             deadLettered += other.deadLettered
             skipped += other.skipped
+            rateLimited += other.rateLimited
         }
 
         var jsonMembers: [(String, String)] {
             [
                 ("attempted", String(attempted)), ("delivered", String(delivered)),
                 ("retry_scheduled", String(retryScheduled)), ("dead_lettered", String(deadLettered)),
-                ("skipped", String(skipped)),
+                ("skipped", String(skipped)), ("rate_limited", String(rateLimited)),
             ]
         }
     }
@@ -59,6 +63,7 @@ public struct RunSummary: Sendable, Equatable {
     public var retryScheduled: Int { total.retryScheduled }
     public var deadLettered: Int { total.deadLettered }
     public var skipped: Int { total.skipped }
+    public var rateLimited: Int { total.rateLimited }
 
     /// Adds a round's counts to these.
     mutating func merge(_ round: RunSummary) {

@@ -177,6 +177,22 @@ enum PostgresSchema {
             ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN streak_reset_at timestamptz;
             """
         ),
+        (
+            6,
+            // Rate limits (issue 22), as SQLite's step 17: the endpoint's limit, the token
+            // buckets every run on every host takes from, and the claim that takes from them
+            // (new arguments: a new function, the old one dropped).
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN rate_limit text;
+            CREATE TABLE keysat_webhooks_rate_buckets (
+                endpoint_id text COLLATE "C" PRIMARY KEY,
+                tokens double precision NOT NULL,
+                as_of timestamptz NOT NULL
+            );
+            DROP FUNCTION keysat_claim(bigint[], text[], integer[], uuid[], text, integer, integer, boolean, bigint, text);
+            \(rateClaimFunction)
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.
@@ -345,6 +361,119 @@ enum PostgresSchema {
             -- longer due.
             RETURN ARRAY(
                 SELECT CASE WHEN w.seq = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN 'busy' ELSE 'taken' END
+                FROM unnest(p_seqs) WITH ORDINALITY AS w(seq, n) ORDER BY w.n);
+        END
+        $$;
+        """
+
+    /// The claim of step 6: step 2's, and, for an endpoint with a rate limit (`p_rate` tokens a
+    /// second, at most `p_burst`; NULL: none), its token bucket (`keysat_webhooks_rate_buckets`,
+    /// the bucket `RateBucket` describes), in the same call under the same advisory lock, so
+    /// that runs on any number of hosts take from one bucket, by the database's clock
+    /// (`clock_timestamp()`), in one round trip. The room is also bounded by the whole tokens
+    /// in the bucket; the bucket is written only when rows were claimed (a token is taken for
+    /// each, before its request starts: a run killed afterwards used them). Rows refused for
+    /// want of tokens are answered 'rate:<ms>': when the next token comes. Stored tokens that
+    /// are not a finite number (another program's) count as an empty bucket; a time ahead of
+    /// the clock as now.
+    static let rateClaimFunction = """
+        CREATE FUNCTION keysat_claim(p_seqs bigint[], p_ids text[], p_attempts integer[], p_tokens uuid[],
+                                     p_endpoint text, p_cap integer, p_mine integer, p_ordered boolean,
+                                     p_lease_ms bigint, p_run text, p_rate double precision,
+                                     p_burst double precision)
+        RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            room integer;
+            claimed bigint[];
+            bucket_now timestamptz;
+            bucket double precision;
+            rate_bound boolean := false;
+            rate_answer text := 'busy';
+        BEGIN
+            PERFORM set_config('synchronous_commit', 'off', true);
+            PERFORM pg_advisory_xact_lock(\(claimLockClass), hashtext(p_endpoint));
+            IF p_ordered THEN
+                PERFORM set_config('lock_timeout', '200ms', true);
+                BEGIN
+                    PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint FOR UPDATE;
+                    IF NOT FOUND THEN
+                        RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
+                    END IF;
+                EXCEPTION WHEN lock_not_available THEN
+                    RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
+                END;
+            ELSE
+                PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint;
+                IF NOT FOUND THEN
+                    RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
+                END IF;
+            END IF;
+            DELETE FROM keysat_webhooks_in_flight
+            WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at <= clock_timestamp();
+            room := p_cap - p_mine - (
+                SELECT coalesce(sum(attempts), 0) FROM keysat_webhooks_in_flight
+                WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at > clock_timestamp());
+            IF p_ordered THEN
+                room := least(room, 1);
+                IF EXISTS (
+                    SELECT 1 FROM webhook_deliveries
+                    WHERE endpoint_id = p_endpoint AND seq < p_seqs[1] AND \(DeliveryRecord.State.pending.condition(""))
+                ) THEN
+                    room := 0;
+                END IF;
+            END IF;
+            IF room <= 0 THEN
+                RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
+            END IF;
+            IF p_rate > 0 THEN
+                bucket_now := clock_timestamp();
+                SELECT CASE WHEN b.tokens IN ('NaN', 'Infinity', '-Infinity') THEN 0
+                            ELSE least(p_burst, greatest(0, b.tokens)
+                                 + p_rate * greatest(0, extract(epoch FROM bucket_now - b.as_of)::double precision)) END
+                INTO bucket FROM keysat_webhooks_rate_buckets AS b WHERE b.endpoint_id = p_endpoint;
+                IF NOT FOUND THEN
+                    bucket := p_burst;
+                END IF;
+                IF floor(bucket + 1e-9) < room THEN
+                    room := greatest(0, floor(bucket + 1e-9)::integer);
+                    rate_bound := true;
+                END IF;
+                IF room <= 0 THEN
+                    RETURN array_fill('rate:' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint,
+                                      ARRAY[cardinality(p_seqs)]);
+                END IF;
+            END IF;
+            WITH taken AS (
+                UPDATE webhook_deliveries AS d
+                SET claim_token = w.token, claimed_by = p_run,
+                    lease_expires_at = clock_timestamp() + p_lease_ms * interval '1 millisecond'
+                FROM unnest(p_seqs[1:room], p_ids[1:room], p_attempts[1:room], p_tokens[1:room])
+                    AS w(seq, id, attempts, token)
+                WHERE d.seq = w.seq AND d.id = w.id AND d.attempt_count = w.attempts
+                  AND \(DeliveryRecord.State.due.condition("d", now: "now()"))
+                  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= clock_timestamp())
+                RETURNING d.seq
+            )
+            SELECT coalesce(array_agg(seq), '{}') INTO claimed FROM taken;
+            IF cardinality(claimed) > 0 THEN
+                INSERT INTO keysat_webhooks_in_flight AS f (endpoint_id, run, attempts, expires_at)
+                VALUES (p_endpoint, p_run, cardinality(claimed), clock_timestamp() + p_lease_ms * interval '1 millisecond')
+                ON CONFLICT (endpoint_id, run) DO UPDATE
+                    SET attempts = f.attempts + excluded.attempts, expires_at = excluded.expires_at;
+                IF p_rate > 0 THEN
+                    bucket := bucket - cardinality(claimed);
+                    INSERT INTO keysat_webhooks_rate_buckets AS b (endpoint_id, tokens, as_of)
+                    VALUES (p_endpoint, bucket, bucket_now)
+                    ON CONFLICT (endpoint_id) DO UPDATE SET tokens = excluded.tokens, as_of = excluded.as_of;
+                END IF;
+            END IF;
+            IF rate_bound THEN
+                rate_answer := 'rate:' || ceil(greatest(0, 1 - bucket) / p_rate * 1000)::bigint;
+            END IF;
+            -- What was not claimed: past the room, 'busy' (the cap) or 'rate:…' (the tokens);
+            -- else another run has it or it is no longer due.
+            RETURN ARRAY(
+                SELECT CASE WHEN w.seq = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN rate_answer ELSE 'taken' END
                 FROM unnest(p_seqs) WITH ORDINALITY AS w(seq, n) ORDER BY w.n);
         END
         $$;

@@ -14,7 +14,7 @@ extension PostgresStore: DeliveryStore {
                e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key,
                e.signing_key,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1)
+               coalesce(e.keysat_signature, 1), e.rate_limit
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -34,7 +34,7 @@ extension PostgresStore: DeliveryStore {
         delivery.isDue = row[13] == "t"
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
-            clientCert: row[17], clientKey: row[18])
+            clientCert: row[17], clientKey: row[18], rateLimit: row[22])
         delivery.signingKey = row[19]
         delivery.previousSigningKey = row[20]
         delivery.keysatSignature = row[21] != "0"
@@ -99,12 +99,13 @@ extension PostgresStore: DeliveryStore {
         var generator = SystemRandomNumberGenerator()
         let tokens = deliveries.map { _ in Identifiers.uuid4(using: &generator) }
         let answer = try value(
-            "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "SELECT keysat_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             [
                 PostgresArray.literal(deliveries.map { String($0.rowID) }), PostgresArray.literal(deliveries.map(\.id)),
                 PostgresArray.literal(deliveries.map { String($0.attemptCount) }), PostgresArray.literal(tokens),
                 first.endpointID, String(max(perEndpoint, 1)), String(inFlight), first.ordered ? "true" : "false",
                 String(Int64(leaseSeconds * 1000)), runID,
+                first.settings.rateLimit.map { String($0.perSecond) }, first.settings.rateLimit.map { String($0.burst) },
             ])
         let answers = PostgresArray.elements(answer ?? "{}")
         hasClaimed = true
@@ -115,6 +116,8 @@ extension PostgresStore: DeliveryStore {
                 claimed.claimToken = tokens[index]
                 return .claimed(claimed)
             case "busy": return .endpointBusy
+            case let answer where answer.hasPrefix("rate:"):  // unquoted in the array's text: no space
+                return .rateLimited(nextTokenInSeconds: (Double(answer.dropFirst(5)) ?? 0) / 1000)
             default: return .taken
             }
         }

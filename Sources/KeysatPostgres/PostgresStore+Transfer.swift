@@ -74,7 +74,7 @@ final class PostgresQueueReader: QueueReader {
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature
+                   signing_key, previous_signing_key, keysat_signature, rate_limit
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -93,6 +93,7 @@ final class PostgresQueueReader: QueueReader {
             endpoint.signingKey = c.optionalText(19)
             endpoint.previousSigningKey = c.optionalText(20)
             endpoint.keysatSignature = try c.optionalInteger(21)
+            endpoint.rateLimit = c.optionalText(22)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -398,6 +399,7 @@ final class PostgresQueueWriter: QueueWriter {
                 ("signing_key", "text", rows.map(\.signingKey)),
                 ("previous_signing_key", "text", rows.map(\.previousSigningKey)),
                 ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
+                ("rate_limit", "text", rows.map(\.rateLimit)),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

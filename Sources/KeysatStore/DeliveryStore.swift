@@ -99,6 +99,9 @@ public enum Claim: Sendable {
     /// Its endpoint takes no more attempts now: other runs have its in-flight slots, or it is
     /// ordered and busy. This run leaves the endpoint's rows to them.
     case endpointBusy
+    /// Its endpoint's rate limit has no token left for it (`RateLimit`): the next one comes in
+    /// this many seconds. The run waits that long, or leaves the endpoint to a later run.
+    case rateLimited(nextTokenInSeconds: Double)
 }
 
 /// The result of one attempt, to be written to its delivery row and to the attempt history.
@@ -192,7 +195,9 @@ public protocol DeliveryStore: AnyObject {
     /// counts itself, since its finished attempts keep their claims until their outcomes are
     /// committed — or, ordered, has an older delivery pending or one in flight). A claim lasts
     /// `leaseSeconds`; after that any run may take the row again. A store whose runs cannot
-    /// overlap (SQLite, under the run lock) returns them as they are.
+    /// overlap (SQLite, under the run lock) returns them as they are. An endpoint with a rate
+    /// limit (`DueDelivery.settings.rateLimit`) also needs a token per delivery from its bucket,
+    /// taken here, before the request starts, else `.rateLimited`.
     func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
         -> [Claim]
 
@@ -276,12 +281,20 @@ extension DeliveryStore {
 }
 
 extension WebhookStore: DeliveryStore {
-    /// Runs on one SQLite file never overlap (the run lock): nothing to claim. Written out, not
-    /// a default of the protocol, so that a store wrapping another cannot forget to pass it on.
+    /// Runs on one SQLite file never overlap (the run lock): nothing to claim but an endpoint's
+    /// rate tokens (`takeRateTokens`; no statement for an endpoint without a limit). Written
+    /// out, not a default of the protocol, so that a store wrapping another cannot forget to
+    /// pass it on.
     public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
         -> [Claim]
     {
-        deliveries.map { .claimed($0) }
+        guard let first = deliveries.first, let limit = first.settings.rateLimit else {
+            return deliveries.map { .claimed($0) }
+        }
+        let (taken, nextIn) = try takeRateTokens(endpointID: first.endpointID, limit: limit, wanted: deliveries.count)
+        return deliveries.enumerated().map { index, row in
+            index < taken ? .claimed(row) : .rateLimited(nextTokenInSeconds: nextIn ?? 0)
+        }
     }
 
     /// Claims cost nothing here: the run takes one delivery at a time, in turn per endpoint.
@@ -297,7 +310,7 @@ extension WebhookStore: DeliveryStore {
                coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
                e.custom_headers, e.client_cert, e.client_key,
                e.signing_key, CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1)
+               coalesce(e.keysat_signature, 1), e.rate_limit
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -314,7 +327,7 @@ extension WebhookStore: DeliveryStore {
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
-            clientCert: row.text(16), clientKey: row.text(17))
+            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21))
         delivery.signingKey = row.text(18)
         delivery.previousSigningKey = row.text(19)
         delivery.keysatSignature = row.integer(20) != 0

@@ -308,6 +308,22 @@ enum Migrations {
             ALTER TABLE keysat_webhooks_endpoint_health ADD COLUMN streak_reset_at TEXT;
             """
         ),
+        (
+            17,
+            // Rate limits (issue 22): the endpoint's limit as `N/s` or `N/min` text (NULL: none,
+            // Keysat's rows), and each limited endpoint's token bucket, shared by runs so that a
+            // run cannot start with a full bucket its predecessor just emptied (`RateBucket`):
+            // tokens left as of a moment. A row is written by the run that takes tokens, before
+            // their requests start; none for an endpoint without a limit.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN rate_limit TEXT;
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_rate_buckets (
+                endpoint_id TEXT PRIMARY KEY,
+                tokens REAL NOT NULL,
+                as_of TEXT NOT NULL
+            );
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

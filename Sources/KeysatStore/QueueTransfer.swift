@@ -50,6 +50,9 @@ public struct CopiedEndpoint: Sendable, Equatable {
     public var signingKey: String?
     public var previousSigningKey: String?
     public var keysatSignature: Int?
+    /// The rate limit (issue 22), as stored. Its token bucket is not copied: a run-to-run note,
+    /// and at most one burst for the target's first run.
+    public var rateLimit: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

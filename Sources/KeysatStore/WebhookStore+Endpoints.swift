@@ -24,7 +24,7 @@ extension WebhookStore {
         endpoint.ordered = row.integer(10) == 1
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13),
-            clientCert: row.text(14), clientKey: row.text(15))
+            clientCert: row.text(14), clientKey: row.text(15), rateLimit: row.text(18))
         endpoint.signingKey = row.text(16)
         endpoint.keysatSignature = row.integer(17) != 0
         return endpoint
@@ -33,7 +33,7 @@ extension WebhookStore {
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
     private static let endpointMoreColumns = """
         disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key,
-        signing_key, coalesce(keysat_signature, 1)
+        signing_key, coalesce(keysat_signature, 1), rate_limit
         """
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
@@ -61,8 +61,8 @@ extension WebhookStore {
             try database.prepare(
                 """
                 INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers,
-                    client_cert, client_key, signing_key, keysat_signature)
-                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    client_cert, client_key, rate_limit, signing_key, keysat_signature)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
@@ -193,6 +193,13 @@ extension WebhookStore {
                     .optional(certificate?.certificate), .optional(certificate?.key), .text(id),
                 ])
             }
+            if let rateLimit = settings.rateLimit {
+                endpoint.settings.rateLimit = rateLimit
+                endpoint.settings.rateLimitUnreadable = false
+                try database.prepare("UPDATE webhook_endpoints SET rate_limit = ? WHERE id = ?").run([
+                    .optional(rateLimit?.stored), .text(id),
+                ])
+            }
             if !settings.isEmpty {
                 // Only what was asked for: a setting another program wrote and this one cannot
                 // read stays as it is unless it is the one being changed.
@@ -221,6 +228,7 @@ extension WebhookStore {
             settings.customHeaders.stored.map { .text($0) } ?? .null,
             settings.clientCertificate.map { .text($0.certificate) } ?? .null,
             settings.clientCertificate.map { .text($0.key) } ?? .null,
+            settings.rateLimit.map { .text($0.stored) } ?? .null,
         ]
     }
 }

@@ -69,6 +69,7 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("headers", JSONText.array(endpoint.settings.customHeaders.names.map { JSONText.string($0) })),
         ("client_cert", JSONText.string(endpoint.settings.clientCertificate?.certificate)),
         ("client_key", JSONText.string(endpoint.settings.clientCertificate?.key)),
+        ("rate", JSONText.string(endpoint.settings.rateLimit?.description)),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
         ("signature", JSONText.string(endpoint.signingKey == nil ? "hmac" : "ed25519")),
@@ -105,6 +106,18 @@ struct RetryOptions: ParsableArguments {
         }
         return EndpointSettings.Change(retrySchedule: schedule, retryJitterPercent: retryJitter)
     }
+}
+
+/// `--rate`, of `endpoint add` and `endpoint update`.
+struct RateOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Send at most this many requests a second or a minute, N/s or N/min (a burst of at most N, then N per period), across runs and hosts.",
+            valueName: "rate"))
+    var rate: String?
+
+    /// The limit given, checked (64 for one that is not), or `nil` when none was.
+    func read() throws -> RateLimit? { try rate.map { try RateLimit(parsing: $0) } }
 }
 
 /// `--header` and `--header-file`, of `endpoint add` and `endpoint update`.
@@ -270,6 +283,12 @@ func publicKeyLine(_ endpoint: Endpoint) -> String {
 
 /// What `endpoint show` says of the retry schedule: how many attempts over how long, and when
 /// it gives up long before auto-disable would (`givesUpLongBeforeDisable`).
+/// `endpoint show`'s rate line.
+func rateLine(_ settings: EndpointSettings) -> String {
+    guard let limit = settings.rateLimit else { return settings.rateLimitUnreadable ? "unreadable (not sent to)" : "-" }
+    return "\(limit.description) (bursts of at most \(limit.count), across runs and hosts)"
+}
+
 func retryLine(_ settings: EndpointSettings) -> String {
     let schedule = settings.retrySchedule
     var line = "\(schedule.description) (\(schedule.maximumAttempts) attempts over \(RetrySchedule.span(schedule.spanSeconds))"
@@ -337,6 +356,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var certificate: CertificateOptions
 
+        @OptionGroup var rateLimit: RateOptions
+
         @OptionGroup var signing: SignatureOptions
 
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
@@ -354,6 +375,7 @@ extension KeysatWebhooks.EndpointCommand {
             var change = try retry.change()
             change.setHeaders = try header.read()
             change.clientCertificate = try certificate.read().map { .some($0) }
+            change.rateLimit = try rateLimit.read().map { .some($0) }
             let settings = try change.applied(to: EndpointSettings())
             for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
@@ -459,6 +481,7 @@ extension KeysatWebhooks.EndpointCommand {
                     "client cert:",
                     endpoint.settings.clientCertificate.map { "\($0.certificate) (key \($0.key))" } ?? "-",
                 ],
+                ["rate:", rateLine(endpoint.settings)],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -536,6 +559,11 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Stop presenting a client certificate.")
         var noClientCert = false
 
+        @OptionGroup var rateLimit: RateOptions
+
+        @Flag(help: "Send as fast as the concurrency caps allow again (no rate limit).")
+        var noRate = false
+
         @Option(
             name: .customLong("remove-header"),
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
@@ -556,9 +584,10 @@ extension KeysatWebhooks.EndpointCommand {
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
                 && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert && signing.isEmpty
+                && rateLimit.rate == nil && !noRate
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --signature or --[no-]keysat-signature")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --signature or --[no-]keysat-signature")
             }
         }
 
@@ -575,6 +604,14 @@ extension KeysatWebhooks.EndpointCommand {
                 settings.clientCertificate = .some(nil)
             } else if let pair = try certificate.read() {
                 settings.clientCertificate = .some(pair)
+            }
+            if noRate {
+                guard rateLimit.rate == nil else {
+                    throw KeysatError(.usage, "--no-rate and --rate contradict each other: give one")
+                }
+                settings.rateLimit = .some(nil)
+            } else if let limit = try rateLimit.read() {
+                settings.rateLimit = .some(limit)
             }
             // Read before anything is written: a malformed key file changes nothing.
             let keyFromFile = try signing.signingKeyFile.map { try signingKey(file: $0) }

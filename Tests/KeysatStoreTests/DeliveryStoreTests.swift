@@ -118,6 +118,8 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE keysat_webhooks_endpoint_health DROP COLUMN disabled_failing_since;
             ALTER TABLE keysat_webhooks_endpoint_health DROP COLUMN probed_at;
             ALTER TABLE keysat_webhooks_endpoint_health DROP COLUMN streak_reset_at;
+            ALTER TABLE webhook_endpoints DROP COLUMN rate_limit;
+            DROP TABLE keysat_webhooks_rate_buckets;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
@@ -127,7 +129,7 @@ final class DeliveryStoreTests: XCTestCase {
                 WHERE id = '\(due[1].id)';
             """)
         let reopened = try WebhookStore(path: path, create: false, clock: clock)
-        XCTAssertEqual(try reopened.schemaVersion(), 16)
+        XCTAssertEqual(try reopened.schemaVersion(), 17)
         let indexes = try reopened.database.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
         ).rows { $0.string(0) }
