@@ -21,6 +21,13 @@ final class PayloadErasureTests: XCTestCase {
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/200", events: ["*"])
+        // SQLite: another program keeps the database open (as Keysat does), so no tool's close
+        // is the last one and checkpoints for it: the erasure's own checkpoint must.
+        let holder = onPostgreSQL ? nil : try db.holdOpen()
+        defer {
+            holder?.terminate()
+            holder?.waitUntilExit()
+        }
         // Alice's address, in a payload large enough for overflow pages too.
         let alice = "alice-7f3e9b@example.com"
         let padding = String(repeating: "alice-7f3e9b-note ", count: 400)
