@@ -45,7 +45,9 @@ public enum EventType {
 public enum Envelope {
     /// Builds the envelope around `data`, which must already be valid JSON; its bytes are
     /// embedded unchanged but for surrounding white space. `test` marks a sample.
-    public static func make(eventType: String, timestamp: Timestamp, data: [UInt8], test: Bool = false) -> [UInt8] {
+    public static func make(
+        eventType: String, timestamp: Timestamp, data: [UInt8], test: Bool = false
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(data.count + eventType.utf8.count + 80)
         out += Array("{\"event_type\":".utf8)

@@ -23,7 +23,9 @@ public enum PayloadErasure {
     /// When the payload was erased, from its marker; `nil` for a payload that is not one.
     public static func erasedAt(_ payload: [UInt8]) -> String? {
         guard isErased(payload) else { return nil }
-        return String(decoding: payload.dropFirst(markerPrefix.utf8.count).prefix { $0 != UInt8(ascii: "\"") }, as: UTF8.self)
+        return String(
+            decoding: payload.dropFirst(markerPrefix.utf8.count).prefix { $0 != UInt8(ascii: "\"") },
+            as: UTF8.self)
     }
 
     /// The SQL condition "the payload of table `alias` is erased" (SQLite and PostgreSQL
@@ -56,11 +58,16 @@ public enum PayloadErasure {
         /// - Throws: `KeysatError` usage (64) naming what is wrong.
         public init(parsing text: String) throws {
             guard let equals = text.firstIndex(of: "=") else {
-                throw KeysatError(.usage, "'--where' must be data.FIELD=VALUE (e.g. data.customer_email=alice@example.com)")
+                throw KeysatError(
+                    .usage, "'--where' must be data.FIELD=VALUE (e.g. data.customer_email=alice@example.com)")
             }
-            let keys = text[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            let keys = text[..<equals].split(separator: ".", omittingEmptySubsequences: false).map(
+                String.init)
             guard keys.count >= 2, keys[0] == "data" else {
-                throw KeysatError(.usage, "'--where' must name a field of the event's data: data.FIELD=VALUE, dotted for nested fields")
+                throw KeysatError(
+                    .usage,
+                    "'--where' must name a field of the event's data: data.FIELD=VALUE, dotted for nested fields"
+                )
             }
             for key in keys.dropFirst() where key.isEmpty || !key.utf8.allSatisfy(Self.isKeyByte) {
                 throw KeysatError(

@@ -24,21 +24,24 @@ extension PostgresStore {
             AND NOT \(PayloadErasure.condition()) AND \(Self.unleased)
             """
         if dryRun {
-            return Int(try value("SELECT count(*) FROM webhook_deliveries AS d WHERE \(chosen)", [cutoff.rfc3339]) ?? "") ?? 0
+            return Int(
+                try value("SELECT count(*) FROM webhook_deliveries AS d WHERE \(chosen)", [cutoff.rfc3339])
+                    ?? "") ?? 0
         }
         var total = 0
         while true {
-            let row = try rows(
-                """
-                WITH page AS MATERIALIZED (
-                    SELECT d.seq FROM webhook_deliveries AS d WHERE \(chosen)
-                    ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED),
-                erased AS (
-                    UPDATE webhook_deliveries AS d SET payload_json = \(Self.marker)
-                    FROM page WHERE d.seq = page.seq RETURNING 1)
-                SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM erased)
-                """, [cutoff.rfc3339, String(WebhookStore.erasureBatchSize)]
-            ).first ?? []
+            let row =
+                try rows(
+                    """
+                    WITH page AS MATERIALIZED (
+                        SELECT d.seq FROM webhook_deliveries AS d WHERE \(chosen)
+                        ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED),
+                    erased AS (
+                        UPDATE webhook_deliveries AS d SET payload_json = \(Self.marker)
+                        FROM page WHERE d.seq = page.seq RETURNING 1)
+                    SELECT (SELECT count(*) FROM page), (SELECT count(*) FROM erased)
+                    """, [cutoff.rfc3339, String(WebhookStore.erasureBatchSize)]
+                ).first ?? []
             let chosenCount = Int((row.first ?? nil) ?? "") ?? 0
             total += Int((row.count > 1 ? row[1] : nil) ?? "") ?? 0
             if chosenCount < WebhookStore.erasureBatchSize { return total }
@@ -58,7 +61,8 @@ extension PostgresStore {
                 SELECT d.seq, d.payload_json, \(DeliveryRecord.State.pending.condition()) FROM webhook_deliveries AS d
                 WHERE d.seq > $1::bigint AND NOT \(PayloadErasure.condition()) ORDER BY d.seq LIMIT 500
                 """, [after])
-            for row in page where JSONStrings.field(Array((row[1] ?? "").utf8), path: match.path) == match.value {
+            for row in page
+            where JSONStrings.field(Array((row[1] ?? "").utf8), path: match.path) == match.value {
                 found.append((row[0] ?? "", row[2] == "t"))
             }
             guard page.count == 500, let last = page.last?[0] ?? nil else { break }
@@ -70,20 +74,21 @@ extension PostgresStore {
         while next < found.endIndex {
             let batch = found[next..<min(next + WebhookStore.erasureBatchSize, found.endIndex)]
             next = batch.endIndex
-            let row = try rows(
-                """
-                WITH chosen AS MATERIALIZED (
-                    SELECT d.seq, \(DeliveryRecord.State.pending.condition()) AS was_pending FROM webhook_deliveries AS d
-                    WHERE d.seq = ANY($1::bigint[]) AND NOT \(PayloadErasure.condition()) ORDER BY d.seq FOR UPDATE OF d),
-                erased AS (
-                    UPDATE webhook_deliveries AS d SET payload_json = \(Self.marker),
-                        last_error = CASE WHEN chosen.was_pending THEN $2 ELSE d.last_error END,
-                        attempt_count = CASE WHEN chosen.was_pending THEN d.attempt_count + 1 ELSE d.attempt_count END,
-                        next_attempt_at = CASE WHEN chosen.was_pending THEN NULL ELSE d.next_attempt_at END
-                    FROM chosen WHERE d.seq = chosen.seq RETURNING chosen.was_pending)
-                SELECT count(*), count(*) FILTER (WHERE was_pending) FROM erased
-                """, [PostgresArray.literal(batch.map(\.seq)), PayloadErasure.reason]
-            ).first ?? []
+            let row =
+                try rows(
+                    """
+                    WITH chosen AS MATERIALIZED (
+                        SELECT d.seq, \(DeliveryRecord.State.pending.condition()) AS was_pending FROM webhook_deliveries AS d
+                        WHERE d.seq = ANY($1::bigint[]) AND NOT \(PayloadErasure.condition()) ORDER BY d.seq FOR UPDATE OF d),
+                    erased AS (
+                        UPDATE webhook_deliveries AS d SET payload_json = \(Self.marker),
+                            last_error = CASE WHEN chosen.was_pending THEN $2 ELSE d.last_error END,
+                            attempt_count = CASE WHEN chosen.was_pending THEN d.attempt_count + 1 ELSE d.attempt_count END,
+                            next_attempt_at = CASE WHEN chosen.was_pending THEN NULL ELSE d.next_attempt_at END
+                        FROM chosen WHERE d.seq = chosen.seq RETURNING chosen.was_pending)
+                    SELECT count(*), count(*) FILTER (WHERE was_pending) FROM erased
+                    """, [PostgresArray.literal(batch.map(\.seq)), PayloadErasure.reason]
+                ).first ?? []
             total.erased += Int((row.first ?? nil) ?? "") ?? 0
             total.pending += Int((row.count > 1 ? row[1] : nil) ?? "") ?? 0
         }

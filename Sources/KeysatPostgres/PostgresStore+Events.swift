@@ -71,7 +71,8 @@ extension PostgresStore: EventQueue {
     /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:)`, or to
     /// `endpointID` alone (active) whatever it subscribes to; then wakes lingering runs.
     public func enqueueSample(
-        eventType: String, data: [UInt8], endpointID: String?, using generator: inout some RandomNumberGenerator
+        eventType: String, data: [UInt8], endpointID: String?,
+        using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         let result = try transaction { () throws -> EnqueueResult in
             if let endpointID, try !endpoint(id: endpointID).active {

@@ -52,7 +52,8 @@ public protocol EventQueue: AnyObject {
     /// Enqueues a sample of `eventType`, marked `"test":true`, to its subscribers or to
     /// `endpointID` alone (`keysat-webhooks trigger`).
     func enqueueSample(
-        eventType: String, data: [UInt8], endpointID: String?, using generator: inout some RandomNumberGenerator
+        eventType: String, data: [UInt8], endpointID: String?,
+        using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult
     func knownEventTypes() throws -> [(name: String, source: WebhookStore.EventTypeSource)]
     func isKnownEventType(_ name: String) throws -> Bool

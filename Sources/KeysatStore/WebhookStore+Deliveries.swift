@@ -88,12 +88,14 @@ extension WebhookStore {
             var erased: [String] = []
             // Whether each was delivered, or erased, without reading its payload.
             let state = try database.prepare(
-                "SELECT delivered_at IS NOT NULL, \(PayloadErasure.condition("")) FROM webhook_deliveries WHERE id = ?")
+                """
+                SELECT delivered_at IS NOT NULL, \(PayloadErasure.condition("")) FROM webhook_deliveries WHERE id = ?
+                """)
             for id in ids {
-                guard let (arrived, gone) = try state.first([.text(id)], { ($0.integer(0) == 1, $0.integer(1) == 1) })
-                else {
-                    throw Self.noDelivery(id)
-                }
+                guard
+                    let (arrived, gone) = try state.first(
+                        [.text(id)], { ($0.integer(0) == 1, $0.integer(1) == 1) })
+                else { throw Self.noDelivery(id) }
                 if arrived { delivered.append(id) }
                 if gone { erased.append(id) }
             }

@@ -26,8 +26,10 @@ extension WebhookStore {
             d.created_at < :cutoff AND \(PurgeScope.allFinished.condition()) AND NOT \(PayloadErasure.condition())
             """
         let values: [(String, SQLValue)] = [(":cutoff", .text(cutoff.rfc3339))]
-        let rows = try database.prepare("SELECT d.rowid FROM webhook_deliveries AS d WHERE \(chosen) ORDER BY d.rowid")
-            .rows(named: values) { Int64($0.integer(0) ?? 0) }
+        let rows = try database.prepare(
+            "SELECT d.rowid FROM webhook_deliveries AS d WHERE \(chosen) ORDER BY d.rowid"
+        )
+        .rows(named: values) { Int64($0.integer(0) ?? 0) }
         if dryRun || rows.isEmpty { return rows.count }
         return try eraseRows(rows, chosen: chosen, values: values).erased
     }
@@ -46,7 +48,9 @@ extension WebhookStore {
                  ELSE CAST(json_extract(d.payload_json, :path) AS TEXT) END END)
             """
         let chosen = "\(field) = :value"
-        let values: [(String, SQLValue)] = [(":path", .text(match.sqlitePath)), (":value", .text(match.value))]
+        let values: [(String, SQLValue)] = [
+            (":path", .text(match.sqlitePath)), (":value", .text(match.value)),
+        ]
         let found = try database.prepare(
             """
             SELECT d.rowid, \(DeliveryRecord.State.pending.condition()) FROM webhook_deliveries AS d
@@ -71,7 +75,8 @@ extension WebhookStore {
             SELECT \(DeliveryRecord.State.pending.condition()) FROM webhook_deliveries AS d
             WHERE d.rowid = :rowid AND \(chosen)
             """)
-        let erase = try database.prepare("UPDATE webhook_deliveries SET payload_json = :marker WHERE rowid = :rowid")
+        let erase = try database.prepare(
+            "UPDATE webhook_deliveries SET payload_json = :marker WHERE rowid = :rowid")
         let deadLetter = try database.prepare(
             """
             UPDATE webhook_deliveries SET payload_json = :marker, last_error = :reason, next_attempt_at = NULL,
@@ -92,11 +97,13 @@ extension WebhookStore {
                 {
                     let row: [(String, SQLValue)] = [(":rowid", .integer(rowids[index]))]
                     index += 1
-                    guard let wasPending = try check.rows(named: values + row, { $0.integer(0) == 1 }).first else {
+                    guard let wasPending = try check.rows(named: values + row, { $0.integer(0) == 1 }).first
+                    else {
                         continue
                     }
                     if wasPending {
-                        try deadLetter.run(named: row + [(":marker", marker), (":reason", .text(PayloadErasure.reason))])
+                        try deadLetter.run(
+                            named: row + [(":marker", marker), (":reason", .text(PayloadErasure.reason))])
                         pending += 1
                     } else {
                         try erase.run(named: row + [(":marker", marker)])

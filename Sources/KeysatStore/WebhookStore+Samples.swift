@@ -9,13 +9,16 @@ extension WebhookStore {
     /// retried as keysat-enqueue's, in the endpoints' order.
     /// - Throws: `KeysatError` (data, 65) when `endpointID` names a disabled endpoint.
     public func enqueueSample(
-        eventType: String, data: [UInt8], endpointID: String?, using generator: inout some RandomNumberGenerator
+        eventType: String, data: [UInt8], endpointID: String?,
+        using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         try database.writeTransaction {
             let now = clock.now()
             var endpoints: [String]
             if let endpointID {
-                guard try endpoint(id: endpointID).active else { throw Self.testOfDisabledEndpoint(endpointID) }
+                guard try endpoint(id: endpointID).active else {
+                    throw Self.testOfDisabledEndpoint(endpointID)
+                }
                 endpoints = [endpointID]
             } else {
                 endpoints = try database.prepare(

@@ -135,14 +135,16 @@ extension KeysatWebhooks.Deliveries {
             ])
             let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
             if let erasedAt = PayloadErasure.erasedAt(record.payload) {
-                text += "\npayload: erased at \(TerminalText.escape(erasedAt)) (the row and its attempts are kept)\n"
+                text +=
+                    "\npayload: erased at \(TerminalText.escape(erasedAt)) (the row and its attempts are kept)\n"
             } else {
                 // The payload came from the service, or another program: escaped for the terminal.
                 text +=
                     "\npayload:\n"
                     + TerminalText.escape(
                         payloadIsJSON
-                            ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self),
+                            ? JSONPretty.format(record.payload)
+                            : String(decoding: record.payload, as: UTF8.self),
                         keepLayout: true)
                     + "\n"
             }
@@ -300,7 +302,8 @@ extension KeysatWebhooks.Deliveries {
     struct Erase: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Erase the payloads of the deliveries whose event data has a value.",
-            usage: "keysat-webhooks deliveries erase --where data.<field>=<value> [--dry-run] [--json] [options]",
+            usage:
+                "keysat-webhooks deliveries erase --where data.<field>=<value> [--dry-run] [--json] [options]",
             discussion: """
                 For an erasure request: every delivery, whatever its state, whose event data has this \
                 value at this field (dotted for nested objects; a string field matches its text exactly, \

@@ -49,12 +49,14 @@ extension KeysatWebhooks {
                 throw ValidationError("give '--older-than' or '--payloads-older-than' (or both)")
             }
             if let olderThan {
-                _ = try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "every finished delivery", whole: true)
+                _ = try DurationText.option(
+                    olderThan, named: "--older-than", minimum: 1, zero: "every finished delivery",
+                    whole: true)
             }
             if let payloadsOlderThan {
                 _ = try DurationText.option(
-                    payloadsOlderThan, named: "--payloads-older-than", minimum: 1, zero: "every finished delivery",
-                    whole: true)
+                    payloadsOlderThan, named: "--payloads-older-than", minimum: 1,
+                    zero: "every finished delivery", whole: true)
             }
         }
 
@@ -64,8 +66,11 @@ extension KeysatWebhooks {
             var deliveries = 0
             var attempts = 0
             if let olderThan {
-                let age = Int64(try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "", whole: true))
-                (deliveries, attempts) = try store.purge(scope: status, before: now.adding(seconds: -age), dryRun: dryRun)
+                let age = Int64(
+                    try DurationText.option(
+                        olderThan, named: "--older-than", minimum: 1, zero: "", whole: true))
+                (deliveries, attempts) = try store.purge(
+                    scope: status, before: now.adding(seconds: -age), dryRun: dryRun)
             }
             var erased: Int?
             if let payloadsOlderThan {

@@ -6,8 +6,10 @@ import KeysatStore
 extension KeysatWebhooks {
     struct Trigger: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Enqueue a signed sample event of a Keysat event type, marked as a test, and start a run.",
-            usage: "keysat-webhooks trigger <type> [--endpoint <id>] [--data <json>] [--json] [options]\n       keysat-webhooks trigger --list [--json]",
+            abstract:
+                "Enqueue a signed sample event of a Keysat event type, marked as a test, and start a run.",
+            usage:
+                "keysat-webhooks trigger (<type> [--endpoint <id>] [--data <json>] | --list) [--json] [options]",
             discussion: """
                 The sample (see --list, and keysat-webhooks(1)) goes to every active endpoint \
                 subscribed to the type, by name, "*" or a pattern such as license.*, as \
@@ -24,7 +26,8 @@ extension KeysatWebhooks {
         @Option(help: "Send to this endpoint alone, whatever it subscribes to.")
         var endpoint: String?
 
-        @Option(help: ArgumentHelp("The event's data instead of the sample, one JSON value.", valueName: "json"))
+        @Option(
+            help: ArgumentHelp("The event's data instead of the sample, one JSON value.", valueName: "json"))
         var data: String?
 
         @Flag(help: "Print the event types and their sample data.")
@@ -42,7 +45,9 @@ extension KeysatWebhooks {
             if list && (type != nil || endpoint != nil || data != nil || noKick) {
                 throw ValidationError("'--list' takes no event type, '--endpoint', '--data' or '--no-kick'")
             }
-            if !list && type == nil { throw ValidationError("give an event type (see 'keysat-webhooks trigger --list')") }
+            if !list && type == nil {
+                throw ValidationError("give an event type (see 'keysat-webhooks trigger --list')")
+            }
         }
 
         func run() throws {
@@ -77,7 +82,8 @@ extension KeysatWebhooks {
                             JSONText.array(
                                 result.deliveries.map {
                                     JSONText.object([
-                                        ("id", JSONText.string($0.id)), ("endpoint_id", JSONText.string($0.endpointID)),
+                                        ("id", JSONText.string($0.id)),
+                                        ("endpoint_id", JSONText.string($0.endpointID)),
                                     ])
                                 })
                         ),
@@ -104,10 +110,12 @@ extension KeysatWebhooks {
                 return
             }
             do {
-                try Kick.touch(Kick.defaultPath(database: location), sharing: OwnedFile.Sharing(database: location))
+                try Kick.touch(
+                    Kick.defaultPath(database: location), sharing: OwnedFile.Sharing(database: location))
             } catch {
                 Output.error(
-                    "keysat-webhooks: warning: \(KeysatError.from(error).message); the next timer run will send the sample\n")
+                    "keysat-webhooks: warning: \(KeysatError.from(error).message); the next timer run will send the sample\n"
+                )
             }
             Kick.spawnDeliver(
                 database: location, lockPath: Kick.defaultLockPath(database: location),
@@ -119,7 +127,9 @@ extension KeysatWebhooks {
                 try Output.standard(
                     JSONText.array(
                         EventSample.catalogue.map {
-                            JSONText.object([("event_type", JSONText.string($0.eventType)), ("data", $0.data)])
+                            JSONText.object([
+                                ("event_type", JSONText.string($0.eventType)), ("data", $0.data),
+                            ])
                         }) + "\n")
                 return
             }

@@ -11,7 +11,8 @@ final class PayloadErasureTests: XCTestCase {
 
     private func object(_ result: ProcessResult) throws -> [String: Any] {
         XCTAssertEqual(result.status, 0, result.stderr)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], result.output)
+        return try XCTUnwrap(
+            JSONSerialization.jsonObject(with: result.stdout) as? [String: Any], result.output)
     }
 
     private static let erased = "payload_json LIKE '{\"erased\":true,\"erased_at\":\"%'"
@@ -32,36 +33,52 @@ final class PayloadErasureTests: XCTestCase {
         let alice = "alice-7f3e9b@example.com"
         let padding = String(repeating: "alice-7f3e9b-note ", count: 400)
         for index in 0..<3 {
-            let data = #"{"n":\#(index),"customer":{"email":"\#(alice)"},"note":"\#(index == 0 ? padding : "")"}"#
+            let data =
+                #"{"n":\#(index),"customer":{"email":"\#(alice)"},"note":"\#(index == 0 ? padding : "")"}"#
             XCTAssertEqual(try db.enqueue(["license.issued", data]).status, 0)
         }
-        XCTAssertEqual(try db.enqueue(["license.issued", #"{"customer":{"email":"bob-4c1d@example.com"}}"#]).status, 0)
+        XCTAssertEqual(
+            try db.enqueue(["license.issued", #"{"customer":{"email":"bob-4c1d@example.com"}}"#]).status, 0)
         // A number and a nested field that only look alike are not matched.
-        XCTAssertEqual(try db.enqueue(["license.issued", #"{"customer":{"email":42},"email":"carol@example.com"}"#]).status, 0)
+        XCTAssertEqual(
+            try db.enqueue(["license.issued", #"{"customer":{"email":42},"email":"carol@example.com"}"#])
+                .status, 0)
         XCTAssertEqual(try db.deliver().status, 0)
         XCTAssertEqual(try receiver.requests().count, 5)
         // One more of Alice's, still pending: erased, it is dead-lettered and never sent.
-        XCTAssertEqual(try db.enqueue(["machine.activated", #"{"customer":{"email":"\#(alice)"}}"#]).status, 0)
-        let pending = try SQL.value(db.path, "SELECT id FROM webhook_deliveries WHERE event_type = 'machine.activated'")
+        XCTAssertEqual(
+            try db.enqueue(["machine.activated", #"{"customer":{"email":"\#(alice)"}}"#]).status, 0)
+        let pending = try SQL.value(
+            db.path, "SELECT id FROM webhook_deliveries WHERE event_type = 'machine.activated'")
 
         let before = try SQL.dump(db.path)
-        let dry = try object(webhooks(db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--dry-run", "--json"]))
+        let dry = try object(
+            webhooks(
+                db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--dry-run", "--json"])
+        )
         XCTAssertEqual(dry["erased"] as? Int, 4)
         XCTAssertEqual(dry["pending"] as? Int, 1)
         XCTAssertEqual(dry["dry_run"] as? Bool, true)
         XCTAssertEqual(try SQL.dump(db.path), before, "--dry-run changed the database")
 
-        let real = try object(webhooks(db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--json"]))
+        let real = try object(
+            webhooks(db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--json"]))
         XCTAssertEqual(real["erased"] as? Int, 4, "the dry run and the erasure agree")
         XCTAssertEqual(real["pending"] as? Int, 1)
         XCTAssertEqual(try db.count(where: Self.erased), 4, "counted by the engine's own tool")
         XCTAssertEqual(try db.count(), 6, "rows kept")
         XCTAssertEqual(try db.count("webhook_delivery_attempts"), 5, "attempt history kept")
         XCTAssertEqual(
-            try db.count(where: "id = '\(pending)' AND next_attempt_at IS NULL AND delivered_at IS NULL AND last_error = 'erased'"), 1)
+            try db.count(
+                where:
+                    "id = '\(pending)' AND next_attempt_at IS NULL AND delivered_at IS NULL AND last_error = 'erased'"
+            ), 1)
         // The marker is valid JSON, for the engine's own tool too.
         XCTAssertEqual(
-            try SQL.value(db.path, "SELECT \(SQL.jsonField(db.path, "payload_json", "erased")) FROM webhook_deliveries WHERE id = '\(pending)'"),
+            try SQL.value(
+                db.path,
+                "SELECT \(SQL.jsonField(db.path, "payload_json", "erased")) FROM webhook_deliveries WHERE id = '\(pending)'"
+            ),
             onPostgreSQL ? "true" : "1")
 
         // The pending one is never sent.
@@ -81,14 +98,21 @@ final class PayloadErasureTests: XCTestCase {
         let unchanged = try SQL.dump(db.path)
         let retry = try webhooks(db, ["deliveries", "retry", pending])
         XCTAssertEqual(retry.status, 65, retry.stderr)
-        XCTAssertTrue(retry.stderr.hasPrefix("keysat-webhooks: error: the payload of delivery \(pending) was erased"), retry.stderr)
+        XCTAssertTrue(
+            retry.stderr.hasPrefix("keysat-webhooks: error: the payload of delivery \(pending) was erased"),
+            retry.stderr)
         XCTAssertEqual(try SQL.dump(db.path), unchanged)
         let replay = try object(webhooks(db, ["deliveries", "retry", "--status", "dead", "--json"]))
         XCTAssertEqual(replay["requeued"] as? Int, 0)
 
         // Erasing again finds nothing; bad selections are 64 and change nothing.
-        XCTAssertEqual(try object(webhooks(db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--json"]))["erased"] as? Int, 0)
-        for condition in ["customer.email=x", "data.customer.email", "data..email=x", "data.e'mail=x", "data.email="] {
+        XCTAssertEqual(
+            try object(
+                webhooks(db, ["deliveries", "erase", "--where", "data.customer.email=\(alice)", "--json"]))[
+                    "erased"] as? Int, 0)
+        for condition in [
+            "customer.email=x", "data.customer.email", "data..email=x", "data.e'mail=x", "data.email=",
+        ] {
             let result = try webhooks(db, ["deliveries", "erase", "--where", condition])
             XCTAssertEqual(result.status, 64, "\(condition): \(result.stderr)")
             XCTAssertTrue(result.stderr.hasPrefix("keysat-webhooks: error: "), result.stderr)
@@ -114,7 +138,8 @@ final class PayloadErasureTests: XCTestCase {
         try db.addEndpoint(on: receiver, path: "/status/200", events: ["*"])
         let failing = try db.addEndpoint(on: receiver, path: "/status/500", events: ["license.revoked"])
         for index in 0..<4 {
-            XCTAssertEqual(try db.enqueue(["license.issued", #"{"n":\#(index),"key":"K-\#(index)"}"#]).status, 0)
+            XCTAssertEqual(
+                try db.enqueue(["license.issued", #"{"n":\#(index),"key":"K-\#(index)"}"#]).status, 0)
         }
         XCTAssertEqual(try db.enqueue(["license.revoked", #"{"key":"K-dead"}"#]).status, 0)
         XCTAssertEqual(try db.deliver().status, 0)
@@ -146,15 +171,19 @@ final class PayloadErasureTests: XCTestCase {
         XCTAssertEqual(real["payloads_erased"] as? Int, 4)
         XCTAssertEqual(try db.count(where: Self.erased), 4)
         XCTAssertEqual(try db.count(where: "\(Self.erased) AND (payload_json LIKE '%K-%')"), 0)
-        XCTAssertEqual(try db.count(where: "payload_json LIKE '%\"n\":2%' OR payload_json LIKE '%\"n\":3%'"), 2, "recent and pending kept")
+        XCTAssertEqual(
+            try db.count(where: "payload_json LIKE '%\"n\":2%' OR payload_json LIKE '%\"n\":3%'"), 2,
+            "recent and pending kept")
         XCTAssertEqual(try db.count(), 6, "rows kept (license.revoked went to both endpoints)")
         XCTAssertEqual(try db.count("webhook_delivery_attempts"), attempts, "history kept")
         var after = try object(webhooks(db, ["stats", "--json"]))
         after.removeValue(forKey: "oldest_due_age_seconds")
         XCTAssertEqual(NSDictionary(dictionary: after), NSDictionary(dictionary: stats), "stats unchanged")
         // The dead one is erased: a replay skips it, a retry by id is refused.
-        let dead = try SQL.value(db.path, "SELECT id FROM webhook_deliveries WHERE endpoint_id = '\(failing)'")
-        XCTAssertEqual(try object(webhooks(db, ["deliveries", "retry", "--dead", "--json"]))["requeued"] as? Int, 0)
+        let dead = try SQL.value(
+            db.path, "SELECT id FROM webhook_deliveries WHERE endpoint_id = '\(failing)'")
+        XCTAssertEqual(
+            try object(webhooks(db, ["deliveries", "retry", "--dead", "--json"]))["requeued"] as? Int, 0)
         XCTAssertEqual(try webhooks(db, ["deliveries", "retry", dead]).status, 65)
         // Neither age is a usage error.
         XCTAssertEqual(try webhooks(db, ["purge"]).status, 64)

@@ -23,7 +23,8 @@ final class TriggerTests: XCTestCase {
         try db.addEndpoint(on: receiver, path: "/other/200", events: ["machine.activated"])
         try db.addEndpoint(on: receiver, path: "/operational/200", events: ["webhook.*"])
         let disabled = try db.addEndpoint(on: receiver, path: "/disabled/200", events: ["*"])
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "disable", disabled, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "disable", disabled, "--db", db.path]).status, 0)
 
         let result = try trigger(db, ["license.issued", "--no-kick", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -63,7 +64,11 @@ final class TriggerTests: XCTestCase {
         try db.addEndpoint(on: receiver, path: "/star/200", events: ["*"])
 
         let result = try trigger(
-            db, ["machine.activated", "--endpoint", String(chosen.prefix(8)), "--data", #"{"machine_id":"given"}"#, "--no-kick"])
+            db,
+            [
+                "machine.activated", "--endpoint", String(chosen.prefix(8)), "--data",
+                #"{"machine_id":"given"}"#, "--no-kick",
+            ])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.lines.count, 1, result.output)
         XCTAssertTrue(result.output.contains(chosen), result.output)
@@ -114,7 +119,8 @@ final class TriggerTests: XCTestCase {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
         let endpoint = try db.addEndpoint(events: ["*"])
-        XCTAssertEqual(try runTool("keysat-webhooks", ["endpoint", "disable", endpoint, "--db", db.path]).status, 0)
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "disable", endpoint, "--db", db.path]).status, 0)
         let other = try db.addEndpoint(events: ["*"])
         let before = try SQL.dump(db.path)
         for (arguments, status) in [
