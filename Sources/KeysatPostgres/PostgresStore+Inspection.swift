@@ -176,6 +176,17 @@ extension PostgresStore: DeliveryInspection {
         return try run(Self.requeue + " WHERE \(condition) AND NOT \(PayloadErasure.condition())", parameters)
     }
 
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    public func erasedCount(_ filter: DeliveryFilter) throws -> Int {
+        var parameters: [String?] = []
+        let condition = Self.condition(try WebhookStore.replayScope(filter), &parameters)
+        return Int(
+            try value(
+                "SELECT count(*) FROM webhook_deliveries AS d WHERE \(condition) AND \(PayloadErasure.condition())",
+                parameters) ?? "") ?? 0
+    }
+
     /// Endpoint ids among `ids`' deliveries whose endpoint is disabled or gone: re-queued
     /// deliveries to them would be dead-lettered again.
     public func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String> {

@@ -95,6 +95,9 @@ public protocol DeliveryInspection: AnyObject {
     func retry(ids: [String], force: Bool) throws -> Int
     func replayable(_ filter: DeliveryFilter) throws -> [String]
     func replay(_ filter: DeliveryFilter) throws -> Int
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    func erasedCount(_ filter: DeliveryFilter) throws -> Int
     func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String>
     func writeTestDelivery(
         endpointID: String, eventType: String, data: [UInt8], sendingSeconds: Double,

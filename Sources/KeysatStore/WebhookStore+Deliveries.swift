@@ -140,6 +140,15 @@ extension WebhookStore {
         }
     }
 
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    public func erasedCount(_ filter: DeliveryFilter) throws -> Int {
+        let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
+        return try database.prepare(
+            "SELECT count(*) FROM webhook_deliveries AS d WHERE \(condition) AND \(PayloadErasure.condition())"
+        ).rows(named: values) { $0.integer(0) ?? 0 }.first ?? 0
+    }
+
     /// `filter`, when its state is one `replay` may re-queue (the rule of every backend).
     /// - Throws: `KeysatError` (usage) otherwise.
     public static func replayScope(_ filter: DeliveryFilter) throws -> DeliveryFilter {

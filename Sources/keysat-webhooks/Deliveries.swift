@@ -268,6 +268,15 @@ extension KeysatWebhooks.Deliveries {
                 } else {
                     count = try store.replay(filter)
                 }
+                // Erased ones cannot be sent again (PayloadErasure): said, not silently dropped.
+                let erased = try store.erasedCount(filter)
+                if erased > 0 {
+                    let one = erased == 1
+                    let verb = dryRun ? "would be" : one ? "was" : "were"
+                    Output.error(
+                        "keysat-webhooks: warning: \(erased) deliver\(one ? "y" : "ies") of this range \(verb) left out: \(one ? "its payload was" : "their payloads were") erased\n"
+                    )
+                }
                 if let endpoint, try !store.endpoint(id: endpoint).active {
                     Output.error(
                         "keysat-webhooks: warning: endpoint \(TerminalText.escape(endpoint)) is disabled: enable it, or the next run dead-letters these again\n"

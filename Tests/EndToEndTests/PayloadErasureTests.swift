@@ -102,8 +102,11 @@ final class PayloadErasureTests: XCTestCase {
             retry.stderr.hasPrefix("keysat-webhooks: error: the payload of delivery \(pending) was erased"),
             retry.stderr)
         XCTAssertEqual(try SQL.dump(db.path), unchanged)
-        let replay = try object(webhooks(db, ["deliveries", "retry", "--status", "dead", "--json"]))
-        XCTAssertEqual(replay["requeued"] as? Int, 0)
+        let replay = try webhooks(db, ["deliveries", "retry", "--status", "dead", "--json"])
+        XCTAssertEqual(try object(replay)["requeued"] as? Int, 0)
+        XCTAssertTrue(
+            replay.stderr.contains("warning: 1 delivery of this range was left out: its payload was erased"),
+            replay.stderr)
 
         // Erasing again finds nothing; bad selections are 64 and change nothing.
         XCTAssertEqual(
