@@ -192,4 +192,44 @@ final class PayloadErasureTests: XCTestCase {
         XCTAssertEqual(try webhooks(db, ["purge"]).status, 64)
         XCTAssertEqual(try webhooks(db, ["purge", "--payloads-older-than", "soon"]).status, 64)
     }
+
+    /// More rows than one batch holds (100): every one is erased, none twice, counts right.
+    func testBatchesCoverEveryRow() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint(events: ["*"])
+        func insert(_ count: Int, _ prefix: String, delivered: Bool) throws {
+            let time = SQL.timeAgo(db.path, delivered ? "10 days" : "1 minute")
+            try SQL.execute(
+                db.path,
+                """
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
+                INSERT INTO webhook_deliveries
+                    (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, delivered_at, created_at)
+                SELECT '\(prefix)-' || i, '\(endpoint)', 'license.issued',
+                       '{"event_type":"license.issued","timestamp":"2026-01-01T00:00:00Z","data":{"customer_email":"dana@example.com","n":' || i || '}}',
+                       \(delivered ? "1, NULL, \(time)" : "0, \(time), NULL"), \(time)
+                FROM n
+                """)
+        }
+        try insert(250, "pending", delivered: false)
+        try insert(230, "old", delivered: true)
+        let purge = try object(webhooks(db, ["purge", "--payloads-older-than", "7d", "--json"]))
+        XCTAssertEqual(purge["payloads_erased"] as? Int, 230)
+        XCTAssertEqual(try db.count(where: "\(Self.erased) AND id LIKE 'old-%'"), 230)
+        XCTAssertEqual(try db.count(where: Self.erased), 230)
+        let erase = try object(
+            webhooks(db, ["deliveries", "erase", "--where", "data.customer_email=dana@example.com", "--json"]))
+        XCTAssertEqual(erase["erased"] as? Int, 250)
+        XCTAssertEqual(erase["pending"] as? Int, 250)
+        XCTAssertEqual(
+            try db.count(
+                where:
+                    "\(Self.erased) AND next_attempt_at IS NULL AND attempt_count = 1 AND last_error = 'erased'"),
+            250)
+        XCTAssertEqual(try db.count(), 480)
+        let stats = try object(webhooks(db, ["stats", "--json"]))
+        XCTAssertEqual(stats["dead"] as? Int, 250)
+        XCTAssertEqual(stats["pending"] as? Int, 0)
+    }
 }
