@@ -219,13 +219,15 @@ final class PayloadErasureTests: XCTestCase {
         XCTAssertEqual(try db.count(where: "\(Self.erased) AND id LIKE 'old-%'"), 230)
         XCTAssertEqual(try db.count(where: Self.erased), 230)
         let erase = try object(
-            webhooks(db, ["deliveries", "erase", "--where", "data.customer_email=dana@example.com", "--json"]))
+            webhooks(
+                db, ["deliveries", "erase", "--where", "data.customer_email=dana@example.com", "--json"]))
         XCTAssertEqual(erase["erased"] as? Int, 250)
         XCTAssertEqual(erase["pending"] as? Int, 250)
         XCTAssertEqual(
             try db.count(
                 where:
-                    "\(Self.erased) AND next_attempt_at IS NULL AND attempt_count = 1 AND last_error = 'erased'"),
+                    "\(Self.erased) AND next_attempt_at IS NULL AND attempt_count = 1 AND last_error = 'erased'"
+            ),
             250)
         XCTAssertEqual(try db.count(), 480)
         let stats = try object(webhooks(db, ["stats", "--json"]))
