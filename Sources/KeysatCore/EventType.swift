@@ -39,11 +39,15 @@ public enum EventType {
     }
 }
 
-/// The body every receiver gets: `{"event_type":T,"timestamp":NOW,"data":DATA}`.
+/// The body every receiver gets: `{"event_type":T,"timestamp":NOW,"data":DATA}`, and
+/// `,"test":true` last in a sample (`keysat-webhooks trigger`), which receivers may ignore in
+/// production (man/keysat-webhooks.7). Real events carry no `test` member at all.
 public enum Envelope {
     /// Builds the envelope around `data`, which must already be valid JSON; its bytes are
-    /// embedded unchanged but for surrounding white space.
-    public static func make(eventType: String, timestamp: Timestamp, data: [UInt8]) -> [UInt8] {
+    /// embedded unchanged but for surrounding white space. `test` marks a sample.
+    public static func make(
+        eventType: String, timestamp: Timestamp, data: [UInt8], test: Bool = false
+    ) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(data.count + eventType.utf8.count + 80)
         out += Array("{\"event_type\":".utf8)
@@ -52,6 +56,7 @@ public enum Envelope {
         out += Array(timestamp.rfc3339.utf8)
         out += Array("\",\"data\":".utf8)
         out += trimmed(data)
+        if test { out += Array(",\"test\":true".utf8) }
         out.append(UInt8(ascii: "}"))
         return out
     }

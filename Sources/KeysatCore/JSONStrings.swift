@@ -22,6 +22,22 @@ public enum JSONStrings {
         }
     }
 
+    /// The value at `path` (object keys from the top) of the JSON document `bytes`, as text:
+    /// a string decoded, a number, `true` or `false` as written; `nil` when the document is not
+    /// valid JSON, the path leads nowhere, or to `null`, an array or an object. What
+    /// `deliveries erase --where` compares, as SQLite's `json_extract` reads it (the first of
+    /// duplicate keys).
+    public static func field(_ bytes: [UInt8], path: [String]) -> String? {
+        guard !path.isEmpty, (try? JSONValidator.validate(bytes)) != nil else { return nil }
+        var reader = Reader(bytes: bytes)
+        reader.skipWhitespace()
+        for (depth, key) in path.enumerated() {
+            guard reader.peek == UInt8(ascii: "{"), reader.member(key) else { return nil }
+            if depth == path.count - 1 { return reader.scalar() }
+        }
+        return nil
+    }
+
     /// A cursor over bytes already validated as JSON: it never meets what the grammar forbids.
     private struct Reader {
         let bytes: [UInt8]
@@ -52,6 +68,38 @@ public enum JSONStrings {
                     skipWhitespace()
                 }
                 if peek == UInt8(ascii: "\"") { found.append(string()) } else { skipValue() }
+            }
+        }
+
+        /// In the object here, moves to the value of its first member named `key`; `false`
+        /// when it has none.
+        mutating func member(_ key: String) -> Bool {
+            index += 1
+            while true {
+                skipWhitespace()
+                if peek == UInt8(ascii: "}") { return false }
+                if peek == UInt8(ascii: ",") {
+                    index += 1
+                    skipWhitespace()
+                }
+                let name = string()
+                skipWhitespace()
+                index += 1  // ':'
+                skipWhitespace()
+                if name == key { return true }
+                skipValue()
+            }
+        }
+
+        /// The string, number or boolean here as text; `nil` for anything else.
+        mutating func scalar() -> String? {
+            switch peek {
+            case UInt8(ascii: "\""): return string()
+            case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "n"): return nil
+            default:
+                let start = index
+                skipValue()
+                return String(decoding: bytes[start..<index], as: UTF8.self)
             }
         }
 

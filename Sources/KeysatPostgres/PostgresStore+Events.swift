@@ -67,6 +67,37 @@ extension PostgresStore: EventQueue {
         return result
     }
 
+    /// Enqueues a sample of `eventType` marked `"test":true` (`keysat-webhooks trigger`), as
+    /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:)`, or to
+    /// `endpointID` alone (active) whatever it subscribes to; then wakes lingering runs.
+    public func enqueueSample(
+        eventType: String, data: [UInt8], endpointID: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult {
+        let result = try transaction { () throws -> EnqueueResult in
+            if let endpointID, try !endpoint(id: endpointID).active {
+                throw WebhookStore.testOfDisabledEndpoint(endpointID)
+            }
+            var (now, endpoints, ordered) = try subscribers(of: eventType)
+            if let endpointID {
+                now = Timestamp(rfc3339: try value("SELECT keysat_rfc3339(now())") ?? "")
+                ordered = try endpoint(id: endpointID).ordered ? [endpointID] : []
+                endpoints = [endpointID]
+            }
+            try holdOrdered(ordered)
+            let written = endpoints.map {
+                EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
+            }
+            if let now, !written.isEmpty {
+                let payload = Envelope.make(eventType: eventType, timestamp: now, data: data, test: true)
+                try insertDeliveries(written, eventType: eventType, payload: payload)
+            }
+            return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
+        }
+        if !result.deliveries.isEmpty { wakeRuns() }
+        return result
+    }
+
     /// After the commit, never inside the transaction: NOTIFY takes an instance-wide lock at
     /// commit (docs/POSTGRES.md: 16 writers fell from ~4,000 to ~2,000 transactions/s). A wake-up
     /// that fails loses nothing (the run's timer is the safety net), so it is not an error and

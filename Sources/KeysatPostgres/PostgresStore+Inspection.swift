@@ -123,19 +123,23 @@ extension PostgresStore: DeliveryInspection {
         let list = PostgresArray.literal(ids)
         return try transaction {
             var delivered: [String: Bool] = [:]
+            var erased: Set<String> = []
             for row in try rows(
                 """
-                SELECT id, delivered_at IS NOT NULL FROM webhook_deliveries WHERE id = ANY($1::text[])
-                ORDER BY id FOR UPDATE
+                SELECT id, delivered_at IS NOT NULL, \(PayloadErasure.condition("")) FROM webhook_deliveries
+                WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
                 """, [list])
             {
                 delivered[row[0] ?? ""] = row[1] == "t"
+                if row[2] == "t" { erased.insert(row[0] ?? "") }
             }
             var arrived: [String] = []
             for id in ids {
                 guard let state = delivered[id] else { throw WebhookStore.noDelivery(id) }
                 if state { arrived.append(id) }
             }
+            let gone = ids.filter { erased.contains($0) }
+            if !gone.isEmpty { throw PayloadErasure.refusal(gone) }
             if !arrived.isEmpty && !force {
                 throw KeysatError(
                     .data,
@@ -147,25 +151,40 @@ extension PostgresStore: DeliveryInspection {
         }
     }
 
-    /// The ids of the finished deliveries `filter` selects, oldest first: what `replay` would
-    /// re-queue.
+    /// The ids of the finished deliveries `filter` selects, oldest first, but those whose
+    /// payload was erased: what `replay` would re-queue.
     public func replayable(_ filter: DeliveryFilter) throws -> [String] {
         var parameters: [String?] = []
         let condition = Self.condition(try WebhookStore.replayScope(filter), &parameters)
         return try rows(
-            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) ORDER BY d.created_at, d.id",
+            """
+            SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) AND NOT \(PayloadErasure.condition())
+            ORDER BY d.created_at, d.id
+            """,
             parameters
         ).compactMap { $0[0] }
     }
 
-    /// Re-queues, in one statement, the finished deliveries `filter` selects. A row that a run
+    /// Re-queues, in one statement, the finished deliveries `filter` selects (but erased ones,
+    /// which cannot be sent again). A row that a run
     /// changes meanwhile is judged on its new version (READ COMMITTED re-reads a row it waited
     /// for), so a row re-queued by someone else is not counted twice.
     /// - Throws: `KeysatError` (usage) when the filter's state is not a finished one.
     public func replay(_ filter: DeliveryFilter) throws -> Int {
         var parameters: [String?] = []
         let condition = Self.condition(try WebhookStore.replayScope(filter), &parameters)
-        return try run(Self.requeue + " WHERE \(condition)", parameters)
+        return try run(Self.requeue + " WHERE \(condition) AND NOT \(PayloadErasure.condition())", parameters)
+    }
+
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    public func erasedCount(_ filter: DeliveryFilter) throws -> Int {
+        var parameters: [String?] = []
+        let condition = Self.condition(try WebhookStore.replayScope(filter), &parameters)
+        return Int(
+            try value(
+                "SELECT count(*) FROM webhook_deliveries AS d WHERE \(condition) AND \(PayloadErasure.condition())",
+                parameters) ?? "") ?? 0
     }
 
     /// Endpoint ids among `ids`' deliveries whose endpoint is disabled or gone: re-queued

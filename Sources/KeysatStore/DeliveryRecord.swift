@@ -100,13 +100,17 @@ public struct DeliveryRecord: Sendable {
         createdAt = row.string(9)
     }
 
-    /// The row as a JSON object keyed by its column names, plus `status`.
+    /// The row as a JSON object keyed by its column names, plus `status`, and with the payload
+    /// `erased` (whether it was).
     public func json(includePayload: Bool = true) -> String {
         var members: [(String, String)] = [
             ("id", JSONText.string(id)), ("endpoint_id", JSONText.string(endpointID)),
             ("event_type", JSONText.string(eventType)),
         ]
-        if includePayload { members.append(("payload", payloadJSON)) }
+        if includePayload {
+            // An erased payload is its marker, `{"erased":true,"erased_at":…}` (PayloadErasure).
+            members += [("payload", payloadJSON), ("erased", isErased ? "true" : "false")]
+        }
         members += [
             ("attempt_count", String(attemptCount)), ("next_attempt_at", JSONText.string(nextAttemptAt)),
             ("last_status_code", JSONText.number(lastStatusCode)), ("last_error", JSONText.string(lastError)),
@@ -198,4 +202,9 @@ extension DeliveryRecord {
         }
         return String(decoding: JSONText.escapingControls(Array(Envelope.trimmed(payload))), as: UTF8.self)
     }
+}
+
+extension DeliveryRecord {
+    /// Whether the payload was erased (`PayloadErasure`): a marker in its place.
+    public var isErased: Bool { PayloadErasure.isErased(payload) }
 }

@@ -49,6 +49,12 @@ public protocol EventQueue: AnyObject {
         eventType: String, data: [UInt8], idempotencyKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult
+    /// Enqueues a sample of `eventType`, marked `"test":true`, to its subscribers or to
+    /// `endpointID` alone (`keysat-webhooks trigger`).
+    func enqueueSample(
+        eventType: String, data: [UInt8], endpointID: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult
     func knownEventTypes() throws -> [(name: String, source: WebhookStore.EventTypeSource)]
     func isKnownEventType(_ name: String) throws -> Bool
     func declareEventType(_ name: String) throws -> Bool
@@ -93,6 +99,9 @@ public protocol DeliveryInspection: AnyObject {
     func retry(ids: [String], force: Bool) throws -> Int
     func replayable(_ filter: DeliveryFilter) throws -> [String]
     func replay(_ filter: DeliveryFilter) throws -> Int
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    func erasedCount(_ filter: DeliveryFilter) throws -> Int
     func inactiveEndpoints(forDeliveries ids: [String]) throws -> Set<String>
     func writeTestDelivery(
         endpointID: String, eventType: String, data: [UInt8], sendingSeconds: Double,
@@ -106,6 +115,12 @@ public protocol DeliveryInspection: AnyObject {
 public protocol QueueMaintenance: AnyObject {
     func purge(scope: WebhookStore.PurgeScope, before cutoff: Timestamp, dryRun: Bool, batch: Int) throws
         -> (deliveries: Int, attempts: Int)
+    /// Replaces with `PayloadErasure`'s marker the payloads of finished deliveries older than
+    /// `cutoff` (aged as `purge` ages them), keeping the rows; returns how many.
+    func erasePayloads(before cutoff: Timestamp, dryRun: Bool) throws -> Int
+    /// Replaces with the marker the payloads `match` selects, whatever their state; the
+    /// pending ones are dead-lettered ("erased"). Returns how many, and how many were pending.
+    func erase(_ match: PayloadErasure.Match, dryRun: Bool) throws -> (erased: Int, pending: Int)
     func queueCounts() throws -> WebhookStore.QueueCounts
     func endpointStats() throws -> [WebhookStore.EndpointStats]
     func metricsFailures() throws -> WebhookStore.MetricsFailures

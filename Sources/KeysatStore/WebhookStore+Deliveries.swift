@@ -85,14 +85,21 @@ extension WebhookStore {
     public func retry(ids: [String], force: Bool) throws -> Int {
         try database.writeTransaction {
             var delivered: [String] = []
-            // Whether each was delivered, without reading its payload.
-            let state = try database.prepare("SELECT delivered_at IS NOT NULL FROM webhook_deliveries WHERE id = ?")
+            var erased: [String] = []
+            // Whether each was delivered, or erased, without reading its payload.
+            let state = try database.prepare(
+                """
+                SELECT delivered_at IS NOT NULL, \(PayloadErasure.condition("")) FROM webhook_deliveries WHERE id = ?
+                """)
             for id in ids {
-                guard let arrived = try state.first([.text(id)], { $0.integer(0) == 1 }) else {
-                    throw Self.noDelivery(id)
-                }
+                guard
+                    let (arrived, gone) = try state.first(
+                        [.text(id)], { ($0.integer(0) == 1, $0.integer(1) == 1) })
+                else { throw Self.noDelivery(id) }
                 if arrived { delivered.append(id) }
+                if gone { erased.append(id) }
             }
+            if !erased.isEmpty { throw PayloadErasure.refusal(erased) }
             if !delivered.isEmpty && !force {
                 throw KeysatError(
                     .data,
@@ -108,25 +115,38 @@ extension WebhookStore {
     }
 
     /// The ids of the finished deliveries `filter` selects (its state must be `dead`,
-    /// `delivered` or `finished`), oldest first: what `replay` would re-queue.
+    /// `delivered` or `finished`), oldest first, but those whose payload was erased: what
+    /// `replay` would re-queue.
     public func replayable(_ filter: DeliveryFilter) throws -> [String] {
         let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
         return try database.prepare(
-            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) ORDER BY d.created_at, d.id"
+            "SELECT d.id FROM webhook_deliveries AS d WHERE \(condition) AND NOT \(PayloadErasure.condition())"
+                + " ORDER BY d.created_at, d.id"
         ).rows(named: values) { $0.string(0) }
     }
 
-    /// Re-queues, in one transaction, the finished deliveries `filter` selects.
+    /// Re-queues, in one transaction, the finished deliveries `filter` selects, but those whose
+    /// payload was erased (they cannot be sent again).
     /// - Throws: `KeysatError` (usage) when the filter's state is not a finished one.
     public func replay(_ filter: DeliveryFilter) throws -> Int {
         let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
         return try database.writeTransaction {
             try database.prepare(
                 Self.requeueSQL(now: ":now")
-                    + " WHERE id IN (SELECT d.id FROM webhook_deliveries AS d WHERE \(condition))"
+                    + " WHERE id IN (SELECT d.id FROM webhook_deliveries AS d WHERE \(condition)"
+                    + " AND NOT \(PayloadErasure.condition()))"
             ).run(named: values)
             return database.changes
         }
+    }
+
+    /// How many of the finished deliveries `filter` selects have an erased payload: what
+    /// `replay` leaves out.
+    public func erasedCount(_ filter: DeliveryFilter) throws -> Int {
+        let (condition, values) = try Self.replayScope(filter).sql(now: clock.now())
+        return try database.prepare(
+            "SELECT count(*) FROM webhook_deliveries AS d WHERE \(condition) AND \(PayloadErasure.condition())"
+        ).rows(named: values) { $0.integer(0) ?? 0 }.first ?? 0
     }
 
     /// `filter`, when its state is one `replay` may re-queue (the rule of every backend).

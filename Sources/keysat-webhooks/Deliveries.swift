@@ -9,7 +9,7 @@ extension KeysatWebhooks {
     struct Deliveries: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Inspect and re-queue deliveries.",
-            subcommands: [List.self, Show.self, Retry.self])
+            subcommands: [List.self, Show.self, Retry.self, Erase.self])
 
         @OptionGroup(visibility: .hidden) var database: DatabaseOptions
     }
@@ -134,14 +134,20 @@ extension KeysatWebhooks.Deliveries {
                 ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],
             ])
             let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
-            // The payload came from the service, or another program: escaped for the terminal.
-            text +=
-                "\npayload:\n"
-                + TerminalText.escape(
-                    payloadIsJSON
-                        ? JSONPretty.format(record.payload) : String(decoding: record.payload, as: UTF8.self),
-                    keepLayout: true)
-                + "\n"
+            if let erasedAt = PayloadErasure.erasedAt(record.payload) {
+                text +=
+                    "\npayload: erased at \(TerminalText.escape(erasedAt)) (the row and its attempts are kept)\n"
+            } else {
+                // The payload came from the service, or another program: escaped for the terminal.
+                text +=
+                    "\npayload:\n"
+                    + TerminalText.escape(
+                        payloadIsJSON
+                            ? JSONPretty.format(record.payload)
+                            : String(decoding: record.payload, as: UTF8.self),
+                        keepLayout: true)
+                    + "\n"
+            }
             if attempts.isEmpty {
                 text += "\nno attempts recorded\n"
             } else {
@@ -262,6 +268,15 @@ extension KeysatWebhooks.Deliveries {
                 } else {
                     count = try store.replay(filter)
                 }
+                // Erased ones cannot be sent again (PayloadErasure): said, not silently dropped.
+                let erased = try store.erasedCount(filter)
+                if erased > 0 {
+                    let one = erased == 1
+                    let verb = dryRun ? "would be" : one ? "was" : "were"
+                    Output.error(
+                        "keysat-webhooks: warning: \(erased) deliver\(one ? "y" : "ies") of this range \(verb) left out: \(one ? "its payload was" : "their payloads were") erased\n"
+                    )
+                }
                 if let endpoint, try !store.endpoint(id: endpoint).active {
                     Output.error(
                         "keysat-webhooks: warning: endpoint \(TerminalText.escape(endpoint)) is disabled: enable it, or the next run dead-letters these again\n"
@@ -288,6 +303,55 @@ extension KeysatWebhooks.Deliveries {
                 return
             }
             try Output.standard("re-queued \(count) deliver\(count == 1 ? "y" : "ies")\n")
+        }
+    }
+}
+
+extension KeysatWebhooks.Deliveries {
+    struct Erase: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase the payloads of the deliveries whose event data has a value.",
+            usage:
+                "keysat-webhooks deliveries erase --where data.<field>=<value> [--dry-run] [--json] [options]",
+            discussion: """
+                For an erasure request: every delivery, whatever its state, whose event data has this \
+                value at this field (dotted for nested objects; a string field matches its text exactly, \
+                a number or a boolean its JSON text) gets an erasure marker, \
+                {"erased":true,"erased_at":"<time>"}, in place of its payload. The row, its status and \
+                its attempt history stay. Pending ones are dead-lettered with last error "erased" and \
+                never sent; an erased delivery cannot be retried. Works in short transactions (at most \
+                100 rows or 50 ms each). On SQLite the old bytes are zeroed and the WAL checkpointed; on \
+                PostgreSQL old row versions remain until VACUUM (see keysat-webhooks(1)). Prints the count.
+                """)
+
+        @Option(
+            name: .customLong("where"),
+            help: ArgumentHelp("The field of the event's data and its value.", valueName: "data.field=value"))
+        var condition: String
+
+        @Flag(help: "Print how many would be erased; change nothing.")
+        var dryRun = false
+
+        @Flag(help: "Print {\"erased\", \"pending\", \"dry_run\"} as a JSON object.")
+        var json = false
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let match = try PayloadErasure.Match(parsing: condition)
+            let store = try database.open(readOnly: dryRun)
+            let (erased, pending) = try store.erase(match, dryRun: dryRun)
+            if json {
+                try Output.standard(
+                    JSONText.object([
+                        ("erased", String(erased)), ("pending", String(pending)),
+                        ("dry_run", dryRun ? "true" : "false"),
+                    ]) + "\n")
+                return
+            }
+            let deliveries = "\(erased) deliver\(erased == 1 ? "y" : "ies")"
+            let dead = pending == 0 ? "" : " (\(pending) pending, \(dryRun ? "to be " : "")dead-lettered)"
+            try Output.standard("\(dryRun ? "would erase" : "erased") the payloads of \(deliveries)\(dead)\n")
         }
     }
 }

@@ -20,7 +20,7 @@ struct KeysatWebhooks: ParsableCommand {
         version: KeysatVersion.string,
         subcommands: [
             Init.self, EndpointCommand.self, Deliveries.self, Purge.self, Stats.self, Listen.self,
-            Verify.self, Units.self, EventTypes.self, Copy.self,
+            Verify.self, Units.self, EventTypes.self, Copy.self, Trigger.self,
         ]
     )
 

@@ -10,48 +10,93 @@ extension WebhookStore.PurgeScope: ExpressibleByArgument {}
 extension KeysatWebhooks {
     struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete finished deliveries older than an age, with their attempt history.",
-            usage: "keysat-webhooks purge --older-than <age> [--status <scope>] [--dry-run] [options]",
+            abstract: "Delete finished deliveries older than an age, or erase their payloads.",
+            usage:
+                "keysat-webhooks purge (--older-than <age> | --payloads-older-than <age>) [--status <scope>] [--dry-run] [options]",
             discussion: """
-                Pending deliveries are never deleted. Delivered ones age from their delivery time, \
-                dead ones from their creation. Deletes in batches of 1000 rows, so keysat-enqueue is \
-                never blocked for long. Prints the counts.
+                Pending deliveries are never deleted or erased. Delivered ones age from their delivery \
+                time, dead ones from their creation. --older-than deletes rows and their attempt \
+                history, in batches of 1000 rows, so keysat-enqueue is never blocked for long. \
+                --payloads-older-than keeps the rows, statuses and attempt history (stats and audits \
+                still work) and replaces the payloads of finished deliveries with an erasure marker, \
+                {"erased":true,"erased_at":"<time>"}, in short transactions (see deliveries erase). \
+                Both may be given. Prints the counts.
                 """)
 
         @Option(help: ArgumentHelp("Delete what finished longer ago than this (e.g. 30d).", valueName: "age"))
-        var olderThan: String
+        var olderThan: String?
 
-        @Option(help: "delivered, dead or all-finished.")
+        @Option(
+            help: ArgumentHelp(
+                "Erase the payloads of what finished longer ago than this (e.g. 7d); keep the rows.",
+                valueName: "age"))
+        var payloadsOlderThan: String?
+
+        @Option(help: "delivered, dead or all-finished (with --older-than).")
         var status: WebhookStore.PurgeScope = .allFinished
 
-        @Flag(help: "Print what would be deleted; delete nothing.")
+        @Flag(help: "Print what would be deleted or erased; change nothing.")
         var dryRun = false
 
-        @Flag(help: "Print {\"deliveries\", \"attempts\", \"dry_run\"} as a JSON object.")
+        @Flag(
+            help: "Print {\"deliveries\", \"attempts\", \"payloads_erased\", \"dry_run\"} as a JSON object.")
         var json = false
 
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            _ = try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "every finished delivery", whole: true)
+            if olderThan == nil && payloadsOlderThan == nil {
+                throw ValidationError("give '--older-than' or '--payloads-older-than' (or both)")
+            }
+            if let olderThan {
+                _ = try DurationText.option(
+                    olderThan, named: "--older-than", minimum: 1, zero: "every finished delivery",
+                    whole: true)
+            }
+            if let payloadsOlderThan {
+                _ = try DurationText.option(
+                    payloadsOlderThan, named: "--payloads-older-than", minimum: 1,
+                    zero: "every finished delivery", whole: true)
+            }
         }
 
         func run() throws {
-            let age = Int64(try DurationText.option(olderThan, named: "--older-than", minimum: 1, zero: "", whole: true))
-            let cutoff = SystemClock().now().adding(seconds: -age)
-            let (deliveries, attempts) = try database.open(readOnly: dryRun).purge(
-                scope: status, before: cutoff, dryRun: dryRun)
+            let now = SystemClock().now()
+            let store = try database.open(readOnly: dryRun)
+            var deliveries = 0
+            var attempts = 0
+            if let olderThan {
+                let age = Int64(
+                    try DurationText.option(
+                        olderThan, named: "--older-than", minimum: 1, zero: "", whole: true))
+                (deliveries, attempts) = try store.purge(
+                    scope: status, before: now.adding(seconds: -age), dryRun: dryRun)
+            }
+            var erased: Int?
+            if let payloadsOlderThan {
+                let age = Int64(
+                    try DurationText.option(
+                        payloadsOlderThan, named: "--payloads-older-than", minimum: 1, zero: "", whole: true))
+                erased = try store.erasePayloads(before: now.adding(seconds: -age), dryRun: dryRun)
+            }
             if json {
                 try Output.standard(
                     JSONText.object([
                         ("deliveries", String(deliveries)), ("attempts", String(attempts)),
-                        ("dry_run", dryRun ? "true" : "false"),
+                        ("payloads_erased", String(erased ?? 0)), ("dry_run", dryRun ? "true" : "false"),
                     ]) + "\n")
                 return
             }
-            try Output.standard(
-                "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
-            )
+            var text = ""
+            if olderThan != nil {
+                text +=
+                    "\(dryRun ? "would delete" : "deleted") \(deliveries) deliver\(deliveries == 1 ? "y" : "ies") and \(attempts) attempt\(attempts == 1 ? "" : "s")\n"
+            }
+            if let erased {
+                text +=
+                    "\(dryRun ? "would erase" : "erased") the payloads of \(erased) deliver\(erased == 1 ? "y" : "ies")\n"
+            }
+            try Output.standard(text)
         }
     }
 
