@@ -306,6 +306,9 @@ final class DeliveryRound {
             return
         }
         guard var delivery = loaded, let url = delivery.url, let secret = delivery.secret else { return }
+        // Erased since it was read (`deliveries erase`): never sent, as if the row were gone;
+        // the erasure dead-lettered it and moved its attempt count, so no outcome is owed.
+        if PayloadErasure.isErased(delivery.payload) { return }
         let endpoint = delivery.endpointID
         summary.count(endpoint) { $0.attempted += 1 }
         requestsStarted += 1
@@ -343,6 +346,10 @@ final class DeliveryRound {
             }
             try start([next])
             if inFlight.values.contains(where: { $0.endpointID == endpoint }) { return }
+            // Waiting for a rate token, or left for a later run: the chain resumes with the
+            // token (`resumeAfterTokens`), not by asking again at once (a busy loop that
+            // would keep the transfers of other endpoints from being driven).
+            if !endpoints.hasRoom(endpoint) { return }
             if !next.endpointActive && probing.contains(endpoint) { return }  // left due (`start`)
             // Recorded at once (disabled endpoint): go on with the next one.
         }
@@ -571,7 +578,18 @@ final class DeliveryRound {
         try flush()
         try recording { try store.drain() }
         let reason = "probe of delivery \(delivery.id) answered HTTP \(status)"
-        guard let requeued = try store.recoverEndpoint(id: endpoint, reason: reason) else { return }
+        let recovered: Int?
+        do {
+            recovered = try store.recoverEndpoint(id: endpoint, reason: reason)
+        } catch {
+            // The probe's outcome is committed; the other requests in flight must be recorded
+            // too: the endpoint stays disabled, and a later probe recovers it.
+            logger.log(
+                .warn, "endpoint answered its probe but could not be re-enabled; a later probe will try again",
+                ["endpoint_id": endpoint, "error": KeysatError.from(error).message])
+            return
+        }
+        guard let requeued = recovered else { return }
         summary.endpointsRecovered += 1
         logger.log(
             .warn, "endpoint re-enabled", ["endpoint_id": endpoint, "reason": reason, "requeued": String(requeued)])

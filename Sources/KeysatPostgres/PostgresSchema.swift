@@ -384,11 +384,13 @@ enum PostgresSchema {
         RETURNS text[] LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
             room integer;
-            claimed bigint[];
+            claimed uuid[];
             bucket_now timestamptz;
             bucket double precision;
             rate_bound boolean := false;
             rate_answer text := 'busy';
+            stored_as_of timestamptz;
+            saved_lock_timeout text := current_setting('lock_timeout');
         BEGIN
             PERFORM set_config('synchronous_commit', 'off', true);
             PERFORM pg_advisory_xact_lock(\(claimLockClass), hashtext(p_endpoint));
@@ -402,14 +404,22 @@ enum PostgresSchema {
                 EXCEPTION WHEN lock_not_available THEN
                     RETURN array_fill('busy'::text, ARRAY[cardinality(p_seqs)]);
                 END;
+                -- Only the endpoint row's wait is short: the statements after it wait as the
+                -- session does, rather than failing the run on a row another transaction holds.
+                PERFORM set_config('lock_timeout', saved_lock_timeout, true);
             ELSE
                 PERFORM 1 FROM webhook_endpoints WHERE id = p_endpoint;
                 IF NOT FOUND THEN
                     RETURN array_fill('taken'::text, ARRAY[cardinality(p_seqs)]);
                 END IF;
             END IF;
-            DELETE FROM keysat_webhooks_in_flight
-            WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at <= clock_timestamp();
+            -- Killed runs' counts, expired: deleted where no other transaction holds them (a
+            -- stalled run's recorder may be ending its own; waiting for it could deadlock).
+            DELETE FROM keysat_webhooks_in_flight AS f USING (
+                SELECT endpoint_id, run FROM keysat_webhooks_in_flight
+                WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at <= clock_timestamp()
+                FOR UPDATE SKIP LOCKED) AS x
+            WHERE f.endpoint_id = x.endpoint_id AND f.run = x.run;
             room := p_cap - p_mine - (
                 SELECT coalesce(sum(attempts), 0) FROM keysat_webhooks_in_flight
                 WHERE endpoint_id = p_endpoint AND run <> p_run AND expires_at > clock_timestamp());
@@ -427,12 +437,18 @@ enum PostgresSchema {
             END IF;
             IF p_rate > 0 THEN
                 bucket_now := clock_timestamp();
-                SELECT CASE WHEN b.tokens IN ('NaN', 'Infinity', '-Infinity') THEN 0
+                SELECT CASE WHEN b.tokens IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(b.as_of) THEN 0
                             ELSE least(p_burst, greatest(0, b.tokens)
-                                 + p_rate * greatest(0, extract(epoch FROM bucket_now - b.as_of)::double precision)) END
-                INTO bucket FROM keysat_webhooks_rate_buckets AS b WHERE b.endpoint_id = p_endpoint;
+                                 + p_rate * greatest(0, extract(epoch FROM bucket_now - b.as_of)::double precision)) END,
+                       b.as_of
+                INTO bucket, stored_as_of FROM keysat_webhooks_rate_buckets AS b WHERE b.endpoint_id = p_endpoint;
                 IF NOT FOUND THEN
                     bucket := p_burst;
+                ELSIF NOT isfinite(stored_as_of) OR stored_as_of > bucket_now THEN
+                    -- Ahead of the clock (it stepped back), or not a time another program
+                    -- wrote: counted as now, and written as now, so that it refills from here.
+                    UPDATE keysat_webhooks_rate_buckets SET tokens = bucket, as_of = bucket_now
+                    WHERE endpoint_id = p_endpoint;
                 END IF;
                 IF floor(bucket + 1e-9) < room THEN
                     room := greatest(0, floor(bucket + 1e-9)::integer);
@@ -452,9 +468,10 @@ enum PostgresSchema {
                 WHERE d.seq = w.seq AND d.id = w.id AND d.attempt_count = w.attempts
                   AND \(DeliveryRecord.State.due.condition("d", now: "now()"))
                   AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= clock_timestamp())
-                RETURNING d.seq
+                RETURNING d.claim_token
             )
-            SELECT coalesce(array_agg(seq), '{}') INTO claimed FROM taken;
+            -- By token, not seq: a seq given twice is updated once, with one of its tokens.
+            SELECT coalesce(array_agg(claim_token), '{}') INTO claimed FROM taken;
             IF cardinality(claimed) > 0 THEN
                 INSERT INTO keysat_webhooks_in_flight AS f (endpoint_id, run, attempts, expires_at)
                 VALUES (p_endpoint, p_run, cardinality(claimed), clock_timestamp() + p_lease_ms * interval '1 millisecond')
@@ -473,8 +490,8 @@ enum PostgresSchema {
             -- What was not claimed: past the room, 'busy' (the cap) or 'rate:…' (the tokens);
             -- else another run has it or it is no longer due.
             RETURN ARRAY(
-                SELECT CASE WHEN w.seq = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN rate_answer ELSE 'taken' END
-                FROM unnest(p_seqs) WITH ORDINALITY AS w(seq, n) ORDER BY w.n);
+                SELECT CASE WHEN w.token = ANY(claimed) THEN 'claimed' WHEN w.n > room THEN rate_answer ELSE 'taken' END
+                FROM unnest(p_tokens) WITH ORDINALITY AS w(token, n) ORDER BY w.n);
         END
         $$;
         """

@@ -59,7 +59,7 @@ extension PostgresStore {
             }
             try writeHealth(outcomes.filter { $0.requested && applied.contains($0.rowID) })
             try endInFlight(outcomes.filter { $0.claimToken != nil })
-            return outcomes.filter { $0.result == .dead && !$0.isProbe && applied.contains($0.rowID) }.map(\.deliveryID)
+            return outcomes.filter { $0.announcedDead && applied.contains($0.rowID) }.map(\.deliveryID)
         }
     }
 
@@ -103,10 +103,17 @@ extension PostgresStore {
             next_attempt_at = CASE WHEN o.result = 'retry' THEN clock_timestamp() + o.delay_ms * interval '1 millisecond' END,
             claim_token = NULL, lease_expires_at = NULL, claimed_by = NULL
         FROM unnest($1::bigint[], $2::text[], $3::uuid[], $4::integer[], $5::text[], $6::integer[], $7::text[],
-                    $8::bigint[]) AS o(seq, id, token, previous, result, status, error, delay_ms)
+                    $8::bigint[], $9::boolean[]) AS o(seq, id, token, previous, result, status, error, delay_ms,
+                                                      still_inactive)
         WHERE d.seq = o.seq AND d.id = o.id AND d.attempt_count = o.previous AND d.delivered_at IS NULL
           AND (d.claim_token = o.token
                OR (o.token IS NULL AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= now())))
+          -- Keysat's rule for a disabled endpoint, only while it still is: the endpoint's row
+          -- read under a share lock, which a recovery's FOR UPDATE waits for (and which waits
+          -- for a recovery in flight, then reads the row as it committed).
+          AND (NOT o.still_inactive OR NOT EXISTS (
+                SELECT 1 FROM (SELECT e.active FROM webhook_endpoints AS e WHERE e.id = d.endpoint_id FOR SHARE) AS e
+                WHERE e.active = 1))
         RETURNING d.seq
         """
 
@@ -124,7 +131,9 @@ extension PostgresStore {
     static func rowArrays(_ outcomes: [AttemptOutcome], hostNow: Timestamp) -> [String?] {
         var seq: [String?] = [], id: [String?] = [], token: [String?] = [], previous: [String?] = []
         var result: [String?] = [], status: [String?] = [], error: [String?] = [], delay: [String?] = []
+        var stillInactive: [String?] = []
         for outcome in outcomes {
+            stillInactive.append(EndpointRecovery.needsEndpointStillInactive(outcome) ? "true" : "false")
             seq.append(String(outcome.rowID))
             id.append(outcome.deliveryID)
             token.append(outcome.claimToken)
@@ -143,7 +152,7 @@ extension PostgresStore {
                 delay.append(nil)
             }
         }
-        return [seq, id, token, previous, result, status, error, delay].map(PostgresArray.literal)
+        return [seq, id, token, previous, result, status, error, delay, stillInactive].map(PostgresArray.literal)
     }
 
     static func attemptArrays(_ outcomes: [AttemptOutcome]) -> [String?] {

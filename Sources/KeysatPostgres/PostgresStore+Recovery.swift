@@ -26,7 +26,8 @@ extension PostgresStore {
             try rows(
                 Self.dueColumns + "\n" + """
                     WHERE d.endpoint_id = $1 AND \(DeliveryRecord.State.dead.condition())
-                    ORDER BY d.seq DESC LIMIT 1
+                      AND NOT \(PayloadErasure.condition())
+                    ORDER BY CASE WHEN coalesce(e.ordered, 0) = 1 THEN d.seq END, d.seq DESC LIMIT 1
                     """, [id]
             ).first.map(Self.dueDelivery)
         }

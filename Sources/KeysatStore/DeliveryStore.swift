@@ -144,6 +144,13 @@ public struct AttemptOutcome: Sendable {
     /// again, it is not announced again (`webhook.delivery.dead` said it once).
     public var isProbe = false
 
+    /// Whether `webhook.delivery.dead` is sent about it: a dead-lettered delivery, not a probe
+    /// (its endpoint's recovery says what came of it), nor one never tried because its endpoint
+    /// was disabled (`webhook.endpoint.disabled` said so once; a recovery re-queues it).
+    public var announcedDead: Bool {
+        result == .dead && !isProbe && !EndpointRecovery.needsEndpointStillInactive(self)
+    }
+
     public init(
         deliveryID: String, previousAttemptCount: Int, result: Result, statusCode: Int?, error: String?,
         startedAt: Timestamp, finishedAt: Timestamp, responseExcerpt: [UInt8] = [], requested: Bool = true
@@ -464,7 +471,7 @@ extension WebhookStore: DeliveryStore {
                 // A row re-queued or finished by someone else meanwhile keeps its new state.
                 guard database.changes == 1 else { continue }
                 summaries.add(outcome)
-                if outcome.result == .dead && !outcome.isProbe { dead.append(outcome.deliveryID) }
+                if outcome.announcedDead { dead.append(outcome.deliveryID) }
                 let attempt = outcome.attemptValues(nextID: nextID)
                 if byRowID {
                     try statements.attemptByRowID.run(attempt + [.integer(outcome.rowID)])
@@ -512,9 +519,17 @@ private struct OutcomeStatements {
                 delivered_at = ?4, next_attempt_at = ?5,
                 keysat_webhooks_history = coalesce(keysat_webhooks_history, ?8)
             """
-        rowByID = try database.prepare(set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+        // ?9: Keysat's rule for a disabled endpoint, written only while it is still not active
+        // (`EndpointRecovery.needsEndpointStillInactive`; SQLite's writers take turns, so the
+        // check and the write are one moment).
+        let stillInactive = """
+             AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_endpoints AS e
+                                           WHERE e.id = webhook_deliveries.endpoint_id AND e.active IS 1))
+            """
+        rowByID = try database.prepare(
+            set + " WHERE id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL" + stillInactive)
         rowByRowID = try database.prepare(
-            set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL")
+            set + " WHERE rowid = ?7 AND id = ?1 AND attempt_count = ?6 AND delivered_at IS NULL" + stillInactive)
         // The number as the row now has it (the one just set, or an earlier attempt's).
         let insert = """
             INSERT INTO webhook_delivery_attempts
@@ -528,7 +543,7 @@ private struct OutcomeStatements {
 }
 
 extension AttemptOutcome {
-    /// ?1–?8 of `OutcomeStatements.rowByID`/`rowByRowID`.
+    /// ?1–?9 of `OutcomeStatements.rowByID`/`rowByRowID`.
     fileprivate func rowValues(nextID: Int?) -> [SQLValue] {
         let delivered: SQLValue
         let next: SQLValue
@@ -546,6 +561,7 @@ extension AttemptOutcome {
         return [
             .text(deliveryID), .optional(statusCode), .optional(error), delivered, next,
             .integer(Int64(previousAttemptCount)), .integer(rowID), .optional(nextID),
+            EndpointRecovery.needsEndpointStillInactive(self) ? .integer(1) : .null,
         ]
     }
 

@@ -11,6 +11,7 @@ extension WebhookStore {
     func takeRateTokens(endpointID: String, limit: RateLimit, wanted: Int) throws -> (Int, Double?) {
         try database.writeTransaction {
             let now = clock.now().microseconds
+            var ahead = false
             let stored = try database.prepare(
                 "SELECT tokens, as_of FROM keysat_webhooks_rate_buckets WHERE endpoint_id = ?"
             ).first([.text(endpointID)]) { row -> RateBucket in
@@ -23,11 +24,15 @@ extension WebhookStore {
                 default: tokens = nil
                 }
                 let asOf = row.isText(1) ? Timestamp(rfc3339: row.string(1))?.microseconds : nil
+                ahead = (asOf ?? now) > now
                 return RateBucket.fromStored(tokens: tokens, asOf: asOf, now: now)
             }
             let bucket = stored ?? RateBucket.full(limit, at: now)
             let (taken, after, nextIn) = bucket.take(wanted, limit: limit, at: now)
-            if taken > 0 {
+            // Also when the stored time is ahead of the clock (it stepped back): counted as now,
+            // it must be written as now, or the bucket would never refill until the clock
+            // caught up with it.
+            if taken > 0 || ahead {
                 try database.prepare(
                     """
                     INSERT INTO keysat_webhooks_rate_buckets (endpoint_id, tokens, as_of) VALUES (?, ?, ?)

@@ -29,7 +29,8 @@ extension WebhookStore {
         let newestDead = try database.prepare(
             Self.probeColumns + "\n" + """
                 WHERE d.endpoint_id = ?2 AND \(DeliveryRecord.State.dead.condition())
-                ORDER BY d.rowid DESC LIMIT 1
+                  AND NOT \(PayloadErasure.condition())
+                ORDER BY CASE WHEN coalesce(e.ordered, 0) = 1 THEN d.rowid END, d.rowid DESC LIMIT 1
                 """)
         return try endpoints.compactMap { id in
             try newestDead.first([.text(now.rfc3339), .text(id)]) { Self.dueDelivery($0) }

@@ -134,6 +134,37 @@ final class StoreProtocolTests: XCTestCase {
         XCTAssertTrue(try store.dueDeliveries(dueBy: soon, retries: true, after: nil, limit: 10).isEmpty)
     }
 
+    /// Keysat's rule for a disabled endpoint ("endpoint deleted or disabled", no request) is
+    /// written only while the endpoint is still not active: a run that read the rows while it
+    /// was disabled does not dead-letter them after a recovery (or an operator's enable)
+    /// enabled it again and re-queued the outage's dead letters.
+    func testADisabledEndpointsRuleIsNotWrittenOnceTheEndpointIsActiveAgain() throws {
+        let store = try makeStore()
+        let endpoint = try addEndpoint(store)
+        _ = try enqueue(store, 2)
+        XCTAssertTrue(try store.setEndpointActive(id: endpoint.id, false))
+        let due = try store.dueDeliveries(dueBy: soon, retries: false, after: nil, limit: 10)
+        XCTAssertEqual(due.count, 2)
+        XCTAssertFalse(due[0].endpointActive)
+        func unsendable(_ delivery: DueDelivery) -> AttemptOutcome {
+            var outcome = AttemptOutcome(
+                deliveryID: delivery.id, previousAttemptCount: 0, result: .dead, statusCode: nil,
+                error: EndpointRecovery.disabledError, startedAt: SystemClock().now(),
+                finishedAt: SystemClock().now(), requested: false)
+            outcome.endpointID = delivery.endpointID
+            outcome.rowID = delivery.rowID
+            return outcome
+        }
+        try store.record([unsendable(due[0])])
+        try store.drain()
+        XCTAssertEqual(try store.delivery(id: due[0].id).status, .dead, "still disabled: Keysat's rule")
+        XCTAssertTrue(try store.setEndpointActive(id: endpoint.id, true))
+        try store.record([unsendable(due[1])])
+        try store.drain()
+        XCTAssertEqual(try store.delivery(id: due[1].id).status, .pending, "enabled meanwhile: left due")
+        XCTAssertEqual(try store.delivery(id: due[1].id).attemptCount, 0)
+    }
+
     func testAnOutcomeForAStaleAttemptCountChangesNothing() throws {
         let store = try makeStore()
         _ = try addEndpoint(store)
