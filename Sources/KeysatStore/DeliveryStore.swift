@@ -145,11 +145,8 @@ public struct AttemptOutcome: Sendable {
     public var isProbe = false
 
     /// Whether `webhook.delivery.dead` is sent about it: a dead-lettered delivery, not a probe
-    /// (its endpoint's recovery says what came of it), nor one never tried because its endpoint
-    /// was disabled (`webhook.endpoint.disabled` said so once; a recovery re-queues it).
-    public var announcedDead: Bool {
-        result == .dead && !isProbe && !EndpointRecovery.needsEndpointStillInactive(self)
-    }
+    /// (its endpoint's recovery says what came of it).
+    public var announcedDead: Bool { result == .dead && !isProbe }
 
     public init(
         deliveryID: String, previousAttemptCount: Int, result: Result, statusCode: Int?, error: String?,
