@@ -12,7 +12,7 @@ extension KeysatWebhooks {
         static let configuration = CommandConfiguration(
             abstract: "Delete finished deliveries older than an age, or erase their payloads.",
             usage:
-                "keysat-webhooks purge (--older-than|--payloads-older-than <age>) [--status <scope>] [--dry-run]",
+                "keysat-webhooks purge --older-than|--payloads-older-than <age> [--status <scope>] [options]",
             discussion: """
                 Pending deliveries are never deleted or erased. Delivered ones age from their delivery \
                 time, dead ones from their creation. --older-than deletes rows and their attempt \
