@@ -11,6 +11,13 @@ extension WebhookStore {
     /// - Returns: for each, its newest dead delivery as a run sends it (`endpointActive` false).
     public func takeProbes(everySeconds: Int64, limit: Int) throws -> [DueDelivery] {
         let now = clock.now()
+        // Read first: an idle run must not pay for a write transaction when no endpoint was
+        // disabled for failing (0.3 ms of every run's start, make bench).
+        guard
+            try database.prepare(
+                "SELECT 1 FROM keysat_webhooks_endpoint_health WHERE disabled_failing_since IS NOT NULL LIMIT 1"
+            ).first { _ in true } != nil
+        else { return [] }
         let endpoints = try database.writeTransaction {
             let ids = try database.prepare(
                 """
