@@ -73,6 +73,9 @@ public struct EndpointSettings: Sendable, Equatable {
 
     public static let maximumJitterPercent = 100
 
+    /// Keysat's behaviour: what NULL columns stand for.
+    public static let defaults = EndpointSettings()
+
     public init() {}
 
     /// The settings stored in `retry_schedule` and `retry_jitter` (as text: another program may
