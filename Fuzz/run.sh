@@ -17,13 +17,18 @@ build() {
     [ "${PIPESTATUS[0]}" -eq 0 ]
 }
 build -o "$out/json-fuzz" Fuzz/JSONValidatorFuzz.swift "$store/JSONValidator.swift" "$store/JSONPretty.swift" "${common[@]}"
-build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "${common[@]}"
+# Endpoint.swift holds the endpoint's settings too: their types come along.
+build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "$store/RetrySchedule.swift" \
+    "$store/CustomHeaders.swift" "$store/ClientCertificate.swift" "$store/RateLimit.swift" "$store/HeaderLine.swift" \
+    "$store/Durations.swift" "$store/Timestamp.swift" "$store/JSONStrings.swift" "$store/JSONValidator.swift" \
+    "${common[@]}"
 build -o "$out/duration-fuzz" Fuzz/DurationFuzz.swift "$store/Durations.swift" "$store/Timestamp.swift" "${common[@]}"
 # Verification: the receiver's and the signing files in one module (their imports of the
 # project's libraries dropped), with the C shim that loads libcrypto.
 mkdir -p "$out/verify-src"
 for file in KeysatReceiver/ReceivedWebhook KeysatDelivery/StandardWebhooks KeysatDelivery/Signature \
-    KeysatDelivery/SigningKey KeysatDelivery/Base64 KeysatDelivery/WebhookSecret; do
+    KeysatDelivery/SigningKey KeysatDelivery/Base64 KeysatDelivery/WebhookSecret KeysatDelivery/Ed25519Key \
+    KeysatDelivery/AsymmetricKey; do
     sed -e '/^\(public \|internal \)\{0,1\}import Keysat[A-Za-z]*$/d' "Sources/$file.swift" \
         > "$out/verify-src/$(basename "$file").swift"
 done
