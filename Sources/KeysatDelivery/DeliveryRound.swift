@@ -176,6 +176,32 @@ final class DeliveryRound {
 
     /// Starts attempts for `rows` (of one endpoint), or records at once why there can be none.
     private func start(_ rows: [DueDelivery]) throws {
+        let sendable = sortOut(rows)
+        guard let first = sendable.first else { return }
+        // No request the run could not record: proved before the first, and a failed commit
+        // (on the recorder's thread) stops the next one.
+        try recording {
+            if requestsStarted == 0 { try store.prepareToRecord() }
+            try store.checkRecording()
+        }
+        // Taken for this run (a store shared by runs on several hosts): not when another run
+        // has it, the endpoint is at its cap across runs, or an ordered endpoint's older
+        // delivery is pending.
+        let answers: [Claim]
+        do {
+            answers = try store.claim(
+                sendable, perEndpoint: first.ordered ? 1 : options.perEndpoint,
+                inFlight: endpoints[first.endpointID].inFlight, leaseSeconds: leaseSeconds)
+        } catch {
+            readFailure = error
+            return
+        }
+        try carryOut(answers, for: sendable)
+    }
+
+    /// The rows that may be sent now; the others are dead-lettered (a defect, Keysat's rule for
+    /// a disabled or deleted endpoint) or left due with their endpoint skipped for the round.
+    private func sortOut(_ rows: [DueDelivery]) -> [DueDelivery] {
         var sendable: [DueDelivery] = []
         for row in rows {
             if let problem = row.settingsProblem { warnSettings(row.endpointID, problem) }
@@ -201,26 +227,13 @@ final class DeliveryRound {
                 record(policy.unsendable(row, at: clock.now()), row)
             }
         }
+        return sendable
+    }
+
+    /// Sends what the claim gave this run, and waits or steps aside for the rest.
+    private func carryOut(_ answers: [Claim], for sendable: [DueDelivery]) throws {
         guard let first = sendable.first else { return }
-        // No request the run could not record: proved before the first, and a failed commit
-        // (on the recorder's thread) stops the next one.
-        try recording {
-            if requestsStarted == 0 { try store.prepareToRecord() }
-            try store.checkRecording()
-        }
-        // Taken for this run (a store shared by runs on several hosts): not when another run
-        // has it, the endpoint is at its cap across runs, or an ordered endpoint's older
-        // delivery is pending.
         let endpoint = first.endpointID
-        let answers: [Claim]
-        do {
-            answers = try store.claim(
-                sendable, perEndpoint: first.ordered ? 1 : options.perEndpoint, inFlight: endpoints[endpoint].inFlight,
-                leaseSeconds: leaseSeconds)
-        } catch {
-            readFailure = error
-            return
-        }
         var busy: [DueDelivery] = []
         var limited: [DueDelivery] = []
         var nextToken = 0.0
