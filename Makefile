@@ -96,7 +96,8 @@ setup-dist:
 	@$(SETUP) dist
 
 # Builds the package, checks it with lintian, installs it on this machine, runs what it ships
-# as its units and cron file would (as their users, with the toolchain hidden), removes it.
+# as its units and cron file would (as their users, with the toolchain hidden), removes it; then
+# the same in a Debian 13 root (debootstrap, cached outside the clone), installed there by apt.
 check-dist: dist
 	./scripts/check-dist.sh
 

@@ -3,8 +3,9 @@
 # and dist/keysat-webhooks_VERSION_ARCH.tar.gz with the same files (the tarball unpacks at /).
 # The binaries carry the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
 # only libsqlite3-0, libcurl4 and libssl3 (libcurl and libcrypto are loaded with dlopen, so no
-# ELF dependency names them: the Depends line does). libpq5, loaded with dlopen only for a
-# PostgreSQL database, is recommended (packaging/control).
+# ELF dependency names them: the Depends line does, with Debian 13's names, libcurl4t64 and
+# libssl3t64, as alternatives). libpq5, loaded with dlopen only for a PostgreSQL database, is
+# recommended (packaging/control). The one package serves Debian 12 and 13 (make check-dist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 022
@@ -22,7 +23,8 @@ rm -rf "$stage" "$out/$name.deb" "$out/$name.tar.gz"
 mkdir -p "$out"
 
 # The same layout `make install` makes, with PREFIX=/usr, units under /lib/systemd/system
-# (Debian 12), and the configuration file under /etc.
+# (Debian 12's place; on Debian 13's merged /usr the same files are in /usr/lib/systemd/system),
+# and the configuration file under /etc.
 make --no-print-directory install-files DESTDIR="$PWD/$stage" PREFIX=/usr UNITDIR="$PWD/$stage/lib/systemd/system" \
     BIN_SOURCE="$bin" >&2
 install -d "$stage/etc/default"

@@ -6,7 +6,8 @@
 #   scripts/setup.sh test     those, the tools the tests run (sqlite3, mandoc, the PostgreSQL
 #                             server for scripts/pg-test-cluster.sh), and the Python packages
 #                             the tests check against, in the project's .venv
-#   scripts/setup.sh dist     those needed to build the .deb and check it (dpkg-dev, lintian)
+#   scripts/setup.sh dist     those needed to build the .deb and check it (dpkg-dev, lintian, and
+#                             debootstrap, which makes the Debian 13 root check-dist installs it in)
 #   scripts/setup.sh bench    those the benchmark runs (nginx, hyperfine, GNU time)
 #   scripts/setup.sh alerts   those the alert rules' check needs (promtool, from prometheus;
 #                             nothing is started: its postinst starts the service only under
@@ -25,7 +26,7 @@ build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libpq5 pkg-
 # a throw-away cluster of their own (scripts/pg-test-cluster.sh); Debian's package also creates
 # a cluster `main` on port 5432, which the tests do not use.
 test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd postgresql)
-dist_debs=(dpkg-dev lintian fakeroot)
+dist_debs=(dpkg-dev lintian fakeroot debootstrap)
 bench_debs=(nginx-light hyperfine time sqlite3 python3)
 alerts_debs=(prometheus)
 # Independent implementations the tests check against: Prometheus' parser, Standard Webhooks', Svix's,
