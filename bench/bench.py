@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""keysat-webhooks benchmark: throughput against curl's command line, enqueue and idle start-up
-against the sqlite3 tool, memory with a large backlog, and isolation from a hanging receiver.
+"""keysat-webhooks benchmark: throughput against curl's command line (with Debian 12's libcurl,
+7.88, and Debian 13's, 8.14), enqueue and idle start-up against the sqlite3 tool, memory with a large backlog, and isolation from a hanging receiver.
 
 Every comparison is made in the same run, as a ratio, because these machines are shared and
 noisy. usage: bench.py BIN_DIR [--quick] [--scale]
 """
 import base64
+import glob
 import hashlib
 import resource, hmac, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -93,9 +94,9 @@ def reset(db):
             "next_attempt_at = created_at, keysat_webhooks_history = NULL; PRAGMA wal_checkpoint(TRUNCATE);")
 
 
-def timed(argv, **kwargs):
+def timed(argv, env=None, **kwargs):
     start = time.perf_counter()
-    result = subprocess.run(argv, env=ENV, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(argv, env=env or ENV, capture_output=True, text=True, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -147,46 +148,82 @@ def curl_config_fair(db, path, body_path):
 
 # MARK: - 1. Throughput
 
+def libcurls(urls):
+    """The libcurl builds both programs are measured with, each checked to be the one loaded:
+    the system's (Debian 12: 7.88) and Debian 13's (8.14, from bookworm-backports, unpacked by
+    bench/libcurl-8.14.sh and put first on the library path of keysat-deliver and of its own
+    curl program). Each is (label, environment, curl program)."""
+    found = subprocess.run([os.path.join(ROOT, "bench", "libcurl-8.14.sh")], capture_output=True, text=True)
+    if found.returncode != 0:
+        sys.exit(f"bench: {found.stderr.strip()}")
+    root = found.stdout.strip()
+    lib = os.path.dirname(glob.glob(os.path.join(root, "usr", "lib", "*", "libcurl.so.4"))[0])
+    newer = dict(ENV, LD_LIBRARY_PATH=lib + (":" + ENV["LD_LIBRARY_PATH"] if ENV.get("LD_LIBRARY_PATH") else ""))
+    db = make_db("libcurl-check.db", urls[:1], 1)
+    variants = []
+    for env, curl, libdir in ((ENV, shutil.which("curl"), None), (newer, os.path.join(root, "usr/bin/curl"), lib)):
+        # curl says which libcurl it runs on (curl_version(), not the one it was built with).
+        version = subprocess.run([curl, "--version"], env=env, capture_output=True, text=True).stdout.split()
+        libcurl = next(w.split("/")[1] for w in version if w.startswith("libcurl/"))
+        # keysat-deliver loads libcurl with dlopen on first use: the loader's own log names the file.
+        run = subprocess.run([os.path.join(BIN, "keysat-deliver"), "--db", db], env=dict(env, LD_DEBUG="libs"),
+                             capture_output=True, text=True)
+        loaded = [l.split("calling init: ")[1].strip() for l in run.stderr.splitlines()
+                  if "calling init: " in l and "libcurl.so" in l]
+        want = os.path.realpath(os.path.join(libdir, "libcurl.so.4")) if libdir else None
+        if len(loaded) != 1 or (want and os.path.realpath(loaded[0]) != want) or (not want and loaded[0].startswith(root)):
+            sys.exit(f"bench: keysat-deliver loaded {loaded or 'no libcurl'}, not libcurl {libcurl}")
+        variants.append((f"libcurl {libcurl}", env, curl, version[1]))
+        reset(db)
+    return variants
+
+
 def throughput():
     port = start_nginx()
     try:
         urls = [f"http://127.0.0.1:{port}/hooks/{i}" for i in range(4)]
+        variants = libcurls(urls)
         db = make_db("throughput.db", urls, N)
         config = os.path.join(WORK, "curl.cfg")
         curl_config_fair(db, config, os.path.join(WORK, "body.json"))
         rates = {}
         for concurrency in [1, 16, 32, 64]:
-            ours, theirs, our_cpu, their_cpu, our_nginx, their_nginx = [], [], [], [], [], []
-            # Interleaved: each repeat runs both, so load on the machine hits both alike.
+            runs = {label: ([], [], [], [], [], []) for label, *_ in variants}
+            # Interleaved: each repeat runs both programs on each libcurl, so load on the machine
+            # hits them alike.
             for _ in range(REPEATS):
-                reset(db)
-                before = receiver_cpu()
-                seconds, cpu, result = timed_cpu([os.path.join(BIN, "keysat-deliver"), "--db", db, "--concurrency",
-                                                  str(concurrency), "--per-endpoint", str(concurrency), "--json"])
-                our_nginx.append((receiver_cpu() - before) / N * 1000)
-                summary = json.loads(result.stdout)
-                assert summary["delivered"] == N, result.stdout + result.stderr
-                ours.append(N / seconds)
-                our_cpu.append(cpu / N * 1000)
-                before = receiver_cpu()
-                seconds, cpu, result = timed_cpu(["curl", "--parallel", "--parallel-max", str(concurrency),
-                                                  "--no-progress-meter", "-K", config])
-                their_nginx.append((receiver_cpu() - before) / N * 1000)
-                assert result.returncode == 0, result.stderr
-                theirs.append(N / seconds)
-                their_cpu.append(cpu / N * 1000)
-            rates[concurrency] = [statistics.median(x) for x in
-                                  (ours, theirs, our_cpu, their_cpu, our_nginx, their_nginx)]
-        for concurrency, (ours, theirs, our_cpu, their_cpu, our_nginx, their_nginx) in rates.items():
+                for label, env, curl, _ in variants:
+                    ours, theirs, our_cpu, their_cpu, our_nginx, their_nginx = runs[label]
+                    reset(db)
+                    before = receiver_cpu()
+                    seconds, cpu, result = timed_cpu([os.path.join(BIN, "keysat-deliver"), "--db", db,
+                                                      "--concurrency", str(concurrency), "--per-endpoint",
+                                                      str(concurrency), "--json"], env=env)
+                    our_nginx.append((receiver_cpu() - before) / N * 1000)
+                    summary = json.loads(result.stdout)
+                    assert summary["delivered"] == N, result.stdout + result.stderr
+                    ours.append(N / seconds)
+                    our_cpu.append(cpu / N * 1000)
+                    before = receiver_cpu()
+                    seconds, cpu, result = timed_cpu([curl, "--parallel", "--parallel-max", str(concurrency),
+                                                      "--no-progress-meter", "-K", config], env=env)
+                    their_nginx.append((receiver_cpu() - before) / N * 1000)
+                    assert result.returncode == 0, result.stderr
+                    theirs.append(N / seconds)
+                    their_cpu.append(cpu / N * 1000)
+            for label, _, _, curl_version in variants:
+                rates[(concurrency, label, curl_version)] = [statistics.median(x) for x in runs[label]]
+        for (concurrency, label, curl_version), (ours, theirs, our_cpu, their_cpu, our_nginx, their_nginx) \
+                in rates.items():
             # Issue 14's targets, on curl's single-operation form.
             target = "≥ 1.2× curl, CPU ≤ curl's" if concurrency in (16, 64) else ""
             verdict = (("met" if ours >= 1.2 * theirs and our_cpu <= their_cpu else "MISSED")
                        if concurrency in (16, 64) else "")
             # The receiver's CPU per 1,000 shows what the two cores had left: the sum of the
             # client's and the receiver's CPU per request bounds the rate on this machine.
-            results.append(("throughput", f"concurrency {concurrency}: keysat-deliver {ours:,.0f}/s "
-                            f"({our_cpu:.3f} CPU s per 1,000; nginx {our_nginx:.3f}), curl one operation "
-                            f"{theirs:,.0f}/s ({their_cpu:.3f}; nginx {their_nginx:.3f})",
+            results.append(("throughput", f"concurrency {concurrency}, {label}: keysat-deliver {ours:,.0f}/s "
+                            f"({our_cpu:.3f} CPU s per 1,000; nginx {our_nginx:.3f}), curl {curl_version} one "
+                            f"operation {theirs:,.0f}/s ({their_cpu:.3f}; nginx {their_nginx:.3f})",
                             f"{ours / theirs:.2f}× curl", target, verdict))
     finally:
         stop_nginx()
