@@ -243,6 +243,57 @@ final class PayloadErasureTests: XCTestCase {
         XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
     }
 
+    /// SQLite: a reader in the middle of a read transaction keeps purge's closing checkpoint from
+    /// emptying the WAL; purge does not wait for it (a checkpoint that waits holds writers back
+    /// meanwhile), and the rest goes at a later checkpoint, here the last connection's close.
+    func testPurgeDoesNotWaitForAReaderAndALaterCheckpointFinishes() throws {
+        guard !onPostgreSQL else { return }
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint(events: ["*"])
+        let old = SQL.timeAgo(db.path, "10 days")
+        try SQL.execute(
+            db.path,
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+            INSERT INTO webhook_deliveries
+                (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, delivered_at, created_at)
+            SELECT 'old-' || i, '\(endpoint)', 'license.issued',
+                   '{"data":{"customer_email":"gina-31f7@example.com","n":' || i || '}}', 1, NULL, \(old), \(old)
+            FROM n
+            """)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN');"
+                + " c.execute('SELECT count(*) FROM webhook_deliveries').fetchall(); time.sleep(120)",
+            db.path,
+        ]
+        try reader.run()
+        defer {
+            reader.terminate()
+            reader.waitUntilExit()
+        }
+        usleep(300_000)
+        let start = Date()
+        let purge = try object(
+            webhooks(db, ["purge", "--older-than", "7d", "--json", "--busy-timeout", "5000"]))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2.5, "purge waited for the reader")
+        XCTAssertEqual(purge["deliveries"] as? Int, 50)
+        XCTAssertEqual(try db.count(), 0)
+        reader.terminate()
+        reader.waitUntilExit()
+        let again = try object(webhooks(db, ["purge", "--older-than", "7d", "--json"]))
+        XCTAssertEqual(again["deliveries"] as? Int, 0)
+        var files = Data()
+        for suffix in ["", "-wal"] {
+            if let bytes = FileManager.default.contents(atPath: db.path + suffix) { files.append(bytes) }
+        }
+        XCTAssertNil(files.range(of: Data("gina-31f7@example.com".utf8)), "purged bytes left after the close")
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
+    }
+
     /// More rows than one batch holds (100): every one is erased, none twice, counts right.
     func testBatchesCoverEveryRow() throws {
         let scratch = try Scratch()
