@@ -4,12 +4,16 @@ builds (two folders of release binaries), each against its reference (sqlite3, c
 measurement interleaved so that the machine's load falls on both alike. What a closing note
 quotes as "no regression".
 
-usage: bench/compare.py BEFORE_BIN AFTER_BIN [--quick] [--throughput-only CONCURRENCY]
+usage: bench/compare.py BEFORE_BIN AFTER_BIN [--quick] [--throughput-only CONCURRENCY] [--purge-only]
+
+--purge-only: purge's fixed part at a million rows (`make bench SCALE=1`'s purge rows), before and after
+in one database, trials interleaved.
 """
 import os, statistics, sys
 
 BEFORE, AFTER = sys.argv[1], sys.argv[2]
 ONLY = int(sys.argv[sys.argv.index("--throughput-only") + 1]) if "--throughput-only" in sys.argv else None
+PURGE = "--purge-only" in sys.argv
 sys.argv = [sys.argv[0], AFTER] + [a for a in sys.argv[3:] if a == "--quick"]  # bench.py reads its options
 import bench  # noqa: E402
 
@@ -69,11 +73,25 @@ def throughput():
         bench.stop_nginx()
 
 
+def purge():
+    db = bench.scale_db(100_000 if bench.QUICK else 1_000_000)
+    bench.REPEATS = 1 if bench.QUICK else 5  # the fit's intercept moves with the machine's load: more rounds
+    fits = bench.purge_fit(db, [BEFORE, AFTER])
+    for name, folder in (("before", BEFORE), ("after", AFTER)):
+        fixed, per_row, medians = fits[folder]
+        print(f"purge at scale, {name}: deleting " + " / ".join(f"{n:,}" for n in medians) + ": "
+              + " / ".join(f"{t * 1000:.0f}" for t in medians.values()) + f" ms; fixed part {fixed * 1000:.0f} ms "
+              f"(target <= 100 ms), {per_row * 1e6:.0f} ms per 1,000 more", flush=True)
+
+
 if __name__ == "__main__":
     try:
-        if not ONLY:
-            startup()
-        throughput()
+        if PURGE:
+            purge()
+        else:
+            if not ONLY:
+                startup()
+            throughput()
     finally:
         bench.stop_nginx()
         bench.shutil.rmtree(bench.WORK, ignore_errors=True)

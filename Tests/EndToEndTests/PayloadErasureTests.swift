@@ -193,6 +193,107 @@ final class PayloadErasureTests: XCTestCase {
         XCTAssertEqual(try webhooks(db, ["purge", "--payloads-older-than", "soon"]).status, 64)
     }
 
+    /// `purge --older-than` deletes rows: their bytes (a payload's overflow pages too) are found
+    /// nowhere in the database file or its WAL afterwards, also while another program holds the
+    /// database open, so that no close of purge's is the last one and checkpoints for it.
+    func testPurgedDeliveriesLeaveNoBytesInTheFileOrWAL() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint(on: receiver, path: "/status/200", events: ["*"])
+        let holder = onPostgreSQL ? nil : try db.holdOpen()
+        defer {
+            holder?.terminate()
+            holder?.waitUntilExit()
+        }
+        let erin = "erin-5a0c2d@example.com"
+        let padding = String(repeating: "erin-5a0c2d-note ", count: 400)
+        for index in 0..<3 {
+            let note = index == 0 ? padding : ""
+            let data = #"{"n":\#(index),"customer":{"email":"\#(erin)"},"note":"\#(note)"}"#
+            XCTAssertEqual(try db.enqueue(["license.issued", data]).status, 0)
+        }
+        XCTAssertEqual(
+            try db.enqueue(["license.issued", #"{"customer":{"email":"frank-9b2e@example.com"}}"#]).status, 0)
+        XCTAssertEqual(try db.deliver().status, 0)
+        XCTAssertEqual(try receiver.requests().count, 4)
+        // Erin's three delivered ten days ago, Frank's now. On SQLite the update's own WAL frames
+        // hold Erin's rows too (the holder keeps the sqlite3 tool's close from checkpointing).
+        let old = SQL.timeAgo(db.path, "10 days")
+        try SQL.execute(
+            db.path,
+            """
+            UPDATE webhook_deliveries SET created_at = \(old), delivered_at = \(old)
+              WHERE payload_json LIKE '%erin-5a0c2d@%';
+            """)
+        let purge = try object(webhooks(db, ["purge", "--older-than", "7d", "--json"]))
+        XCTAssertEqual(purge["deliveries"] as? Int, 3)
+        XCTAssertEqual(purge["attempts"] as? Int, 3)
+        XCTAssertEqual(try db.count(), 1)
+        XCTAssertEqual(try db.count("webhook_delivery_attempts"), 1)
+
+        guard !onPostgreSQL else { return }
+        var files = Data()
+        for suffix in ["", "-wal"] {
+            if let bytes = FileManager.default.contents(atPath: db.path + suffix) { files.append(bytes) }
+        }
+        XCTAssertNil(files.range(of: Data(erin.utf8)), "purged bytes left in the database or its WAL")
+        XCTAssertNil(files.range(of: Data("erin-5a0c2d-note".utf8)), "purged overflow pages left")
+        XCTAssertNotNil(files.range(of: Data("frank-9b2e@example.com".utf8)))
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
+    }
+
+    /// SQLite: a reader in the middle of a read transaction keeps purge's closing checkpoint from
+    /// emptying the WAL; purge does not wait for it (a checkpoint that waits holds writers back
+    /// meanwhile), and the rest goes at a later checkpoint, here the last connection's close.
+    func testPurgeDoesNotWaitForAReaderAndALaterCheckpointFinishes() throws {
+        guard !onPostgreSQL else { return }
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint(events: ["*"])
+        let old = SQL.timeAgo(db.path, "10 days")
+        try SQL.execute(
+            db.path,
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+            INSERT INTO webhook_deliveries
+                (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, delivered_at, created_at)
+            SELECT 'old-' || i, '\(endpoint)', 'license.issued',
+                   '{"data":{"customer_email":"gina-31f7@example.com","n":' || i || '}}', 1, NULL, \(old), \(old)
+            FROM n
+            """)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN');"
+                + " c.execute('SELECT count(*) FROM webhook_deliveries').fetchall(); time.sleep(120)",
+            db.path,
+        ]
+        try reader.run()
+        defer {
+            reader.terminate()
+            reader.waitUntilExit()
+        }
+        usleep(300_000)
+        let start = Date()
+        let purge = try object(
+            webhooks(db, ["purge", "--older-than", "7d", "--json", "--busy-timeout", "5000"]))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2.5, "purge waited for the reader")
+        XCTAssertEqual(purge["deliveries"] as? Int, 50)
+        XCTAssertEqual(try db.count(), 0)
+        reader.terminate()
+        reader.waitUntilExit()
+        let again = try object(webhooks(db, ["purge", "--older-than", "7d", "--json"]))
+        XCTAssertEqual(again["deliveries"] as? Int, 0)
+        var files = Data()
+        for suffix in ["", "-wal"] {
+            if let bytes = FileManager.default.contents(atPath: db.path + suffix) { files.append(bytes) }
+        }
+        XCTAssertNil(files.range(of: Data("gina-31f7@example.com".utf8)), "purged bytes left after the close")
+        XCTAssertEqual(try SQL.integrityCheck(db.path), "ok")
+    }
+
     /// More rows than one batch holds (100): every one is erased, none twice, counts right.
     func testBatchesCoverEveryRow() throws {
         let scratch = try Scratch()
