@@ -15,9 +15,6 @@ let package = Package(
         .executable(name: "keysat-deliver", targets: ["keysat-deliver"]),
         .executable(name: "keysat-webhooks", targets: ["keysat-webhooks"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
-    ],
     targets: [
         // MARK: - System libraries and C shims, one per library
         .systemLibrary(
@@ -55,7 +52,8 @@ let package = Package(
         .target(
             name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
-        // What the commands share: option parsing, tables, input files, keysat-enqueue's command,
+        // What the commands share: option parsing (the one parser of the three programs, and
+        // keysat-webhooks' command tree on it: no swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command,
         // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
         .target(
             name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
@@ -88,7 +86,6 @@ let package = Package(
             dependencies: [
                 "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
                 "KeysatReceiver",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
 

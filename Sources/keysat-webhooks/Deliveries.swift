@@ -1,5 +1,4 @@
-public import ArgumentParser
-import KeysatCommandLine
+public import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

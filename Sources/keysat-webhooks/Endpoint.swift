@@ -1,7 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import ArgumentParser
+
 #if canImport(Glibc)
     import Glibc
 #endif

@@ -1,4 +1,4 @@
-import ArgumentParser
+
 import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery

@@ -1,4 +1,4 @@
-import ArgumentParser
+
 import KeysatBackends
 import KeysatCommandLine
 import KeysatCore

@@ -1,6 +1,7 @@
-import ArgumentParser
+
 import Glibc
 import KeysatBackends
+import KeysatCommandLine
 import KeysatStore
 
 /// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in

@@ -1,8 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-public import ArgumentParser
-import KeysatCommandLine
+public import KeysatCommandLine
 import KeysatCore
 import KeysatDelivery
 public import KeysatReceiver
