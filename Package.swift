@@ -52,9 +52,10 @@ let package = Package(
         .target(
             name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
-        // What the commands share: option parsing (the one parser of the three programs, and
-        // keysat-webhooks' command tree on it: no swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command,
-        // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
+        // What the commands share: option parsing (one parser for the three programs, and
+        // keysat-webhooks' command tree on it: no swift-argument-parser, no Foundation), tables,
+        // input files, keysat-enqueue's command, starting a run on a kick. keysat-enqueue depends
+        // on this, the store and the core only.
         .target(
             name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
         // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
