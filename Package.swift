@@ -52,12 +52,15 @@ let package = Package(
         .target(
             name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
-        // What the commands share: option parsing (one parser for the three programs, and
-        // keysat-webhooks' command tree on it: no swift-argument-parser, no Foundation), tables,
-        // input files, keysat-enqueue's command, starting a run on a kick. keysat-enqueue depends
-        // on this, the store and the core only.
+        // What the commands share: option parsing (one parser for the three programs: no
+        // swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command,
+        // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
         .target(
             name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
+        // keysat-webhooks' commands: a tree of commands whose options are declared as properties,
+        // parsed with OptionParser; their help and bash, zsh and fish completions. Its own target
+        // so that keysat-enqueue and keysat-deliver do not carry it (a module is linked whole).
+        .target(name: "KeysatCommandTree", dependencies: ["KeysatCore", "KeysatCommandLine"], swiftSettings: strict),
         // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
         // network policy, the lock, metrics.
         .target(
@@ -85,8 +88,8 @@ let package = Package(
         .executableTarget(
             name: "keysat-webhooks",
             dependencies: [
-                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
-                "KeysatReceiver",
+                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatCommandTree",
+                "KeysatDelivery", "KeysatReceiver",
             ],
             swiftSettings: strict),
 

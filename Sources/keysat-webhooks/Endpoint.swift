@@ -6,6 +6,7 @@
     import Glibc
 #endif
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,6 +1,7 @@
 
 import KeysatBackends
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,5 +1,6 @@
 import KeysatBackends
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

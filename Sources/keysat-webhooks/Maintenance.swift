@@ -1,4 +1,5 @@
-public import KeysatCommandLine
+import KeysatCommandLine
+public import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,5 +1,6 @@
 
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatStore
 

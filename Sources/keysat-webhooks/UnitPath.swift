@@ -1,7 +1,7 @@
 
 import Glibc
 import KeysatBackends
-import KeysatCommandLine
+import KeysatCommandTree
 import KeysatStore
 
 /// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in

@@ -1,3 +1,6 @@
+import KeysatCommandLine
+import KeysatCore
+
 /// A command's `--help`, laid out as swift-argument-parser laid it out (the tests and the
 /// habits of users read it so): OVERVIEW, the discussion, USAGE, ARGUMENTS, OPTIONS and
 /// SUBCOMMANDS, help texts from column 26, wrapped at 80 columns.

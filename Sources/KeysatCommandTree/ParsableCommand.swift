@@ -1,3 +1,6 @@
+import KeysatCommandLine
+import KeysatCore
+
 /// A set of options a command reads, declared as properties (`@Option`, `@Flag`, `@Argument`,
 /// `@OptionGroup`) of a struct that `init()` makes with their defaults.
 public protocol ParsableArguments: SendableMetatype {

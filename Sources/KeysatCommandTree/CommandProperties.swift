@@ -1,3 +1,4 @@
+import KeysatCommandLine
 import KeysatCore
 
 /// One option or argument a command declares, as the parser, the help and the completions see it.

@@ -1,3 +1,4 @@
+import KeysatCommandLine
 import KeysatCore
 
 /// Completion scripts for bash, zsh and fish, made from the command tree: each command's

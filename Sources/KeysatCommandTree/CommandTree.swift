@@ -1,6 +1,7 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import KeysatCommandLine
 import KeysatCore
 
 /// Parses a program's command line against its tree of commands and runs the one it names:
@@ -110,7 +111,7 @@ public struct CommandTree {
         var options = Self.builtIn
         for command in commands.reversed() {
             for declaration in Self.declarations(of: command) where !declaration.option.names.isEmpty {
-                if !options.contains(where: { $0.key == declaration.option.key }) { options.append(declaration.option) }
+                if !options.contains(where: { $0.names.last == declaration.option.names.last }) { options.append(declaration.option) }
             }
         }
         let parsed = try OptionParser(options).parse(words)

@@ -1,3 +1,4 @@
+import KeysatCommandLine
 import KeysatCore
 
 // The declarations of keysat-webhooks' options, as properties of its commands: `@Option`,
