@@ -109,6 +109,9 @@ let package = Package(
             name: "KeysatCommandLineTests", dependencies: ["KeysatCore", "KeysatCommandLine"],
             swiftSettings: strict),
         .testTarget(
+            name: "KeysatCommandTreeTests", dependencies: ["KeysatCore", "KeysatCommandTree"],
+            swiftSettings: strict),
+        .testTarget(
             name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],
             swiftSettings: strict),
         .testTarget(

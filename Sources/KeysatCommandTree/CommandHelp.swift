@@ -78,23 +78,26 @@ struct CommandHelp {
         return start + "\n" + text + "\n" + more
     }
 
-    /// The usage made from the declarations: arguments and options in order, `[options]` for
-    /// the options when that would not fit a line.
+    /// The usage made from the declarations, in their order; the optional options said as
+    /// `[options]` when listing them would pass 100 columns.
     func usage(_ declarations: [Declaration]) -> String {
         if !command.configuration.subcommands.isEmpty { return words + " <subcommand>" }
-        var parts: [String] = []
-        var options: [String] = []
+        var all = [words]
+        var short = [words]
         for declaration in declarations {
             switch declaration.kind {
             case .argument(let optional, let repeating):
                 let name = "<\(declaration.option.valueName)>" + (repeating ? " ..." : "")
-                parts.append(optional ? "[\(name)]" : name)
+                all.append(optional ? "[\(name)]" : name)
+                short.append(all.last!)
             case .flag, .option:
-                options.append("[\(label(declaration))\(declaration.repeating ? " ..." : "")]")
+                let text = label(declaration) + (declaration.repeating ? " ..." : "")
+                all.append(declaration.required ? text : "[\(text)]")
+                if declaration.required { short.append(text) }
             }
         }
-        let line = ([words] + parts + options).joined(separator: " ")
-        return line.count <= 100 - "USAGE: ".count ? line : ([words] + parts + ["[options]"]).joined(separator: " ")
+        let line = all.joined(separator: " ")
+        return line.count <= 100 - "USAGE: ".count ? line : (short + ["[options]"]).joined(separator: " ")
     }
 
     /// `text` in lines of at most 80 columns, each indented by `indent` spaces; a line that

@@ -22,19 +22,21 @@ public struct CommandTree {
         .init("--generate-completion-script", value: true, completion: .words(["bash", "zsh", "fish"]), hidden: true),
     ]
 
+    /// What the command line asks for: text to print (help, the version, a completion script)
+    /// or a command, its options filled and checked, to run.
+    enum Request {
+        case print(String)
+        case run(any ParsableCommand)
+    }
+
     /// Runs the command `arguments` (without the program's name) name, and exits.
     public func main(_ arguments: [String]) -> Never {
         var path: [any ParsableCommand.Type] = [root]
         do {
-            var words = arguments
-            let asksHelp = takeHelpWord(&words)
-            let rest = try resolve(words, into: &path)
-            if asksHelp || rest.prefix(while: { $0 != "--" }).contains(where: { $0 == "-h" || $0 == "--help" }) {
-                try Output.standard(CommandHelp(path: path, program: program).text())
-                exit(0)
+            switch try request(for: arguments, path: &path) {
+            case .print(let text): try Output.standard(text)
+            case .run(let command): try command.run()
             }
-            while let fallback = path.last!.configuration.defaultSubcommand { path.append(fallback) }
-            try execute(path, rest)
             exit(0)
         } catch let code as ExitCode {
             exit(code.rawValue)
@@ -45,6 +47,19 @@ public struct CommandTree {
         } catch {
             Output.fail(program, KeysatError(.internal, "\(error)"))
         }
+    }
+
+    /// Parses `arguments`; `path` is left at the commands named so far, for the error's help.
+    /// - Throws: `KeysatError` (usage) or `ValidationError` for what cannot be run.
+    func request(for arguments: [String], path: inout [any ParsableCommand.Type]) throws -> Request {
+        var words = arguments
+        let asksHelp = takeHelpWord(&words)
+        let rest = try resolve(words, into: &path)
+        if asksHelp || rest.prefix(while: { $0 != "--" }).contains(where: { $0 == "-h" || $0 == "--help" }) {
+            return .print(CommandHelp(path: path, program: program).text())
+        }
+        while let fallback = path.last!.configuration.defaultSubcommand { path.append(fallback) }
+        return try parse(path, rest)
     }
 
     /// `program help endpoint add` asks for that command's help, as `--help` does.
@@ -105,24 +120,24 @@ public struct CommandTree {
         return KeysatError(.usage, message)
     }
 
-    /// Parses the options of the path's commands, fills and checks each command, and runs the last.
-    func execute(_ path: [any ParsableCommand.Type], _ words: [String]) throws {
+    /// Parses the options of the path's commands, fills and checks each command: the last is
+    /// the one to run (a command with subcommands prints its help).
+    func parse(_ path: [any ParsableCommand.Type], _ words: [String]) throws -> Request {
         let commands = path.map { $0.init() }
         var options = Self.builtIn
+        // The nearest command's declaration of a shared option (`--db`) is the one parsed.
         for command in commands.reversed() {
             for declaration in Self.declarations(of: command) where !declaration.option.names.isEmpty {
-                if !options.contains(where: { $0.names.last == declaration.option.names.last }) { options.append(declaration.option) }
+                if !options.contains(where: { $0.names.last == declaration.option.names.last }) {
+                    options.append(declaration.option)
+                }
             }
         }
         let parsed = try OptionParser(options).parse(words)
         if let shell = parsed.value("--generate-completion-script") {
-            try Output.standard(try CommandCompletion(root: root).script(shell: shell))
-            return
+            return .print(try CommandCompletion(root: root).script(shell: shell))
         }
-        if parsed.has("--version") {
-            try Output.standard(root.configuration.version + "\n")
-            return
-        }
+        if parsed.has("--version") { return .print(root.configuration.version + "\n") }
         var positionals = parsed.positionals
         for command in commands.dropLast() {
             var none: [String] = []
@@ -132,10 +147,9 @@ public struct CommandTree {
         if let extra = positionals.first { throw KeysatError(.usage, "unexpected argument '\(extra)'") }
         for command in commands { try command.validate() }
         if !path.last!.configuration.subcommands.isEmpty {
-            try Output.standard(CommandHelp(path: path, program: program).text())
-            return
+            return .print(CommandHelp(path: path, program: program).text())
         }
-        try commands.last!.run()
+        return .run(commands.last!)
     }
 
     /// The options and arguments a command's (or option group's) properties declare, in order.
