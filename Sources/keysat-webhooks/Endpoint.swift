@@ -1,10 +1,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 import KeysatCommandLine
 import KeysatCommandTree
 import KeysatCore

@@ -1,4 +1,3 @@
-
 import KeysatCommandLine
 import KeysatCommandTree
 import KeysatCore

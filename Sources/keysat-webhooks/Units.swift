@@ -1,4 +1,3 @@
-
 import KeysatBackends
 import KeysatCommandLine
 import KeysatCommandTree
