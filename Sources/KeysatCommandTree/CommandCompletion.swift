@@ -55,22 +55,23 @@ struct CommandCompletion {
     func cases(files: String, folders: String, list: (String) -> String, none: String) -> String {
         var text = ""
         for node in nodes() {
-            text += "        \(node.key))\n            case $prev in\n"
+            var arms = ""
             let fileNames = node.takingValue(.file)
-            if !fileNames.isEmpty { text += "                \(fileNames.joined(separator: "|"))) \(files); return ;;\n" }
+            if !fileNames.isEmpty { arms += "                \(fileNames.joined(separator: "|"))) \(files); return ;;\n" }
             let folderNames = node.takingValue(.directory)
             if !folderNames.isEmpty {
-                text += "                \(folderNames.joined(separator: "|"))) \(folders); return ;;\n"
+                arms += "                \(folderNames.joined(separator: "|"))) \(folders); return ;;\n"
             }
             for declaration in node.options where declaration.kind == .option {
                 if case .words(let words) = declaration.option.completion {
-                    text += "                \(declaration.option.names.joined(separator: "|"))) "
+                    arms += "                \(declaration.option.names.joined(separator: "|"))) "
                         + "\(list(words.joined(separator: " "))); return ;;\n"
                 }
             }
             let plain = node.takingValue(.none)
-            if !plain.isEmpty { text += "                \(plain.joined(separator: "|"))) \(none); return ;;\n" }
-            text += "            esac\n"
+            if !plain.isEmpty { arms += "                \(plain.joined(separator: "|"))) \(none); return ;;\n" }
+            text += "        \(node.key))\n"
+            if !arms.isEmpty { text += "            case $prev in\n" + arms + "            esac\n" }
             text += "            options=\"\(node.names.joined(separator: " "))\"\n"
             text += "            subcommands=\"\(node.subcommands.map(\.0).joined(separator: " "))\" ;;\n"
         }
