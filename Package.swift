@@ -15,9 +15,6 @@ let package = Package(
         .executable(name: "keysat-deliver", targets: ["keysat-deliver"]),
         .executable(name: "keysat-webhooks", targets: ["keysat-webhooks"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
-    ],
     targets: [
         // MARK: - System libraries and C shims, one per library
         .systemLibrary(
@@ -55,10 +52,15 @@ let package = Package(
         .target(
             name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
-        // What the commands share: option parsing, tables, input files, keysat-enqueue's command,
+        // What the commands share: option parsing (one parser for the three programs: no
+        // swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command,
         // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
         .target(
             name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
+        // keysat-webhooks' commands: a tree of commands whose options are declared as properties,
+        // parsed with OptionParser; their help and bash, zsh and fish completions. Its own target
+        // so that keysat-enqueue and keysat-deliver do not carry it (a module is linked whole).
+        .target(name: "KeysatCommandTree", dependencies: ["KeysatCore", "KeysatCommandLine"], swiftSettings: strict),
         // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
         // network policy, the lock, metrics.
         .target(
@@ -86,9 +88,8 @@ let package = Package(
         .executableTarget(
             name: "keysat-webhooks",
             dependencies: [
-                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
-                "KeysatReceiver",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatCommandTree",
+                "KeysatDelivery", "KeysatReceiver",
             ],
             swiftSettings: strict),
 
@@ -106,6 +107,9 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "KeysatCommandLineTests", dependencies: ["KeysatCore", "KeysatCommandLine"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "KeysatCommandTreeTests", dependencies: ["KeysatCore", "KeysatCommandTree"],
             swiftSettings: strict),
         .testTarget(
             name: "KeysatDeliveryTests", dependencies: ["KeysatCore", "KeysatDelivery", "KeysatStore"],

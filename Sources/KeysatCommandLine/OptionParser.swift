@@ -1,9 +1,11 @@
 import KeysatCore
 
-/// A small command-line parser for the two programs whose start-up time is budgeted
-/// (keysat-enqueue, keysat-deliver): swift-argument-parser and the Foundation it brings cost
-/// them several milliseconds per start. `--name value`, `--name=value`, `-x`, and `--` are
+/// The command-line parser of the three programs: swift-argument-parser and the Foundation it
+/// brings cost keysat-enqueue and keysat-deliver several milliseconds per start, and
+/// keysat-webhooks 8 MB of its 16 (issue 24). `--name value`, `--name=value`, `-x`, and `--` are
 /// understood; a word starting with `-` and a digit is a value (a negative JSON number).
+/// keysat-webhooks' command tree (`ParsableCommand`) declares its options as properties and
+/// parses them with this table.
 public struct OptionParser: Sendable {
     /// One option: its names (`-v`, `--verbose`), and whether it takes a value.
     public struct Option: Sendable {
@@ -15,19 +17,29 @@ public struct OptionParser: Sendable {
         public var completion: Completion = .none
         /// Not listed in completions (an option programs pass each other).
         public var hidden = false
+        /// What `--help` says of it, the name of its value (`<path>`), its default and its
+        /// values, for the command tree's help.
+        public var help = ""
+        public var valueName = ""
+        public var defaultText: String?
+        /// More than its help line: a paragraph under it.
+        public var discussion = ""
+        public var values: [String] = []
 
         /// How a shell completes an option's value.
         public enum Completion: Sendable, Equatable {
             case none
             case file
+            case directory
             case words([String])
         }
 
         public init(
             _ names: String..., value: Bool = false, optionalValue: Bool = false,
             completion: Completion = .none,
-            hidden: Bool = false
+            hidden: Bool = false, help: String = ""
         ) {
+            self.help = help
             self.names = names
             self.takesValue = value
             self.optionalValue = optionalValue

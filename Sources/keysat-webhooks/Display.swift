@@ -1,4 +1,5 @@
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,11 +1,8 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import ArgumentParser
-#if canImport(Glibc)
-    import Glibc
-#endif
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,5 +1,5 @@
-import ArgumentParser
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,13 +1,12 @@
-import ArgumentParser
 import KeysatBackends
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver
 import KeysatStore
 
 /// The operator's command: database set-up, endpoints, deliveries.
-@main
 struct KeysatWebhooks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keysat-webhooks",
@@ -27,60 +26,18 @@ struct KeysatWebhooks: ParsableCommand {
     // Accepted before the subcommand words too; the subcommands read the same values.
     @OptionGroup(visibility: .hidden) var database: DatabaseOptions
 
-    /// Runs the command and maps every error to one line and a sysexits code, here only.
+    /// Runs the command the words name; every error becomes one line and a sysexits code, in
+    /// `CommandTree` (which leaves through `Output.fail`). The multi-call program calls this.
     static func main() {
-        let name = configuration.commandName!
         do {
             // Endpoint secrets pass through most subcommands (add, show, rotate, listen, verify).
             try SecretHolding.begin()
-            var command = try parseAsRoot()
-            try command.run()
         } catch let error as KeysatError {
-            Output.fail(name, error)
+            Output.fail(configuration.commandName!, error)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is ExitCode {
-                exit(withError: error)
-            }
-            let (path, command, next) = Self.subcommand(of: Array(CommandLine.arguments.dropFirst()))
-            var message = self.message(for: error).split(separator: "\n").joined(separator: " ")
-            // An unknown subcommand: argument-parser says "unexpected argument"; say what it is.
-            let names = command.configuration.subcommands.map { $0._commandName }
-            if let next, !names.isEmpty, message.lowercased().contains("unexpected argument") {
-                message = "'\(next)' is not a subcommand of '\(([name] + path).joined(separator: " "))'"
-                if let close = OptionParser.closest(to: next, among: names) {
-                    message += " (did you mean '\(close)'?)"
-                }
-            }
-            let help = ([name] + path + ["--help"]).joined(separator: " ")
-            Output.error("\(name): error: \(message) (see '\(help)')\n")
-            exit(withError: ExitCode(64))
+            Output.fail(configuration.commandName!, KeysatError(.internal, "\(error)"))
         }
-    }
-}
-
-extension KeysatWebhooks {
-    /// The subcommand the words name (its path of names and its type), and the first word after
-    /// it that is not an option: where a usage error points the user to.
-    static func subcommand(of words: [String]) -> ([String], any ParsableCommand.Type, String?) {
-        var path: [String] = []
-        var command: any ParsableCommand.Type = KeysatWebhooks.self
-        var index = 0
-        while index < words.count {
-            let word = words[index]
-            index += 1
-            if word == "--db" || word == "--busy-timeout" {
-                index += 1
-                continue
-            }
-            if word.hasPrefix("-") { continue }
-            guard
-                let sub = command.configuration.subcommands.first(where: { $0._commandName == word })
-            else { return (path, command, word) }
-            path.append(word)
-            command = sub
-        }
-        return (path, command, nil)
+        CommandTree(KeysatWebhooks.self).main(Array(CommandLine.arguments.dropFirst()))
     }
 }
 

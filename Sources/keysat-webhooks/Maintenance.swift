@@ -1,5 +1,5 @@
-public import ArgumentParser
 import KeysatCommandLine
+public import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,6 +1,6 @@
-import ArgumentParser
 import Glibc
 import KeysatBackends
+import KeysatCommandTree
 import KeysatStore
 
 /// A path written into a systemd unit by `keysat-webhooks units` (issue 20: a newline in

@@ -1,6 +1,6 @@
-import ArgumentParser
 import KeysatBackends
 import KeysatCommandLine
+import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 import KeysatReceiver

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-public import ArgumentParser
 import KeysatCommandLine
+public import KeysatCommandTree
 import KeysatCore
 import KeysatDelivery
 public import KeysatReceiver

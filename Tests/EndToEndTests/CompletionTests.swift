@@ -56,13 +56,28 @@ final class CompletionTests: XCTestCase {
             ["listen"], ["verify"], ["units"], ["event-types", "list"], ["event-types", "add"],
             ["event-types", "remove"], ["copy"],
         ]
+        XCTAssertEqual(try runTool("/bin/bash", ["-n"], stdin: Data(completion.utf8)).status, 0, "bash -n")
+        // zsh and fish are not on the test machines: their scripts are checked for every option.
+        let others = try ["zsh", "fish"].map {
+            try runTool("keysat-webhooks", ["--generate-completion-script", $0])
+        }
         for command in commands {
             let help = try runTool("keysat-webhooks", command + ["--help"])
             XCTAssertEqual(help.status, 0, command.joined(separator: " "))
             for option in options(inHelp: help.output) where option != "--help" {
                 assertDocumented(option, man: man, completion: completion, command.joined(separator: " "))
+                for script in others {
+                    XCTAssertEqual(script.status, 0, script.stderr)
+                    // fish names a long option without its dashes (`-l json`).
+                    XCTAssertTrue(
+                        script.output.contains(option) || script.output.contains("-l " + option.dropFirst(2)),
+                        "\(option) is not in a completion script")
+                }
             }
         }
+        // An option's own words (its enumeration's values) are completed.
+        XCTAssertTrue(completion.contains("hmac ed25519"), completion)
+        XCTAssertTrue(others[1].output.contains("-r -a 'hmac ed25519'"), others[1].output)
     }
 }
 
