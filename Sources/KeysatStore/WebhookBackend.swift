@@ -45,8 +45,10 @@ public protocol BackendSetUp: AnyObject {
 
 /// Events in: enqueueing, and the event types known.
 public protocol EventQueue: AnyObject {
+    /// Writes the event's deliveries; `orderingKey` (`--ordering-key`) is their ordering key,
+    /// else an endpoint's `--order-by` derives one (`OrderingKey`), numbered per endpoint and key.
     func enqueue(
-        eventType: String, data: [UInt8], idempotencyKey: String?,
+        eventType: String, data: [UInt8], idempotencyKey: String?, orderingKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult
     /// Enqueues a sample of `eventType`, marked `"test":true`, to its subscribers or to
@@ -207,5 +209,16 @@ extension WebhookStore: WebhookBackend {
         // checkpoints, so a power loss could take a commit back). Runs keep NORMAL: a lost
         // outcome is only a re-send.
         try database.execute("PRAGMA synchronous=FULL")
+    }
+}
+
+extension EventQueue {
+    /// An enqueue without an explicit ordering key (endpoints' `--order-by` still derive theirs).
+    public func enqueue(
+        eventType: String, data: [UInt8], idempotencyKey: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult {
+        try enqueue(
+            eventType: eventType, data: data, idempotencyKey: idempotencyKey, orderingKey: nil, using: &generator)
     }
 }

@@ -129,7 +129,7 @@ final class DeliveryStoreTests: XCTestCase {
                 WHERE id = '\(due[1].id)';
             """)
         let reopened = try WebhookStore(path: path, create: false, clock: clock)
-        XCTAssertEqual(try reopened.schemaVersion(), 17)
+        XCTAssertEqual(try reopened.schemaVersion(), 19)
         let indexes = try reopened.database.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
         ).rows { $0.string(0) }
