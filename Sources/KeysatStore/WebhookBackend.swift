@@ -99,6 +99,8 @@ public protocol DeliveryInspection: AnyObject {
     func delivery(id: String) throws -> DeliveryRecord
     func attempts(deliveryID: String) throws -> [AttemptRecord]
     func retry(ids: [String], force: Bool) throws -> Int
+    /// Deletes dead deliveries (`deliveries drop`); refuses any other.
+    func dropDead(ids: [String]) throws -> Int
     func replayable(_ filter: DeliveryFilter) throws -> [String]
     func replay(_ filter: DeliveryFilter) throws -> Int
     /// How many of the finished deliveries `filter` selects have an erased payload: what
