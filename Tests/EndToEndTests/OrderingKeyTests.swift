@@ -224,4 +224,36 @@ final class OrderingKeyTests: XCTestCase {
         try enqueue(db, key: "kA", n: 3)
         XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_sequence FROM webhook_deliveries"), "3")
     }
+
+    /// PostgreSQL: two runs at once on one keyed endpoint (runs on several hosts share the
+    /// queue) keep, per key, one delivery in flight across both, oldest first; every delivery
+    /// goes once, and the runs share the keys.
+    func testTwoRunsAtOnceKeepOnePerKeyInFlightOldestFirst() throws {
+        try XCTSkipUnless(onPostgreSQL, "runs overlap on PostgreSQL only (SQLite's runs take a lock)")
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/slow/30/204")
+        let keys = (0..<6).map { "k\($0)" }
+        for n in 1...6 {
+            for key in keys { try enqueue(db, key: key, n: n) }
+        }
+        let runs = try (0..<2).map { _ in
+            try db.startDeliver(["--concurrency", "16", "--per-endpoint", "16", "--max-runtime", "30"])
+        }
+        for run in runs { run.waitUntilExit() }
+        XCTAssertEqual(runs.map(\.terminationStatus), [0, 0])
+        // A key a run found held by the other is left to it for the round: later runs finish it.
+        for _ in 0..<10 where try db.count(where: "delivered_at IS NULL") > 0 {
+            XCTAssertEqual(try db.deliver(["--concurrency", "16", "--per-endpoint", "16"]).status, 0)
+        }
+        let requests = try receiver.requests()
+        XCTAssertEqual(requests.count, 36, "each delivery once")
+        XCTAssertEqual(requests.map(\.activeSameKey).max(), 1, "one of a key in flight across both runs")
+        for (key, seen) in try byKey(requests) {
+            XCTAssertEqual(seen.map(\.n), Array(1...6), "\(key) oldest first")
+            XCTAssertEqual(seen.map(\.sequence), Array(1...6))
+        }
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 36)
+    }
 }
