@@ -39,7 +39,8 @@ let usage = """
       --max-payload-bytes <n>  Refuse DATA larger than this many bytes (default 1048576).
       --ordering-key <key>     Order the deliveries within this key (e.g. a license id): per
                                endpoint, one at a time, oldest first, numbered 1, 2, 3 … in
-                               X-Keysat-Sequence. Wins over an endpoint's --order-by.
+                               X-Keysat-Sequence. Wins over a key an endpoint derives from
+                               the data (its order-by setting).
       --strict                 Refuse (65) an event type that is not Keysat's, not declared with
                                'keysat-webhooks event-types add' and subscribed to by no endpoint
                                by name or pattern; without it, such an event is queued with a
