@@ -127,6 +127,8 @@ public protocol QueueMaintenance: AnyObject {
     func erase(_ match: PayloadErasure.Match, dryRun: Bool) throws -> (erased: Int, pending: Int)
     func queueCounts() throws -> WebhookStore.QueueCounts
     func endpointStats() throws -> [WebhookStore.EndpointStats]
+    /// Held ordering keys per endpoint id (issue 23).
+    func keyBacklog() throws -> [String: KeyBacklog]
     func metricsFailures() throws -> WebhookStore.MetricsFailures
     func recordMetricsFailure(at now: Timestamp) throws
 }

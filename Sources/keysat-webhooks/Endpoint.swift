@@ -489,6 +489,7 @@ extension KeysatWebhooks.EndpointCommand {
                 ["rate:", rateLine(endpoint.settings)],
                 ["order by:", orderByLine(endpoint.settings)],
                 ["order on dead:", orderOnDeadLine(endpoint.settings)],
+                ["keys held:", heldKeysLine(try store.keyBacklog()[endpoint.id])],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }

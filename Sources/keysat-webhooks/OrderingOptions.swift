@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeysatCore
+import KeysatStore
 
 /// `--order-by` and `--order-on-dead`, of `endpoint add` and `endpoint update` (issue 23).
 struct OrderingOptions: ParsableArguments {
@@ -39,4 +40,10 @@ func orderByLine(_ settings: EndpointSettings) -> String {
 /// What `endpoint show` says of a key whose oldest delivery is dead.
 func orderOnDeadLine(_ settings: EndpointSettings) -> String {
     settings.holdOnDead ? "hold (the key waits for a retry or a drop)" : "move-on"
+}
+
+/// What `endpoint show` says of its held ordering keys.
+func heldKeysLine(_ backlog: KeyBacklog?) -> String {
+    guard let backlog, backlog.heldKeys > 0 else { return "0" }
+    return "\(backlog.heldKeys) (behind a failing or dead delivery; oldest waiting since \(backlog.oldestWaiting ?? "?"))"
 }

@@ -34,11 +34,24 @@ final class OrderingKeyTests: XCTestCase {
         return found
     }
 
+    /// `stats --json`'s keys held back for `endpoint`, checking that the oldest waiting is
+    /// given exactly when some are.
+    private func heldKeys(_ db: TestDatabase, _ endpoint: String) throws -> Int {
+        let stats = try runTool("keysat-webhooks", ["stats", "--json", "--db", db.path])
+        XCTAssertEqual(stats.status, 0, stats.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: stats.stdout) as? [String: Any])
+        let endpoints = try XCTUnwrap(object["endpoints"] as? [[String: Any]])
+        let entry = try XCTUnwrap(endpoints.first { $0["id"] as? String == endpoint })
+        let held = try XCTUnwrap(entry["keys_held"] as? Int)
+        XCTAssertEqual(held > 0, entry["oldest_waiting"] is String, "\(entry)")
+        return held
+    }
+
     func testAFailingKeyHoldsOnlyItselfAndEachKeyArrivesInOrder() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        try keyedEndpoint(db, receiver, path: "/slow/20/204")
+        let endpoint = try keyedEndpoint(db, receiver, path: "/slow/20/204")
         for n in 1...4 {
             for key in ["kA", "kB", "kC"] { try enqueue(db, key: key, n: n) }
         }
@@ -50,6 +63,9 @@ final class OrderingKeyTests: XCTestCase {
             XCTAssertEqual(keys[key]?.map(\.sequence), [1, 2, 3, 4], "\(key) numbered 1, 2, 3 …")
         }
         XCTAssertEqual(keys["kB"]?.map(\.n), [1], "the failing key's head only")
+        XCTAssertEqual(try heldKeys(db, endpoint), 1, "stats: one key held back")
+        let show = try runTool("keysat-webhooks", ["endpoint", "show", endpoint, "--db", db.path])
+        XCTAssertTrue(show.output.range(of: #"keys held: +1 \("#, options: .regularExpression) != nil, show.output)
         // Due again: the head fails again, and still nothing newer of its key goes.
         try db.makeAllDue()
         XCTAssertEqual(try db.deliver(["--concurrency", "8"]).status, 0)
@@ -65,6 +81,7 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(keys["kB"]?.map(\.n), [1, 1, 1, 2, 3, 4])
         XCTAssertEqual(keys["kB"]?.map(\.sequence), [1, 1, 1, 2, 3, 4])
         XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 12)
+        XCTAssertEqual(try heldKeys(db, endpoint), 0)
         XCTAssertEqual(try receiver.requests().map(\.activeSameKey).max(), 1, "never two of a key at once")
     }
 
