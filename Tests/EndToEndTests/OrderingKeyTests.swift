@@ -273,4 +273,30 @@ final class OrderingKeyTests: XCTestCase {
         }
         XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 36)
     }
+
+    /// Enqueues of one key at once (processes racing, as hosts do on PostgreSQL) get the
+    /// numbers 1…N, each once, in the order their rows were written.
+    func testConcurrentEnqueuesOfOneKeyNumberOneToN() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "update", endpoint, "--order-by", "key", "--db", db.path]).status,
+            0)
+        let script = """
+            for i in $(seq 1 16); do "$1" --db "$2" --ordering-key kA license.updated "{\\"n\\":$i}" > /dev/null || echo fail & done; wait
+            """
+        let result = try runTool("/bin/sh", ["-c", script, "sh", Binaries.path("keysat-enqueue"), db.path])
+        XCTAssertEqual(result.output, "", result.stderr)
+        let written = onPostgreSQL ? "seq" : "rowid"
+        let numbers = try SQL.value(
+            db.path,
+            onPostgreSQL
+                ? "SELECT string_agg(keysat_webhooks_sequence::text, ',' ORDER BY seq) FROM webhook_deliveries"
+                : "SELECT group_concat(keysat_webhooks_sequence, ',') FROM (SELECT keysat_webhooks_sequence FROM webhook_deliveries ORDER BY \(written))"
+        )
+        XCTAssertEqual(numbers, (1...16).map(String.init).joined(separator: ","))
+        XCTAssertEqual(
+            try SQL.value(db.path, "SELECT last FROM keysat_webhooks_key_sequences WHERE ordering_key = 'kA'"), "16")
+    }
 }
