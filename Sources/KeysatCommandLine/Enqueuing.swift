@@ -20,6 +20,8 @@ public struct EnqueueRequest: Sendable {
     public var data: DataSource
     public var maxPayloadBytes: Int = 1_048_576
     public var idempotencyKey: String?
+    /// `--ordering-key`: the deliveries' ordering key (`OrderingKey`).
+    public var orderingKey: String?
     public var json = false
     /// Refuse (65) an event type that is not known (`WebhookBackend.isKnownEventType`), rather
     /// than warn about it.
@@ -60,6 +62,7 @@ public struct EnqueueRequest: Sendable {
                     .data, "idempotency key must be 1 to 255 characters without control characters")
             }
         }
+        if let orderingKey { try OrderingKey.validate(orderingKey) }
         let bytes = try readData()
         do {
             try JSONValidator.validate(bytes)
@@ -72,7 +75,8 @@ public struct EnqueueRequest: Sendable {
         // Said after the commit: an enqueue that fails says only why.
         let warning = try judgeEventType(in: store)
         let result = try store.enqueue(
-            eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, using: &generator)
+            eventType: eventType, data: bytes, idempotencyKey: idempotencyKey, orderingKey: orderingKey,
+            using: &generator)
         if let warning { Output.error(warning) }
         guard let kick, !result.deliveries.isEmpty else { return format(result) }
         if !store.capabilities.kickFile {

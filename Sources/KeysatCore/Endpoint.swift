@@ -67,6 +67,12 @@ public struct EndpointSettings: Sendable, Equatable {
     /// The stored rate is not one (another program wrote it): not sent to until repaired, since
     /// sending at full speed could be what the limit was set to prevent.
     public var rateLimitUnreadable = false
+    /// The field of the event's data whose value is a delivery's ordering key
+    /// (`OrderingKey.derive`); `nil`: only `keysat-enqueue --ordering-key` gives keys.
+    public var orderBy: OrderByPath?
+    /// With `--order-on-dead hold`, a key whose oldest delivery is dead waits for an operator
+    /// (`deliveries retry` or `deliveries drop`); by default it moves on to the next.
+    public var holdOnDead = false
 
     /// Whether a run must hold the endpoint's deliveries rather than send them as stored.
     public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable || rateLimitUnreadable }
@@ -83,7 +89,7 @@ public struct EndpointSettings: Sendable, Equatable {
     /// replaced by the default and said, never guessed at.
     public static func fromStored(
         retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil, clientCert: String? = nil,
-        clientKey: String? = nil, rateLimit: String? = nil
+        clientKey: String? = nil, rateLimit: String? = nil, orderBy: String? = nil, orderOnDead: String? = nil
     ) -> (EndpointSettings, problem: String?) {
         var settings = EndpointSettings()
         var problems: [String] = []
@@ -120,8 +126,31 @@ public struct EndpointSettings: Sendable, Equatable {
             settings.rateLimitUnreadable = true
             problems.append("rate_limit \(JSONText.string(rateLimit ?? "")) is not a rate such as 10/s or 300/min (not sent to until repaired)")
         }
+        readOrdering(orderBy: orderBy, orderOnDead: orderOnDead, into: &settings, problems: &problems)
         return (settings, problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
+
+    /// `order_by` and `order_on_dead` as stored (NULL: none, move on), checked: another
+    /// program's text that is not a path orders nothing; one that is not a mode moves on.
+    private static func readOrdering(
+        orderBy: String?, orderOnDead: String?, into settings: inout EndpointSettings, problems: inout [String]
+    ) {
+        if let orderBy {
+            if let path = OrderByPath(orderBy) {
+                settings.orderBy = path
+            } else {
+                problems.append("order_by \(JSONText.string(orderBy)) is not a field path (no key derived)")
+            }
+        }
+        switch orderOnDead {
+        case nil, "move-on": break
+        case "hold": settings.holdOnDead = true
+        case let other?: problems.append("order_on_dead \(JSONText.string(other)) is not hold or move-on (move-on used)")
+        }
+    }
+
+    /// `order_on_dead` as stored: NULL for move-on, the default.
+    public var storedOrderOnDead: String? { holdOnDead ? "hold" : nil }
 
     /// A change made by `endpoint update`: `nil` keeps the current value.
     public struct Change: Sendable, Equatable {
@@ -134,6 +163,10 @@ public struct EndpointSettings: Sendable, Equatable {
         public var clientCertificate: ClientCertificate??
         /// A new rate limit (`.some(nil)`: none any more).
         public var rateLimit: RateLimit??
+        /// A new `--order-by` (`.some(nil)`: none any more).
+        public var orderBy: OrderByPath??
+        /// A new `--order-on-dead` (true: hold).
+        public var holdOnDead: Bool?
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -157,6 +190,8 @@ public struct EndpointSettings: Sendable, Equatable {
                 changed.rateLimit = rateLimit
                 changed.rateLimitUnreadable = false
             }
+            if let orderBy { changed.orderBy = orderBy }
+            if let holdOnDead { changed.holdOnDead = holdOnDead }
             if changesHeaders {
                 // Unreadable stored headers are replaced only by a whole new list.
                 if changed.customHeadersUnreadable { changed.customHeaders = CustomHeaders() }

@@ -27,13 +27,18 @@ public enum JSONStrings {
     /// valid JSON, the path leads nowhere, or to `null`, an array or an object. What
     /// `deliveries erase --where` compares, as SQLite's `json_extract` reads it (the first of
     /// duplicate keys).
-    public static func field(_ bytes: [UInt8], path: [String]) -> String? {
+    /// With `booleans` false, `true` and `false` are `nil` too (an ordering key is a string
+    /// or a number: `OrderingKey.derive`).
+    public static func field(_ bytes: [UInt8], path: [String], booleans: Bool = true) -> String? {
         guard !path.isEmpty, (try? JSONValidator.validate(bytes)) != nil else { return nil }
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         for (depth, key) in path.enumerated() {
             guard reader.peek == UInt8(ascii: "{"), reader.member(key) else { return nil }
-            if depth == path.count - 1 { return reader.scalar() }
+            if depth == path.count - 1 {
+                if !booleans && (reader.peek == UInt8(ascii: "t") || reader.peek == UInt8(ascii: "f")) { return nil }
+                return reader.scalar()
+            }
         }
         return nil
     }

@@ -141,6 +141,11 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
         return try store.oldestPending(endpointID: endpointID)
     }
 
+    public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? {
+        try drain()
+        return try store.keyHead(endpointID: endpointID, key: key, hold: hold)
+    }
+
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
 
     public var claimBatch: Int { store.claimBatch }

@@ -18,7 +18,7 @@ final class DeliveryRound {
     private let t0: Timestamp
     private let due: DueBuffer
     private let policy: OutcomePolicy
-    private lazy var keys = SigningKeys(logger: logger)
+    private lazy var signingKeys = SigningKeys(logger: logger)
     private let limit: Int
     /// When to stop starting attempts, on the monotonic clock (`TimeSource.elapsed`).
     private let deadline: Int64?
@@ -32,6 +32,11 @@ final class DeliveryRound {
     private var summary = RunSummary()
     private var endpoints: EndpointStates
     private var chains = OrderedChains()
+    /// Ordering keys' chains (issue 23), and the deliveries of keys whose attempt finished and
+    /// whose next head is to be asked for once their outcomes are committed (one commit for all
+    /// that finished in a turn of the loop).
+    private var keys = KeyChains()
+    private var keysToContinue: [DueDelivery] = []
     /// Requests in flight by tag, with payloads dropped (the transport holds the bodies).
     private var inFlight: [Int: DueDelivery] = [:]
     /// Payload bytes of the requests in flight: with the deferred payloads (DueDelivery), what
@@ -110,6 +115,7 @@ final class DeliveryRound {
             for result in try transport.poll(timeoutMS: pollTimeoutMS()) {  // at once while nothing is in flight
                 try finished(result)
             }
+            try continueKeys()
             skipBrokenAndChained()
             try flushIfDue()
         }
@@ -144,6 +150,9 @@ final class DeliveryRound {
                 _ = due.drop(delivery.endpointID)
                 chains.begin(delivery.endpointID)
                 try continueChain(delivery.endpointID)
+            } else if delivery.orderingKey != nil {
+                // Its key's chain sends the key's head, not this row; a key begun already serves it.
+                if keys.begin(delivery) { try continueKey(delivery) }
             } else {
                 try start([delivery] + due.take(delivery.endpointID, upTo: claimable(delivery.endpointID) - 1))
             }
@@ -247,6 +256,10 @@ final class DeliveryRound {
                 nextToken = seconds
             }
         }
+        if first.orderingKey != nil && !first.ordered && !(busy.isEmpty && limited.isEmpty) {
+            // Not started: the key begins again, from its head, when its row is served again.
+            keys.release(first)
+        }
         if !limited.isEmpty { waitForTokens(limited, seconds: nextToken) }
         guard !busy.isEmpty, !first.ordered else { return }
         if endpoints[endpoint].inFlight > 0 {
@@ -332,7 +345,7 @@ final class DeliveryRound {
             HTTPRequest(
                 url: url,
                 headers: RequestHeaders.make(
-                    for: delivery, secret: secret, timestamp: clock.now(), keys: keys),
+                    for: delivery, secret: secret, timestamp: clock.now(), keys: signingKeys),
                 body: delivery.payload, tag: nextTag, clientCertificate: delivery.settings.clientCertificate))
         delivery.payload = []  // the transport holds the body; the run needs only the row's identity
         inFlight[nextTag] = delivery
@@ -368,6 +381,49 @@ final class DeliveryRound {
         }
     }
 
+    // MARK: - Ordering keys
+
+    /// Goes on with the keys whose attempts finished in this turn: their outcomes committed
+    /// first (once for all), since the store's head of a key is read, and on PostgreSQL its
+    /// claim judged, from what is committed.
+    private func continueKeys() throws {
+        guard !keysToContinue.isEmpty else { return }
+        try flush()
+        try recording { try store.drain() }
+        let finished = keysToContinue
+        keysToContinue.removeAll(keepingCapacity: true)
+        for row in finished { try continueKey(row, committed: true) }
+    }
+
+    /// Starts the head of `row`'s key (begun by this run) if it is due, now or, without a free
+    /// slot or room at its endpoint, when the key's row put back in the due buffer is served
+    /// again. A head recorded at once (a defect, a disabled endpoint) is followed by the next.
+    private func continueKey(_ row: DueDelivery, committed: Bool = false) throws {
+        var committed = committed
+        while mayStart() {
+            guard transport.inFlight < options.concurrency, endpoints.hasRoom(row.endpointID),
+                transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget
+            else {
+                keys.release(row)
+                due.putBack([row])
+                return
+            }
+            if !committed {
+                try flush()  // the head is read from the store, which must have the last outcome
+                try recording { try store.drain() }
+            }
+            committed = false
+            let found = try store.keyHead(
+                endpointID: row.endpointID, key: row.orderingKey ?? "", hold: row.settings.holdOnDead)
+            guard let head = keys.next(found, dueBy: t0) else { return }
+            try start([head])
+            // Only a head recorded at once (dead-lettered without a request) is followed by the
+            // next; one in flight, held by another run, released (no room, no token) or left
+            // due ends the turn.
+            guard outcomes.last?.deliveryID == head.id, !head.settings.holdOnDead else { return }
+        }
+    }
+
     // MARK: - Finished attempts
 
     /// Carries out the policy's decision about a finished attempt.
@@ -398,6 +454,10 @@ final class DeliveryRound {
         record(decision.outcome, delivery)
         if delivery.ordered && OrderedChains.continues(after: decision.outcome.result) {
             try continueChain(endpoint)
+        } else if !delivery.ordered, delivery.orderingKey != nil,
+            KeyChains.continues(after: decision.outcome.result, hold: delivery.settings.holdOnDead)
+        {
+            keysToContinue.append(delivery)
         }
     }
 

@@ -74,9 +74,11 @@ final class DueBuffer {
         return nil
     }
 
-    private func pop(_ endpoint: String) -> DueDelivery? {
+    /// The next of `endpoint`'s rows; with `unkeyedOnly`, `nil` when it has an ordering key.
+    private func pop(_ endpoint: String, unkeyedOnly: Bool = false) -> DueDelivery? {
         guard let rows = waiting[endpoint], let head = heads[endpoint], head < rows.count else { return nil }
         let delivery = rows[head]
+        if unkeyedOnly && delivery.orderingKey != nil { return nil }
         heads[endpoint] = head + 1
         buffered -= 1
         if head + 1 == rows.count {
@@ -91,10 +93,10 @@ final class DueBuffer {
     }
 
     /// Up to `count` more of `endpoint`'s waiting rows, in order (to be claimed with one it
-    /// just gave).
+    /// just gave), stopping at a row with an ordering key (which goes by its key's chain).
     func take(_ endpoint: String, upTo count: Int) -> [DueDelivery] {
         var taken: [DueDelivery] = []
-        while taken.count < count, let row = pop(endpoint) { taken.append(row) }
+        while taken.count < count, let row = pop(endpoint, unkeyedOnly: true) { taken.append(row) }
         return taken
     }
 

@@ -37,6 +37,8 @@ public enum RequestHeaders {
             "webhook-id: " + id,
             "webhook-timestamp: " + seconds,
         ]
+        // Its number within its ordering key (issue 23): a receiver sees a gap or a replay.
+        if let sequence = delivery.sequence { headers.append("X-Keysat-Sequence: " + String(sequence)) }
         // Standard Webhooks signs "{id}.{timestamp}.{body}"; the new secret's signature comes first.
         // An endpoint with a signing key sends its v1a signatures (new key first) before the
         // HMAC ones: a receiver holding only the public key verifies v1a, one holding the secret

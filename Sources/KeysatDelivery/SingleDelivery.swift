@@ -25,6 +25,7 @@ public final class SingleDelivery: DeliveryStore {
 
     public func unschedulable(limit: Int) throws -> [DueDelivery] { [] }
     public func oldestPending(endpointID: String) throws -> DueDelivery? { nil }
+    public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? { nil }
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? { try store.payload(of: delivery) }
     /// Sent whatever its time says: the row is written not yet due (`writeTestDelivery`), so no
     /// run takes it meanwhile, and its outcome is written where no run holds it.

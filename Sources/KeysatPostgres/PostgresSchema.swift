@@ -193,7 +193,76 @@ enum PostgresSchema {
             \(rateClaimFunction)
             """
         ),
+        (
+            8,
+            // Ordering keys (issue 23), as SQLite's step 19: the endpoint's order_by and
+            // order_on_dead, each delivery's key and sequence number, the counters that give
+            // the numbers (an upsert's row lock serialises two hosts' enqueues of one key), the
+            // index that finds a key's head, and the claim of a keyed delivery (a function of
+            // its own: keysat_claim, which rows without a key take, is unchanged).
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN order_by text;
+            ALTER TABLE webhook_endpoints ADD COLUMN order_on_dead text;
+            ALTER TABLE webhook_deliveries ADD COLUMN keysat_webhooks_ordering_key text COLLATE "C";
+            ALTER TABLE webhook_deliveries ADD COLUMN keysat_webhooks_sequence bigint;
+            CREATE TABLE keysat_webhooks_key_sequences (
+                endpoint_id text COLLATE "C" NOT NULL,
+                ordering_key text COLLATE "C" NOT NULL,
+                last bigint NOT NULL,
+                PRIMARY KEY (endpoint_id, ordering_key)
+            );
+            CREATE INDEX idx_keysat_webhooks_deliveries_key
+                ON webhook_deliveries (endpoint_id, keysat_webhooks_ordering_key, keysat_webhooks_sequence)
+                WHERE keysat_webhooks_ordering_key IS NOT NULL AND delivered_at IS NULL;
+            \(keyedClaimFunction)
+            """
+        ),
     ]
+
+    /// The claim of one delivery with an ordering key (schema step 8): under the endpoint's
+    /// advisory lock (the one `keysat_claim` takes, so that claims of the endpoint take turns
+    /// and each sees what the others committed), the row is claimed only if it is its key's
+    /// head — no older delivery of the key pending (with `p_hold`, none unfinished: a dead one
+    /// holds the key) — and no delivery of the key is under a live lease (another run's attempt
+    /// in flight); then `keysat_claim` judges it as any row (cap, rate, due, unleased). A key
+    /// held answers 'key': another run has it, or its head is not this row. The key and number
+    /// are read from the row, not taken from the caller. A row whose number is missing
+    /// (another program's) is claimed as a row without a key.
+    static let keyedClaimFunction = """
+        CREATE FUNCTION keysat_claim_keyed(p_seq bigint, p_id text, p_attempts integer, p_token uuid,
+                                           p_endpoint text, p_cap integer, p_mine integer, p_lease_ms bigint,
+                                           p_run text, p_rate double precision, p_burst double precision,
+                                           p_hold boolean)
+        RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+            v_key text;
+            v_sequence bigint;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(\(claimLockClass), hashtext(p_endpoint));
+            SELECT keysat_webhooks_ordering_key, keysat_webhooks_sequence INTO v_key, v_sequence
+            FROM webhook_deliveries WHERE seq = p_seq AND id = p_id;
+            IF NOT FOUND THEN
+                RETURN 'taken';
+            END IF;
+            IF v_key IS NOT NULL AND v_sequence IS NOT NULL THEN
+                IF EXISTS (
+                    SELECT 1 FROM webhook_deliveries
+                    WHERE endpoint_id = p_endpoint AND keysat_webhooks_ordering_key = v_key
+                      AND delivered_at IS NULL AND keysat_webhooks_sequence < v_sequence
+                      AND (p_hold OR next_attempt_at IS NOT NULL)
+                ) OR EXISTS (
+                    SELECT 1 FROM webhook_deliveries
+                    WHERE endpoint_id = p_endpoint AND keysat_webhooks_ordering_key = v_key
+                      AND delivered_at IS NULL AND seq <> p_seq AND lease_expires_at > clock_timestamp()
+                ) THEN
+                    RETURN 'key';
+                END IF;
+            END IF;
+            RETURN (keysat_claim(ARRAY[p_seq], ARRAY[p_id], ARRAY[p_attempts], ARRAY[p_token], p_endpoint, p_cap,
+                                 p_mine, false, p_lease_ms, p_run, p_rate, p_burst))[1];
+        END
+        $$;
+        """
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.
     /// It locked the endpoint's row (FOR UPDATE, in a subtransaction for the 200 ms wait) and
@@ -575,5 +644,6 @@ extension PostgresSchema {
         "webhook_endpoints", "webhook_deliveries", "webhook_delivery_attempts", "keysat_webhooks_idempotency",
         "keysat_webhooks_state", "keysat_webhooks_event_types", "keysat_webhooks_endpoint_health",
         "keysat_webhooks_attempt_minutes", "keysat_webhooks_in_flight", "keysat_webhooks_schema",
+        "keysat_webhooks_key_sequences",
     ]
 }

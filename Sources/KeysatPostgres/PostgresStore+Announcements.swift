@@ -28,7 +28,7 @@ extension PostgresStore {
     /// Writes one `eventType` event with `data` to the active endpoints subscribed to it but
     /// `excluding`, the endpoint it is about.
     func writeOperationalEvent(_ eventType: String, data: [UInt8], excluding: String) throws {
-        let (now, endpoints, ordered) = try subscribers(of: eventType)
+        let (now, endpoints, ordered, _) = try subscribers(of: eventType)
         let to = endpoints.filter { $0 != excluding }
         guard let now, !to.isEmpty else { return }
         try holdOrdered(ordered.filter { $0 != excluding })
@@ -55,7 +55,7 @@ extension PostgresStore {
                 WHERE id = ANY($1::text[]) AND delivered_at IS NULL AND next_attempt_at IS NULL
                 ORDER BY seq
                 """, [PostgresArray.literal(deliveries)])
-            let (now, endpoints, ordered) = try subscribers(of: OperationalEvent.deliveryDead)
+            let (now, endpoints, ordered, _) = try subscribers(of: OperationalEvent.deliveryDead)
             guard let now, !endpoints.isEmpty else { return }
             try holdOrdered(ordered)
             var generator = SystemRandomNumberGenerator()

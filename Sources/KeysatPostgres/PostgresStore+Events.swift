@@ -24,7 +24,7 @@ extension PostgresStore: EventQueue {
     /// - Throws: `KeysatError` `data` (65) when the key was used for another event type or
     ///   other data (`WebhookStore.idempotencyKeyReused`).
     public func enqueue(
-        eventType: String, data: [UInt8], idempotencyKey: String?,
+        eventType: String, data: [UInt8], idempotencyKey: String?, orderingKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         let fingerprint = idempotencyKey.map { _ in
@@ -39,7 +39,7 @@ extension PostgresStore: EventQueue {
                     return previous
                 }
             }
-            let (now, endpoints, ordered) = try subscribers(of: eventType)
+            let (now, endpoints, ordered, orderBy) = try subscribers(of: eventType)
             try holdOrdered(ordered)
             let written = endpoints.map {
                 EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
@@ -59,7 +59,8 @@ extension PostgresStore: EventQueue {
             }
             if let now, !written.isEmpty {
                 let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
-                try insertDeliveries(written, eventType: eventType, payload: payload)
+                let keys = written.map { orderingKey ?? OrderingKey.derive(from: data, stored: orderBy[$0.endpointID]) }
+                try insertDeliveries(written, eventType: eventType, payload: payload, keys: keys)
             }
             return EnqueueResult(eventType: eventType, deliveries: written, replayed: false)
         }
@@ -78,7 +79,7 @@ extension PostgresStore: EventQueue {
             if let endpointID, try !endpoint(id: endpointID).active {
                 throw WebhookStore.testOfDisabledEndpoint(endpointID)
             }
-            var (now, endpoints, ordered) = try subscribers(of: eventType)
+            var (now, endpoints, ordered, _) = try subscribers(of: eventType)
             if let endpointID {
                 now = Timestamp(rfc3339: try value("SELECT keysat_rfc3339(now())") ?? "")
                 ordered = try endpoint(id: endpointID).ordered ? [endpointID] : []
@@ -111,10 +112,13 @@ extension PostgresStore: EventQueue {
     /// (`created_at`, `id`), and which of them are ordered; no moment when there is no active
     /// endpoint. With them, those a run disabled for failing, as on SQLite
     /// (`WebhookStore.receivesWhileDisabled`).
-    func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
+    /// With each one's `order_by` where it has one (`OrderingKey.derive`).
+    func subscribers(of eventType: String) throws -> (
+        now: Timestamp?, ids: [String], ordered: [String], orderBy: [String: String]
+    ) {
         let found = try rows(
             """
-            SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints AS e
+            SELECT keysat_rfc3339(now()), id, event_types, ordered, order_by FROM webhook_endpoints AS e
             WHERE active = 1 OR EXISTS (SELECT 1 FROM keysat_webhooks_endpoint_health AS h
                                         WHERE h.endpoint_id = e.id AND h.disabled_failing_since IS NOT NULL)
             ORDER BY created_at, id
@@ -123,7 +127,11 @@ extension PostgresStore: EventQueue {
         let subscribed = found.filter { row in
             EventSubscription.matches(JSONStrings.topLevel(row[2] ?? "") ?? [], eventType)
         }
-        return (now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] })
+        var orderBy: [String: String] = [:]
+        for row in subscribed { if let id = row[1], let path = row[4] { orderBy[id] = path } }
+        return (
+            now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] }, orderBy
+        )
     }
 
     /// Holds the rows of the ordered endpoints this enqueue writes for (`FOR SHARE`) until it
@@ -144,23 +152,50 @@ extension PostgresStore: EventQueue {
             [PostgresArray.literal(endpoints)])
     }
 
-    func insertDeliveries(_ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8])
-        throws
-    {
+    /// `keys`, one per delivery (or none: no keys), are their ordering keys; each keyed one
+    /// gets the next sequence number of its (endpoint, key) first (`nextSequences`).
+    func insertDeliveries(
+        _ written: [EnqueueResult.Delivery], eventType: String, payload: [UInt8], keys: [String?] = []
+    ) throws {
+        let sequences = try nextSequences(written, keys: keys)
         // One statement for every endpoint, the payload sent once; `seq` follows the endpoints'
         // order, as SQLite's rowids do.
         try run(
             """
             INSERT INTO webhook_deliveries
-                (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at)
-            SELECT d.id, d.endpoint_id, $3, $4, 0, now(), now()
-            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d(id, endpoint_id, n)
+                (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, created_at,
+                 keysat_webhooks_ordering_key, keysat_webhooks_sequence)
+            SELECT d.id, d.endpoint_id, $3, $4, 0, now(), now(), d.key, d.sequence
+            FROM unnest($1::text[], $2::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS d(id, endpoint_id, key, sequence, n)
             ORDER BY d.n
             """,
             [
                 PostgresArray.literal(written.map(\.id)), PostgresArray.literal(written.map(\.endpointID)),
                 eventType, String(decoding: payload, as: UTF8.self),
+                PostgresArray.literal(written.indices.map { $0 < keys.count ? keys[$0] : nil }),
+                PostgresArray.literal(sequences.map { $0.map(String.init) }),
             ])
+    }
+
+    /// The next sequence number of each keyed delivery's (endpoint, key), from the counter row
+    /// (`keysat_webhooks_key_sequences`): the upsert's row lock, held until this enqueue
+    /// commits, makes another host's enqueue of the same key wait and then take the number
+    /// after, so numbers follow commits and a run can never see a newer one of a key before an
+    /// older one is visible. Rows are taken in endpoint order, so that two enqueues never wait
+    /// on each other in a circle.
+    private func nextSequences(_ written: [EnqueueResult.Delivery], keys: [String?]) throws -> [Int64?] {
+        var sequences = [Int64?](repeating: nil, count: written.count)
+        let keyed = written.indices.filter { $0 < keys.count && keys[$0] != nil }
+        for index in keyed.sorted(by: { written[$0].endpointID < written[$1].endpointID }) {
+            let last = try value(
+                """
+                INSERT INTO keysat_webhooks_key_sequences AS k (endpoint_id, ordering_key, last) VALUES ($1, $2, 1)
+                ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last = k.last + 1
+                RETURNING last
+                """, [written[index].endpointID, keys[index]])
+            sequences[index] = last.flatMap { Int64($0) }
+        }
+        return sequences
     }
 }
 

@@ -14,7 +14,8 @@ extension PostgresStore: DeliveryStore {
                e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key,
                e.signing_key,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1), e.rate_limit
+               coalesce(e.keysat_signature, 1), e.rate_limit,
+               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -34,7 +35,11 @@ extension PostgresStore: DeliveryStore {
         delivery.isDue = row[13] == "t"
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
-            clientCert: row[17], clientKey: row[18], rateLimit: row[22])
+            clientCert: row[17], clientKey: row[18], rateLimit: row[22], orderOnDead: row[25])
+        if let key = row[23], let sequence = row[24].flatMap({ Int64($0) }) {
+            delivery.orderingKey = key
+            delivery.sequence = sequence
+        }
         delivery.signingKey = row[19]
         delivery.previousSigningKey = row[20]
         delivery.keysatSignature = row[21] != "0"
@@ -83,6 +88,21 @@ extension PostgresStore: DeliveryStore {
         ).first.map(Self.dueDelivery)
     }
 
+    public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? {
+        try rows(
+            Self.dueColumns + "\n" + """
+                WHERE d.endpoint_id = $1 AND d.keysat_webhooks_ordering_key = $2
+                  AND d.keysat_webhooks_sequence IS NOT NULL AND \(DeliveryRecord.State.pending.condition("d"))
+                  AND (NOT $3::boolean OR NOT EXISTS (
+                      SELECT 1 FROM webhook_deliveries AS o
+                      WHERE o.endpoint_id = d.endpoint_id
+                        AND o.keysat_webhooks_ordering_key = d.keysat_webhooks_ordering_key
+                        AND o.delivered_at IS NULL AND o.keysat_webhooks_sequence < d.keysat_webhooks_sequence))
+                ORDER BY d.keysat_webhooks_sequence LIMIT 1
+                """, [endpointID, key, hold ? "true" : "false"]
+        ).first.map(Self.dueDelivery)
+    }
+
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? {
         try rows("SELECT payload_json FROM webhook_deliveries WHERE seq = $1 AND id = $2", [
             String(delivery.rowID), delivery.id,
@@ -96,6 +116,9 @@ extension PostgresStore: DeliveryStore {
         -> [Claim]
     {
         guard let first = deliveries.first else { return [] }
+        if first.orderingKey != nil && !first.ordered && deliveries.count == 1 {
+            return [try claimKeyed(first, perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds)]
+        }
         var generator = SystemRandomNumberGenerator()
         let tokens = deliveries.map { _ in Identifiers.uuid4(using: &generator) }
         let answer = try value(
@@ -120,6 +143,35 @@ extension PostgresStore: DeliveryStore {
                 return .rateLimited(nextTokenInSeconds: (Double(answer.dropFirst(5)) ?? 0) / 1000)
             default: return .taken
             }
+        }
+    }
+
+    /// A delivery with an ordering key, claimed by `keysat_claim_keyed` (only its key's head,
+    /// only while no run has one of the key in flight); 'key' (held) is `.taken`: another run
+    /// serves the key, or this row is not its head.
+    private func claimKeyed(_ row: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
+        -> Claim
+    {
+        var generator = SystemRandomNumberGenerator()
+        let token = Identifiers.uuid4(using: &generator)
+        let answer = try value(
+            "SELECT keysat_claim_keyed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            [
+                String(row.rowID), row.id, String(row.attemptCount), token, row.endpointID,
+                String(max(perEndpoint, 1)), String(inFlight), String(Int64(leaseSeconds * 1000)), runID,
+                row.settings.rateLimit.map { String($0.perSecond) }, row.settings.rateLimit.map { String($0.burst) },
+                row.settings.holdOnDead ? "true" : "false",
+            ])
+        hasClaimed = true
+        switch answer ?? "taken" {
+        case "claimed":
+            var claimed = row
+            claimed.claimToken = token
+            return .claimed(claimed)
+        case "busy": return .endpointBusy
+        case let answer where answer.hasPrefix("rate:"):
+            return .rateLimited(nextTokenInSeconds: (Double(answer.dropFirst(5)) ?? 0) / 1000)
+        default: return .taken
         }
     }
 

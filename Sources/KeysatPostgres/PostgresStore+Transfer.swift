@@ -61,6 +61,7 @@ final class PostgresQueueReader: QueueReader {
         case .eventTypes: try readEventTypes(table, limit: limit, body)
         case .endpointHealth: try readEndpointHealth(table, limit: limit, body)
         case .attemptMinutes: try readAttemptMinutes(table, limit: limit, body)
+        case .keySequences: try readKeySequences(table, limit: limit, body)
         }
     }
 
@@ -74,7 +75,7 @@ final class PostgresQueueReader: QueueReader {
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -94,6 +95,8 @@ final class PostgresQueueReader: QueueReader {
             endpoint.previousSigningKey = c.optionalText(20)
             endpoint.keysatSignature = try c.optionalInteger(21)
             endpoint.rateLimit = c.optionalText(22)
+            endpoint.orderBy = c.optionalText(23)
+            endpoint.orderOnDead = c.optionalText(24)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -108,17 +111,19 @@ final class PostgresQueueReader: QueueReader {
             """
             SELECT seq, id, endpoint_id, event_type, payload_json, attempt_count, keysat_rfc3339(next_attempt_at),
                    last_status_code, last_error, keysat_rfc3339(delivered_at), keysat_rfc3339(created_at),
-                   keysat_webhooks_history
+                   keysat_webhooks_history, keysat_webhooks_ordering_key, keysat_webhooks_sequence
             FROM webhook_deliveries ORDER BY seq
             """, table, naming: "seq"
         ) { c in
-            let delivery = CopiedDelivery(
+            var delivery = CopiedDelivery(
                 id: try c.text(1), endpointID: try c.text(2), eventType: try c.text(3),
                 payload: try c.text(4),
                 attemptCount: try c.integer(5), nextAttemptAt: try c.optionalTime(6),
                 lastStatusCode: try c.optionalInteger(7), lastError: c.optionalText(8),
                 deliveredAt: try c.optionalTime(9), createdAt: try c.time(10),
                 history: try c.optionalRowNumber(11))
+            delivery.orderingKey = c.optionalText(12)
+            delivery.sequence = try c.optionalRowNumber(13)
             try batcher.add(
                 delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
                 body)
@@ -221,6 +226,23 @@ final class PostgresQueueReader: QueueReader {
                 minute: try c.time(1), endpointID: try c.text(2), attempts: try c.integer(3),
                 successes: try c.integer(4))
             try batcher.add(minute, size: 100, body)
+        }
+        try batcher.finish(body)
+    }
+
+    private func readKeySequences(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.keySequences)
+        try each(
+            """
+            SELECT endpoint_id || ' ' || ordering_key, endpoint_id, ordering_key, last
+            FROM keysat_webhooks_key_sequences ORDER BY endpoint_id, ordering_key
+            """, table, naming: "key"
+        ) { c in
+            guard let last = try c.optionalRowNumber(3) else { throw c.defect(3, "its last is NULL") }
+            let sequence = CopiedKeySequence(endpointID: try c.text(1), orderingKey: try c.text(2), last: last)
+            try batcher.add(sequence, size: 64 + sequence.orderingKey.utf8.count, body)
         }
         try batcher.finish(body)
     }
@@ -373,6 +395,14 @@ final class PostgresQueueWriter: QueueWriter {
         case .eventTypes(let rows): try writeEventTypes(rows)
         case .endpointHealth(let rows): try writeEndpointHealth(rows)
         case .attemptMinutes(let rows): try writeAttemptMinutes(rows)
+        case .keySequences(let rows):
+            try insert(
+                .keySequences,
+                [
+                    ("endpoint_id", "text", rows.map(\.endpointID)), ("ordering_key", "text", rows.map(\.orderingKey)),
+                    ("last", "bigint", numbers(rows.map(\.last))),
+                ], returning: "endpoint_id || ' ' || ordering_key",
+                keys: rows.map { "\($0.endpointID) \($0.orderingKey)" }, what: "the numbers of")
         }
     }
 
@@ -400,6 +430,7 @@ final class PostgresQueueWriter: QueueWriter {
                 ("previous_signing_key", "text", rows.map(\.previousSigningKey)),
                 ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
                 ("rate_limit", "text", rows.map(\.rateLimit)),
+                ("order_by", "text", rows.map(\.orderBy)), ("order_on_dead", "text", rows.map(\.orderOnDead)),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 
@@ -418,6 +449,8 @@ final class PostgresQueueWriter: QueueWriter {
                 ("delivered_at", "timestamptz", times(rows.map(\.deliveredAt))),
                 ("created_at", "timestamptz", times(rows.map(\.createdAt))),
                 ("keysat_webhooks_history", "bigint", numbers(rows.map(\.history))),
+                ("keysat_webhooks_ordering_key", "text", rows.map(\.orderingKey)),
+                ("keysat_webhooks_sequence", "bigint", numbers(rows.map(\.sequence))),
             ], returning: "id", keys: rows.map(\.id), what: "delivery")
     }
 

@@ -24,6 +24,10 @@ public struct DueDelivery: Sendable {
     public var previousSigningKey: String?
     /// Whether the request carries `X-Keysat-Signature`.
     public var keysatSignature = true
+    /// Its ordering key and its number in it (`X-Keysat-Sequence`), both set or neither
+    /// (issue 23): deliveries of one endpoint and key go one at a time, by number.
+    public var orderingKey: String?
+    public var sequence: Int64?
     /// The endpoint's settings as the row was read (its retry schedule decides a failure's
     /// next time), and what was wrong with them if another program wrote them.
     public var settings: EndpointSettings {
@@ -199,6 +203,11 @@ public protocol DeliveryStore: AnyObject {
     /// delivered before `license.issued`).
     func oldestPending(endpointID: String) throws -> DueDelivery?
 
+    /// The head of an ordering key (issue 23): the pending delivery of `endpointID` and `key`
+    /// with the lowest sequence number, due or not; `nil` when it has none, or with `hold`
+    /// when an older one of the key is dead (the key waits for an operator).
+    func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery?
+
     /// The payload of a delivery read without it (`payloadDeferred`); `nil` when the row is gone.
     func payload(of delivery: DueDelivery) throws -> [UInt8]?
 
@@ -273,6 +282,10 @@ public protocol DeliveryStore: AnyObject {
 }
 
 extension DeliveryStore {
+    /// A store that writes no ordering keys (a test's) has no heads: a wrapping store passes
+    /// the call on (`BackgroundRecorder`), else the keyed rows it serves would wait.
+    public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? { nil }
+
     /// One delivery's claim (`claim(_:perEndpoint:inFlight:leaseSeconds:)` of one).
     public func claim(_ delivery: DueDelivery, perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
         -> Claim
@@ -328,7 +341,8 @@ extension WebhookStore: DeliveryStore {
                coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
                e.custom_headers, e.client_cert, e.client_key,
                e.signing_key, CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1), e.rate_limit
+               coalesce(e.keysat_signature, 1), e.rate_limit,
+               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -345,7 +359,12 @@ extension WebhookStore: DeliveryStore {
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
-            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21))
+            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21),
+            orderOnDead: row.text(24))
+        if let key = row.text(22), let sequence = row.integer(23) {
+            delivery.orderingKey = key
+            delivery.sequence = Int64(sequence)
+        }
         delivery.signingKey = row.text(18)
         delivery.previousSigningKey = row.text(19)
         delivery.keysatSignature = row.integer(20) != 0
@@ -406,6 +425,23 @@ extension WebhookStore: DeliveryStore {
                 ORDER BY d.rowid LIMIT 1
                 """
         ).first([.text(clock.now().rfc3339), .text(endpointID)]) { Self.dueDelivery($0) }
+    }
+
+    public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? {
+        try database.prepare(
+            Self.dueColumns + "\n" + """
+                WHERE d.endpoint_id = ?2 AND d.keysat_webhooks_ordering_key = ?3
+                  AND d.keysat_webhooks_sequence IS NOT NULL AND \(DeliveryRecord.State.pending.condition("d"))
+                  AND (?4 = 0 OR NOT EXISTS (
+                      SELECT 1 FROM webhook_deliveries AS o
+                      WHERE o.endpoint_id = d.endpoint_id
+                        AND o.keysat_webhooks_ordering_key = d.keysat_webhooks_ordering_key
+                        AND o.delivered_at IS NULL AND o.keysat_webhooks_sequence < d.keysat_webhooks_sequence))
+                ORDER BY d.keysat_webhooks_sequence LIMIT 1
+                """
+        ).first([.text(clock.now().rfc3339), .text(endpointID), .text(key), .integer(hold ? 1 : 0)]) {
+            Self.dueDelivery($0)
+        }
     }
 
     public func payload(of delivery: DueDelivery) throws -> [UInt8]? {

@@ -324,6 +324,32 @@ enum Migrations {
             );
             """
         ),
+        (
+            19,
+            // Ordering keys (issue 23). On endpoints: order_by, the field of the event's data
+            // whose value is a delivery's key, and order_on_dead ('hold'; NULL: move on). On
+            // deliveries (Keysat's table, so prefixed as keysat_webhooks_history is): the key
+            // and its sequence number per (endpoint, key), fixed at enqueue; NULL in Keysat's
+            // rows and in rows without a key, which never enter the new index. The numbers come
+            // from keysat_webhooks_key_sequences, the last one given per (endpoint, key): not
+            // max()+1 over the deliveries, which a purge would send back to numbers already
+            // given. The index finds a key's head (its oldest unfinished delivery) in one seek.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN order_by TEXT;
+            ALTER TABLE webhook_endpoints ADD COLUMN order_on_dead TEXT;
+            ALTER TABLE webhook_deliveries ADD COLUMN keysat_webhooks_ordering_key TEXT;
+            ALTER TABLE webhook_deliveries ADD COLUMN keysat_webhooks_sequence INTEGER;
+            CREATE TABLE IF NOT EXISTS keysat_webhooks_key_sequences (
+                endpoint_id TEXT NOT NULL,
+                ordering_key TEXT NOT NULL,
+                last INTEGER NOT NULL,
+                PRIMARY KEY (endpoint_id, ordering_key)
+            );
+            CREATE INDEX IF NOT EXISTS idx_keysat_webhooks_deliveries_key
+                ON webhook_deliveries (endpoint_id, keysat_webhooks_ordering_key, keysat_webhooks_sequence)
+                WHERE keysat_webhooks_ordering_key IS NOT NULL AND delivered_at IS NULL;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

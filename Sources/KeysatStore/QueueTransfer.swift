@@ -16,6 +16,9 @@ public enum QueueTable: String, CaseIterable, Sendable {
     case eventTypes = "keysat_webhooks_event_types"
     case endpointHealth = "keysat_webhooks_endpoint_health"
     case attemptMinutes = "keysat_webhooks_attempt_minutes"
+    /// The last sequence number given per endpoint and ordering key (issue 23): copied, so that
+    /// the target numbers a key's next delivery after the ones it holds.
+    case keySequences = "keysat_webhooks_key_sequences"
 
     /// The table's name in both backends.
     public var name: String { rawValue }
@@ -53,6 +56,9 @@ public struct CopiedEndpoint: Sendable, Equatable {
     /// The rate limit (issue 22), as stored. Its token bucket is not copied: a run-to-run note,
     /// and at most one burst for the target's first run.
     public var rateLimit: String?
+    /// Ordering keys (issue 23), as stored: `--order-by` and `--order-on-dead`.
+    public var orderBy: String?
+    public var orderOnDead: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,
@@ -92,6 +98,9 @@ public struct CopiedDelivery: Sendable, Equatable {
     public var createdAt: Timestamp
     /// The id of its first attempt, where SQLite finds its history (schema step 12).
     public var history: Int64?
+    /// Its ordering key and number in it (issue 23).
+    public var orderingKey: String?
+    public var sequence: Int64?
 
     public init(
         id: String, endpointID: String, eventType: String, payload: String, attemptCount: Int,
@@ -213,6 +222,19 @@ public struct CopiedAttemptMinute: Sendable, Equatable {
     }
 }
 
+/// The last sequence number given to an endpoint's ordering key (issue 23).
+public struct CopiedKeySequence: Sendable, Equatable {
+    public var endpointID: String
+    public var orderingKey: String
+    public var last: Int64
+
+    public init(endpointID: String, orderingKey: String, last: Int64) {
+        self.endpointID = endpointID
+        self.orderingKey = orderingKey
+        self.last = last
+    }
+}
+
 /// A batch of rows of one table, as a backend reads and writes them.
 public enum CopyBatch: Sendable {
     case endpoints([CopiedEndpoint])
@@ -222,6 +244,7 @@ public enum CopyBatch: Sendable {
     case eventTypes([CopiedEventType])
     case endpointHealth([CopiedEndpointHealth])
     case attemptMinutes([CopiedAttemptMinute])
+    case keySequences([CopiedKeySequence])
 
     public var table: QueueTable {
         switch self {
@@ -232,6 +255,7 @@ public enum CopyBatch: Sendable {
         case .eventTypes: .eventTypes
         case .endpointHealth: .endpointHealth
         case .attemptMinutes: .attemptMinutes
+        case .keySequences: .keySequences
         }
     }
 
@@ -244,6 +268,7 @@ public enum CopyBatch: Sendable {
         case .eventTypes(let rows): rows.count
         case .endpointHealth(let rows): rows.count
         case .attemptMinutes(let rows): rows.count
+        case .keySequences(let rows): rows.count
         }
     }
 }

@@ -45,8 +45,10 @@ public protocol BackendSetUp: AnyObject {
 
 /// Events in: enqueueing, and the event types known.
 public protocol EventQueue: AnyObject {
+    /// Writes the event's deliveries; `orderingKey` (`--ordering-key`) is their ordering key,
+    /// else an endpoint's `--order-by` derives one (`OrderingKey`), numbered per endpoint and key.
     func enqueue(
-        eventType: String, data: [UInt8], idempotencyKey: String?,
+        eventType: String, data: [UInt8], idempotencyKey: String?, orderingKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult
     /// Enqueues a sample of `eventType`, marked `"test":true`, to its subscribers or to
@@ -97,6 +99,8 @@ public protocol DeliveryInspection: AnyObject {
     func delivery(id: String) throws -> DeliveryRecord
     func attempts(deliveryID: String) throws -> [AttemptRecord]
     func retry(ids: [String], force: Bool) throws -> Int
+    /// Deletes dead deliveries (`deliveries drop`); refuses any other.
+    func dropDead(ids: [String]) throws -> Int
     func replayable(_ filter: DeliveryFilter) throws -> [String]
     func replay(_ filter: DeliveryFilter) throws -> Int
     /// How many of the finished deliveries `filter` selects have an erased payload: what
@@ -123,6 +127,8 @@ public protocol QueueMaintenance: AnyObject {
     func erase(_ match: PayloadErasure.Match, dryRun: Bool) throws -> (erased: Int, pending: Int)
     func queueCounts() throws -> WebhookStore.QueueCounts
     func endpointStats() throws -> [WebhookStore.EndpointStats]
+    /// Held ordering keys per endpoint id (issue 23).
+    func keyBacklog() throws -> [String: KeyBacklog]
     func metricsFailures() throws -> WebhookStore.MetricsFailures
     func recordMetricsFailure(at now: Timestamp) throws
 }
@@ -207,5 +213,16 @@ extension WebhookStore: WebhookBackend {
         // checkpoints, so a power loss could take a commit back). Runs keep NORMAL: a lost
         // outcome is only a re-send.
         try database.execute("PRAGMA synchronous=FULL")
+    }
+}
+
+extension EventQueue {
+    /// An enqueue without an explicit ordering key (endpoints' `--order-by` still derive theirs).
+    public func enqueue(
+        eventType: String, data: [UInt8], idempotencyKey: String?,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> EnqueueResult {
+        try enqueue(
+            eventType: eventType, data: data, idempotencyKey: idempotencyKey, orderingKey: nil, using: &generator)
     }
 }

@@ -24,7 +24,8 @@ extension WebhookStore {
         endpoint.ordered = row.integer(10) == 1
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13),
-            clientCert: row.text(14), clientKey: row.text(15), rateLimit: row.text(18))
+            clientCert: row.text(14), clientKey: row.text(15), rateLimit: row.text(18), orderBy: row.text(19),
+            orderOnDead: row.text(20))
         endpoint.signingKey = row.text(16)
         endpoint.keysatSignature = row.integer(17) != 0
         return endpoint
@@ -33,7 +34,7 @@ extension WebhookStore {
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
     private static let endpointMoreColumns = """
         disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key,
-        signing_key, coalesce(keysat_signature, 1), rate_limit
+        signing_key, coalesce(keysat_signature, 1), rate_limit, order_by, order_on_dead
         """
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
@@ -71,6 +72,11 @@ extension WebhookStore {
             ] + Self.settingsValues(settings) + [
                 .optional(signing.signingKey), signing.keysatSignature ? .null : .integer(0),
             ])
+            if settings.orderBy != nil || settings.holdOnDead {
+                try database.prepare("UPDATE webhook_endpoints SET order_by = ?, order_on_dead = ? WHERE id = ?").run([
+                    .optional(settings.orderBy?.description), .optional(settings.storedOrderOnDead), .text(endpoint.id),
+                ])
+            }
         }
         return endpoint
     }
@@ -198,6 +204,18 @@ extension WebhookStore {
                 endpoint.settings.rateLimitUnreadable = false
                 try database.prepare("UPDATE webhook_endpoints SET rate_limit = ? WHERE id = ?").run([
                     .optional(rateLimit?.stored), .text(id),
+                ])
+            }
+            if let orderBy = settings.orderBy {
+                endpoint.settings.orderBy = orderBy
+                try database.prepare("UPDATE webhook_endpoints SET order_by = ? WHERE id = ?").run([
+                    .optional(orderBy?.description), .text(id),
+                ])
+            }
+            if let hold = settings.holdOnDead {
+                endpoint.settings.holdOnDead = hold
+                try database.prepare("UPDATE webhook_endpoints SET order_on_dead = ? WHERE id = ?").run([
+                    hold ? .text("hold") : .null, .text(id),
                 ])
             }
             if !settings.isEmpty {

@@ -51,6 +51,7 @@ final class SQLiteQueueReader: QueueReader {
         case .eventTypes: try readEventTypes(table, limit: limit, body)
         case .endpointHealth: try readEndpointHealth(table, limit: limit, body)
         case .attemptMinutes: try readAttemptMinutes(table, limit: limit, body)
+        case .keySequences: try readKeySequences(table, limit: limit, body)
         }
     }
 
@@ -63,7 +64,7 @@ final class SQLiteQueueReader: QueueReader {
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
                    previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -85,6 +86,8 @@ final class SQLiteQueueReader: QueueReader {
             endpoint.previousSigningKey = try c.optionalText(20, "previous_signing_key")
             endpoint.keysatSignature = try c.optionalInteger(21, "keysat_signature")
             endpoint.rateLimit = try c.optionalText(22, "rate_limit")
+            endpoint.orderBy = try c.optionalText(23, "order_by")
+            endpoint.orderOnDead = try c.optionalText(24, "order_on_dead")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -98,7 +101,8 @@ final class SQLiteQueueReader: QueueReader {
         try each(
             """
             SELECT rowid, id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at, last_status_code,
-                   last_error, delivered_at, created_at, keysat_webhooks_history
+                   last_error, delivered_at, created_at, keysat_webhooks_history,
+                   keysat_webhooks_ordering_key, keysat_webhooks_sequence
             FROM webhook_deliveries ORDER BY rowid
             """, table
         ) { c in
@@ -110,7 +114,7 @@ final class SQLiteQueueReader: QueueReader {
             {
                 throw c.defect("next_attempt_at", defect.reason)
             }
-            let delivery = CopiedDelivery(
+            var delivery = CopiedDelivery(
                 id: try c.deliveryID(1, "id"), endpointID: try c.key(2, "endpoint_id"),
                 eventType: try c.text(3, "event_type"), payload: try c.text(4, "payload_json"),
                 attemptCount: try c.integer(
@@ -121,6 +125,8 @@ final class SQLiteQueueReader: QueueReader {
                 deliveredAt: try c.optionalTime(9, "delivered_at"),
                 createdAt: try c.time(10, "created_at"),
                 history: try c.optionalRowNumber(11, "keysat_webhooks_history"))
+            delivery.orderingKey = try c.optionalText(12, "keysat_webhooks_ordering_key")
+            delivery.sequence = try c.optionalRowNumber(13, "keysat_webhooks_sequence")
             try batcher.add(
                 delivery, size: 200 + delivery.payload.utf8.count + (delivery.lastError?.utf8.count ?? 0),
                 body)
@@ -230,6 +236,21 @@ final class SQLiteQueueReader: QueueReader {
         try batcher.finish(body)
     }
 
+    private func readKeySequences(
+        _ table: QueueTable, limit: CopyBatchLimit, _ body: (CopyBatch) throws -> Void
+    ) throws {
+        var batcher = CopyBatcher(limit, CopyBatch.keySequences)
+        try each(
+            "SELECT rowid, endpoint_id, ordering_key, last FROM keysat_webhooks_key_sequences ORDER BY rowid", table
+        ) { c in
+            guard let last = try c.optionalRowNumber(3, "last") else { throw c.defect("last", "its last is NULL") }
+            let sequence = CopiedKeySequence(
+                endpointID: try c.key(1, "endpoint_id"), orderingKey: try c.key(2, "ordering_key"), last: last)
+            try batcher.add(sequence, size: 64 + sequence.orderingKey.utf8.count, body)
+        }
+        try batcher.finish(body)
+    }
+
     /// Steps through `sql`'s rows one at a time (never all in memory), each named for messages
     /// by its rowid (column 0), or by the key in column `key` of a WITHOUT ROWID table.
     private func each(
@@ -287,13 +308,14 @@ final class SQLiteQueueWriter: QueueWriter {
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
                 "retry_schedule", "retry_jitter", "custom_headers",
                 "client_cert", "client_key",
-                "signing_key", "previous_signing_key", "keysat_signature", "rate_limit",
+                "signing_key", "previous_signing_key", "keysat_signature", "rate_limit", "order_by", "order_on_dead",
             ]
         case .deliveries:
             columns = [
                 "id", "endpoint_id", "event_type", "payload_json", "attempt_count", "next_attempt_at",
                 "last_status_code",
                 "last_error", "delivered_at", "created_at", "keysat_webhooks_history",
+                "keysat_webhooks_ordering_key", "keysat_webhooks_sequence",
             ]
         case .attempts:
             columns = [
@@ -310,6 +332,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 "probed_at", "streak_reset_at",
             ]
         case .attemptMinutes: columns = ["minute", "endpoint_id", "attempts", "successes"]
+        case .keySequences: columns = ["endpoint_id", "ordering_key", "last"]
         }
         let statement = try database.prepare(
             "INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES ("
@@ -337,6 +360,12 @@ final class SQLiteQueueWriter: QueueWriter {
         case .eventTypes(let rows): try writeEventTypes(rows)
         case .endpointHealth(let rows): try writeEndpointHealth(rows)
         case .attemptMinutes(let rows): try writeAttemptMinutes(rows)
+        case .keySequences(let rows):
+            for k in rows {
+                try insert(
+                    .keySequences, key: "the numbers of key \(k.orderingKey) of endpoint \(k.endpointID)",
+                    [.text(k.endpointID), .text(k.orderingKey), .integer(k.last)])
+            }
         }
     }
 
@@ -352,7 +381,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
                     .optional(e.customHeaders), .optional(e.clientCert), .optional(e.clientKey),
                     .optional(e.signingKey), .optional(e.previousSigningKey), integer(e.keysatSignature),
-                    .optional(e.rateLimit),
+                    .optional(e.rateLimit), .optional(e.orderBy), .optional(e.orderOnDead),
                 ])
         }
     }
@@ -367,6 +396,7 @@ final class SQLiteQueueWriter: QueueWriter {
                         .bytes(Array(d.payload.utf8)),
                         integer(d.attemptCount), time(d.nextAttemptAt), integer(d.lastStatusCode),
                         .optional(d.lastError), time(d.deliveredAt), time(d.createdAt), number(d.history),
+                        .optional(d.orderingKey), number(d.sequence),
                     ])
             } catch let error as KeysatError where error.cause == .sqlite(787) {
                 // SQLITE_CONSTRAINT_FOREIGNKEY: Keysat's table refers deliveries to their

@@ -111,10 +111,13 @@ extension WebhookStore {
     ///   - idempotencyKey: when given and seen before with the same event type and data,
     ///     nothing is written and the deliveries it produced then are returned.
     ///   - generator: the source of delivery ids.
+    ///   - orderingKey: the deliveries' ordering key (`keysat-enqueue --ordering-key`, already
+    ///     checked by `OrderingKey.validate`), which wins over the one an endpoint's
+    ///     `--order-by` derives.
     /// - Throws: `KeysatError` `data` (65) when the key was used for another event type or
     ///   other data, naming that event type: answering with its ids would drop this event.
     public func enqueue(
-        eventType: String, data: [UInt8], idempotencyKey: String?,
+        eventType: String, data: [UInt8], idempotencyKey: String?, orderingKey: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> EnqueueResult {
         try database.writeTransaction {
@@ -130,7 +133,8 @@ extension WebhookStore {
                 }
             }
             let written = try writeEvent(
-                eventType: eventType, data: data, at: now, excluding: nil, using: &generator)
+                eventType: eventType, data: data, at: now, excluding: nil, orderingKey: orderingKey,
+                derivesKeys: true, using: &generator)
             if let key = idempotencyKey {
                 let list = JSONText.array(
                     written.map {
@@ -183,35 +187,50 @@ extension WebhookStore {
     /// dead-letters it by Keysat's rule, and its recovery re-queues it, so that no event of
     /// the outage is lost.
     func writeEvent(
-        eventType: String, data: [UInt8], at now: Timestamp, excluding: String?,
-        using generator: inout some RandomNumberGenerator
+        eventType: String, data: [UInt8], at now: Timestamp, excluding: String?, orderingKey: String? = nil,
+        derivesKeys: Bool = false, using generator: inout some RandomNumberGenerator
     ) throws -> [EnqueueResult.Delivery] {
         let endpoints = try database.prepare(
             """
-            SELECT id FROM webhook_endpoints
+            SELECT id, order_by FROM webhook_endpoints
             WHERE (\(Self.isActive("")) OR \(Self.receivesWhileDisabled)) AND id IS NOT ?2 AND \(Self.subscribes)
             ORDER BY created_at, id
             """
-        ).rows([.text(eventType), .optional(excluding)]) { $0.string(0) }
+        ).rows([.text(eventType), .optional(excluding)]) { ($0.string(0), $0.text(1)) }
         guard !endpoints.isEmpty else { return [] }
         let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
         let insert = try database.prepare(
             """
             INSERT INTO webhook_deliveries
                 (id, endpoint_id, event_type, payload_json, attempt_count,
-                 next_attempt_at, created_at)
-            VALUES (?, ?, ?, ?, 0, ?, ?)
+                 next_attempt_at, created_at, keysat_webhooks_ordering_key, keysat_webhooks_sequence)
+            VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)
             """)
         var written: [EnqueueResult.Delivery] = []
-        for endpointID in endpoints {
+        for (endpointID, orderBy) in endpoints {
             let id = Identifiers.uuid4(using: &generator)
+            let key = orderingKey ?? (derivesKeys ? OrderingKey.derive(from: data, stored: orderBy) : nil)
+            let sequence = try key.map { try nextSequence(endpointID: endpointID, key: $0) }
             try insert.run([
                 .text(id), .text(endpointID), .text(eventType), .bytes(payload),
-                .text(now.rfc3339), .text(now.rfc3339),
+                .text(now.rfc3339), .text(now.rfc3339), .optional(key), sequence.map { .integer($0) } ?? .null,
             ])
             written.append(.init(id: id, endpointID: endpointID))
         }
         return written
+    }
+
+    /// The next sequence number of `key` on `endpointID` (1 for its first delivery), from the
+    /// last one given (`keysat_webhooks_key_sequences`), in the caller's write transaction:
+    /// SQLite's one writer makes two enqueues take turns, and the counter outlives purges.
+    func nextSequence(endpointID: String, key: String) throws -> Int64 {
+        try database.prepare(
+            """
+            INSERT INTO keysat_webhooks_key_sequences (endpoint_id, ordering_key, last) VALUES (?1, ?2, 1)
+            ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last = last + 1
+            RETURNING last
+            """
+        ).first([.text(endpointID), .text(key)]) { Int64($0.integer(0) ?? 0) } ?? 0
     }
 
     /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event

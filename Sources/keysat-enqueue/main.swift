@@ -37,6 +37,10 @@ let usage = """
       --kick-file <path>       The kick file (default: the database path plus .kick). SQLite
                                only.
       --max-payload-bytes <n>  Refuse DATA larger than this many bytes (default 1048576).
+      --ordering-key <key>     Order the deliveries within this key (e.g. a license id): per
+                               endpoint, one at a time, oldest first, numbered 1, 2, 3 … in
+                               X-Keysat-Sequence. Wins over a key an endpoint derives from
+                               the data (its order-by setting).
       --strict                 Refuse (65) an event type that is not Keysat's, not declared with
                                'keysat-webhooks event-types add' and subscribed to by no endpoint
                                by name or pattern; without it, such an event is queued with a
@@ -61,6 +65,7 @@ func fail(_ error: KeysatError) -> Never {
 
 let parser = OptionParser([
     .init("--data-file", value: true, completion: .file), .init("--idempotency-key", value: true),
+    .init("--ordering-key", value: true),
     .init("--max-payload-bytes", value: true), .init("--db", value: true, completion: .file),
     .init("--busy-timeout", value: true),
     .init("--json"), .init("--version"), .init("-h", "--help"),
@@ -123,6 +128,7 @@ func parse(_ arguments: [String]) throws -> EnqueueRequest {
         request.kick = mode
     }
     request.idempotencyKey = options["--idempotency-key"]
+    request.orderingKey = options["--ordering-key"]
     if let limit = try parsed.integer(
         "--max-payload-bytes", in: 1...Int.max, what: "a positive number of bytes")
     {

@@ -9,7 +9,7 @@ extension KeysatWebhooks {
     struct Deliveries: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Inspect and re-queue deliveries.",
-            subcommands: [List.self, Show.self, Retry.self, Erase.self])
+            subcommands: [List.self, Show.self, Retry.self, Erase.self, Drop.self])
 
         @OptionGroup(visibility: .hidden) var database: DatabaseOptions
     }

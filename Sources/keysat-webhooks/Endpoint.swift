@@ -67,6 +67,8 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("client_cert", JSONText.string(endpoint.settings.clientCertificate?.certificate)),
         ("client_key", JSONText.string(endpoint.settings.clientCertificate?.key)),
         ("rate", JSONText.string(endpoint.settings.rateLimit?.description)),
+        ("order_by", JSONText.string(endpoint.settings.orderBy?.description)),
+        ("order_on_dead", JSONText.string(endpoint.settings.holdOnDead ? "hold" : "move-on")),
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
         ("signature", JSONText.string(endpoint.signingKey == nil ? "hmac" : "ed25519")),
@@ -355,6 +357,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var rateLimit: RateOptions
 
+        @OptionGroup var ordering: OrderingOptions
+
         @OptionGroup var signing: SignatureOptions
 
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
@@ -373,6 +377,7 @@ extension KeysatWebhooks.EndpointCommand {
             change.setHeaders = try header.read()
             change.clientCertificate = try certificate.read().map { .some($0) }
             change.rateLimit = try rateLimit.read().map { .some($0) }
+            try ordering.change(into: &change)
             let settings = try change.applied(to: EndpointSettings())
             for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
@@ -479,6 +484,9 @@ extension KeysatWebhooks.EndpointCommand {
                     endpoint.settings.clientCertificate.map { "\($0.certificate) (key \($0.key))" } ?? "-",
                 ],
                 ["rate:", rateLine(endpoint.settings)],
+                ["order by:", orderByLine(endpoint.settings)],
+                ["order on dead:", orderOnDeadLine(endpoint.settings)],
+                ["keys held:", heldKeysLine(try store.keyBacklog()[endpoint.id])],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -561,6 +569,11 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Send as fast as the concurrency caps allow again (no rate limit).")
         var noRate = false
 
+        @OptionGroup var ordering: OrderingOptions
+
+        @Flag(help: "Derive no ordering key from the event's data any more.")
+        var noOrderBy = false
+
         @Option(
             name: .customLong("remove-header"),
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
@@ -581,10 +594,10 @@ extension KeysatWebhooks.EndpointCommand {
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
                 && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert && signing.isEmpty
-                && rateLimit.rate == nil && !noRate
+                && rateLimit.rate == nil && !noRate && ordering.isEmpty && !noOrderBy
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --signature or --[no-]keysat-signature")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --order-by, --no-order-by, --order-on-dead, --signature or --[no-]keysat-signature")
             }
         }
 
@@ -610,6 +623,11 @@ extension KeysatWebhooks.EndpointCommand {
             } else if let limit = try rateLimit.read() {
                 settings.rateLimit = .some(limit)
             }
+            if noOrderBy && ordering.orderBy != nil {
+                throw KeysatError(.usage, "--no-order-by and --order-by contradict each other: give one")
+            }
+            try ordering.change(into: &settings)
+            if noOrderBy { settings.orderBy = .some(nil) }
             // Read before anything is written: a malformed key file changes nothing.
             let keyFromFile = try signing.signingKeyFile.map { try signingKey(file: $0) }
             if let host { warnAboutNetworkPolicy(host: host) }

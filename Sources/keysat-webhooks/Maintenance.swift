@@ -116,6 +116,7 @@ extension KeysatWebhooks {
             let store = try database.open(readOnly: true)
             let queue = try store.queueCounts()
             let endpoints = try store.endpointStats()
+            let keys = try store.keyBacklog()
             if json {
                 let list = endpoints.map { stats in
                     JSONText.object([
@@ -132,6 +133,8 @@ extension KeysatWebhooks {
                         ("retries_span_seconds", String(stats.endpoint.settings.retrySchedule.spanSeconds)),
                         ("retries_end_long_before_disable", givesUpLongBeforeDisable(stats.endpoint.settings) ? "true" : "false"),
                         ("disabled_reason", JSONText.string(stats.endpoint.disabledReason)),
+                        ("keys_held", String(keys[stats.endpoint.id]?.heldKeys ?? 0)),
+                        ("oldest_waiting", JSONText.string(keys[stats.endpoint.id]?.oldestWaiting)),
                     ])
                 }
                 try Output.standard(
@@ -171,6 +174,7 @@ extension KeysatWebhooks {
                 ])
             }
             text = Display.fit(text + "\n" + Table.render(rows), wide: wide)
+            text += Display.fit(heldKeysNote(endpoints.map(\.endpoint.id), keys, now: now, wide: wide), wide: wide)
             // A failing endpoint whose retries end long before auto-disable is losing deliveries
             // to the dead letters while it still looks enabled: said, only then.
             for stats in endpoints
@@ -186,4 +190,14 @@ extension KeysatWebhooks {
             try Output.standard(text)
         }
     }
+}
+
+/// The lines of `stats` about endpoints with held ordering keys (issue 23): how many keys wait
+/// behind a failing (or, with `--order-on-dead hold`, dead) delivery, and since when.
+func heldKeysNote(_ endpoints: [String], _ keys: [String: KeyBacklog], now: Timestamp, wide: Bool) -> String {
+    endpoints.compactMap { id -> String? in
+        guard let backlog = keys[id], backlog.heldKeys > 0 else { return nil }
+        let one = backlog.heldKeys == 1
+        return "note: endpoint \(TerminalText.escape(Display.id(id, wide: wide))): \(backlog.heldKeys) ordering key\(one ? "" : "s") held back behind a failing or dead delivery, the oldest waiting since \(Display.moment(backlog.oldestWaiting, now: now, wide: wide))\n"
+    }.joined()
 }

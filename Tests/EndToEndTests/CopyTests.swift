@@ -132,6 +132,13 @@ final class CopyTests: XCTestCase {
                       '2026-01-04T00:00:01.000001+00:00', '2026-01-04T00:00:03.000003+00:00', NULL);
             INSERT INTO keysat_webhooks_attempt_minutes (minute, endpoint_id, attempts, successes)
               VALUES ('2026-01-04T00:00', '\(p)ep_b', 2, 0), ('2026-01-01T00:00', '\(p)ep_a', 2, 1);
+            UPDATE webhook_endpoints SET order_by = 'license.id', order_on_dead = 'hold' WHERE id = '\(p)ep_b';
+            UPDATE webhook_deliveries SET keysat_webhooks_ordering_key = 'L-ü 1', keysat_webhooks_sequence = 7
+              WHERE id = '\(p)d_3';
+            UPDATE webhook_deliveries SET keysat_webhooks_ordering_key = 'L-ü 1', keysat_webhooks_sequence = 9
+              WHERE id = '\(p)d_1';
+            INSERT INTO keysat_webhooks_key_sequences (endpoint_id, ordering_key, last)
+              VALUES ('\(p)ep_b', 'L-ü 1', 9), ('\(p)ep_a', 'other', 4503599627370496);
             """)
         return path
     }
@@ -147,6 +154,7 @@ final class CopyTests: XCTestCase {
             ("keysat_webhooks_idempotency", "rowid"), ("keysat_webhooks_event_types", "name"),
             ("keysat_webhooks_endpoint_health", "endpoint_id"),
             ("keysat_webhooks_attempt_minutes", "minute, endpoint_id"),
+            ("keysat_webhooks_key_sequences", "endpoint_id, ordering_key"),
             ("keysat_webhooks_totals", "endpoint_id"),
         ]
         var text = ""

@@ -11,6 +11,8 @@ final class Receiver {
         var receivedAt: Double
         var openConnections: Int
         var activeRequests: Int
+        /// Requests of its path and event data `key` in flight as it arrived, itself included.
+        var activeSameKey: Int
         var deliveryID: String { headers["x-keysat-delivery"] ?? "" }
     }
 
@@ -65,6 +67,12 @@ final class Receiver {
         try JSONSerialization.data(withJSONObject: secrets).write(to: URL(fileURLWithPath: file))
     }
 
+    /// Makes requests whose event data's `key` is one of `keys` (or "KEY/SEQUENCE") answer 500.
+    func failKeys(_ keys: [String]) throws {
+        try JSONSerialization.data(withJSONObject: keys).write(
+            to: URL(fileURLWithPath: directory + "/failing_keys.json"))
+    }
+
     /// Every request received so far, in arrival order.
     func requests() throws -> [Request] {
         guard let text = try? String(contentsOfFile: directory + "/requests.jsonl", encoding: .utf8) else {
@@ -79,7 +87,8 @@ final class Receiver {
                 signatureOK: object["signature_ok"] as? Bool,
                 receivedAt: object["received_at"] as? Double ?? 0,
                 openConnections: object["open_connections"] as? Int ?? 0,
-                activeRequests: object["active_requests"] as? Int ?? 0)
+                activeRequests: object["active_requests"] as? Int ?? 0,
+                activeSameKey: object["active_same_key"] as? Int ?? 0)
         }
     }
 }

@@ -19,7 +19,7 @@ final class FakeStore: DeliveryStore {
     @discardableResult
     func add(
         _ endpoint: String, id: String? = nil, due: Int64 = 0, attempts: Int = 0, ordered: Bool = false,
-        active: Bool = true
+        active: Bool = true, key: String? = nil
     ) -> DueDelivery {
         nextRowID += 1
         var row = DueDelivery(
@@ -28,6 +28,10 @@ final class FakeStore: DeliveryStore {
             nextAttemptAt: FakeStore.t0.adding(seconds: due).rfc3339, url: "http://\(endpoint).test/",
             secret: "secret-\(endpoint)", endpointActive: active)
         row.ordered = ordered
+        if let key {
+            row.orderingKey = key
+            row.sequence = Int64(rows.filter { $0.endpointID == endpoint && $0.orderingKey == key }.count + 1)
+        }
         row.rowID = nextRowID
         row.createdAt = Timestamp(microseconds: FakeStore.t0.microseconds + nextRowID).rfc3339
         rows.append(row)
@@ -96,6 +100,11 @@ final class FakeStore: DeliveryStore {
 
     func oldestPending(endpointID: String) throws -> DueDelivery? {
         rows.filter { $0.endpointID == endpointID }.min { $0.rowID < $1.rowID }
+    }
+
+    /// The pending row of the key with the lowest number (finished rows are gone from `rows`).
+    func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? {
+        rows.filter { $0.endpointID == endpointID && $0.orderingKey == key }.min { ($0.sequence ?? 0) < ($1.sequence ?? 0) }
     }
 
     func payload(of delivery: DueDelivery) throws -> [UInt8]? {

@@ -120,6 +120,12 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE keysat_webhooks_endpoint_health DROP COLUMN streak_reset_at;
             ALTER TABLE webhook_endpoints DROP COLUMN rate_limit;
             DROP TABLE keysat_webhooks_rate_buckets;
+            DROP INDEX idx_keysat_webhooks_deliveries_key;
+            ALTER TABLE webhook_deliveries DROP COLUMN keysat_webhooks_ordering_key;
+            ALTER TABLE webhook_deliveries DROP COLUMN keysat_webhooks_sequence;
+            ALTER TABLE webhook_endpoints DROP COLUMN order_by;
+            ALTER TABLE webhook_endpoints DROP COLUMN order_on_dead;
+            DROP TABLE keysat_webhooks_key_sequences;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
@@ -129,7 +135,7 @@ final class DeliveryStoreTests: XCTestCase {
                 WHERE id = '\(due[1].id)';
             """)
         let reopened = try WebhookStore(path: path, create: false, clock: clock)
-        XCTAssertEqual(try reopened.schemaVersion(), 17)
+        XCTAssertEqual(try reopened.schemaVersion(), 19)
         let indexes = try reopened.database.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
         ).rows { $0.string(0) }

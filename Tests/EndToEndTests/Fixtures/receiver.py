@@ -18,6 +18,11 @@ Paths choose the answer:
   /reset              close the connection with a TCP reset instead of answering
   /huge/NNN           answer NNN with a body of 2 GiB (streamed until the client stops reading)
   /retryafter/V/NNN   answer NNN with "Retry-After: V" (underscores stand for spaces)
+
+Ordering keys (issue 23): a request whose event data has a "key" member is counted in flight
+per path and key ("active_same_key" in its line: more than 1 means two of one key overlapped);
+DIR/failing_keys.json, a list of "KEY" or "KEY/SEQUENCE" (X-Keysat-Sequence), makes the
+requests it names answer 500 whatever the path says.
 """
 import base64, hashlib, hmac, json, os, socket, ssl, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +30,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DIR = sys.argv[1]
 LOCK = threading.Lock()
 STATE = {"open": 0, "max_open": 0, "active": 0}
+ACTIVE_BY_KEY = {}
+
+
+def data_key(body):
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    return data.get("key") if isinstance(data, dict) else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -59,6 +73,18 @@ class Handler(BaseHTTPRequestHandler):
     def handle_post(self, active):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        key = data_key(body)
+        group = (self.path, key)
+        with LOCK:
+            ACTIVE_BY_KEY[group] = ACTIVE_BY_KEY.get(group, 0) + 1
+            active_same_key = ACTIVE_BY_KEY[group]
+        try:
+            self.handle_keyed(body, key, active, active_same_key)
+        finally:
+            with LOCK:
+                ACTIVE_BY_KEY[group] -= 1
+
+    def handle_keyed(self, body, key, active, active_same_key):
         try:
             with open(os.path.join(DIR, "secrets.json")) as f:
                 secrets = json.load(f)
@@ -77,11 +103,27 @@ class Handler(BaseHTTPRequestHandler):
             "received_at": time.time(),
             "open_connections": STATE["open"],
             "active_requests": active,
+            "active_same_key": active_same_key,
         }
         with LOCK:
             with open(os.path.join(DIR, "requests.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
+        if key is not None and self.key_fails(key):
+            if self.path.startswith("/slow/"):
+                time.sleep(int(self.path.split("/")[2]) / 1000)
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.answer()
+
+    def key_fails(self, key):
+        try:
+            with open(os.path.join(DIR, "failing_keys.json")) as f:
+                failing = json.load(f)
+        except FileNotFoundError:
+            return False
+        return str(key) in failing or "%s/%s" % (key, self.headers.get("X-Keysat-Sequence")) in failing
 
     def answer(self):
         parts = self.path.strip("/").split("/")
