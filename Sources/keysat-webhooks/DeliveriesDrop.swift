@@ -1,4 +1,4 @@
-import ArgumentParser
+import KeysatCommandTree
 import KeysatCore
 
 extension KeysatWebhooks.Deliveries {
@@ -16,7 +16,7 @@ extension KeysatWebhooks.Deliveries {
                 """)
 
         @Argument(help: "Delivery ids (or unique prefixes).")
-        var ids: [String]
+        var ids: [String] = []
 
         @Flag(help: "Print {\"dropped\": N} as a JSON object.")
         var json = false
@@ -24,6 +24,7 @@ extension KeysatWebhooks.Deliveries {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
+            guard !ids.isEmpty else { throw KeysatError(.usage, "give the ids of the dead deliveries to drop") }
             let store = try database.open()
             let ids = try ids.map { try store.fullID(of: .delivery, $0) }
             let count = try store.dropDead(ids: ids)

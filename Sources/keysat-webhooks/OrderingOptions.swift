@@ -1,4 +1,4 @@
-import ArgumentParser
+import KeysatCommandTree
 import KeysatCore
 import KeysatStore
 
