@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make dist: the installable package, built from this tree: dist/keysat-webhooks_VERSION_ARCH.deb
 # and dist/keysat-webhooks_VERSION_ARCH.tar.gz with the same files (the tarball unpacks at /).
-# The binaries carry the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
+# One program under three names (issue 24): /usr/bin/keysat-webhooks, and keysat-enqueue and
+# keysat-deliver as relative symbolic links to it (make install-files makes them).
+# The program carries the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
 # only libsqlite3-0, libcurl4 and libssl3 (libcurl and libcrypto are loaded with dlopen, so no
 # ELF dependency names them: the Depends line does). libpq5, loaded with dlopen only for a
 # PostgreSQL database, is recommended (packaging/control).
@@ -11,6 +13,7 @@ umask 022
 swift=${SWIFT:-swift}
 $swift build $(scripts/release-flags) >&2
 bin=$($swift build $(scripts/release-flags) --show-bin-path)
+scripts/link-programs "$bin"
 version=$("$bin/keysat-webhooks" --version)
 arch=$(dpkg --print-architecture)
 name="keysat-webhooks_${version}_${arch}"

@@ -7,7 +7,6 @@ import KeysatReceiver
 import KeysatStore
 
 /// The operator's command: database set-up, endpoints, deliveries.
-@main
 struct KeysatWebhooks: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keysat-webhooks",
