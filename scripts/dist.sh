@@ -60,6 +60,15 @@ tar --owner=0 --group=0 --numeric-owner --sort=name -C "$stage" -czf "$out/$name
 
 install -d "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+# Issue 24: the whole package installs at most 12 MiB (Installed-Size, KiB, as dpkg counts it).
+# The stage is left in place to look at.
+limit=12288
+if [ "$size" -gt "$limit" ]; then
+    echo "dist: error: the package would install $size KiB, over the limit of $limit KiB (12 MiB, issue 24);" \
+        "see what grew with: du -ak $stage | sort -n | tail" >&2
+    rm -f "$out/$name.tar.gz"
+    exit 1
+fi
 # libstdc++ is linked statically when the build found its archive (scripts/release-flags): the
 # package then does not ask for the shared library. Decided from what the binaries need.
 static_libstdcxx=
