@@ -9,7 +9,9 @@ UNITDIR = $(DESTDIR)$(PREFIX)/lib/systemd/system
 SWIFT ?= swift
 # How installed binaries are built, said once in scripts/release-flags (the scripts use it too).
 RELEASE_FLAGS = $(shell scripts/release-flags)
+# One program, three names (issue 24): keysat-webhooks, and the others as links to it.
 PROGRAMS = keysat-enqueue keysat-deliver keysat-webhooks
+LINKED = keysat-enqueue keysat-deliver
 
 # What each step needs is said once, in scripts/setup.sh: it installs what is missing (as root),
 # or names the `sudo apt-get install` command and exits 69.
@@ -28,11 +30,14 @@ setup-build:
 setup-test:
 	@$(SETUP) test
 
+# After each build, the build folder gets the program's other names (scripts/link-programs).
 build: setup-build
 	$(SWIFT) build
+	scripts/link-programs "$$($(SWIFT) build --show-bin-path)"
 
 release: setup-build
 	$(SWIFT) build $(RELEASE_FLAGS)
+	scripts/link-programs "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"
 
 # The test command CI runs: unit tests and end-to-end tests against the built binaries, all on
 # SQLite; then the suites that run on both backends (the end-to-end tests and the store
@@ -41,6 +46,7 @@ release: setup-build
 BOTH_BACKENDS = EndToEndTests|KeysatStoreTests.StoreProtocolTests
 test: setup-test lint-man
 	$(SWIFT) build --build-tests
+	scripts/link-programs "$$($(SWIFT) build --show-bin-path)"
 	$(VENV_PATH) KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" $(SWIFT) test --skip-build --disable-swift-testing
 	$(VENV_PATH) KEYSAT_TEST_BACKEND=postgresql KEYSAT_BIN_DIR="$$($(SWIFT) build --show-bin-path)" \
 		$(SWIFT) test --skip-build --disable-swift-testing --filter '$(BOTH_BACKENDS)'
@@ -66,15 +72,18 @@ install-files:
 	@[ -n "$(BIN_SOURCE)" ] || { echo "install-files: BIN_SOURCE= the folder of the built binaries" >&2; exit 64; }
 	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(UNITDIR) $(DOCDIR) \
 		$(DATADIR)/bash-completion/completions $(DATADIR)/zsh/site-functions $(DATADIR)/fish/vendor_completions.d
-	for p in $(PROGRAMS); do install -m 0755 -s "$(BIN_SOURCE)/$$p" $(BINDIR)/$$p; done
+	# One file; its other names are relative symbolic links beside it (ls -l shows what they are).
+	install -m 0755 -s "$(BIN_SOURCE)/keysat-webhooks" $(BINDIR)/keysat-webhooks
+	for p in $(LINKED); do ln -sfn keysat-webhooks $(BINDIR)/$$p; done
 	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/keysat-webhooks
 	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script zsh > $(DATADIR)/zsh/site-functions/_keysat-webhooks
 	"$(BIN_SOURCE)/keysat-webhooks" --generate-completion-script fish > $(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
 	chmod 0644 $(DATADIR)/bash-completion/completions/keysat-webhooks $(DATADIR)/zsh/site-functions/_keysat-webhooks \
 		$(DATADIR)/fish/vendor_completions.d/keysat-webhooks.fish
-	# The hand-parsed programs print completions made from the table they parse with.
-	for p in keysat-enqueue keysat-deliver; do \
-		"$(BIN_SOURCE)/$$p" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/$$p; \
+	# The hand-parsed programs print completions made from the table they parse with (run by the
+	# links just installed: the names the user runs).
+	for p in $(LINKED); do \
+		"$(BINDIR)/$$p" --generate-completion-script bash > $(DATADIR)/bash-completion/completions/$$p; \
 		chmod 0644 $(DATADIR)/bash-completion/completions/$$p; done
 	install -m 0644 man/*.1 $(MANDIR)/man1/
 	install -m 0644 man/*.7 $(MANDIR)/man7/

@@ -10,10 +10,10 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "keysat-webhooks",
     platforms: [.macOS(.v13)],
+    // One program under three names (issue 24): keysat-enqueue and keysat-deliver are symbolic
+    // links to keysat-webhooks, made by scripts/link-programs after a build and by the package.
     products: [
-        .executable(name: "keysat-enqueue", targets: ["keysat-enqueue"]),
-        .executable(name: "keysat-deliver", targets: ["keysat-deliver"]),
-        .executable(name: "keysat-webhooks", targets: ["keysat-webhooks"]),
+        .executable(name: "keysat-webhooks", targets: ["keysat-webhooks"])
     ],
     targets: [
         // MARK: - System libraries and C shims, one per library
@@ -53,38 +53,32 @@ let package = Package(
             name: "KeysatBackends", dependencies: ["KeysatCore", "KeysatStore", "KeysatPostgres"],
             swiftSettings: strict),
         // What the commands share: option parsing (one parser for the three programs: no
-        // swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command,
-        // starting a run on a kick. keysat-enqueue depends on this, the store and the core only.
+        // swift-argument-parser, no Foundation), tables, input files, keysat-enqueue's command
+        // (`EnqueueCommand`, its whole program), starting a run on a kick. keysat-enqueue's path
+        // uses this, the store and the core only.
         .target(
             name: "KeysatCommandLine", dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends"], swiftSettings: strict),
         // keysat-webhooks' commands: a tree of commands whose options are declared as properties,
-        // parsed with OptionParser; their help and bash, zsh and fish completions. Its own target
-        // so that keysat-enqueue and keysat-deliver do not carry it (a module is linked whole).
+        // parsed with OptionParser; their help and bash, zsh and fish completions. Its own target:
+        // keysat-enqueue's and keysat-deliver's paths never touch it.
         .target(name: "KeysatCommandTree", dependencies: ["KeysatCore", "KeysatCommandLine"], swiftSettings: strict),
         // The delivery engine: the run, the outcome policy, HTTP over curl multi, signing, the
-        // network policy, the lock, metrics.
+        // network policy, the lock, metrics; and keysat-deliver's command line (`DeliverCommand`),
+        // hand-parsed: its idle run is budgeted (see docs/BENCHMARKS.md).
         .target(
             name: "KeysatDelivery",
             dependencies: [
-                "KeysatCore", "KeysatStore", "KeysatBackends", "CCurl", "CCurlShim", "CCryptoShim", "CSystemShim",
+                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "CCurl", "CCurlShim",
+                "CCryptoShim", "CSystemShim",
             ],
             swiftSettings: strict),
         // The receiver tools of keysat-webhooks: the test receiver, received webhooks, forwarding.
         .target(
             name: "KeysatReceiver", dependencies: ["KeysatCore", "KeysatDelivery"], swiftSettings: strict),
 
-        // MARK: - Executables (thin mains)
-        .executableTarget(
-            name: "keysat-enqueue",
-            dependencies: ["KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine"],
-            swiftSettings: strict),
-        // Hand-parsed command line: its idle run is budgeted (see docs/BENCHMARKS.md).
-        .executableTarget(
-            name: "keysat-deliver",
-            dependencies: [
-                "KeysatCore", "KeysatStore", "KeysatBackends", "KeysatCommandLine", "KeysatDelivery",
-            ],
-            swiftSettings: strict),
+        // MARK: - The executable (a thin main)
+        // The one program: main.swift dispatches on the name it was run by (keysat-enqueue:
+        // `EnqueueCommand`, keysat-deliver: `DeliverCommand`, else the operator's command).
         .executableTarget(
             name: "keysat-webhooks",
             dependencies: [

@@ -9,4 +9,5 @@ cd "$(dirname "$0")/.."
 # What the benchmark needs is said, with everything else the project needs, in scripts/setup.sh.
 scripts/setup.sh bench
 bin=$(swift build $(scripts/release-flags) --show-bin-path)
+scripts/link-programs "$bin"
 exec python3 bench/bench.py "$bin" "$@"

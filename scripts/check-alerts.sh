@@ -13,6 +13,8 @@ rules=$PWD/etc/keysat-webhooks.rules.yml
 dashboard=etc/keysat-webhooks.grafana.json
 python=.venv/bin/python3
 bin=${1:-$(swift build --show-bin-path)}
+# The build folder's keysat-enqueue and keysat-deliver are links to the one program (issue 24).
+[ -n "${1:-}" ] || scripts/link-programs "$bin"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -43,6 +43,11 @@ trap cleanup EXIT
 
 dpkg -i "$deb" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
 getent passwd keysat > /dev/null || fail "postinst made no keysat user"
+# One program, three names (issue 24): one file, and the other names links to it.
+for p in keysat-enqueue keysat-deliver; do
+    [ "$(readlink /usr/bin/$p)" = keysat-webhooks ] || fail "/usr/bin/$p is not a link to keysat-webhooks"
+    dpkg -S /usr/bin/$p > /dev/null 2>&1 || fail "/usr/bin/$p belongs to no package"
+done
 # Every library the programs load comes from a package the Depends (or, libpq, Recommends)
 # line names: a host installs only those.
 scripts/check-depends.sh
@@ -76,7 +81,7 @@ if command -v systemctl > /dev/null; then
     [ "$(systemctl is-enabled keysat-deliver.timer 2>&1)" = enabled ] || fail "the timer could not be enabled"
 fi
 dpkg -r keysat-webhooks > /dev/null
-[ ! -e /usr/bin/keysat-deliver ] || fail "dpkg -r left /usr/bin/keysat-deliver"
+[ ! -e /usr/bin/keysat-deliver ] && [ ! -L /usr/bin/keysat-deliver ] || fail "dpkg -r left /usr/bin/keysat-deliver"
 [ -s /var/lib/keysat/keysat.db ] || fail "dpkg -r removed the database"
 if command -v systemctl > /dev/null; then
     # Its unit file is gone, but a running systemd still has it loaded: stopped by prerm, and

@@ -16,6 +16,10 @@ for f in bin/keysat-enqueue bin/keysat-deliver bin/keysat-webhooks share/man/man
          share/fish/vendor_completions.d/keysat-webhooks.fish; do
     [ -s "$stage/usr/local/$f" ] || { echo "check-install: $f was not installed" >&2; exit 1; }
 done
+# One program, three names (issue 24): the other two are links to it, not copies.
+for p in keysat-enqueue keysat-deliver; do
+    [ "$(readlink "$bin/$p")" = keysat-webhooks ] || { echo "check-install: bin/$p is not a link to keysat-webhooks" >&2; exit 1; }
+done
 bash -n "$stage/usr/local/share/bash-completion/completions/keysat-deliver"
 bash -n "$stage/usr/local/share/bash-completion/completions/keysat-enqueue"
 if grep -q swift <<<"$(ldd "$bin"/keysat-*)"; then

@@ -8,6 +8,8 @@ if ! command -v systemd-analyze >/dev/null; then
     exit 0
 fi
 bin=${1:-$(swift build --show-bin-path)}
+# The build folder's keysat-enqueue and keysat-deliver are links to the one program (issue 24).
+[ -n "${1:-}" ] || scripts/link-programs "$bin"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/man/man1" "$work/man/man7" "$work/units"

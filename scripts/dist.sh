@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make dist: the installable package, built from this tree: dist/keysat-webhooks_VERSION_ARCH.deb
 # and dist/keysat-webhooks_VERSION_ARCH.tar.gz with the same files (the tarball unpacks at /).
-# The binaries carry the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
+# One program under three names (issue 24): /usr/bin/keysat-webhooks, and keysat-enqueue and
+# keysat-deliver as relative symbolic links to it (make install-files makes them).
+# The program carries the Swift runtime (--static-swift-stdlib): a target host needs no toolchain,
 # only libsqlite3-0, libcurl4 and libssl3 (libcurl and libcrypto are loaded with dlopen, so no
 # ELF dependency names them: the Depends line does, with Debian 13's names, libcurl4t64 and
 # libssl3t64, as alternatives). libpq5, loaded with dlopen only for a PostgreSQL database, is
@@ -12,6 +14,7 @@ umask 022
 swift=${SWIFT:-swift}
 $swift build $(scripts/release-flags) >&2
 bin=$($swift build $(scripts/release-flags) --show-bin-path)
+scripts/link-programs "$bin"
 version=$("$bin/keysat-webhooks" --version)
 arch=$(dpkg --print-architecture)
 name="keysat-webhooks_${version}_${arch}"
@@ -59,6 +62,15 @@ tar --owner=0 --group=0 --numeric-owner --sort=name -C "$stage" -czf "$out/$name
 
 install -d "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+# Issue 24: the whole package installs at most 12 MiB (Installed-Size, KiB, as dpkg counts it).
+# The stage is left in place to look at.
+limit=12288
+if [ "$size" -gt "$limit" ]; then
+    echo "dist: error: the package would install $size KiB, over the limit of $limit KiB (12 MiB, issue 24);" \
+        "see what grew with: du -ak $stage | sort -n | tail" >&2
+    rm -f "$out/$name.tar.gz"
+    exit 1
+fi
 # libstdc++ is linked statically when the build found its archive (scripts/release-flags): the
 # package then does not ask for the shared library. Decided from what the binaries need.
 static_libstdcxx=

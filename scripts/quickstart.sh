@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=$(swift build $(scripts/release-flags) --show-bin-path)
+scripts/link-programs "$bin"
 dir=$PWD/quickstart
 rm -rf "$dir"
 mkdir -p "$dir"

@@ -14,13 +14,36 @@ struct ProcessResult {
 /// Running the built executables, as a user would.
 enum Binaries {
     /// The folder holding the built binaries: `$KEYSAT_BIN_DIR` (the Makefile sets it), else
-    /// the package's default debug build folder.
+    /// the package's default debug build folder. Its keysat-enqueue and keysat-deliver are made
+    /// links to keysat-webhooks if they are not (`linkNames`), so that a plain `swift test` runs
+    /// what the user runs: the one program by its other names.
     static let directory: URL = {
+        let folder: URL
         if let dir = ProcessInfo.processInfo.environment["KEYSAT_BIN_DIR"], !dir.isEmpty {
-            return URL(fileURLWithPath: dir)
+            folder = URL(fileURLWithPath: dir)
+        } else {
+            folder = packageRoot.appendingPathComponent(".build/debug")
         }
-        return packageRoot.appendingPathComponent(".build/debug")
+        linkNames(in: folder)
+        return folder
     }()
+
+    /// The names the one program is run by besides its own (issue 24), as the package links them.
+    static let linkedNames = ["keysat-enqueue", "keysat-deliver"]
+
+    /// Makes each of `linkedNames` in `folder` a symbolic link to keysat-webhooks, replacing
+    /// anything else there (a program of its own from a build before issue 24), as
+    /// scripts/link-programs does. A folder that cannot be written is left as it is: the tests
+    /// that run the names then fail, saying which file they could not run.
+    static func linkNames(in folder: URL) {
+        let files = FileManager.default
+        for name in linkedNames {
+            let path = folder.appendingPathComponent(name).path
+            if (try? files.destinationOfSymbolicLink(atPath: path)) == "keysat-webhooks" { continue }
+            try? files.removeItem(atPath: path)
+            try? files.createSymbolicLink(atPath: path, withDestinationPath: "keysat-webhooks")
+        }
+    }
 
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -117,10 +117,13 @@ final class KickTests: XCTestCase {
         let db = try TestDatabase(in: scratch)
         try db.addEndpoint(on: receiver, path: "/status/204")
         // keysat-enqueue starts the keysat-deliver beside it: here, one that counts its starts.
+        // The program is copied, and keysat-enqueue linked to it, as the package installs them.
         let bin = scratch.file("bin")
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.copyItem(
-            atPath: Binaries.path("keysat-enqueue"), toPath: bin + "/keysat-enqueue")
+            atPath: Binaries.path("keysat-webhooks"), toPath: bin + "/keysat-webhooks")
+        try FileManager.default.createSymbolicLink(
+            atPath: bin + "/keysat-enqueue", withDestinationPath: "keysat-webhooks")
         _ = try scratch.write(
             "bin/keysat-deliver",
             "#!/bin/sh\necho run >> \"\(scratch.file("runs.log"))\"\nexec \"\(Binaries.path("keysat-deliver"))\" \"$@\"\n",
