@@ -39,7 +39,8 @@ public enum JSONStrings {
     }
 
     /// A cursor over bytes already validated as JSON: it never meets what the grammar forbids.
-    private struct Reader {
+    /// Internal, not private: `JSONValue` reads with it too.
+    struct Reader {
         let bytes: [UInt8]
         var index = 0
 
