@@ -67,6 +67,10 @@ public struct EndpointSettings: Sendable, Equatable {
     /// The stored rate is not one (another program wrote it): not sent to until repaired, since
     /// sending at full speed could be what the limit was set to prevent.
     public var rateLimitUnreadable = false
+    /// The content filter (`EventFilter`, issue 23) as stored; `nil`: every event subscribed
+    /// to. keysat-enqueue judges it; a run holds the endpoint while it is not a filter this
+    /// program reads (`EventFilter.isReadable`, asked once per run, not per row).
+    public var filter: String?
 
     /// Whether a run must hold the endpoint's deliveries rather than send them as stored.
     public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable || rateLimitUnreadable }
@@ -83,9 +87,10 @@ public struct EndpointSettings: Sendable, Equatable {
     /// replaced by the default and said, never guessed at.
     public static func fromStored(
         retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil, clientCert: String? = nil,
-        clientKey: String? = nil, rateLimit: String? = nil
+        clientKey: String? = nil, rateLimit: String? = nil, filter: String? = nil
     ) -> (EndpointSettings, problem: String?) {
         var settings = EndpointSettings()
+        settings.filter = filter
         var problems: [String] = []
         if let schedule = RetrySchedule.fromStored(retrySchedule) {
             settings.retrySchedule = schedule
@@ -134,6 +139,8 @@ public struct EndpointSettings: Sendable, Equatable {
         public var clientCertificate: ClientCertificate??
         /// A new rate limit (`.some(nil)`: none any more).
         public var rateLimit: RateLimit??
+        /// A new content filter, compact text (`.some(nil)`: none any more).
+        public var filter: String??
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -157,6 +164,7 @@ public struct EndpointSettings: Sendable, Equatable {
                 changed.rateLimit = rateLimit
                 changed.rateLimitUnreadable = false
             }
+            if let filter { changed.filter = filter }
             if changesHeaders {
                 // Unreadable stored headers are replaced only by a whole new list.
                 if changed.customHeadersUnreadable { changed.customHeaders = CustomHeaders() }

@@ -193,6 +193,13 @@ enum PostgresSchema {
             \(rateClaimFunction)
             """
         ),
+        (
+            7,
+            // Content filters (issue 23), as SQLite's step 18.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN event_filter text;
+            """
+        ),
     ]
 
     /// The claim of schema 1, kept as it was applied: a step is never edited once released.

@@ -39,7 +39,7 @@ extension PostgresStore: EventQueue {
                     return previous
                 }
             }
-            let (now, endpoints, ordered) = try subscribers(of: eventType)
+            let (now, endpoints, ordered) = try subscribers(of: eventType, data: data)
             try holdOrdered(ordered)
             let written = endpoints.map {
                 EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
@@ -68,7 +68,7 @@ extension PostgresStore: EventQueue {
     }
 
     /// Enqueues a sample of `eventType` marked `"test":true` (`keysat-webhooks trigger`), as
-    /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:)`, or to
+    /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:data:)`, or to
     /// `endpointID` alone (active) whatever it subscribes to; then wakes lingering runs.
     public func enqueueSample(
         eventType: String, data: [UInt8], endpointID: String?,
@@ -78,7 +78,7 @@ extension PostgresStore: EventQueue {
             if let endpointID, try !endpoint(id: endpointID).active {
                 throw WebhookStore.testOfDisabledEndpoint(endpointID)
             }
-            var (now, endpoints, ordered) = try subscribers(of: eventType)
+            var (now, endpoints, ordered) = try subscribers(of: eventType, data: data, test: true)
             if let endpointID {
                 now = Timestamp(rfc3339: try value("SELECT keysat_rfc3339(now())") ?? "")
                 ordered = try endpoint(id: endpointID).ordered ? [endpointID] : []
@@ -110,11 +110,27 @@ extension PostgresStore: EventQueue {
     /// (`EventSubscription.matches`, as SQLite's `WebhookStore.subscribes`), in SQLite's order
     /// (`created_at`, `id`), and which of them are ordered; no moment when there is no active
     /// endpoint. With them, those a run disabled for failing, as on SQLite
-    /// (`WebhookStore.receivesWhileDisabled`).
-    func subscribers(of eventType: String) throws -> (now: Timestamp?, ids: [String], ordered: [String]) {
+    /// (`WebhookStore.receivesWhileDisabled`). Only those whose filters take the event's
+    /// envelope around `data` (`EventFilter.receivers`).
+    func subscribers(of eventType: String, data: [UInt8], test: Bool = false) throws
+        -> (now: Timestamp?, ids: [String], ordered: [String])
+    {
+        let (now, candidates) = try subscriberRows(of: eventType)
+        guard let now else { return (nil, [], []) }
+        let ids = EventFilter.receivers(
+            candidates.map { ($0.id, $0.filter) }, eventType: eventType, timestamp: now, data: data, test: test)
+        let taking = Set(ids)
+        return (now, ids, candidates.filter { $0.ordered && taking.contains($0.id) }.map(\.id))
+    }
+
+    /// The database's present moment and the endpoints that subscribe to `eventType` (the rule
+    /// of `subscribers(of:data:)`), each with whether it is ordered and its stored filter.
+    func subscriberRows(of eventType: String) throws
+        -> (now: Timestamp?, rows: [(id: String, ordered: Bool, filter: String?)])
+    {
         let found = try rows(
             """
-            SELECT keysat_rfc3339(now()), id, event_types, ordered FROM webhook_endpoints AS e
+            SELECT keysat_rfc3339(now()), id, event_types, ordered, event_filter FROM webhook_endpoints AS e
             WHERE active = 1 OR EXISTS (SELECT 1 FROM keysat_webhooks_endpoint_health AS h
                                         WHERE h.endpoint_id = e.id AND h.disabled_failing_since IS NOT NULL)
             ORDER BY created_at, id
@@ -123,7 +139,7 @@ extension PostgresStore: EventQueue {
         let subscribed = found.filter { row in
             EventSubscription.matches(JSONStrings.topLevel(row[2] ?? "") ?? [], eventType)
         }
-        return (now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] })
+        return (now, subscribed.map { (id: $0[1] ?? "", ordered: $0[3] == "1", filter: $0[4]) })
     }
 
     /// Holds the rows of the ordered endpoints this enqueue writes for (`FOR SHARE`) until it

@@ -14,7 +14,7 @@ extension PostgresStore: DeliveryStore {
                e.retry_schedule, e.retry_jitter, e.custom_headers, e.client_cert, e.client_key,
                e.signing_key,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1), e.rate_limit
+               coalesce(e.keysat_signature, 1), e.rate_limit, e.event_filter
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -34,7 +34,7 @@ extension PostgresStore: DeliveryStore {
         delivery.isDue = row[13] == "t"
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
-            clientCert: row[17], clientKey: row[18], rateLimit: row[22])
+            clientCert: row[17], clientKey: row[18], rateLimit: row[22], filter: row[23])
         delivery.signingKey = row[19]
         delivery.previousSigningKey = row[20]
         delivery.keysatSignature = row[21] != "0"

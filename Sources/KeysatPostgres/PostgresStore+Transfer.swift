@@ -74,7 +74,7 @@ final class PostgresQueueReader: QueueReader {
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, event_filter
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -94,6 +94,7 @@ final class PostgresQueueReader: QueueReader {
             endpoint.previousSigningKey = c.optionalText(20)
             endpoint.keysatSignature = try c.optionalInteger(21)
             endpoint.rateLimit = c.optionalText(22)
+            endpoint.eventFilter = c.optionalText(23)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -400,6 +401,7 @@ final class PostgresQueueWriter: QueueWriter {
                 ("previous_signing_key", "text", rows.map(\.previousSigningKey)),
                 ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
                 ("rate_limit", "text", rows.map(\.rateLimit)),
+                ("event_filter", "text", rows.map(\.eventFilter)),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

@@ -328,7 +328,7 @@ extension WebhookStore: DeliveryStore {
                coalesce(e.ordered, 0), d.created_at, d.rowid, e.retry_schedule, e.retry_jitter,
                e.custom_headers, e.client_cert, e.client_key,
                e.signing_key, CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_signing_key END,
-               coalesce(e.keysat_signature, 1), e.rate_limit
+               coalesce(e.keysat_signature, 1), e.rate_limit, e.event_filter
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -345,7 +345,7 @@ extension WebhookStore: DeliveryStore {
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
-            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21))
+            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21), filter: row.text(22))
         delivery.signingKey = row.text(18)
         delivery.previousSigningKey = row.text(19)
         delivery.keysatSignature = row.integer(20) != 0

@@ -324,6 +324,16 @@ enum Migrations {
             );
             """
         ),
+        (
+            18,
+            // Content filters (issue 23): the endpoint's filter as compact JSON text
+            // (`EventFilter`; NULL: every event it subscribes to, Keysat's rows). Read by
+            // keysat-enqueue in the query that finds the subscribers, so that no filter costs
+            // no statement; text another program wrote that is not a filter holds the endpoint.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN event_filter TEXT;
+            """
+        ),
     ]
 
     /// What the totals triggers do: take the old row out of its endpoint's counts, add the new

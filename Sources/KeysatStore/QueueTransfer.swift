@@ -53,6 +53,8 @@ public struct CopiedEndpoint: Sendable, Equatable {
     /// The rate limit (issue 22), as stored. Its token bucket is not copied: a run-to-run note,
     /// and at most one burst for the target's first run.
     public var rateLimit: String?
+    /// The content filter (issue 23), as stored.
+    public var eventFilter: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

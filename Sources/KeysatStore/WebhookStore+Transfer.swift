@@ -63,7 +63,7 @@ final class SQLiteQueueReader: QueueReader {
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
                    previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, event_filter
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -85,6 +85,7 @@ final class SQLiteQueueReader: QueueReader {
             endpoint.previousSigningKey = try c.optionalText(20, "previous_signing_key")
             endpoint.keysatSignature = try c.optionalInteger(21, "keysat_signature")
             endpoint.rateLimit = try c.optionalText(22, "rate_limit")
+            endpoint.eventFilter = try c.optionalText(23, "event_filter")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -287,7 +288,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 "previous_secret", "previous_secret_expires_at", "disabled_reason", "disabled_at", "ordered",
                 "retry_schedule", "retry_jitter", "custom_headers",
                 "client_cert", "client_key",
-                "signing_key", "previous_signing_key", "keysat_signature", "rate_limit",
+                "signing_key", "previous_signing_key", "keysat_signature", "rate_limit", "event_filter",
             ]
         case .deliveries:
             columns = [
@@ -352,7 +353,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
                     .optional(e.customHeaders), .optional(e.clientCert), .optional(e.clientKey),
                     .optional(e.signingKey), .optional(e.previousSigningKey), integer(e.keysatSignature),
-                    .optional(e.rateLimit),
+                    .optional(e.rateLimit), .optional(e.eventFilter),
                 ])
         }
     }

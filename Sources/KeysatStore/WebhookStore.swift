@@ -181,18 +181,20 @@ extension WebhookStore {
     /// keysat-deliver's own (`OperationalEvent`) are written by this one function. An endpoint
     /// a run disabled for failing (`receivesWhileDisabled`) gets its delivery too: the next run
     /// dead-letters it by Keysat's rule, and its recovery re-queues it, so that no event of
-    /// the outage is lost.
+    /// the outage is lost. An endpoint whose filter the envelope does not match gets none
+    /// (`EventFilter.receivers`; the filters come with the ids, in the same query).
     func writeEvent(
         eventType: String, data: [UInt8], at now: Timestamp, excluding: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> [EnqueueResult.Delivery] {
-        let endpoints = try database.prepare(
+        let subscribed = try database.prepare(
             """
-            SELECT id FROM webhook_endpoints
+            SELECT id, event_filter FROM webhook_endpoints
             WHERE (\(Self.isActive("")) OR \(Self.receivesWhileDisabled)) AND id IS NOT ?2 AND \(Self.subscribes)
             ORDER BY created_at, id
             """
-        ).rows([.text(eventType), .optional(excluding)]) { $0.string(0) }
+        ).rows([.text(eventType), .optional(excluding)]) { (id: $0.string(0), filter: $0.text(1)) }
+        let endpoints = EventFilter.receivers(subscribed, eventType: eventType, timestamp: now, data: data)
         guard !endpoints.isEmpty else { return [] }
         let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
         let insert = try database.prepare(

@@ -70,6 +70,7 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("client_cert", JSONText.string(endpoint.settings.clientCertificate?.certificate)),
         ("client_key", JSONText.string(endpoint.settings.clientCertificate?.key)),
         ("rate", JSONText.string(endpoint.settings.rateLimit?.description)),
+    ] + filterJSON(endpoint.settings) + [
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
         ("signature", JSONText.string(endpoint.signingKey == nil ? "hmac" : "ed25519")),
@@ -358,6 +359,8 @@ extension KeysatWebhooks.EndpointCommand {
 
         @OptionGroup var rateLimit: RateOptions
 
+        @OptionGroup var filter: FilterOptions
+
         @OptionGroup var signing: SignatureOptions
 
         @Flag(help: "Add it even if another endpoint has the same URL (each would get every delivery).")
@@ -376,6 +379,7 @@ extension KeysatWebhooks.EndpointCommand {
             change.setHeaders = try header.read()
             change.clientCertificate = try certificate.read().map { .some($0) }
             change.rateLimit = try rateLimit.read().map { .some($0) }
+            change.filter = try filter.read()
             let settings = try change.applied(to: EndpointSettings())
             for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
@@ -430,7 +434,7 @@ extension KeysatWebhooks.EndpointCommand {
                 rows.append([
                     Display.id(endpoint.id, wide: wide),
                     endpoint.active ? "yes" : (endpoint.disabledReason == nil ? "no" : "no (auto)"),
-                    endpoint.eventTypes.joined(separator: ","),
+                    endpoint.eventTypes.joined(separator: ",") + (endpoint.settings.filter == nil ? "" : " [filter]"),
                     endpoint.maskedSecret, endpoint.url, endpoint.description,
                 ])
             }
@@ -482,6 +486,7 @@ extension KeysatWebhooks.EndpointCommand {
                     endpoint.settings.clientCertificate.map { "\($0.certificate) (key \($0.key))" } ?? "-",
                 ],
                 ["rate:", rateLine(endpoint.settings)],
+                ["filter:", filterLine(endpoint.settings)],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -515,7 +520,7 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change an endpoint's URL, event types, description, ordering, retries, headers, client certificate or signatures.",
+            abstract: "Change an endpoint's URL, event types, filter, description, ordering, retries, headers, client certificate or signatures.",
             usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
             discussion: """
                 Options not given keep their value. --event replaces the whole list of event types. \
@@ -564,6 +569,11 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Send as fast as the concurrency caps allow again (no rate limit).")
         var noRate = false
 
+        @OptionGroup var filter: FilterOptions
+
+        @Flag(help: "Send every event it subscribes to again (no filter); later events only.")
+        var noFilter = false
+
         @Option(
             name: .customLong("remove-header"),
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
@@ -584,10 +594,10 @@ extension KeysatWebhooks.EndpointCommand {
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
                 && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert && signing.isEmpty
-                && rateLimit.rate == nil && !noRate
+                && rateLimit.rate == nil && !noRate && filter.filter == nil && !noFilter
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --signature or --[no-]keysat-signature")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --filter, --no-filter, --signature or --[no-]keysat-signature")
             }
         }
 
@@ -612,6 +622,14 @@ extension KeysatWebhooks.EndpointCommand {
                 settings.rateLimit = .some(nil)
             } else if let limit = try rateLimit.read() {
                 settings.rateLimit = .some(limit)
+            }
+            if noFilter {
+                guard filter.filter == nil else {
+                    throw KeysatError(.usage, "--no-filter and --filter contradict each other: give one")
+                }
+                settings.filter = .some(nil)
+            } else {
+                settings.filter = try filter.read()
             }
             // Read before anything is written: a malformed key file changes nothing.
             let keyFromFile = try signing.signingKeyFile.map { try signingKey(file: $0) }

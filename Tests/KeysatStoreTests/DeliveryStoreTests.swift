@@ -120,6 +120,7 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE keysat_webhooks_endpoint_health DROP COLUMN streak_reset_at;
             ALTER TABLE webhook_endpoints DROP COLUMN rate_limit;
             DROP TABLE keysat_webhooks_rate_buckets;
+            ALTER TABLE webhook_endpoints DROP COLUMN event_filter;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),
@@ -129,7 +130,7 @@ final class DeliveryStoreTests: XCTestCase {
                 WHERE id = '\(due[1].id)';
             """)
         let reopened = try WebhookStore(path: path, create: false, clock: clock)
-        XCTAssertEqual(try reopened.schemaVersion(), 17)
+        XCTAssertEqual(try reopened.schemaVersion(), 18)
         let indexes = try reopened.database.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'webhook_delivery_attempts' ORDER BY name"
         ).rows { $0.string(0) }

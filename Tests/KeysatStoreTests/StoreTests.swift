@@ -83,6 +83,6 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(
             try store.enqueue(eventType: "a", data: Array("1".utf8), idempotencyKey: "k", using: &generator)
                 .replayed)
-        XCTAssertEqual(try store.schemaVersion(), 17, "every migration step applied, and no other")
+        XCTAssertEqual(try store.schemaVersion(), 18, "every migration step applied, and no other")
     }
 }
