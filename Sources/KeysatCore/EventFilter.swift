@@ -45,14 +45,18 @@ public struct EventFilter: Sendable {
         case not(Condition)
     }
 
-    enum Comparison: String, Sendable {
-        case greater = "$gt", greaterOrEqual = "$gte", less = "$lt", lessOrEqual = "$lte"
+    enum Comparison: Sendable {
+        case greater, greaterOrEqual, less, lessOrEqual
     }
 
     let clause: Clause
 
-    /// The filter as stored: compact JSON text of the filter as given.
-    public let text: String
+    /// The filter as given, for `text`.
+    private let value: JSONValue
+
+    /// The filter as stored: compact JSON text of the filter as given. Computed when asked:
+    /// keysat-enqueue compiles filters and never needs it.
+    public var text: String { value.text }
 
     /// Compiles a filter.
     /// - Throws: `KeysatError` (data, 65): `filter: at PATH: what is wrong`.
@@ -69,7 +73,7 @@ public struct EventFilter: Sendable {
         }
         let compiler = FilterCompiler()
         clause = try compiler.filter(value, at: "")
-        self.text = value.text
+        self.value = value
     }
 
     /// Whether `envelope` (`envelope(eventType:timestamp:data:test:)`) passes the filter.

@@ -4,10 +4,14 @@ struct FilterCompiler {
     private typealias Clause = EventFilter.Clause
     private typealias Condition = EventFilter.Condition
 
-    /// Operators on a field's value.
-    private static let valueOperators: Set<String> = [
-        "$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$startsWith", "$not",
-    ]
+    /// Whether `name` is an operator on a field's value. A switch, not a `Set`: a set of
+    /// strings costs keysat-enqueue's start the runtime's instantiation of its storage type.
+    private static func isValueOperator(_ name: String) -> Bool {
+        switch name {
+        case "$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$startsWith", "$not": true
+        default: false
+        }
+    }
 
     /// A filter: an object of fields and `$and`/`$or`/`$not`.
     func filter(_ value: JSONValue, at path: String) throws -> EventFilter.Clause {
@@ -28,7 +32,7 @@ struct FilterCompiler {
                 clauses.append(key == "$and" ? .all(parts) : .any(parts))
             case "$not":
                 clauses.append(.not(try filter(member, at: here)))
-            case _ where Self.valueOperators.contains(key):
+            case _ where Self.isValueOperator(key):
                 throw failure(path, "'\(key)' applies to a field's value: write {\"FIELD\": {\"\(key)\": …}}")
             case _ where key.hasPrefix("$"):
                 throw failure(path, "unknown operator '\(key)'")
@@ -68,7 +72,7 @@ struct FilterCompiler {
             return name == "$in" ? .oneOf(values) : .not(.oneOf(values))
         case "$gt", "$gte", "$lt", "$lte":
             switch operand {
-            case .number, .string: return .compare(EventFilter.Comparison(rawValue: name)!, operand)
+            case .number, .string: return .compare(Self.comparison(name), operand)
             default:
                 throw failure(
                     path, "'\(name)' compares numbers with numbers and strings with strings, not \(Self.kind(operand))")
@@ -90,16 +94,44 @@ struct FilterCompiler {
         }
     }
 
+    /// Pairwise, by scalars: a `Set` of keys cost keysat-enqueue's start 0.4 M instructions of
+    /// the runtime's first use of `Hashable` (callgrind), more than all the rest of a filter;
+    /// a filter is at most 8 KiB, so its objects have at most some 1,300 keys.
+    private static func comparison(_ name: String) -> EventFilter.Comparison {
+        switch name {
+        case "$gt": .greater
+        case "$gte": .greaterOrEqual
+        case "$lt": .less
+        default: .lessOrEqual
+        }
+    }
+
     private func checkDuplicates(_ members: [(key: String, value: JSONValue)], at path: String) throws {
-        var seen: Set<[Unicode.Scalar]> = []
-        for member in members where !seen.insert(Array(member.key.unicodeScalars)).inserted {
-            throw failure(path, "duplicate key \(JSONText.string(member.key))")
+        for (index, member) in members.enumerated() {
+            let key = member.key.unicodeScalars
+            if members[..<index].contains(where: { $0.key.unicodeScalars.elementsEqual(key) }) {
+                throw failure(path, "duplicate key \(JSONText.string(member.key))")
+            }
         }
     }
 
     /// Refuses objects and arrays nested deeper than `EventFilter.maximumDepth`, naming the
-    /// first place that is.
-    private func checkDepth(_ value: JSONValue, at path: String, depth: Int = 0) throws {
+    /// first place that is (its path made only then: keysat-enqueue compiles valid filters).
+    private func checkDepth(_ value: JSONValue, at path: String) throws {
+        if Self.depth(value) > EventFilter.maximumDepth { try checkDepth(value, at: path, depth: 0) }
+    }
+
+    /// Levels of objects and arrays, at most one more than `EventFilter.maximumDepth`.
+    private static func depth(_ value: JSONValue, from level: Int = 0) -> Int {
+        guard level <= EventFilter.maximumDepth else { return level }
+        switch value {
+        case .object(let members): return members.map { depth($0.value, from: level + 1) }.max() ?? level + 1
+        case .array(let elements): return elements.map { depth($0, from: level + 1) }.max() ?? level + 1
+        default: return level
+        }
+    }
+
+    private func checkDepth(_ value: JSONValue, at path: String, depth: Int) throws {
         switch value {
         case .object(let members):
             guard depth < EventFilter.maximumDepth else {
@@ -125,7 +157,14 @@ struct FilterCompiler {
     private static func path(_ path: String, _ key: String) -> String {
         let plain =
             !key.isEmpty
-            && key.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "_-$".unicodeScalars.contains($0) }
+            && key.utf8.allSatisfy {
+                switch $0 {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "$"):
+                    true
+                default: false
+                }
+            }
         let name = plain ? key : JSONText.string(key)
         return path.isEmpty ? name : path + "." + name
     }

@@ -100,10 +100,10 @@ public indirect enum JSONValue: Sendable {
         case (.array(let a), .array(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.isSame(as: $1) }
         case (.object(let a), .object(let b)):
-            let keys = Set(a.map { Array($0.key.unicodeScalars) })
-            guard keys == Set(b.map { Array($0.key.unicodeScalars) }) else { return false }
-            return a.allSatisfy { member in
-                guard let theirs = other.member(member.key), let ours = self.member(member.key) else { return false }
+            // Pairwise rather than with sets of keys (see `FilterCompiler.checkDuplicates`).
+            guard b.allSatisfy({ member($0.key) != nil }) else { return false }
+            return a.allSatisfy { mine in
+                guard let theirs = other.member(mine.key), let ours = member(mine.key) else { return false }
                 return ours.isSame(as: theirs)
             }
         default: return false

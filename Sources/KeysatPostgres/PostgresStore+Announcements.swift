@@ -67,9 +67,10 @@ extension PostgresStore {
                     endpointID: about, deliveryID: row[0] ?? "", eventType: eventType,
                     attempts: row[3].flatMap { Int($0) } ?? 0, lastStatus: row[4].flatMap { Int($0) },
                     lastError: row[5])
+                let others = subscribed.filter { $0.id != about }
                 let to = EventFilter.receivers(
-                    subscribed.filter { $0.id != about }.map { ($0.id, $0.filter) },
-                    eventType: OperationalEvent.deliveryDead, timestamp: now, data: data)
+                    others.map(\.id), filters: Self.filters(of: others), eventType: OperationalEvent.deliveryDead,
+                    timestamp: now, data: data)
                 guard !to.isEmpty else { continue }
                 try insertDeliveries(
                     to.map {

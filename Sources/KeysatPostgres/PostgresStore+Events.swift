@@ -118,9 +118,19 @@ extension PostgresStore: EventQueue {
         let (now, candidates) = try subscriberRows(of: eventType)
         guard let now else { return (nil, [], []) }
         let ids = EventFilter.receivers(
-            candidates.map { ($0.id, $0.filter) }, eventType: eventType, timestamp: now, data: data, test: test)
+            candidates.map(\.id), filters: Self.filters(of: candidates), eventType: eventType, timestamp: now,
+            data: data, test: test)
         let taking = Set(ids)
         return (now, ids, candidates.filter { $0.ordered && taking.contains($0.id) }.map(\.id))
+    }
+
+    /// The stored filters of `rows` by index, as `EventFilter.receivers` takes them.
+    static func filters(of rows: [(id: String, ordered: Bool, filter: String?)]) -> EventFilter.Stored {
+        var filters = EventFilter.Stored()
+        for (place, row) in rows.enumerated() {
+            if let text = row.filter { filters.add(text, at: place) }
+        }
+        return filters
     }
 
     /// The database's present moment and the endpoints that subscribe to `eventType` (the rule

@@ -23,14 +23,20 @@ extension WebhookStore {
                 }
                 endpoints = [endpointID]
             } else {
+                var filters = EventFilter.Stored()
+                var row = 0
                 let subscribed = try database.prepare(
                     """
                     SELECT id, event_filter FROM webhook_endpoints
                     WHERE \(Self.isActive("")) AND \(Self.subscribes) ORDER BY created_at, id
                     """
-                ).rows([.text(eventType)]) { (id: $0.string(0), filter: $0.text(1)) }
+                ).rows([.text(eventType)]) { columns -> String in
+                    defer { row += 1 }
+                    if let filter = columns.text(1) { filters.add(filter, at: row) }
+                    return columns.string(0)
+                }
                 endpoints = EventFilter.receivers(
-                    subscribed, eventType: eventType, timestamp: now, data: data, test: true)
+                    subscribed, filters: filters, eventType: eventType, timestamp: now, data: data, test: true)
             }
             let payload = Envelope.make(eventType: eventType, timestamp: now, data: data, test: true)
             let insert = try database.prepare(

@@ -187,14 +187,21 @@ extension WebhookStore {
         eventType: String, data: [UInt8], at now: Timestamp, excluding: String?,
         using generator: inout some RandomNumberGenerator
     ) throws -> [EnqueueResult.Delivery] {
+        var filters = EventFilter.Stored()
+        var row = 0
         let subscribed = try database.prepare(
             """
             SELECT id, event_filter FROM webhook_endpoints
             WHERE (\(Self.isActive("")) OR \(Self.receivesWhileDisabled)) AND id IS NOT ?2 AND \(Self.subscribes)
             ORDER BY created_at, id
             """
-        ).rows([.text(eventType), .optional(excluding)]) { (id: $0.string(0), filter: $0.text(1)) }
-        let endpoints = EventFilter.receivers(subscribed, eventType: eventType, timestamp: now, data: data)
+        ).rows([.text(eventType), .optional(excluding)]) { columns -> String in
+            defer { row += 1 }
+            if let filter = columns.text(1) { filters.add(filter, at: row) }
+            return columns.string(0)
+        }
+        let endpoints = EventFilter.receivers(
+            subscribed, filters: filters, eventType: eventType, timestamp: now, data: data)
         guard !endpoints.isEmpty else { return [] }
         let payload = Envelope.make(eventType: eventType, timestamp: now, data: data)
         let insert = try database.prepare(

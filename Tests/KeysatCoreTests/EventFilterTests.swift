@@ -200,15 +200,19 @@ final class EventFilterTests: XCTestCase {
     /// The one rule of both backends' enqueues: filters decide, an unreadable stored filter
     /// keeps its endpoint (held by the run, never lost), no filter parses nothing.
     func testReceivers() {
-        let candidates: [(id: String, filter: String?)] = [
-            ("a", nil), ("b", #"{"data":{"plan":"pro"}}"#), ("c", #"{"data":{"plan":"free"}}"#), ("d", "{oops"),
-        ]
+        var filters = EventFilter.Stored()
+        filters.add(#"{"data":{"plan":"pro"}}"#, at: 1)
+        filters.add(#"{"data":{"plan":"free"}}"#, at: 2)
+        filters.add("{oops", at: 3)
         XCTAssertEqual(
             EventFilter.receivers(
-                candidates, eventType: "license.issued", timestamp: moment, data: Array(#"{"plan":"pro"}"#.utf8)),
+                ["a", "b", "c", "d"], filters: filters, eventType: "license.issued", timestamp: moment,
+                data: Array(#"{"plan":"pro"}"#.utf8)),
             ["a", "b", "d"])
         XCTAssertEqual(
             EventFilter.receivers(
-                [("a", nil), ("b", nil)], eventType: "x", timestamp: moment, data: Array("not json".utf8)), ["a", "b"])
+                ["a", "b"], filters: EventFilter.Stored(), eventType: "x", timestamp: moment,
+                data: Array("not json".utf8)),
+            ["a", "b"])
     }
 }
