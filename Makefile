@@ -129,7 +129,7 @@ uninstall:
 check-install:
 	./scripts/check-install.sh
 
-# libFuzzer targets: the JSON and URL validators, durations, received-webhook verification
+# libFuzzer targets: the JSON and URL validators, durations, content filters, received-webhook verification
 # (CI runs them briefly; longer by hand).
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each for SECONDS (default 20; CI runs them briefly,
 # run longer by hand: Fuzz/run.sh 600). Crashes are saved under Fuzz/artifacts/ and must become
-# regression tests (in Tests/KeysatStoreTests/JSONValidatorTests.swift and StoreTests.swift).
+# regression tests (in Tests/KeysatStoreTests/JSONValidatorTests.swift and StoreTests.swift, and for
+# filters in Tests/KeysatCoreTests/EventFilterTests.swift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -22,6 +23,9 @@ build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "$st
     "$store/CustomHeaders.swift" "$store/ClientCertificate.swift" "$store/RateLimit.swift" "$store/HeaderLine.swift" \
     "$store/Durations.swift" "$store/Timestamp.swift" "$store/JSONStrings.swift" "$store/JSONValidator.swift" \
     "${common[@]}"
+build -o "$out/filter-fuzz" Fuzz/FilterFuzz.swift "$store/EventFilter.swift" "$store/EventFilter+Matching.swift" \
+    "$store/EventFilter+Selection.swift" "$store/FilterCompiler.swift" "$store/JSONValue.swift" "$store/JSONNumber.swift" \
+    "$store/JSONStrings.swift" "$store/JSONValidator.swift" "$store/Timestamp.swift" "${common[@]}"
 build -o "$out/duration-fuzz" Fuzz/DurationFuzz.swift "$store/Durations.swift" "$store/Timestamp.swift" "${common[@]}"
 # Verification: the receiver's and the signing files in one module (their imports of the
 # project's libraries dropped), with the C shim that loads libcrypto.
@@ -38,7 +42,7 @@ clang -c -O1 -fsanitize=fuzzer-no-link,address -I Sources/CCryptoShim/include So
 build -o "$out/verify-fuzz" -I "$out/verify-src" Fuzz/VerifyFuzz.swift "$out"/verify-src/*.swift \
     "$store/Timestamp.swift" "$store/Identifiers.swift" "$store/Logger.swift" "$store/Environment.swift" \
     "$store/Output.swift" "$store/EventType.swift" "$store/EndpointSecret.swift" "${common[@]}" "$out/shim.o" -ldl
-for target in json url duration verify; do
+for target in json url duration filter verify; do
     corpus="$out/corpus-$target"
     mkdir -p "$corpus"
     cp Fuzz/corpus/$target/* "$corpus/" 2>/dev/null || true

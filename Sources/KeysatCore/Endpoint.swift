@@ -73,6 +73,10 @@ public struct EndpointSettings: Sendable, Equatable {
     /// With `--order-on-dead hold`, a key whose oldest delivery is dead waits for an operator
     /// (`deliveries retry` or `deliveries drop`); by default it moves on to the next.
     public var holdOnDead = false
+    /// The content filter (`EventFilter`, issue 23) as stored; `nil`: every event subscribed
+    /// to. keysat-enqueue judges it; a run holds the endpoint while it is not a filter this
+    /// program reads (`EventFilter.isReadable`, asked once per run, not per row).
+    public var filter: String?
 
     /// Whether a run must hold the endpoint's deliveries rather than send them as stored.
     public var mayNotSend: Bool { customHeadersUnreadable || clientCertificateUnreadable || rateLimitUnreadable }
@@ -89,9 +93,11 @@ public struct EndpointSettings: Sendable, Equatable {
     /// replaced by the default and said, never guessed at.
     public static func fromStored(
         retrySchedule: String?, retryJitter: String?, customHeaders: String? = nil, clientCert: String? = nil,
-        clientKey: String? = nil, rateLimit: String? = nil, orderBy: String? = nil, orderOnDead: String? = nil
+        clientKey: String? = nil, rateLimit: String? = nil, filter: String? = nil, orderBy: String? = nil,
+        orderOnDead: String? = nil
     ) -> (EndpointSettings, problem: String?) {
         var settings = EndpointSettings()
+        settings.filter = filter
         var problems: [String] = []
         if let schedule = RetrySchedule.fromStored(retrySchedule) {
             settings.retrySchedule = schedule
@@ -167,6 +173,8 @@ public struct EndpointSettings: Sendable, Equatable {
         public var orderBy: OrderByPath??
         /// A new `--order-on-dead` (true: hold).
         public var holdOnDead: Bool?
+        /// A new content filter, compact text (`.some(nil)`: none any more).
+        public var filter: String??
 
         public init(retrySchedule: RetrySchedule? = nil, retryJitterPercent: Int? = nil) {
             self.retrySchedule = retrySchedule
@@ -192,6 +200,7 @@ public struct EndpointSettings: Sendable, Equatable {
             }
             if let orderBy { changed.orderBy = orderBy }
             if let holdOnDead { changed.holdOnDead = holdOnDead }
+            if let filter { changed.filter = filter }
             if changesHeaders {
                 // Unreadable stored headers are replaced only by a whole new list.
                 if changed.customHeadersUnreadable { changed.customHeaders = CustomHeaders() }

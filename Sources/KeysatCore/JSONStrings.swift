@@ -44,7 +44,8 @@ public enum JSONStrings {
     }
 
     /// A cursor over bytes already validated as JSON: it never meets what the grammar forbids.
-    private struct Reader {
+    /// Internal, not private: `JSONValue` reads with it too.
+    struct Reader {
         let bytes: [UInt8]
         var index = 0
 
@@ -134,6 +135,13 @@ public enum JSONStrings {
         /// The string here, its escapes decoded. A `\u` escape of a lone surrogate, which no
         /// Swift string can hold, becomes U+FFFD.
         mutating func string() -> String {
+            // Most strings have no escape: their bytes, already valid UTF-8, are the string.
+            var end = index + 1
+            while bytes[end] != UInt8(ascii: "\"") && bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            if bytes[end] == UInt8(ascii: "\"") {
+                defer { index = end + 1 }
+                return String(decoding: bytes[(index + 1)..<end], as: UTF8.self)
+            }
             var scalars = String.UnicodeScalarView()
             var raw: [UInt8] = []
             func flush() {

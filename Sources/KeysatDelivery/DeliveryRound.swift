@@ -52,6 +52,8 @@ final class DeliveryRound {
     private var certificateChecks: [String: String?] = [:]
     /// Endpoints' signing keys this run checked (by endpoint and keys), and whether they are keys.
     private var signingKeyChecks: [String: Bool] = [:]
+    /// Per endpoint and stored filter text: whether it is a filter this program reads.
+    private var filterChecks: [String: Bool] = [:]
     /// Requests started in this round.
     private var requestsStarted = 0
     /// The errno with which this host ran out of descriptors or memory while sending, and how
@@ -223,7 +225,7 @@ final class DeliveryRound {
             if row.defect != nil {
                 deadLetterDefective(row)
             } else if row.endpointActive && !endpoints[row.endpointID].disabled, row.url != nil, row.secret != nil {
-                if row.settings.mayNotSend || !certificateReady(row) || !signingKeysReady(row) {
+                if row.settings.mayNotSend || !certificateReady(row) || !signingKeysReady(row) || !filterReady(row) {
                     // Never sent without what the operator configured (headers, client
                     // certificate, signing key), nor with a part of it: left due, the endpoint
                     // skipped for the round, said once.
@@ -550,6 +552,28 @@ final class DeliveryRound {
         return ready
     }
 
+    /// Whether the endpoint's stored filter (if any) is one this program reads. keysat-enqueue
+    /// wrote the deliveries of an endpoint whose filter it could not read, rather than lose
+    /// them; sending them could send events the filter was set to keep away, so they wait
+    /// until the operator sets a filter or removes it, said once per run. Judged once per
+    /// endpoint and text, not per row.
+    private func filterReady(_ row: DueDelivery) -> Bool {
+        guard let text = row.settings.filter else { return true }
+        let fingerprint = row.endpointID + "\u{0}" + text
+        if let ready = filterChecks[fingerprint] { return ready }
+        let ready = EventFilter.isReadable(text)
+        filterChecks[fingerprint] = ready
+        if !ready {
+            logger.log(
+                .warn, "endpoint's stored filter cannot be read; its deliveries wait",
+                [
+                    "endpoint_id": row.endpointID,
+                    "repair": "keysat-webhooks endpoint update \(row.endpointID) --filter JSON (or --no-filter)",
+                ])
+        }
+        return ready
+    }
+
     /// Settings another program wrote that are not settings: the defaults are used, and said
     /// once per endpoint and run, with how to repair them.
     private func warnSettings(_ endpoint: String, _ problem: String) {
@@ -611,7 +635,7 @@ final class DeliveryRound {
             probing.insert(probe.endpointID)
             if let problem = probe.settingsProblem { warnSettings(probe.endpointID, problem) }
             guard probe.defect == nil, !probe.settings.mayNotSend, certificateReady(probe), signingKeysReady(probe),
-                mayStart()
+                filterReady(probe), mayStart()
             else { continue }
             try recording {
                 if requestsStarted == 0 { try store.prepareToRecord() }

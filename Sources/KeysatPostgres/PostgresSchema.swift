@@ -194,6 +194,13 @@ enum PostgresSchema {
             """
         ),
         (
+            7,
+            // Content filters (issue 23), as SQLite's step 18.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN event_filter text;
+            """
+        ),
+        (
             8,
             // Ordering keys (issue 23), as SQLite's step 19: the endpoint's order_by and
             // order_on_dead, each delivery's key and sequence number, the counters that give

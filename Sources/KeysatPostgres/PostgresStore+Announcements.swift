@@ -28,7 +28,7 @@ extension PostgresStore {
     /// Writes one `eventType` event with `data` to the active endpoints subscribed to it but
     /// `excluding`, the endpoint it is about.
     func writeOperationalEvent(_ eventType: String, data: [UInt8], excluding: String) throws {
-        let (now, endpoints, ordered, _) = try subscribers(of: eventType)
+        let (now, endpoints, ordered, _) = try subscribers(of: eventType, data: data)
         let to = endpoints.filter { $0 != excluding }
         guard let now, !to.isEmpty else { return }
         try holdOrdered(ordered.filter { $0 != excluding })
@@ -55,19 +55,23 @@ extension PostgresStore {
                 WHERE id = ANY($1::text[]) AND delivered_at IS NULL AND next_attempt_at IS NULL
                 ORDER BY seq
                 """, [PostgresArray.literal(deliveries)])
-            let (now, endpoints, ordered, _) = try subscribers(of: OperationalEvent.deliveryDead)
-            guard let now, !endpoints.isEmpty else { return }
-            try holdOrdered(ordered)
+            let (now, subscribed) = try subscriberRows(of: OperationalEvent.deliveryDead)
+            guard let now, !subscribed.isEmpty else { return }
+            try holdOrdered(subscribed.filter(\.ordered).map(\.id))
             var generator = SystemRandomNumberGenerator()
             for row in dead {
                 let eventType = row[2] ?? ""
                 let about = row[1] ?? ""
-                let to = endpoints.filter { $0 != about }
-                guard !OperationalEvent.isOperational(eventType), !to.isEmpty else { continue }
+                guard !OperationalEvent.isOperational(eventType) else { continue }
                 let data = OperationalEvent.deadData(
                     endpointID: about, deliveryID: row[0] ?? "", eventType: eventType,
                     attempts: row[3].flatMap { Int($0) } ?? 0, lastStatus: row[4].flatMap { Int($0) },
                     lastError: row[5])
+                let others = subscribed.filter { $0.id != about }
+                let to = EventFilter.receivers(
+                    others.map(\.id), filters: Self.filters(of: others), eventType: OperationalEvent.deliveryDead,
+                    timestamp: now, data: data)
+                guard !to.isEmpty else { continue }
                 try insertDeliveries(
                     to.map {
                         EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)

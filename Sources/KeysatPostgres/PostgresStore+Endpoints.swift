@@ -9,7 +9,7 @@ extension PostgresStore: EndpointCatalogue {
         id, url, secret, event_types, active, description, keysat_rfc3339(created_at),
         keysat_rfc3339(updated_at), disabled_reason, keysat_rfc3339(disabled_at), ordered,
         retry_schedule, retry_jitter, custom_headers, client_cert, client_key, signing_key,
-        coalesce(keysat_signature, 1), rate_limit, order_by, order_on_dead
+        coalesce(keysat_signature, 1), rate_limit, event_filter, order_by, order_on_dead
         """
 
     /// An endpoint from a row of `endpointColumns`. Active and ordered mean the column is 1,
@@ -25,18 +25,19 @@ extension PostgresStore: EndpointCatalogue {
         endpoint.ordered = row[10] == "1"
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[11], retryJitter: row[12], customHeaders: row[13], clientCert: row[14],
-            clientKey: row[15], rateLimit: row[18], orderBy: row[19], orderOnDead: row[20])
+            clientKey: row[15], rateLimit: row[18], filter: row[19], orderBy: row[20], orderOnDead: row[21])
         endpoint.signingKey = row[16]
         endpoint.keysatSignature = row[17] != "0"
         return endpoint
     }
 
-    /// `retry_schedule` and `retry_jitter` as stored: NULL for the defaults, as on SQLite.
+    /// The settings' columns as stored, `retry_schedule` to `event_filter`: NULL for the
+    /// defaults, as on SQLite.
     static func settingsValues(_ settings: EndpointSettings) -> [String?] {
         [
             settings.retrySchedule.stored, settings.retryJitterPercent == 0 ? nil : String(settings.retryJitterPercent),
             settings.customHeaders.stored, settings.clientCertificate?.certificate, settings.clientCertificate?.key,
-            settings.rateLimit?.stored,
+            settings.rateLimit?.stored, settings.filter,
         ]
     }
 
@@ -55,9 +56,9 @@ extension PostgresStore: EndpointCatalogue {
             """
             INSERT INTO webhook_endpoints
                 (id, url, secret, event_types, active, description, created_at, updated_at, ordered,
-                 retry_schedule, retry_jitter, custom_headers, client_cert, client_key, rate_limit, signing_key,
-                 keysat_signature, order_by, order_on_dead)
-            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9, $10, $11, $12, $13, $14::integer, $15, $16)
+                 retry_schedule, retry_jitter, custom_headers, client_cert, client_key, rate_limit, event_filter,
+                 signing_key, keysat_signature, order_by, order_on_dead)
+            VALUES ($1, $2, $3, $4, 1, $5, now(), now(), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::integer, $16, $17)
             RETURNING \(Self.endpointColumns)
             """,
             [id, url, secret, Self.eventTypesColumn(eventTypes), description, ordered ? "1" : "0"]
@@ -120,8 +121,9 @@ extension PostgresStore: EndpointCatalogue {
                 client_cert = CASE WHEN $12::boolean THEN $13 ELSE client_cert END,
                 client_key = CASE WHEN $12::boolean THEN $14 ELSE client_key END,
                 rate_limit = CASE WHEN $15::boolean THEN $16 ELSE rate_limit END,
-                order_by = CASE WHEN $17::boolean THEN $18 ELSE order_by END,
-                order_on_dead = CASE WHEN $19::boolean THEN $20 ELSE order_on_dead END,
+                event_filter = CASE WHEN $17::boolean THEN $18 ELSE event_filter END,
+                order_by = CASE WHEN $19::boolean THEN $20 ELSE order_by END,
+                order_on_dead = CASE WHEN $21::boolean THEN $22 ELSE order_on_dead END,
                 updated_at = now()
             WHERE id = $1
             RETURNING \(Self.endpointColumns)
@@ -135,6 +137,7 @@ extension PostgresStore: EndpointCatalogue {
                 settings.clientCertificate == nil ? "false" : "true", settings.clientCertificate??.certificate,
                 settings.clientCertificate??.key,
                 settings.rateLimit == nil ? "false" : "true", settings.rateLimit??.stored,
+                settings.filter == nil ? "false" : "true", settings.filter ?? nil,
                 settings.orderBy == nil ? "false" : "true", settings.orderBy??.description,
                 settings.holdOnDead == nil ? "false" : "true", settings.holdOnDead == true ? "hold" : nil,
             ])

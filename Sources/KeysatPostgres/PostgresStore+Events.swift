@@ -39,7 +39,7 @@ extension PostgresStore: EventQueue {
                     return previous
                 }
             }
-            let (now, endpoints, ordered, orderBy) = try subscribers(of: eventType)
+            let (now, endpoints, ordered, orderBy) = try subscribers(of: eventType, data: data)
             try holdOrdered(ordered)
             let written = endpoints.map {
                 EnqueueResult.Delivery(id: Identifiers.uuid4(using: &generator), endpointID: $0)
@@ -69,7 +69,7 @@ extension PostgresStore: EventQueue {
     }
 
     /// Enqueues a sample of `eventType` marked `"test":true` (`keysat-webhooks trigger`), as
-    /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:)`, or to
+    /// `WebhookStore.enqueueSample`: to its subscribers by the rule of `subscribers(of:data:)`, or to
     /// `endpointID` alone (active) whatever it subscribes to; then wakes lingering runs.
     public func enqueueSample(
         eventType: String, data: [UInt8], endpointID: String?,
@@ -79,7 +79,7 @@ extension PostgresStore: EventQueue {
             if let endpointID, try !endpoint(id: endpointID).active {
                 throw WebhookStore.testOfDisabledEndpoint(endpointID)
             }
-            var (now, endpoints, ordered, _) = try subscribers(of: eventType)
+            var (now, endpoints, ordered, _) = try subscribers(of: eventType, data: data, test: true)
             if let endpointID {
                 now = Timestamp(rfc3339: try value("SELECT keysat_rfc3339(now())") ?? "")
                 ordered = try endpoint(id: endpointID).ordered ? [endpointID] : []
@@ -111,14 +111,44 @@ extension PostgresStore: EventQueue {
     /// (`EventSubscription.matches`, as SQLite's `WebhookStore.subscribes`), in SQLite's order
     /// (`created_at`, `id`), and which of them are ordered; no moment when there is no active
     /// endpoint. With them, those a run disabled for failing, as on SQLite
-    /// (`WebhookStore.receivesWhileDisabled`).
-    /// With each one's `order_by` where it has one (`OrderingKey.derive`).
-    func subscribers(of eventType: String) throws -> (
-        now: Timestamp?, ids: [String], ordered: [String], orderBy: [String: String]
-    ) {
+    /// (`WebhookStore.receivesWhileDisabled`). Only those whose filters take the event's
+    /// envelope around `data` (`EventFilter.receivers`); with each one's `order_by` where it has
+    /// one (`OrderingKey.derive`).
+    func subscribers(of eventType: String, data: [UInt8], test: Bool = false) throws
+        -> (now: Timestamp?, ids: [String], ordered: [String], orderBy: [String: String])
+    {
+        let (now, candidates) = try subscriberRows(of: eventType)
+        guard let now else { return (nil, [], [], [:]) }
+        let ids = EventFilter.receivers(
+            candidates.map(\.id), filters: Self.filters(of: candidates), eventType: eventType, timestamp: now,
+            data: data, test: test)
+        let taking = Set(ids)
+        var orderBy: [String: String] = [:]
+        for row in candidates where taking.contains(row.id) {
+            if let path = row.orderBy { orderBy[row.id] = path }
+        }
+        return (now, ids, candidates.filter { $0.ordered && taking.contains($0.id) }.map(\.id), orderBy)
+    }
+
+    /// An endpoint that subscribes to an event: whether it is ordered, its stored filter and
+    /// its `order_by`, as stored.
+    typealias SubscriberRow = (id: String, ordered: Bool, filter: String?, orderBy: String?)
+
+    /// The stored filters of `rows` by index, as `EventFilter.receivers` takes them.
+    static func filters(of rows: [SubscriberRow]) -> EventFilter.Stored {
+        var filters = EventFilter.Stored()
+        for (place, row) in rows.enumerated() {
+            if let text = row.filter { filters.add(text, at: place) }
+        }
+        return filters
+    }
+
+    /// The database's present moment and the endpoints that subscribe to `eventType` (the rule
+    /// of `subscribers(of:data:)`), each as a `SubscriberRow`.
+    func subscriberRows(of eventType: String) throws -> (now: Timestamp?, rows: [SubscriberRow]) {
         let found = try rows(
             """
-            SELECT keysat_rfc3339(now()), id, event_types, ordered, order_by FROM webhook_endpoints AS e
+            SELECT keysat_rfc3339(now()), id, event_types, ordered, event_filter, order_by FROM webhook_endpoints AS e
             WHERE active = 1 OR EXISTS (SELECT 1 FROM keysat_webhooks_endpoint_health AS h
                                         WHERE h.endpoint_id = e.id AND h.disabled_failing_since IS NOT NULL)
             ORDER BY created_at, id
@@ -127,11 +157,7 @@ extension PostgresStore: EventQueue {
         let subscribed = found.filter { row in
             EventSubscription.matches(JSONStrings.topLevel(row[2] ?? "") ?? [], eventType)
         }
-        var orderBy: [String: String] = [:]
-        for row in subscribed { if let id = row[1], let path = row[4] { orderBy[id] = path } }
-        return (
-            now, subscribed.compactMap { $0[1] }, subscribed.filter { $0[3] == "1" }.compactMap { $0[1] }, orderBy
-        )
+        return (now, subscribed.map { (id: $0[1] ?? "", ordered: $0[3] == "1", filter: $0[4], orderBy: $0[5]) })
     }
 
     /// Holds the rows of the ordered endpoints this enqueue writes for (`FOR SHARE`) until it

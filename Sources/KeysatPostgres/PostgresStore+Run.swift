@@ -15,7 +15,7 @@ extension PostgresStore: DeliveryStore {
                e.signing_key,
                CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_signing_key END,
                coalesce(e.keysat_signature, 1), e.rate_limit,
-               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead
+               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead, e.event_filter
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -35,7 +35,7 @@ extension PostgresStore: DeliveryStore {
         delivery.isDue = row[13] == "t"
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row[14], retryJitter: row[15], customHeaders: row[16],
-            clientCert: row[17], clientKey: row[18], rateLimit: row[22], orderOnDead: row[25])
+            clientCert: row[17], clientKey: row[18], rateLimit: row[22], filter: row[26], orderOnDead: row[25])
         if let key = row[23], let sequence = row[24].flatMap({ Int64($0) }) {
             delivery.orderingKey = key
             delivery.sequence = sequence

@@ -75,7 +75,8 @@ final class PostgresQueueReader: QueueReader {
                    keysat_rfc3339(updated_at), previous_secret, keysat_rfc3339(previous_secret_expires_at),
                    disabled_reason, keysat_rfc3339(disabled_at), ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead,
+                   event_filter
             FROM webhook_endpoints ORDER BY created_at, id
             """, table, naming: "id"
         ) { c in
@@ -97,6 +98,7 @@ final class PostgresQueueReader: QueueReader {
             endpoint.rateLimit = c.optionalText(22)
             endpoint.orderBy = c.optionalText(23)
             endpoint.orderOnDead = c.optionalText(24)
+            endpoint.eventFilter = c.optionalText(25)
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -431,6 +433,7 @@ final class PostgresQueueWriter: QueueWriter {
                 ("keysat_signature", "integer", integers(rows.map(\.keysatSignature))),
                 ("rate_limit", "text", rows.map(\.rateLimit)),
                 ("order_by", "text", rows.map(\.orderBy)), ("order_on_dead", "text", rows.map(\.orderOnDead)),
+                ("event_filter", "text", rows.map(\.eventFilter)),
             ], returning: "id", keys: rows.map(\.id), what: "endpoint")
     }
 

@@ -342,7 +342,7 @@ extension WebhookStore: DeliveryStore {
                e.custom_headers, e.client_cert, e.client_key,
                e.signing_key, CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_signing_key END,
                coalesce(e.keysat_signature, 1), e.rate_limit,
-               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead
+               d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence, e.order_on_dead, e.event_filter
         FROM webhook_deliveries AS d LEFT JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
         """
 
@@ -359,7 +359,7 @@ extension WebhookStore: DeliveryStore {
         delivery.rowID = Int64(row.integer(12) ?? 0)
         (delivery.settings, delivery.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
-            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21),
+            clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21), filter: row.text(25),
             orderOnDead: row.text(24))
         if let key = row.text(22), let sequence = row.integer(23) {
             delivery.orderingKey = key

@@ -325,6 +325,16 @@ enum Migrations {
             """
         ),
         (
+            18,
+            // Content filters (issue 23): the endpoint's filter as compact JSON text
+            // (`EventFilter`; NULL: every event it subscribes to, Keysat's rows). Read by
+            // keysat-enqueue in the query that finds the subscribers, so that no filter costs
+            // no statement; text another program wrote that is not a filter holds the endpoint.
+            """
+            ALTER TABLE webhook_endpoints ADD COLUMN event_filter TEXT;
+            """
+        ),
+        (
             19,
             // Ordering keys (issue 23). On endpoints: order_by, the field of the event's data
             // whose value is a delivery's key, and order_on_dead ('hold'; NULL: move on). On

@@ -59,6 +59,8 @@ public struct CopiedEndpoint: Sendable, Equatable {
     /// Ordering keys (issue 23), as stored: `--order-by` and `--order-on-dead`.
     public var orderBy: String?
     public var orderOnDead: String?
+    /// The content filter (issue 23), as stored.
+    public var eventFilter: String?
 
     public init(
         id: String, url: String, secret: String, eventTypes: String, active: Int, description: String,

@@ -24,8 +24,8 @@ extension WebhookStore {
         endpoint.ordered = row.integer(10) == 1
         (endpoint.settings, endpoint.settingsProblem) = EndpointSettings.fromStored(
             retrySchedule: row.text(11), retryJitter: row.text(12), customHeaders: row.text(13),
-            clientCert: row.text(14), clientKey: row.text(15), rateLimit: row.text(18), orderBy: row.text(19),
-            orderOnDead: row.text(20))
+            clientCert: row.text(14), clientKey: row.text(15), rateLimit: row.text(18), filter: row.text(21),
+            orderBy: row.text(19), orderOnDead: row.text(20))
         endpoint.signingKey = row.text(16)
         endpoint.keysatSignature = row.integer(17) != 0
         return endpoint
@@ -34,7 +34,7 @@ extension WebhookStore {
     /// The columns `endpoint(from:)` reads after `endpointColumns`.
     private static let endpointMoreColumns = """
         disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter, custom_headers, client_cert, client_key,
-        signing_key, coalesce(keysat_signature, 1), rate_limit, order_by, order_on_dead
+        signing_key, coalesce(keysat_signature, 1), rate_limit, order_by, order_on_dead, event_filter
         """
 
     /// The strings of a stored `event_types` JSON array (SQLite's JSON1 reads it).
@@ -62,8 +62,8 @@ extension WebhookStore {
             try database.prepare(
                 """
                 INSERT INTO webhook_endpoints (\(Self.endpointColumns), ordered, retry_schedule, retry_jitter, custom_headers,
-                    client_cert, client_key, rate_limit, signing_key, keysat_signature)
-                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    client_cert, client_key, rate_limit, event_filter, signing_key, keysat_signature)
+                VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
             ).run([
                 .text(endpoint.id), .text(url), .text(secret),
@@ -218,6 +218,12 @@ extension WebhookStore {
                     hold ? .text("hold") : .null, .text(id),
                 ])
             }
+            if let filter = settings.filter {
+                endpoint.settings.filter = filter
+                try database.prepare("UPDATE webhook_endpoints SET event_filter = ? WHERE id = ?").run([
+                    .optional(filter), .text(id),
+                ])
+            }
             if !settings.isEmpty {
                 // Only what was asked for: a setting another program wrote and this one cannot
                 // read stays as it is unless it is the one being changed.
@@ -238,7 +244,8 @@ extension WebhookStore {
         }
     }
 
-    /// `retry_schedule` and `retry_jitter` as stored: NULL for the defaults, as in Keysat's rows.
+    /// The settings' columns as stored, `retry_schedule` to `event_filter`: NULL for the
+    /// defaults, as in Keysat's rows.
     static func settingsValues(_ settings: EndpointSettings) -> [SQLValue] {
         [
             settings.retrySchedule.stored.map { .text($0) } ?? .null,
@@ -247,6 +254,7 @@ extension WebhookStore {
             settings.clientCertificate.map { .text($0.certificate) } ?? .null,
             settings.clientCertificate.map { .text($0.key) } ?? .null,
             settings.rateLimit.map { .text($0.stored) } ?? .null,
+            .optional(settings.filter),
         ]
     }
 }

@@ -6,7 +6,9 @@ extension WebhookStore {
     /// rule keysat-enqueue's events go by, `subscribes`: `*` and `PREFIX.*` included), or to
     /// `endpointID` alone whatever it subscribes to, in one transaction, each with the envelope
     /// around `data` marked `"test":true`. Otherwise an event as any: due now, signed and
-    /// retried as keysat-enqueue's, in the endpoints' order.
+    /// retried as keysat-enqueue's, in the endpoints' order, and to subscribers only where
+    /// their filters take it (`EventFilter.receivers`; the one endpoint named gets it whatever
+    /// its filter says).
     /// - Throws: `KeysatError` (data, 65) when `endpointID` names a disabled endpoint.
     public func enqueueSample(
         eventType: String, data: [UInt8], endpointID: String?,
@@ -21,12 +23,20 @@ extension WebhookStore {
                 }
                 endpoints = [endpointID]
             } else {
-                endpoints = try database.prepare(
+                var filters = EventFilter.Stored()
+                var row = 0
+                let subscribed = try database.prepare(
                     """
-                    SELECT id FROM webhook_endpoints
+                    SELECT id, event_filter FROM webhook_endpoints
                     WHERE \(Self.isActive("")) AND \(Self.subscribes) ORDER BY created_at, id
                     """
-                ).rows([.text(eventType)]) { $0.string(0) }
+                ).rows([.text(eventType)]) { columns -> String in
+                    defer { row += 1 }
+                    if let filter = columns.text(1) { filters.add(filter, at: row) }
+                    return columns.string(0)
+                }
+                endpoints = EventFilter.receivers(
+                    subscribed, filters: filters, eventType: eventType, timestamp: now, data: data, test: true)
             }
             let payload = Envelope.make(eventType: eventType, timestamp: now, data: data, test: true)
             let insert = try database.prepare(

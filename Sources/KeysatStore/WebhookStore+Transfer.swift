@@ -64,7 +64,8 @@ final class SQLiteQueueReader: QueueReader {
             SELECT rowid, id, url, secret, event_types, active, description, created_at, updated_at, previous_secret,
                    previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule, retry_jitter,
                    custom_headers, client_cert, client_key,
-                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead
+                   signing_key, previous_signing_key, keysat_signature, rate_limit, order_by, order_on_dead,
+                   event_filter
             FROM webhook_endpoints ORDER BY rowid
             """, table
         ) { c in
@@ -88,6 +89,7 @@ final class SQLiteQueueReader: QueueReader {
             endpoint.rateLimit = try c.optionalText(22, "rate_limit")
             endpoint.orderBy = try c.optionalText(23, "order_by")
             endpoint.orderOnDead = try c.optionalText(24, "order_on_dead")
+            endpoint.eventFilter = try c.optionalText(25, "event_filter")
             try batcher.add(
                 endpoint, size: 256 + endpoint.url.utf8.count + endpoint.eventTypes.utf8.count, body)
         }
@@ -309,6 +311,7 @@ final class SQLiteQueueWriter: QueueWriter {
                 "retry_schedule", "retry_jitter", "custom_headers",
                 "client_cert", "client_key",
                 "signing_key", "previous_signing_key", "keysat_signature", "rate_limit", "order_by", "order_on_dead",
+                "event_filter",
             ]
         case .deliveries:
             columns = [
@@ -381,7 +384,7 @@ final class SQLiteQueueWriter: QueueWriter {
                     integer(e.ordered), .optional(e.retrySchedule), integer(e.retryJitter),
                     .optional(e.customHeaders), .optional(e.clientCert), .optional(e.clientKey),
                     .optional(e.signingKey), .optional(e.previousSigningKey), integer(e.keysatSignature),
-                    .optional(e.rateLimit), .optional(e.orderBy), .optional(e.orderOnDead),
+                    .optional(e.rateLimit), .optional(e.orderBy), .optional(e.orderOnDead), .optional(e.eventFilter),
                 ])
         }
     }

@@ -69,6 +69,7 @@ func endpointJSON(_ endpoint: Endpoint, includeSecret: Bool) -> String {
         ("rate", JSONText.string(endpoint.settings.rateLimit?.description)),
         ("order_by", JSONText.string(endpoint.settings.orderBy?.description)),
         ("order_on_dead", JSONText.string(endpoint.settings.holdOnDead ? "hold" : "move-on")),
+    ] + filterJSON(endpoint.settings) + [
         ("disabled_reason", JSONText.string(endpoint.disabledReason)),
         ("disabled_at", JSONText.string(endpoint.disabledAt)),
         ("signature", JSONText.string(endpoint.signingKey == nil ? "hmac" : "ed25519")),
@@ -358,6 +359,7 @@ extension KeysatWebhooks.EndpointCommand {
         @OptionGroup var rateLimit: RateOptions
 
         @OptionGroup var ordering: OrderingOptions
+        @OptionGroup var filter: FilterOptions
 
         @OptionGroup var signing: SignatureOptions
 
@@ -378,6 +380,7 @@ extension KeysatWebhooks.EndpointCommand {
             change.clientCertificate = try certificate.read().map { .some($0) }
             change.rateLimit = try rateLimit.read().map { .some($0) }
             try ordering.change(into: &change)
+            change.filter = try filter.read()
             let settings = try change.applied(to: EndpointSettings())
             for event in events { try EventSubscription.validate(event) }
             let secret = try endpointSecret(file: secretFile)
@@ -432,7 +435,7 @@ extension KeysatWebhooks.EndpointCommand {
                 rows.append([
                     Display.id(endpoint.id, wide: wide),
                     endpoint.active ? "yes" : (endpoint.disabledReason == nil ? "no" : "no (auto)"),
-                    endpoint.eventTypes.joined(separator: ","),
+                    endpoint.eventTypes.joined(separator: ",") + (endpoint.settings.filter == nil ? "" : " [filter]"),
                     endpoint.maskedSecret, endpoint.url, endpoint.description,
                 ])
             }
@@ -487,6 +490,7 @@ extension KeysatWebhooks.EndpointCommand {
                 ["order by:", orderByLine(endpoint.settings)],
                 ["order on dead:", orderOnDeadLine(endpoint.settings)],
                 ["keys held:", heldKeysLine(try store.keyBacklog()[endpoint.id])],
+                ["filter:", filterLine(endpoint.settings)],
                 ["active:", endpoint.active ? "yes" : "no"],
             ]
             if let problem = endpoint.settingsProblem { rows.append(["settings:", "unreadable, defaults used: \(problem)"]) }
@@ -520,7 +524,7 @@ extension KeysatWebhooks.EndpointCommand {
 
     struct Update: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change an endpoint's URL, event types, description, ordering, retries, headers, client certificate or signatures.",
+            abstract: "Change an endpoint's URL, event types, filter, description, ordering, retries, headers, client certificate or signatures.",
             usage: "keysat-webhooks endpoint update <id> [--url <url>] [--event <type> ...] [options]",
             discussion: """
                 Options not given keep their value. --event replaces the whole list of event types. \
@@ -574,6 +578,11 @@ extension KeysatWebhooks.EndpointCommand {
         @Flag(help: "Derive no ordering key from the event's data any more.")
         var noOrderBy = false
 
+        @OptionGroup var filter: FilterOptions
+
+        @Flag(help: "Send every event it subscribes to again (no filter); later events only.")
+        var noFilter = false
+
         @Option(
             name: .customLong("remove-header"),
             help: ArgumentHelp("Stop sending the header of this name (repeatable).", valueName: "name"))
@@ -594,10 +603,11 @@ extension KeysatWebhooks.EndpointCommand {
             if url == nil && events.isEmpty && description == nil && ordered == nil && retry.retrySchedule == nil
                 && retry.retryJitter == nil && header.isEmpty && removeHeaders.isEmpty
                 && certificate.clientCert == nil && certificate.clientKey == nil && !noClientCert && signing.isEmpty
-                && rateLimit.rate == nil && !noRate && ordering.isEmpty && !noOrderBy
+                && rateLimit.rate == nil && !noRate && ordering.isEmpty && !noOrderBy && filter.filter == nil
+                && !noFilter
             {
                 throw ValidationError(
-                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --order-by, --no-order-by, --order-on-dead, --signature or --[no-]keysat-signature")
+                    "nothing to change: give --url, --event, --description, --[no-]ordered, --retry-schedule, --retry-jitter, --header, --header-file, --remove-header, --client-cert, --no-client-cert, --rate, --no-rate, --order-by, --no-order-by, --order-on-dead, --filter, --no-filter, --signature or --[no-]keysat-signature")
             }
         }
 
@@ -628,6 +638,14 @@ extension KeysatWebhooks.EndpointCommand {
             }
             try ordering.change(into: &settings)
             if noOrderBy { settings.orderBy = .some(nil) }
+            if noFilter {
+                guard filter.filter == nil else {
+                    throw KeysatError(.usage, "--no-filter and --filter contradict each other: give one")
+                }
+                settings.filter = .some(nil)
+            } else {
+                settings.filter = try filter.read()
+            }
             // Read before anything is written: a malformed key file changes nothing.
             let keyFromFile = try signing.signingKeyFile.map { try signingKey(file: $0) }
             if let host { warnAboutNetworkPolicy(host: host) }

@@ -100,14 +100,14 @@ final class CopyTests: XCTestCase {
             """
             INSERT INTO webhook_endpoints (id, url, secret, event_types, active, description, created_at, updated_at,
                 previous_secret, previous_secret_expires_at, disabled_reason, disabled_at, ordered, retry_schedule,
-                retry_jitter, custom_headers, client_cert, client_key, signing_key, previous_signing_key, keysat_signature, rate_limit) VALUES
+                retry_jitter, custom_headers, client_cert, client_key, signing_key, previous_signing_key, keysat_signature, rate_limit, event_filter) VALUES
               ('\(p)ep_b', 'https://b.example/hook', 'secret-b', '["*"]', 1, 'ordered one', '2026-01-02T03:04:05.123456+00:00',
                '2026-01-02T03:04:05.999999+00:00', 'old-b', '2026-02-01T00:00:00.000001+00:00', NULL, NULL, 1, '5s,1h', 20, '["X-Tenant: 42","Authorization: Bearer ü"]',
                '/etc/keysat/b.pem', '/etc/keysat/b.key',
-               'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTllmU3h6Dt1JKqLSahf2FBSTeius6i4rdBVBKUlrbjxz+A==', 'whsk_old-b', 0, '300/min'),
+               'whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTllmU3h6Dt1JKqLSahf2FBSTeius6i4rdBVBKUlrbjxz+A==', 'whsk_old-b', 0, '300/min', '{"data":{"plan":{"$in":["pro","ü"]}}}'),
               ('\(p)ep_a', 'https://a.example/hook', 'secret-a', '["license.issued","x.y"]', 0, 'ünïcode ✓', '2025-12-31T23:59:59.000000+00:00',
                '2026-01-01T00:00:00.000000+00:00', NULL, NULL, 'gone (410)', '2026-01-03T00:00:00.500000+00:00', 0, NULL, NULL, NULL, NULL, NULL,
-               NULL, NULL, NULL, NULL);
+               NULL, NULL, NULL, NULL, NULL);
             INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload_json, attempt_count, next_attempt_at,
                 last_status_code, last_error, delivered_at, created_at, keysat_webhooks_history) VALUES
               ('\(p)d_3', '\(p)ep_b', 'license.issued', '{"n":3,  "s":"é\\u00e9 \t"}', 2, '2026-01-05T00:00:00.000007+00:00', 503, 'HTTP 503', NULL, '2026-01-04T00:00:00.000003+00:00', 1),

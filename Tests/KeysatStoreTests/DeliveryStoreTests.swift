@@ -126,6 +126,7 @@ final class DeliveryStoreTests: XCTestCase {
             ALTER TABLE webhook_endpoints DROP COLUMN order_by;
             ALTER TABLE webhook_endpoints DROP COLUMN order_on_dead;
             DROP TABLE keysat_webhooks_key_sequences;
+            ALTER TABLE webhook_endpoints DROP COLUMN event_filter;
             DELETE FROM keysat_webhooks_schema WHERE version >= 12;
             INSERT INTO webhook_delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, status_code)
                 VALUES ('\(due[0].id)', 1, '2026-01-01T00:00:00.000000Z', 1, 500),

@@ -1,0 +1,182 @@
+/// Turns a filter's JSON into `EventFilter`'s clauses, refusing anything it does not define
+/// with the path to the offending part (`at data.plan: unknown operator '$regex'`).
+struct FilterCompiler {
+    private typealias Clause = EventFilter.Clause
+    private typealias Condition = EventFilter.Condition
+
+    /// Whether `name` is an operator on a field's value. A switch, not a `Set`: a set of
+    /// strings costs keysat-enqueue's start the runtime's instantiation of its storage type.
+    private static func isValueOperator(_ name: String) -> Bool {
+        switch name {
+        case "$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$startsWith", "$not": true
+        default: false
+        }
+    }
+
+    /// A filter: an object of fields and `$and`/`$or`/`$not`.
+    func filter(_ value: JSONValue, at path: String) throws -> EventFilter.Clause {
+        try checkDepth(value, at: path)
+        guard case .object(let members) = value else {
+            throw failure(path, "a filter must be a JSON object, not \(Self.kind(value))")
+        }
+        try checkDuplicates(members, at: path)
+        var clauses: [Clause] = []
+        for (key, member) in members {
+            let here = Self.path(path, key)
+            switch key {
+            case "$and", "$or":
+                guard case .array(let elements) = member, !elements.isEmpty else {
+                    throw failure(here, "'\(key)' takes a non-empty array of filters")
+                }
+                let parts = try elements.enumerated().map { try filter($1, at: here + "[\($0)]") }
+                clauses.append(key == "$and" ? .all(parts) : .any(parts))
+            case "$not":
+                clauses.append(.not(try filter(member, at: here)))
+            case _ where Self.isValueOperator(key):
+                throw failure(path, "'\(key)' applies to a field's value: write {\"FIELD\": {\"\(key)\": …}}")
+            case _ where key.hasPrefix("$"):
+                throw failure(path, "unknown operator '\(key)'")
+            default:
+                clauses.append(.field(key, try condition(member, at: here)))
+            }
+        }
+        return clauses.count == 1 ? clauses[0] : .all(clauses)
+    }
+
+    /// What a field's value must be: a value (`$eq`), a nested filter, or operators.
+    private func condition(_ value: JSONValue, at path: String) throws -> EventFilter.Condition {
+        guard case .object(let members) = value else { return .equal(value) }
+        try checkDuplicates(members, at: path)
+        let operators = members.filter { $0.key.hasPrefix("$") }
+        if operators.isEmpty {
+            return .object(try members.map { .field($0.key, try condition($0.value, at: Self.path(path, $0.key))) })
+        }
+        if let field = members.first(where: { !$0.key.hasPrefix("$") }) {
+            throw failure(
+                path, "mixes operators ('\(operators[0].key)') with fields ('\(field.key)'): use $and")
+        }
+        let conditions = try members.map { try valueOperator($0.key, $0.value, at: path) }
+        return conditions.count == 1 ? conditions[0] : .all(conditions)
+    }
+
+    private func valueOperator(_ name: String, _ operand: JSONValue, at path: String) throws
+        -> EventFilter.Condition
+    {
+        switch name {
+        case "$eq": return .equal(operand)
+        case "$ne": return .not(.equal(operand))
+        case "$in", "$nin":
+            guard case .array(let values) = operand else {
+                throw failure(path, "'\(name)' takes an array of values, not \(Self.kind(operand))")
+            }
+            return name == "$in" ? .oneOf(values) : .not(.oneOf(values))
+        case "$gt", "$gte", "$lt", "$lte":
+            switch operand {
+            case .number, .string: return .compare(Self.comparison(name), operand)
+            default:
+                throw failure(
+                    path, "'\(name)' compares numbers with numbers and strings with strings, not \(Self.kind(operand))")
+            }
+        case "$exists":
+            guard case .bool(let wanted) = operand else {
+                throw failure(path, "'$exists' takes true or false, not \(Self.kind(operand))")
+            }
+            return .exists(wanted)
+        case "$startsWith":
+            guard case .string(let prefix) = operand else {
+                throw failure(path, "'$startsWith' takes a string, not \(Self.kind(operand))")
+            }
+            return .startsWith(prefix)
+        case "$not": return .not(try condition(operand, at: Self.path(path, "$not")))
+        case "$and", "$or":
+            throw failure(path, "'\(name)' combines filters: put it beside the fields, not in a field's value")
+        default: throw failure(path, "unknown operator '\(name)'")
+        }
+    }
+
+    /// Pairwise, by scalars: a `Set` of keys cost keysat-enqueue's start 0.4 M instructions of
+    /// the runtime's first use of `Hashable` (callgrind), more than all the rest of a filter;
+    /// a filter is at most 8 KiB, so its objects have at most some 1,300 keys.
+    private static func comparison(_ name: String) -> EventFilter.Comparison {
+        switch name {
+        case "$gt": .greater
+        case "$gte": .greaterOrEqual
+        case "$lt": .less
+        default: .lessOrEqual
+        }
+    }
+
+    private func checkDuplicates(_ members: [(key: String, value: JSONValue)], at path: String) throws {
+        for (index, member) in members.enumerated() {
+            let key = member.key.unicodeScalars
+            if members[..<index].contains(where: { $0.key.unicodeScalars.elementsEqual(key) }) {
+                throw failure(path, "duplicate key \(JSONText.string(member.key))")
+            }
+        }
+    }
+
+    /// Refuses objects and arrays nested deeper than `EventFilter.maximumDepth`, naming the
+    /// first place that is (its path made only then: keysat-enqueue compiles valid filters).
+    private func checkDepth(_ value: JSONValue, at path: String) throws {
+        if Self.depth(value) > EventFilter.maximumDepth { try checkDepth(value, at: path, depth: 0) }
+    }
+
+    /// Levels of objects and arrays, at most one more than `EventFilter.maximumDepth`.
+    private static func depth(_ value: JSONValue, from level: Int = 0) -> Int {
+        guard level <= EventFilter.maximumDepth else { return level }
+        switch value {
+        case .object(let members): return members.map { depth($0.value, from: level + 1) }.max() ?? level + 1
+        case .array(let elements): return elements.map { depth($0, from: level + 1) }.max() ?? level + 1
+        default: return level
+        }
+    }
+
+    private func checkDepth(_ value: JSONValue, at path: String, depth: Int) throws {
+        switch value {
+        case .object(let members):
+            guard depth < EventFilter.maximumDepth else {
+                throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")
+            }
+            for member in members { try checkDepth(member.value, at: Self.path(path, member.key), depth: depth + 1) }
+        case .array(let elements):
+            guard depth < EventFilter.maximumDepth else {
+                throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")
+            }
+            for (index, element) in elements.enumerated() {
+                try checkDepth(element, at: path + "[\(index)]", depth: depth + 1)
+            }
+        default: return
+        }
+    }
+
+    private func failure(_ path: String, _ reason: String) -> KeysatError {
+        KeysatError(.data, path.isEmpty ? "filter: \(reason)" : "filter: at \(path): \(reason)")
+    }
+
+    /// `path` and `key` as `data.plan`; a key that is not a plain name is quoted as JSON.
+    private static func path(_ path: String, _ key: String) -> String {
+        let plain =
+            !key.isEmpty
+            && key.utf8.allSatisfy {
+                switch $0 {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "$"):
+                    true
+                default: false
+                }
+            }
+        let name = plain ? key : JSONText.string(key)
+        return path.isEmpty ? name : path + "." + name
+    }
+
+    private static func kind(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/// A JSON document as values: what a filter (`EventFilter`) is written in and matched against.
+///
+/// Event data is otherwise never parsed (`JSONValidator` checks it and its bytes are sent as
+/// they are); this is built only where a value must be looked at. Object members keep their
+/// order and duplicates; `member(_:)` takes the first, as SQLite's `json_extract` and
+/// `JSONStrings.field` do.
+public indirect enum JSONValue: Sendable {
+    case null
+    case bool(Bool)
+    case number(JSONNumber)
+    case string(String)
+    case array([JSONValue])
+    case object([(key: String, value: JSONValue)])
+
+    /// Parses one JSON value, strictly (RFC 8259, `JSONValidator`: no trailing commas, no
+    /// comments, valid UTF-8, at most `JSONValidator.maximumDepth` levels).
+    /// - Throws: `JSONValidator.Failure` saying what is wrong and at which byte.
+    public init(parsing bytes: [UInt8]) throws(JSONValidator.Failure) {
+        try JSONValidator.validate(bytes)
+        var reader = JSONStrings.Reader(bytes: bytes)
+        reader.skipWhitespace()
+        self = Self.value(&reader)
+    }
+
+    /// The value at the reader, which stands on valid JSON; moves past it.
+    private static func value(_ reader: inout JSONStrings.Reader) -> JSONValue {
+        switch reader.peek {
+        case UInt8(ascii: "\""): return .string(reader.string())
+        case UInt8(ascii: "{"):
+            var members: [(key: String, value: JSONValue)] = []
+            reader.index += 1
+            while let key = nextKey(&reader) { members.append((key, value(&reader))) }
+            return .object(members)
+        case UInt8(ascii: "["):
+            var elements: [JSONValue] = []
+            reader.index += 1
+            while nextElement(&reader) { elements.append(value(&reader)) }
+            return .array(elements)
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            let first = reader.peek
+            reader.skipValue()
+            return first == UInt8(ascii: "n") ? .null : .bool(first == UInt8(ascii: "t"))
+        default:
+            let start = reader.index
+            reader.skipValue()
+            return .number(JSONNumber(String(decoding: reader.bytes[start..<reader.index], as: UTF8.self)))
+        }
+    }
+
+    /// Inside an object: the next member's key, the reader then on its value; `nil` at the end
+    /// (the reader past the `}`).
+    private static func nextKey(_ reader: inout JSONStrings.Reader) -> String? {
+        reader.skipWhitespace()
+        if reader.peek == UInt8(ascii: ",") {
+            reader.index += 1
+            reader.skipWhitespace()
+        }
+        if reader.peek == UInt8(ascii: "}") {
+            reader.index += 1
+            return nil
+        }
+        let key = reader.string()
+        reader.skipWhitespace()
+        reader.index += 1  // ':'
+        reader.skipWhitespace()
+        return key
+    }
+
+    /// Inside an array: whether another element follows (the reader then on it); at the end
+    /// the reader moves past the `]`.
+    private static func nextElement(_ reader: inout JSONStrings.Reader) -> Bool {
+        reader.skipWhitespace()
+        if reader.peek == UInt8(ascii: ",") {
+            reader.index += 1
+            reader.skipWhitespace()
+        }
+        if reader.peek == UInt8(ascii: "]") {
+            reader.index += 1
+            return false
+        }
+        return true
+    }
+
+    /// The value of the object's first member named `key` (compared as Unicode scalars, not
+    /// by Swift's canonical equivalence); `nil` when there is none or this is not an object.
+    public func member(_ key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key.unicodeScalars.elementsEqual(key.unicodeScalars) }?.value
+    }
+
+    /// Whether two values are the same JSON value: same type (no coercion: `1` is not `"1"`),
+    /// numbers by value (`1` and `1.0` are equal), strings scalar by scalar, arrays element by
+    /// element in order, objects with the same members in any order (first of duplicates).
+    public func isSame(as other: JSONValue) -> Bool {
+        switch (self, other) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.isSame(as: $1) }
+        case (.object(let a), .object(let b)):
+            // Pairwise rather than with sets of keys (see `FilterCompiler.checkDuplicates`).
+            guard b.allSatisfy({ member($0.key) != nil }) else { return false }
+            return a.allSatisfy { mine in
+                guard let theirs = other.member(mine.key), let ours = member(mine.key) else { return false }
+                return ours.isSame(as: theirs)
+            }
+        default: return false
+        }
+    }
+
+    /// Compact JSON text: numbers as written, strings as `JSONText.string` writes them.
+    public var text: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .number(let number): return number.text
+        case .string(let string): return JSONText.string(string)
+        case .array(let elements): return "[" + elements.map(\.text).joined(separator: ",") + "]"
+        case .object(let members): return JSONText.object(members.map { ($0.key, $0.value.text) })
+        }
+    }
+}
