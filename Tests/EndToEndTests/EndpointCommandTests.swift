@@ -183,9 +183,8 @@ final class EndpointCommandTests: XCTestCase {
         let script = "for i in 1 2 3 4 5 6; do \"$1\" init --db \"$2\" > /dev/null || echo fail & done; wait"
         let result = try runTool("/bin/sh", ["-c", script, "sh", Binaries.path("keysat-webhooks"), path])
         XCTAssertEqual(result.output, "", result.stderr)
-        // Every step applied exactly once (the steps' numbers: issue 23's ordering keys took
-        // SQLite's 19 and PostgreSQL's 8 while another change took 18 and 7).
-        let steps = onPostgreSQL ? Array(1...6) + [8] : Array(1...17) + [19]
+        // Every step applied exactly once.
+        let steps = onPostgreSQL ? Array(1...8) : Array(1...19)
         XCTAssertEqual(
             try SQL.value(
                 path,
