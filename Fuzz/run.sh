@@ -22,7 +22,7 @@ build -o "$out/json-fuzz" Fuzz/JSONValidatorFuzz.swift "$store/JSONValidator.swi
 build -o "$out/url-fuzz" Fuzz/EndpointURLFuzz.swift "$store/Endpoint.swift" "$store/RetrySchedule.swift" \
     "$store/CustomHeaders.swift" "$store/ClientCertificate.swift" "$store/RateLimit.swift" "$store/HeaderLine.swift" \
     "$store/Durations.swift" "$store/Timestamp.swift" "$store/JSONStrings.swift" "$store/JSONValidator.swift" \
-    "${common[@]}"
+    "$store/OrderingKey.swift" "$store/FieldName.swift" "${common[@]}"
 build -o "$out/filter-fuzz" Fuzz/FilterFuzz.swift "$store/EventFilter.swift" "$store/EventFilter+Matching.swift" \
     "$store/EventFilter+Selection.swift" "$store/FilterCompiler.swift" "$store/JSONValue.swift" "$store/JSONNumber.swift" \
     "$store/JSONStrings.swift" "$store/JSONValidator.swift" "$store/Timestamp.swift" "${common[@]}"

@@ -83,24 +83,7 @@ public enum EnqueueCommand {
         let flags = parsed.flags
         let positionals = parsed.positionals
         let options = parsed.values.mapValues { $0.last! }
-        if let shell = options["--generate-completion-script"] {
-            guard shell == "bash" else {
-                throw KeysatError(.usage, "completion scripts are made for bash only")
-            }
-            try Output.standard(
-                parser.bashCompletion(
-                    program: name,
-                    positionals: EventType.catalogue))
-            exit(0)
-        }
-        if flags.contains("--help") {
-            try Output.standard(usage)
-            exit(0)
-        }
-        if flags.contains("--version") {
-            try Output.standard(KeysatVersion.string + "\n")
-            exit(0)
-        }
+        try answerAndExitIfAsked(parsed)
         for database in parsed.all("--db") { try Backends.checkCommandLine(database: database) }
         guard let eventType = positionals.first else { throw KeysatError(.usage, "missing EVENT_TYPE") }
         guard positionals.count <= 2 else {
@@ -138,6 +121,28 @@ public enum EnqueueCommand {
             request.busyTimeoutMS = timeout
         }
         return request
+    }
+
+    /// `--generate-completion-script`, `--help` and `--version`: answered, then the program exits.
+    static func answerAndExitIfAsked(_ parsed: OptionParser.Parsed) throws {
+        if let shell = parsed.value("--generate-completion-script") {
+            guard shell == "bash" else {
+                throw KeysatError(.usage, "completion scripts are made for bash only")
+            }
+            try Output.standard(
+                parser.bashCompletion(
+                    program: name,
+                    positionals: EventType.catalogue))
+            exit(0)
+        }
+        if parsed.has("--help") {
+            try Output.standard(usage)
+            exit(0)
+        }
+        if parsed.has("--version") {
+            try Output.standard(KeysatVersion.string + "\n")
+            exit(0)
+        }
     }
 
     /// How to kick after the commit: `--kick[=MODE]`, else KEYSAT_KICK, else not at all.

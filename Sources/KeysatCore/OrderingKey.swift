@@ -53,7 +53,7 @@ public struct OrderByPath: Sendable, Equatable, CustomStringConvertible {
     public init?(_ text: String) {
         let keys = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !keys.isEmpty, keys.count <= OrderingKey.maximumPathDepth,
-            keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy(Self.isKeyByte) })
+            keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 && $0.utf8.allSatisfy(FieldName.isNameByte) })
         else { return nil }
         self.keys = keys
     }
@@ -71,14 +71,4 @@ public struct OrderByPath: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { keys.joined(separator: ".") }
-
-    private static func isKeyByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
-            return true
-        default:
-            return false
-        }
-    }
 }

@@ -69,23 +69,13 @@ public enum PayloadErasure {
                     "'--where' must name a field of the event's data: data.FIELD=VALUE, dotted for nested fields"
                 )
             }
-            for key in keys.dropFirst() where key.isEmpty || !key.utf8.allSatisfy(Self.isKeyByte) {
+            for key in keys.dropFirst() where key.isEmpty || !key.utf8.allSatisfy(FieldName.isNameByte) {
                 throw KeysatError(
                     .usage, "'--where': field \(JSONText.string(key)) must be 1 or more of A-Z a-z 0-9 _ -")
             }
             path = keys
             value = String(text[text.index(after: equals)...])
             if value.isEmpty { throw KeysatError(.usage, "'--where' has no value after '='") }
-        }
-
-        private static func isKeyByte(_ byte: UInt8) -> Bool {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
-                return true
-            default:
-                return false
-            }
         }
 
         /// SQLite's JSON path: `$."data"."customer_email"` (keys are quoted, and hold no quote).

@@ -186,61 +186,52 @@ extension WebhookStore {
                 .text(endpoint.description), .integer(endpoint.ordered ? 1 : 0), .text(endpoint.updatedAt),
                 .text(id),
             ])
-            if settings.changesHeaders {
-                endpoint.settings = try settings.applied(to: endpoint.settings)
-                try database.prepare("UPDATE webhook_endpoints SET custom_headers = ? WHERE id = ?").run([
-                    endpoint.settings.customHeaders.stored.map { .text($0) } ?? .null, .text(id),
-                ])
-            }
-            if let certificate = settings.clientCertificate {
-                endpoint.settings.clientCertificate = certificate
-                endpoint.settings.clientCertificateUnreadable = false
-                try database.prepare("UPDATE webhook_endpoints SET client_cert = ?, client_key = ? WHERE id = ?").run([
-                    .optional(certificate?.certificate), .optional(certificate?.key), .text(id),
-                ])
-            }
-            if let rateLimit = settings.rateLimit {
-                endpoint.settings.rateLimit = rateLimit
-                endpoint.settings.rateLimitUnreadable = false
-                try database.prepare("UPDATE webhook_endpoints SET rate_limit = ? WHERE id = ?").run([
-                    .optional(rateLimit?.stored), .text(id),
-                ])
-            }
-            if let orderBy = settings.orderBy {
-                endpoint.settings.orderBy = orderBy
-                try database.prepare("UPDATE webhook_endpoints SET order_by = ? WHERE id = ?").run([
-                    .optional(orderBy?.description), .text(id),
-                ])
-            }
-            if let hold = settings.holdOnDead {
-                endpoint.settings.holdOnDead = hold
-                try database.prepare("UPDATE webhook_endpoints SET order_on_dead = ? WHERE id = ?").run([
-                    hold ? .text("hold") : .null, .text(id),
-                ])
-            }
-            if let filter = settings.filter {
-                endpoint.settings.filter = filter
-                try database.prepare("UPDATE webhook_endpoints SET event_filter = ? WHERE id = ?").run([
-                    .optional(filter), .text(id),
-                ])
-            }
-            if !settings.isEmpty {
-                // Only what was asked for: a setting another program wrote and this one cannot
-                // read stays as it is unless it is the one being changed.
-                if let schedule = settings.retrySchedule {
-                    endpoint.settings.retrySchedule = schedule
-                    try database.prepare("UPDATE webhook_endpoints SET retry_schedule = ? WHERE id = ?").run([
-                        schedule.stored.map { .text($0) } ?? .null, .text(id),
-                    ])
-                }
-                if let percent = settings.retryJitterPercent {
-                    endpoint.settings.retryJitterPercent = percent
-                    try database.prepare("UPDATE webhook_endpoints SET retry_jitter = ? WHERE id = ?").run([
-                        percent == 0 ? .null : .integer(Int64(percent)), .text(id),
-                    ])
-                }
-            }
+            try writeSettings(settings, of: &endpoint)
             return endpoint
+        }
+    }
+
+    /// Writes the settings `change` names, each to its own columns, and into `endpoint`. Only
+    /// what was asked for: a setting another program wrote and this one cannot read stays as it
+    /// is unless it is the one being changed.
+    private func writeSettings(_ change: EndpointSettings.Change, of endpoint: inout Endpoint) throws {
+        let id = endpoint.id
+        func set(_ columns: String, _ values: [SQLValue]) throws {
+            try database.prepare("UPDATE webhook_endpoints SET \(columns) WHERE id = ?").run(values + [.text(id)])
+        }
+        if change.changesHeaders {
+            endpoint.settings = try change.applied(to: endpoint.settings)
+            try set("custom_headers = ?", [endpoint.settings.customHeaders.stored.map { .text($0) } ?? .null])
+        }
+        if let certificate = change.clientCertificate {
+            endpoint.settings.clientCertificate = certificate
+            endpoint.settings.clientCertificateUnreadable = false
+            try set("client_cert = ?, client_key = ?", [.optional(certificate?.certificate), .optional(certificate?.key)])
+        }
+        if let rateLimit = change.rateLimit {
+            endpoint.settings.rateLimit = rateLimit
+            endpoint.settings.rateLimitUnreadable = false
+            try set("rate_limit = ?", [.optional(rateLimit?.stored)])
+        }
+        if let orderBy = change.orderBy {
+            endpoint.settings.orderBy = orderBy
+            try set("order_by = ?", [.optional(orderBy?.description)])
+        }
+        if let hold = change.holdOnDead {
+            endpoint.settings.holdOnDead = hold
+            try set("order_on_dead = ?", [hold ? .text("hold") : .null])
+        }
+        if let filter = change.filter {
+            endpoint.settings.filter = filter
+            try set("event_filter = ?", [.optional(filter)])
+        }
+        if let schedule = change.retrySchedule {
+            endpoint.settings.retrySchedule = schedule
+            try set("retry_schedule = ?", [schedule.stored.map { .text($0) } ?? .null])
+        }
+        if let percent = change.retryJitterPercent {
+            endpoint.settings.retryJitterPercent = percent
+            try set("retry_jitter = ?", [percent == 0 ? .null : .integer(Int64(percent))])
         }
     }
 

@@ -498,6 +498,17 @@ extension KeysatWebhooks.EndpointCommand {
                 rows.append(["disabled:", "\(reason) (at \(endpoint.disabledAt ?? "?"))"])
             }
             rows.append(["description:", endpoint.description])
+            rows += secretRows(endpoint)
+            rows += [
+                ["pending:", String(pending)], ["created:", endpoint.createdAt],
+                ["updated:", endpoint.updatedAt],
+            ]
+            try Output.standard(Table.render(rows))
+        }
+
+        /// The secret, the signatures and their keys: masked unless --show-secret.
+        private func secretRows(_ endpoint: Endpoint) -> [[String]] {
+            var rows: [[String]] = []
             if showSecret {
                 rows.append(["secret:", endpoint.secret])
                 // The form the Standard Webhooks and Svix libraries take, as endpoint add prints it.
@@ -514,11 +525,7 @@ extension KeysatWebhooks.EndpointCommand {
                 rows.append(["signatures:", "HMAC (webhook-signature v1)"])
             }
             rows.append(["x-keysat-signature:", endpoint.keysatSignature ? "yes" : "no (--no-keysat-signature)"])
-            rows += [
-                ["pending:", String(pending)], ["created:", endpoint.createdAt],
-                ["updated:", endpoint.updatedAt],
-            ]
-            try Output.standard(Table.render(rows))
+            return rows
         }
     }
 

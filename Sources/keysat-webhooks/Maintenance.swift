@@ -118,32 +118,7 @@ extension KeysatWebhooks {
             let endpoints = try store.endpointStats()
             let keys = try store.keyBacklog()
             if json {
-                let list = endpoints.map { stats in
-                    JSONText.object([
-                        ("id", JSONText.string(stats.endpoint.id)),
-                        ("url", JSONText.string(stats.endpoint.url)),
-                        ("active", stats.endpoint.active ? "true" : "false"),
-                        ("pending", String(stats.pending)), ("dead", String(stats.dead)),
-                        ("delivered_24h", String(stats.delivered24h)),
-                        ("success_rate_24h", stats.successRate24h.map { String($0) } ?? "null"),
-                        ("last_success", JSONText.string(stats.lastSuccess)),
-                        ("last_failure", JSONText.string(stats.lastFailure)),
-                        ("failure_streak", String(stats.failureStreak)),
-                        ("retry_schedule", JSONText.string(stats.endpoint.settings.retrySchedule.description)),
-                        ("retries_span_seconds", String(stats.endpoint.settings.retrySchedule.spanSeconds)),
-                        ("retries_end_long_before_disable", givesUpLongBeforeDisable(stats.endpoint.settings) ? "true" : "false"),
-                        ("disabled_reason", JSONText.string(stats.endpoint.disabledReason)),
-                        ("keys_held", String(keys[stats.endpoint.id]?.heldKeys ?? 0)),
-                        ("oldest_waiting", JSONText.string(keys[stats.endpoint.id]?.oldestWaiting)),
-                    ])
-                }
-                try Output.standard(
-                    JSONText.object([
-                        ("pending", String(queue.pending)), ("due", String(queue.due)),
-                        ("delivered", String(queue.delivered)), ("dead", String(queue.dead)),
-                        ("oldest_due_age_seconds", String(Int(queue.oldestDueAgeSeconds))),
-                        ("endpoints", JSONText.array(list)),
-                    ]) + "\n")
+                try Output.standard(statsJSON(queue: queue, endpoints: endpoints, keys: keys) + "\n")
                 return
             }
             var text = Table.render([
@@ -188,6 +163,37 @@ extension KeysatWebhooks {
                 text += Display.fit(note, wide: wide)
             }
             try Output.standard(text)
+        }
+
+        /// `stats --json`: the queue's counts and each endpoint's.
+        private func statsJSON(
+            queue: WebhookStore.QueueCounts, endpoints: [WebhookStore.EndpointStats], keys: [String: KeyBacklog]
+        ) -> String {
+            let list = endpoints.map { stats in
+                JSONText.object([
+                    ("id", JSONText.string(stats.endpoint.id)),
+                    ("url", JSONText.string(stats.endpoint.url)),
+                    ("active", stats.endpoint.active ? "true" : "false"),
+                    ("pending", String(stats.pending)), ("dead", String(stats.dead)),
+                    ("delivered_24h", String(stats.delivered24h)),
+                    ("success_rate_24h", stats.successRate24h.map { String($0) } ?? "null"),
+                    ("last_success", JSONText.string(stats.lastSuccess)),
+                    ("last_failure", JSONText.string(stats.lastFailure)),
+                    ("failure_streak", String(stats.failureStreak)),
+                    ("retry_schedule", JSONText.string(stats.endpoint.settings.retrySchedule.description)),
+                    ("retries_span_seconds", String(stats.endpoint.settings.retrySchedule.spanSeconds)),
+                    ("retries_end_long_before_disable", givesUpLongBeforeDisable(stats.endpoint.settings) ? "true" : "false"),
+                    ("disabled_reason", JSONText.string(stats.endpoint.disabledReason)),
+                    ("keys_held", String(keys[stats.endpoint.id]?.heldKeys ?? 0)),
+                    ("oldest_waiting", JSONText.string(keys[stats.endpoint.id]?.oldestWaiting)),
+                ])
+            }
+            return JSONText.object([
+                ("pending", String(queue.pending)), ("due", String(queue.due)),
+                ("delivered", String(queue.delivered)), ("dead", String(queue.dead)),
+                ("oldest_due_age_seconds", String(Int(queue.oldestDueAgeSeconds))),
+                ("endpoints", JSONText.array(list)),
+            ])
         }
     }
 }
