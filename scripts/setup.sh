@@ -25,7 +25,7 @@ build_debs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libpq5 pkg-
 # it boots nothing). postgresql: the server whose initdb and pg_ctl the PostgreSQL tests run in
 # a throw-away cluster of their own (scripts/pg-test-cluster.sh); Debian's package also creates
 # a cluster `main` on port 5432, which the tests do not use.
-test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd postgresql)
+test_debs=(sqlite3 mandoc python3 strace iproute2 util-linux systemd postgresql zsh fish)
 dist_debs=(dpkg-dev lintian fakeroot debootstrap)
 bench_debs=(nginx-light hyperfine time sqlite3 python3)
 alerts_debs=(prometheus)

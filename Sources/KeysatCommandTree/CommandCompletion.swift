@@ -141,11 +141,15 @@ struct CommandCompletion {
             function \(function)_is
                 set -l command
                 for word in (commandline -opc)[2..-1]
-                    if contains -- (string join / $command $word) \(all.dropFirst().map { $0.words.joined(separator: "/") }.joined(separator: " "))
+                    if contains -- (string join -- / $command $word) \(all.dropFirst().map { $0.words.joined(separator: "/") }.joined(separator: " "))
                         set -a command $word
                     end
                 end
-                test (string join / $command) = (string join / $argv)
+                # Quoted variables: an empty list (the top level) is one empty word, where a
+                # bare command substitution would be none and leave `test` an operand short.
+                set -l have (string join -- / $command)
+                set -l want (string join -- / $argv)
+                test "$have" = "$want"
             end
             complete -c \(program) -f
 
@@ -161,9 +165,10 @@ struct CommandCompletion {
                 if declaration.kind == .option {
                     switch option.completion {
                     case .file: line += " -r -F"
-                    case .directory: line += " -r -a '(__fish_complete_directories)'"
-                    case .words(let words): line += " -r -a \(fishQuote(words.joined(separator: " ")))"
-                    case .none: line += " -r"
+                    // -x: a value, and no file names (which -r alone would offer again).
+                    case .directory: line += " -x -a '(__fish_complete_directories)'"
+                    case .words(let words): line += " -x -a \(fishQuote(words.joined(separator: " ")))"
+                    case .none: line += " -x"
                     }
                 }
                 text += line + " -d \(fishQuote(option.help))\n"

@@ -16,7 +16,7 @@ extension KeysatWebhooks {
                 keysat-enqueue's events do, or with --endpoint to that endpoint alone. Its envelope \
                 carries "test": true, so that a receiver can ignore it in production; otherwise it is \
                 an event as any: signed, retried and listed as the others. Then a run is started as \
-                keysat-enqueue --kick=spawn starts one (unless one is going on), so that the sample \
+                keysat-enqueue's spawn kick starts one (unless one is going on), so that the sample \
                 arrives now; --no-kick leaves it to the next run. Prints the delivery ids.
                 """)
 

@@ -54,10 +54,11 @@ final class CompletionTests: XCTestCase {
             ["endpoint", "remove"], ["endpoint", "test"],
             ["deliveries", "list"], ["deliveries", "show"], ["deliveries", "retry"], ["purge"], ["stats"],
             ["listen"], ["verify"], ["units"], ["event-types", "list"], ["event-types", "add"],
-            ["event-types", "remove"], ["copy"],
+            ["event-types", "remove"], ["copy"], ["trigger"], ["deliveries", "erase"], ["deliveries", "drop"],
         ]
         XCTAssertEqual(try runTool("/bin/bash", ["-n"], stdin: Data(completion.utf8)).status, 0, "bash -n")
-        // zsh and fish are not on the test machines: their scripts are checked for every option.
+        // The zsh and fish scripts are checked for every option here, and run by those shells
+        // in testZshAndFishLoadAndCompleteTheScripts.
         let others = try ["zsh", "fish"].map {
             try runTool("keysat-webhooks", ["--generate-completion-script", $0])
         }
@@ -77,7 +78,49 @@ final class CompletionTests: XCTestCase {
         }
         // An option's own words (its enumeration's values) are completed.
         XCTAssertTrue(completion.contains("hmac ed25519"), completion)
-        XCTAssertTrue(others[1].output.contains("-r -a 'hmac ed25519'"), others[1].output)
+        XCTAssertTrue(others[1].output.contains("-x -a 'hmac ed25519'"), others[1].output)
+    }
+}
+
+extension CompletionTests {
+    /// The scripts as the shells run them: zsh and fish parse them, fish completes real command
+    /// lines with them (subcommands at the top and below, an option's values) and says nothing
+    /// on standard error, and zsh's completion system loads the function. Skipped only where
+    /// the shells are not installed (`scripts/setup.sh test` installs them).
+    func testZshAndFishLoadAndCompleteTheScripts() throws {
+        let zsh = "/usr/bin/zsh", fish = "/usr/bin/fish"
+        guard FileManager.default.isExecutableFile(atPath: zsh), FileManager.default.isExecutableFile(atPath: fish)
+        else { throw XCTSkip("zsh or fish not installed") }
+        let scratch = try Scratch()
+        let fishScript = scratch.file("keysat-webhooks.fish")
+        let zshFolder = scratch.file("zsh")
+        try FileManager.default.createDirectory(atPath: zshFolder, withIntermediateDirectories: true)
+        try runTool("keysat-webhooks", ["--generate-completion-script", "fish"]).stdout
+            .write(to: URL(fileURLWithPath: fishScript))
+        try runTool("keysat-webhooks", ["--generate-completion-script", "zsh"]).stdout
+            .write(to: URL(fileURLWithPath: zshFolder + "/_keysat-webhooks"))
+        XCTAssertEqual(try runTool(fish, ["-n", fishScript]).status, 0)
+        XCTAssertEqual(try runTool(zsh, ["-n", zshFolder + "/_keysat-webhooks"]).status, 0)
+        func complete(_ line: String) throws -> [String] {
+            let result = try runTool(
+                fish, ["--no-config", "-c", "source \(fishScript); complete -C '\(line)'"])
+            XCTAssertEqual(result.stderr, "", line)
+            return result.output.split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
+        }
+        XCTAssertTrue(try complete("keysat-webhooks end").contains("endpoint"))
+        XCTAssertTrue(try complete("keysat-webhooks endpoint up").contains("update"))
+        XCTAssertTrue(try complete("keysat-webhooks endpoint update --order-on").contains("--order-on-dead"))
+        XCTAssertEqual(
+            Set(try complete("keysat-webhooks endpoint add --signature ")), ["hmac", "ed25519"])
+        XCTAssertFalse(try complete("keysat-webhooks endpoint --").contains("--order-by"), "only at its command")
+        let loaded = try runTool(
+            zsh,
+            [
+                "-f", "-c",
+                "fpath=(\(zshFolder) $fpath); autoload -U compinit; compinit -u -D; whence -w _keysat-webhooks",
+            ])
+        XCTAssertEqual(loaded.stderr, "")
+        XCTAssertTrue(loaded.output.contains("_keysat-webhooks: function"), loaded.output)
     }
 }
 
