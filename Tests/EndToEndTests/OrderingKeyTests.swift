@@ -242,6 +242,35 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_sequence FROM webhook_deliveries"), "3")
     }
 
+    /// A key another program wrote that a run cannot read back as it is stored (a blob, text
+    /// with a NUL or bytes that are not UTF-8), or a number that is not an integer, orders
+    /// nothing: the row goes as one without a key. It was never sent nor dead-lettered, every
+    /// run, since its key's head could not be found by the key as read (SQLite only:
+    /// PostgreSQL's text holds none of these).
+    func testAForeignKeyThatDoesNotReadBackGoesAsUnkeyed() throws {
+        try XCTSkipIf(onPostgreSQL, "PostgreSQL's text holds no NUL, no bytes that are not UTF-8, no blob")
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204")
+        for n in 1...5 { try enqueue(db, key: "k\(n)", n: n) }
+        try SQL.execute(
+            db.path,
+            """
+            UPDATE webhook_deliveries SET keysat_webhooks_ordering_key = CASE keysat_webhooks_ordering_key
+                WHEN 'k1' THEN CAST(X'6B00' AS TEXT) WHEN 'k2' THEN X'6B' WHEN 'k3' THEN CAST(X'6BFF' AS TEXT)
+                ELSE keysat_webhooks_ordering_key END;
+            UPDATE webhook_deliveries SET keysat_webhooks_sequence = 'one' WHERE keysat_webhooks_ordering_key = 'k4';
+            UPDATE webhook_deliveries SET keysat_webhooks_sequence = 1.5 WHERE keysat_webhooks_ordering_key = 'k5';
+            """)
+        let run = try db.deliver()
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 5, "each sent once")
+        let requests = try receiver.requests()
+        XCTAssertEqual(requests.count, 5)
+        XCTAssertEqual(requests.compactMap { $0.headers["x-keysat-sequence"] }, [], "no number made up")
+    }
+
     /// PostgreSQL: two runs at once on one keyed endpoint (runs on several hosts share the
     /// queue) keep, per key, one delivery in flight across both, oldest first; every delivery
     /// goes once, and the runs share the keys.
