@@ -207,6 +207,16 @@ final class OrderingKeyTests: XCTestCase {
             XCTAssertEqual(result.status, 65, result.stderr)
             XCTAssertTrue(result.stderr.contains("ordering key"), result.stderr)
         }
+        // Bytes that are not UTF-8 (as a shell passes $'\xff'): read as U+FFFD, they were
+        // taken, and $'\xff' and $'\xfe' numbered as one key.
+        for bytes in ["\\377", "\\376", "lic\\377"] {
+            let result = try runTool(
+                "/bin/sh",
+                ["-c", "\"$1\" --db \"$2\" --ordering-key \"$(printf '\(bytes)')\" license.updated '{}'", "sh",
+                 Binaries.path("keysat-enqueue"), db.path])
+            XCTAssertEqual(result.status, 65, "\(bytes): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("not UTF-8"), result.stderr)
+        }
         XCTAssertEqual(try db.count(), 0)
         for path in ["", "a..b", "a b", ".a", String(repeating: "a.", count: 9) + "a"] {
             let result = try runTool("keysat-webhooks", ["endpoint", "update", endpoint, "--order-by", path, "--db", db.path])
