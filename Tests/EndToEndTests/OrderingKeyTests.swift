@@ -281,6 +281,32 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(requests.compactMap { $0.headers["x-keysat-sequence"] }, [], "no number made up")
     }
 
+    /// A key's counter another program set to what no number can follow (the largest integer,
+    /// below 0; on SQLite text) is refused (65), nothing written: SQLite gave the largest
+    /// number again and again and went on from 1 after text (numbers given twice), PostgreSQL
+    /// failed with an overflow it did not explain.
+    func testADamagedKeyCounterIsRefusedAndNothingIsWritten() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "update", endpoint, "--order-by", "key", "--db", db.path]).status,
+            0)
+        try enqueue(db, key: "kA", n: 1)
+        let before = try SQL.dump(db.path)
+        for value in ["9223372036854775807", "-1"] + (onPostgreSQL ? [] : ["'abc'"]) {
+            try SQL.execute(db.path, "UPDATE keysat_webhooks_key_sequences SET last = \(value)")
+            let result = try db.enqueue(["--ordering-key", "kA", "license.updated", "{\"n\":2}"])
+            XCTAssertEqual(result.status, 65, "\(value): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("sequence counter of ordering key 'kA'"), result.stderr)
+            XCTAssertEqual(try db.count(), 1, "\(value): nothing written")
+        }
+        try SQL.execute(db.path, "UPDATE keysat_webhooks_key_sequences SET last = 1")
+        XCTAssertEqual(try SQL.dump(db.path), before, "refusals changed nothing")
+        try enqueue(db, key: "kA", n: 2)
+        XCTAssertEqual(try db.count(where: "keysat_webhooks_sequence = 2"), 1, "repaired, it goes on")
+    }
+
     /// PostgreSQL: two runs at once on one keyed endpoint (runs on several hosts share the
     /// queue) keep, per key, one delivery in flight across both, oldest first; every delivery
     /// goes once, and the runs share the keys.
