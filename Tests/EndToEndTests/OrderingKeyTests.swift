@@ -252,6 +252,34 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_sequence FROM webhook_deliveries"), "3")
     }
 
+    /// Keys are bytes: "é" as one code point and as "e" and a combining accent are two keys (as
+    /// the databases compare them), and a failing one holds only itself. A run's Swift strings
+    /// found them equal (canonical equivalence), so the second was taken for the first, begun
+    /// already: never sent while the first came first in due order (also K and the Kelvin sign).
+    func testKeysThatSwiftFindsEquivalentAreTwoKeys() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204")
+        // JSON escapes: the data's keys are U+00E9 and U+0065 U+0301, K and U+212A.
+        let keys = [#"\u00e9"#, #"e\u0301"#, "K", #"\u212a"#]
+        for n in 1...2 {
+            for key in keys {
+                let result = try db.enqueue(["license.updated", "{\"key\":\"\(key)\",\"n\":\(n)}"])
+                XCTAssertEqual(result.status, 0, result.stderr)
+            }
+        }
+        XCTAssertEqual(try db.count(where: "keysat_webhooks_sequence = 2"), 4, "four keys, two each")
+        try receiver.failKeys(["\u{E9}", "K"])
+        XCTAssertEqual(try db.deliver().status, 0)
+        let healthy = try receiver.requests().filter {
+            let body = String(decoding: $0.body, as: UTF8.self)
+            return body.contains(#"e\u0301"#) || body.contains(#"\u212a"#)
+        }
+        XCTAssertEqual(healthy.count, 4, "the healthy keys went, the failing ones held only themselves")
+        XCTAssertEqual(healthy.map { $0.headers["x-keysat-sequence"] ?? "-" }.sorted(), ["1", "1", "2", "2"])
+    }
+
     /// A key another program wrote that a run cannot read back as it is stored (a blob, text
     /// with a NUL or bytes that are not UTF-8), or a number that is not an integer, orders
     /// nothing: the row goes as one without a key. It was never sent nor dead-lettered, every
