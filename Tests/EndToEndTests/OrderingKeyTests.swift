@@ -280,6 +280,20 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(healthy.map { $0.headers["x-keysat-sequence"] ?? "-" }.sorted(), ["1", "1", "2", "2"])
     }
 
+    /// `--order-by` names a member by its bytes, as a receiver's JSON parser does: a member named
+    /// with the Kelvin sign (U+212A) is not `K`, and its value was taken as the key of an event
+    /// that has no `K` for the receiver.
+    func testOrderByMatchesMemberNamesByTheirBytes() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204", orderBy: "K")
+        XCTAssertEqual(try db.enqueue(["license.updated", #"{"\u212a":"kelvin"}"#]).status, 0)
+        XCTAssertEqual(try db.enqueue(["license.updated", #"{"K":"ascii"}"#]).status, 0)
+        XCTAssertEqual(try SQL.value(db.path, "SELECT count(*) FROM webhook_deliveries WHERE keysat_webhooks_ordering_key IS NULL"), "1")
+        XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_ordering_key FROM webhook_deliveries WHERE keysat_webhooks_ordering_key IS NOT NULL"), "ascii")
+    }
+
     /// A key another program wrote that a run cannot read back as it is stored (a blob, text
     /// with a NUL or bytes that are not UTF-8), or a number that is not an integer, orders
     /// nothing: the row goes as one without a key. It was never sent nor dead-lettered, every
