@@ -92,7 +92,9 @@ public enum JSONStrings {
                 skipWhitespace()
                 index += 1  // ':'
                 skipWhitespace()
-                if name == key { return true }
+                // By bytes: Swift's == finds canonically equivalent names equal (K and the
+                // Kelvin sign), which a receiver's JSON parser does not.
+                if name.utf8.elementsEqual(key.utf8) { return true }
                 skipValue()
             }
         }

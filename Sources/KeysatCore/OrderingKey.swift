@@ -13,15 +13,20 @@ public enum OrderingKey {
     public static func validate(_ key: String) throws {
         guard isValid(key) else {
             throw KeysatError(
-                .data, "ordering key must be 1 to \(maximumBytes) bytes of UTF-8 without control characters")
+                .data,
+                "ordering key must be 1 to \(maximumBytes) bytes of UTF-8 without control characters (nor U+FFFD, which bytes that are not UTF-8 read as)"
+            )
         }
     }
 
     /// Whether `key` may be a key: what `validate` accepts, and what a derived value must be
-    /// to become one (else its delivery is unordered).
+    /// to become one (else its delivery is unordered). Not U+FFFD: a command line's bytes that
+    /// are not UTF-8 read as it, so `$'\xff'` and `$'\xfe'` would silently be one key.
     public static func isValid(_ key: String) -> Bool {
         !key.isEmpty && key.utf8.count <= maximumBytes
-            && !key.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+            && !key.unicodeScalars.contains(where: {
+                $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0xFFFD
+            })
     }
 
     /// The key an endpoint with `--order-by path` gives an event whose data is `data`: the

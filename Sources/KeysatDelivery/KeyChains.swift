@@ -10,12 +10,17 @@ import KeysatStore
 /// come, so a key has at most one attempt in flight in a run, and the store's claim keeps it so
 /// across runs. Other keys, and rows without a key, go on at full speed.
 struct KeyChains {
-    /// Keys (endpoint, NUL, key) this run has begun.
-    private var begun: Set<String> = []
+    /// Keys (endpoint, NUL, key, as UTF-8 bytes) this run has begun. Bytes, not a `String`:
+    /// Swift's strings are equal when canonically equivalent ("é" as one code point or two, K
+    /// and the Kelvin sign), the databases' keys only when their bytes are, and a key taken for
+    /// another was never sent while the other came first.
+    private var begun: Set<[UInt8]> = []
     /// Deliveries (rowids) taken from chains in this run: none is attempted twice.
     private var taken: Set<Int64> = []
 
-    private static func name(_ row: DueDelivery) -> String { row.endpointID + "\u{0}" + (row.orderingKey ?? "") }
+    private static func name(_ row: DueDelivery) -> [UInt8] {
+        Array(row.endpointID.utf8) + [0] + Array((row.orderingKey ?? "").utf8)
+    }
 
     /// Begins `row`'s key; `false` when this run has begun it already (its chain, under way or
     /// held, serves it).

@@ -213,13 +213,18 @@ extension PostgresStore: EventQueue {
         var sequences = [Int64?](repeating: nil, count: written.count)
         let keyed = written.indices.filter { $0 < keys.count && keys[$0] != nil }
         for index in keyed.sorted(by: { written[$0].endpointID < written[$1].endpointID }) {
+            let endpointID = written[index].endpointID
             let last = try value(
                 """
                 INSERT INTO keysat_webhooks_key_sequences AS k (endpoint_id, ordering_key, last) VALUES ($1, $2, 1)
                 ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last = k.last + 1
+                    WHERE k.last BETWEEN 0 AND \(WebhookStore.lastSequence - 1)
                 RETURNING last
-                """, [written[index].endpointID, keys[index]])
-            sequences[index] = last.flatMap { Int64($0) }
+                """, [endpointID, keys[index]])
+            guard let next = last.flatMap({ Int64($0) }) else {
+                throw WebhookStore.keyCounterDamaged(endpointID: endpointID, key: keys[index] ?? "")
+            }
+            sequences[index] = next
         }
         return sequences
     }

@@ -361,9 +361,9 @@ extension WebhookStore: DeliveryStore {
             retrySchedule: row.text(13), retryJitter: row.text(14), customHeaders: row.text(15),
             clientCert: row.text(16), clientKey: row.text(17), rateLimit: row.text(21), filter: row.text(25),
             orderOnDead: row.text(24))
-        if let key = row.text(22), let sequence = row.integer(23) {
+        if let (key, sequence) = storedOrderingKey(row, key: 22, sequence: 23) {
             delivery.orderingKey = key
-            delivery.sequence = Int64(sequence)
+            delivery.sequence = sequence
         }
         delivery.signingKey = row.text(18)
         delivery.previousSigningKey = row.text(19)
@@ -376,6 +376,18 @@ extension WebhookStore: DeliveryStore {
             delivery.cursorKey = row.rawBytes(5)
         }
         return delivery
+    }
+
+    /// A row's ordering key and number, when the key is text that reads back as it is stored
+    /// and the number an integer; else `nil`, and the row goes as one without a key (as a row
+    /// whose number is missing does). Another program's blob, NUL or bytes that are not UTF-8
+    /// would become another key as a `String`: its head (`keyHead`, which matches the key as
+    /// read) never found, such a row was never sent nor dead-lettered.
+    static func storedOrderingKey(_ row: Row, key: Int32, sequence: Int32) -> (String, Int64)? {
+        guard row.isText(key), row.isInteger(sequence) else { return nil }
+        let bytes = row.rawBytes(key)
+        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        return (text, Int64(row.integer(sequence) ?? 0))
     }
 
     public func dueDeliveries(dueBy: Timestamp, retries: Bool, after cursor: DueCursor?, limit: Int) throws

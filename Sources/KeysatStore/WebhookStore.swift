@@ -235,14 +235,32 @@ extension WebhookStore {
     /// The next sequence number of `key` on `endpointID` (1 for its first delivery), from the
     /// last one given (`keysat_webhooks_key_sequences`), in the caller's write transaction:
     /// SQLite's one writer makes two enqueues take turns, and the counter outlives purges.
+    /// - Throws: `keyCounterDamaged` when the counter holds what no number can follow.
     func nextSequence(endpointID: String, key: String) throws -> Int64 {
-        try database.prepare(
+        let next = try database.prepare(
             """
             INSERT INTO keysat_webhooks_key_sequences (endpoint_id, ordering_key, last) VALUES (?1, ?2, 1)
             ON CONFLICT (endpoint_id, ordering_key) DO UPDATE SET last = last + 1
+                WHERE typeof(last) = 'integer' AND last BETWEEN 0 AND \(Self.lastSequence - 1)
             RETURNING last
             """
-        ).first([.text(endpointID), .text(key)]) { Int64($0.integer(0) ?? 0) } ?? 0
+        ).first([.text(endpointID), .text(key)]) { $0.integer(0) }
+        guard let next, let next else { throw Self.keyCounterDamaged(endpointID: endpointID, key: key) }
+        return Int64(next)
+    }
+
+    /// The largest sequence number; a counter another program set beyond it (or to text, or
+    /// below 0) gives none: `last + 1` went on as 1 after text and stayed at the largest
+    /// integer (SQLite makes the sum a real), so numbers were given twice.
+    public static let lastSequence = Int64.max
+
+    /// The refusal to number a delivery when the key's counter holds what no number can follow,
+    /// in the same words on every backend.
+    public static func keyCounterDamaged(endpointID: String, key: String) -> KeysatError {
+        KeysatError(
+            .data,
+            "the sequence counter of ordering key '\(key)' on endpoint \(endpointID) (keysat_webhooks_key_sequences.last) is not a whole number from 0 to \(lastSequence - 1): no number can follow it, and nothing was written; repair the row"
+        )
     }
 
     /// What an idempotency key stands for: SHA-256 of the event type, a NUL (which no event

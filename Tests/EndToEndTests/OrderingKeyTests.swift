@@ -207,6 +207,16 @@ final class OrderingKeyTests: XCTestCase {
             XCTAssertEqual(result.status, 65, result.stderr)
             XCTAssertTrue(result.stderr.contains("ordering key"), result.stderr)
         }
+        // Bytes that are not UTF-8 (as a shell passes $'\xff'): read as U+FFFD, they were
+        // taken, and $'\xff' and $'\xfe' numbered as one key.
+        for bytes in ["\\377", "\\376", "lic\\377"] {
+            let result = try runTool(
+                "/bin/sh",
+                ["-c", "\"$1\" --db \"$2\" --ordering-key \"$(printf '\(bytes)')\" license.updated '{}'", "sh",
+                 Binaries.path("keysat-enqueue"), db.path])
+            XCTAssertEqual(result.status, 65, "\(bytes): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("not UTF-8"), result.stderr)
+        }
         XCTAssertEqual(try db.count(), 0)
         for path in ["", "a..b", "a b", ".a", String(repeating: "a.", count: 9) + "a"] {
             let result = try runTool("keysat-webhooks", ["endpoint", "update", endpoint, "--order-by", path, "--db", db.path])
@@ -240,6 +250,103 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(try db.count(), 0)
         try enqueue(db, key: "kA", n: 3)
         XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_sequence FROM webhook_deliveries"), "3")
+    }
+
+    /// Keys are bytes: "é" as one code point and as "e" and a combining accent are two keys (as
+    /// the databases compare them), and a failing one holds only itself. A run's Swift strings
+    /// found them equal (canonical equivalence), so the second was taken for the first, begun
+    /// already: never sent while the first came first in due order (also K and the Kelvin sign).
+    func testKeysThatSwiftFindsEquivalentAreTwoKeys() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204")
+        // JSON escapes: the data's keys are U+00E9 and U+0065 U+0301, K and U+212A.
+        let keys = [#"\u00e9"#, #"e\u0301"#, "K", #"\u212a"#]
+        for n in 1...2 {
+            for key in keys {
+                let result = try db.enqueue(["license.updated", "{\"key\":\"\(key)\",\"n\":\(n)}"])
+                XCTAssertEqual(result.status, 0, result.stderr)
+            }
+        }
+        XCTAssertEqual(try db.count(where: "keysat_webhooks_sequence = 2"), 4, "four keys, two each")
+        try receiver.failKeys(["\u{E9}", "K"])
+        XCTAssertEqual(try db.deliver().status, 0)
+        let healthy = try receiver.requests().filter {
+            let body = String(decoding: $0.body, as: UTF8.self)
+            return body.contains(#"e\u0301"#) || body.contains(#"\u212a"#)
+        }
+        XCTAssertEqual(healthy.count, 4, "the healthy keys went, the failing ones held only themselves")
+        XCTAssertEqual(healthy.map { $0.headers["x-keysat-sequence"] ?? "-" }.sorted(), ["1", "1", "2", "2"])
+    }
+
+    /// `--order-by` names a member by its bytes, as a receiver's JSON parser does: a member named
+    /// with the Kelvin sign (U+212A) is not `K`, and its value was taken as the key of an event
+    /// that has no `K` for the receiver.
+    func testOrderByMatchesMemberNamesByTheirBytes() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204", orderBy: "K")
+        XCTAssertEqual(try db.enqueue(["license.updated", #"{"\u212a":"kelvin"}"#]).status, 0)
+        XCTAssertEqual(try db.enqueue(["license.updated", #"{"K":"ascii"}"#]).status, 0)
+        XCTAssertEqual(try SQL.value(db.path, "SELECT count(*) FROM webhook_deliveries WHERE keysat_webhooks_ordering_key IS NULL"), "1")
+        XCTAssertEqual(try SQL.value(db.path, "SELECT keysat_webhooks_ordering_key FROM webhook_deliveries WHERE keysat_webhooks_ordering_key IS NOT NULL"), "ascii")
+    }
+
+    /// A key another program wrote that a run cannot read back as it is stored (a blob, text
+    /// with a NUL or bytes that are not UTF-8), or a number that is not an integer, orders
+    /// nothing: the row goes as one without a key. It was never sent nor dead-lettered, every
+    /// run, since its key's head could not be found by the key as read (SQLite only:
+    /// PostgreSQL's text holds none of these).
+    func testAForeignKeyThatDoesNotReadBackGoesAsUnkeyed() throws {
+        try XCTSkipIf(onPostgreSQL, "PostgreSQL's text holds no NUL, no bytes that are not UTF-8, no blob")
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        try keyedEndpoint(db, receiver, path: "/status/204")
+        for n in 1...5 { try enqueue(db, key: "k\(n)", n: n) }
+        try SQL.execute(
+            db.path,
+            """
+            UPDATE webhook_deliveries SET keysat_webhooks_ordering_key = CASE keysat_webhooks_ordering_key
+                WHEN 'k1' THEN CAST(X'6B00' AS TEXT) WHEN 'k2' THEN X'6B' WHEN 'k3' THEN CAST(X'6BFF' AS TEXT)
+                ELSE keysat_webhooks_ordering_key END;
+            UPDATE webhook_deliveries SET keysat_webhooks_sequence = 'one' WHERE keysat_webhooks_ordering_key = 'k4';
+            UPDATE webhook_deliveries SET keysat_webhooks_sequence = 1.5 WHERE keysat_webhooks_ordering_key = 'k5';
+            """)
+        let run = try db.deliver()
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try db.count(where: "delivered_at IS NOT NULL"), 5, "each sent once")
+        let requests = try receiver.requests()
+        XCTAssertEqual(requests.count, 5)
+        XCTAssertEqual(requests.compactMap { $0.headers["x-keysat-sequence"] }, [], "no number made up")
+    }
+
+    /// A key's counter another program set to what no number can follow (the largest integer,
+    /// below 0; on SQLite text) is refused (65), nothing written: SQLite gave the largest
+    /// number again and again and went on from 1 after text (numbers given twice), PostgreSQL
+    /// failed with an overflow it did not explain.
+    func testADamagedKeyCounterIsRefusedAndNothingIsWritten() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        let endpoint = try db.addEndpoint()
+        XCTAssertEqual(
+            try runTool("keysat-webhooks", ["endpoint", "update", endpoint, "--order-by", "key", "--db", db.path]).status,
+            0)
+        try enqueue(db, key: "kA", n: 1)
+        let before = try SQL.dump(db.path)
+        for value in ["9223372036854775807", "-1"] + (onPostgreSQL ? [] : ["'abc'"]) {
+            try SQL.execute(db.path, "UPDATE keysat_webhooks_key_sequences SET last = \(value)")
+            let result = try db.enqueue(["--ordering-key", "kA", "license.updated", "{\"n\":2}"])
+            XCTAssertEqual(result.status, 65, "\(value): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("sequence counter of ordering key 'kA'"), result.stderr)
+            XCTAssertEqual(try db.count(), 1, "\(value): nothing written")
+        }
+        try SQL.execute(db.path, "UPDATE keysat_webhooks_key_sequences SET last = 1")
+        XCTAssertEqual(try SQL.dump(db.path), before, "refusals changed nothing")
+        try enqueue(db, key: "kA", n: 2)
+        XCTAssertEqual(try db.count(where: "keysat_webhooks_sequence = 2"), 1, "repaired, it goes on")
     }
 
     /// PostgreSQL: two runs at once on one keyed endpoint (runs on several hosts share the

@@ -30,6 +30,7 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(OrderByPath(String(repeating: "a.", count: 7) + "a")?.keys.count, 8)
         XCTAssertThrowsError(try OrderingKey.validate("a\u{7F}"))
         XCTAssertThrowsError(try OrderingKey.validate("a\u{85}b"), "C1 controls too")
+        XCTAssertThrowsError(try OrderingKey.validate("a\u{FFFD}"), "what bytes that are not UTF-8 read as")
         XCTAssertNoThrow(try OrderingKey.validate("lic_1 ü"))
     }
 }
