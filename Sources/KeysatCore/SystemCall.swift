@@ -40,4 +40,15 @@ public enum SystemCall {
 
     /// `strerror(code)`, the text of an `errno` value.
     public static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+    /// Proves that `bytes` more of address space can be had now, with a mapping that takes no
+    /// memory (PROT_NONE, MAP_NORESERVE), made and undone at once. Under `ulimit -v` (RLIMIT_AS)
+    /// that is what the next allocations meet: a process that runs out of it part way, after
+    /// a request went out, dies in the Swift runtime's allocator without a word.
+    /// - Throws: `KeysatError` (71, ENOMEM with the advice to raise the limit) naming `what`.
+    public static func requireAddressSpace(_ bytes: Int, for what: String) throws {
+        let mapped = mmap(nil, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw KeysatError.system(.system, what, errno: errno) }
+        munmap(mapped, bytes)
+    }
 }

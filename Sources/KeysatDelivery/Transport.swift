@@ -80,9 +80,22 @@ final class LazyTransport: Transport {
     var inFlight: Int { made?.inFlight ?? 0 }
 
     func start(_ request: HTTPRequest) throws {
-        if made == nil { made = try make() }
+        if made == nil {
+            made = try make()
+            // With the libraries the transport loaded (libcurl, libcrypto) in place, room for
+            // the run's peak is proved before the first request: a host short of memory
+            // (`ulimit -v`) stops the run here, 71, rather than part way through an attempt it
+            // then cannot record (measured: a run died 2 to 3 MB past this point).
+            try SystemCall.requireAddressSpace(Self.reserve, for: "cannot keep room for the run's requests")
+        }
         try made!.start(request)
     }
+
+    /// The room proved before the first request: about three times what a run of five
+    /// deliveries was measured to grow by past it (connections, buffers, the recorder's
+    /// batches); a run needs more with many large payloads in flight, so this narrows the
+    /// window in which memory runs out after a request, and cannot close it.
+    static let reserve = 8 << 20
 
     func poll(timeoutMS: Int) throws -> [HTTPResult] { try made?.poll(timeoutMS: timeoutMS) ?? [] }
 }
