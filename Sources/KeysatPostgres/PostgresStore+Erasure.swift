@@ -61,8 +61,11 @@ extension PostgresStore {
                 SELECT d.seq, d.payload_json, \(DeliveryRecord.State.pending.condition()) FROM webhook_deliveries AS d
                 WHERE d.seq > $1::bigint AND NOT \(PayloadErasure.condition()) ORDER BY d.seq LIMIT 500
                 """, [after])
+            // Compared as bytes, as SQLite's `=` does: Swift's `==` on strings would take
+            // canonically equivalent text (U+212B for U+00C5) as the same value and erase it too.
+            let wanted = Array(match.value.utf8)
             for row in page
-            where JSONStrings.field(Array((row[1] ?? "").utf8), path: match.path) == match.value {
+            where JSONStrings.field(Array((row[1] ?? "").utf8), path: match.path).map({ Array($0.utf8) }) == wanted {
                 found.append((row[0] ?? "", row[2] == "t"))
             }
             guard page.count == 500, let last = page.last?[0] ?? nil else { break }

@@ -295,6 +295,20 @@ final class PayloadErasureTests: XCTestCase {
     }
 
     /// More rows than one batch holds (100): every one is erased, none twice, counts right.
+    /// A value is matched by its bytes on both backends, as SQLite's `=` matches: "Å" written
+    /// as U+212B (ANGSTROM SIGN) and as U+00C5 are two values, which Swift's `==` took for one.
+    func testEraseWhereMatchesValuesByTheirBytes() throws {
+        let scratch = try Scratch()
+        let db = try TestDatabase(in: scratch)
+        try db.addEndpoint(events: ["*"])
+        XCTAssertEqual(try db.enqueue(["license.issued", "{\"name\":\"\u{00C5}sa\"}"]).status, 0)
+        XCTAssertEqual(try db.enqueue(["license.issued", "{\"name\":\"\u{212B}sa\"}"]).status, 0)
+        let erase = try object(webhooks(db, ["deliveries", "erase", "--where", "data.name=\u{212B}sa", "--json"]))
+        XCTAssertEqual(erase["erased"] as? Int, 1)
+        XCTAssertEqual(try db.count(where: Self.erased), 1)
+        XCTAssertEqual(try db.count(where: "payload_json LIKE '%\u{00C5}sa%'"), 1, "the other spelling kept")
+    }
+
     func testBatchesCoverEveryRow() throws {
         let scratch = try Scratch()
         let db = try TestDatabase(in: scratch)
