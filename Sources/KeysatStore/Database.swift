@@ -265,6 +265,20 @@ public final class Database {
     /// a command really runs (`StatsQueryPlanTests`).
     public var prepared: [String]?
 
+    /// Statements compiled once per connection by `cached`.
+    private var cache: [String: Statement] = [:]
+
+    /// The statement for `sql`, compiled on first use and kept: for a statement a run makes
+    /// again and again with other values (a key's head, once per keyed delivery, where
+    /// compiling was 79 % of the extra instructions a keyed delivery cost: callgrind). Each use
+    /// resets it (`first`, `rows`, `run`), so a kept statement holds no lock between uses.
+    public func cached(_ sql: String) throws -> Statement {
+        if let statement = cache[sql] { return statement }
+        let statement = try prepare(sql)
+        cache[sql] = statement
+        return statement
+    }
+
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` takes the write lock at once (waiting up
     /// to the busy timeout), so two writers never deadlock upgrading a read lock.
     /// The transaction is rolled back if `body` throws.

@@ -431,7 +431,7 @@ extension WebhookStore: DeliveryStore {
     }
 
     public func oldestPending(endpointID: String) throws -> DueDelivery? {
-        try database.prepare(
+        try database.cached(
             Self.dueColumns + "\n" + """
                 WHERE d.endpoint_id = ?2 AND \(DeliveryRecord.State.pending.condition())
                 ORDER BY d.rowid LIMIT 1
@@ -440,7 +440,7 @@ extension WebhookStore: DeliveryStore {
     }
 
     public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? {
-        try database.prepare(
+        try database.cached(
             Self.dueColumns + "\n" + """
                 WHERE d.endpoint_id = ?2 AND d.keysat_webhooks_ordering_key = ?3
                   AND d.keysat_webhooks_sequence IS NOT NULL AND \(DeliveryRecord.State.pending.condition("d"))
