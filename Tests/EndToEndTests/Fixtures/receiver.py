@@ -60,6 +60,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def send_response(self, *args, **kwargs):
+        release = getattr(self, "release_key", None)
+        if release is not None:
+            release()
+        super().send_response(*args, **kwargs)
+
     def do_POST(self):
         with LOCK:
             STATE["active"] += 1
@@ -78,11 +84,21 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             ACTIVE_BY_KEY[group] = ACTIVE_BY_KEY.get(group, 0) + 1
             active_same_key = ACTIVE_BY_KEY[group]
+        released = []
+
+        # A request stops counting as active as its answer starts (send_response): once the
+        # answer is out the sender may start the next of the key, possibly before this thread
+        # runs again; a slow answer's wait still counts.
+        def release():
+            if not released:
+                released.append(True)
+                with LOCK:
+                    ACTIVE_BY_KEY[group] -= 1
+        self.release_key = release
         try:
             self.handle_keyed(body, key, active, active_same_key)
         finally:
-            with LOCK:
-                ACTIVE_BY_KEY[group] -= 1
+            release()
 
     def handle_keyed(self, body, key, active, active_same_key):
         try:
