@@ -13,7 +13,8 @@ extension PostgresStore: DeliveryInspection {
     static func recordColumns(payload: Bool) -> String {
         "d.id, d.endpoint_id, d.event_type, \(payload ? "d.payload_json" : "NULL"), d.attempt_count, "
             + "keysat_rfc3339(d.next_attempt_at), d.last_status_code, d.last_error, "
-            + "keysat_rfc3339(d.delivered_at), keysat_rfc3339(d.created_at)"
+            + "keysat_rfc3339(d.delivered_at), keysat_rfc3339(d.created_at), "
+            + "d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence"
     }
 
     static func record(_ row: [String?]) -> DeliveryRecord {
@@ -21,7 +22,8 @@ extension PostgresStore: DeliveryInspection {
             id: row[0] ?? "", endpointID: row[1] ?? "", eventType: row[2] ?? "",
             payload: Array((row[3] ?? "").utf8), attemptCount: row[4].flatMap { Int($0) },
             nextAttemptAt: row[5], lastStatusCode: row[6].flatMap { Int($0) }, lastError: row[7],
-            deliveredAt: row[8], createdAt: row[9] ?? "")
+            deliveredAt: row[8], createdAt: row[9] ?? "", orderingKey: row[10],
+            sequence: row[11].flatMap { Int64($0) })
     }
 
     /// A re-queue: attempt count back to 0, outcome columns cleared, due now. The claim of a

@@ -52,6 +52,10 @@ public struct DeliveryRecord: Sendable {
     public var lastError: String?
     public var deliveredAt: String?
     public var createdAt: String
+    /// Its ordering key and number within (endpoint, key) (issue 23), as stored; `nil` for an
+    /// unordered delivery.
+    public var orderingKey: String?
+    public var sequence: Int64?
 
     /// What this row is now.
     public var status: Status {
@@ -64,7 +68,7 @@ public struct DeliveryRecord: Sendable {
     public init(
         id: String, endpointID: String, eventType: String, payload: [UInt8], attemptCount: Int?,
         nextAttemptAt: String?, lastStatusCode: Int?, lastError: String?, deliveredAt: String?,
-        createdAt: String
+        createdAt: String, orderingKey: String? = nil, sequence: Int64? = nil
     ) {
         self.id = id
         self.endpointID = endpointID
@@ -76,6 +80,8 @@ public struct DeliveryRecord: Sendable {
         self.lastError = lastError
         self.deliveredAt = deliveredAt
         self.createdAt = createdAt
+        self.orderingKey = orderingKey
+        self.sequence = sequence
     }
 
     static let columns = columns(payload: true)
@@ -84,7 +90,8 @@ public struct DeliveryRecord: Sendable {
     /// where nothing prints it: a listing of 40 rows of 5 MB read 213 MB (issue 20).
     static func columns(payload: Bool) -> String {
         "d.id, d.endpoint_id, d.event_type, \(payload ? "d.payload_json" : "NULL"), d.attempt_count, "
-            + "d.next_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at"
+            + "d.next_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at, "
+            + "d.keysat_webhooks_ordering_key, d.keysat_webhooks_sequence"
     }
 
     init(row: Row) {
@@ -98,6 +105,8 @@ public struct DeliveryRecord: Sendable {
         lastError = row.text(7)
         deliveredAt = row.text(8)
         createdAt = row.string(9)
+        orderingKey = row.text(10)
+        sequence = row.integer(11).map { Int64($0) }
     }
 
     /// The row as a JSON object keyed by its column names, plus `status`, and with the payload
@@ -115,6 +124,7 @@ public struct DeliveryRecord: Sendable {
             ("attempt_count", String(attemptCount)), ("next_attempt_at", JSONText.string(nextAttemptAt)),
             ("last_status_code", JSONText.number(lastStatusCode)), ("last_error", JSONText.string(lastError)),
             ("delivered_at", JSONText.string(deliveredAt)), ("created_at", JSONText.string(createdAt)),
+            ("ordering_key", JSONText.string(orderingKey)), ("sequence", sequence.map { String($0) } ?? "null"),
             ("status", JSONText.string(status.rawValue)),
         ]
         return JSONText.object(members)

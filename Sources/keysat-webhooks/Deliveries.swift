@@ -132,6 +132,10 @@ extension KeysatWebhooks.Deliveries {
                 ["last status:", record.lastStatusCode.map(String.init) ?? "-"],
                 ["last error:", record.lastError ?? "-"], ["next attempt:", record.nextAttemptAt ?? "-"],
                 ["delivered:", record.deliveredAt ?? "-"], ["created:", record.createdAt],
+                [
+                    "ordering key:",
+                    record.orderingKey.map { key in "\(key) (number \(record.sequence.map(String.init) ?? "?"))" } ?? "-",
+                ],
             ])
             let payloadIsJSON = (try? JSONValidator.validate(record.payload)) != nil
             if let erasedAt = PayloadErasure.erasedAt(record.payload) {

@@ -85,6 +85,26 @@ final class OrderingKeyTests: XCTestCase {
         XCTAssertEqual(try receiver.requests().map(\.activeSameKey).max(), 1, "never two of a key at once")
     }
 
+    /// `deliveries show` and `deliveries list --json` say a delivery's key and number; an
+    /// unordered delivery has none.
+    func testDeliveriesShowTheKeyAndNumber() throws {
+        let scratch = try Scratch()
+        let receiver = try Receiver(in: scratch)
+        let db = try TestDatabase(in: scratch)
+        _ = try keyedEndpoint(db, receiver, path: "/status/204")
+        try enqueue(db, key: "lic-7", n: 1)
+        try enqueue(db, key: "lic-7", n: 2)
+        XCTAssertEqual(try db.enqueue(["license.updated", #"{"n":3}"#]).status, 0)
+        let second = try SQL.value(db.path, "SELECT id FROM webhook_deliveries WHERE keysat_webhooks_sequence = 2")
+        let shown = try runTool("keysat-webhooks", ["deliveries", "show", second, "--db", db.path])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertNotNil(shown.output.range(of: #"\nordering key: +lic-7 \(number 2\)\n"#, options: .regularExpression), shown.output)
+        let listed = try runTool("keysat-webhooks", ["deliveries", "list", "--json", "--db", db.path])
+        let rows = try XCTUnwrap(JSONSerialization.jsonObject(with: listed.stdout) as? [[String: Any]])
+        XCTAssertEqual(Set(rows.compactMap { $0["sequence"] as? Int }), [1, 2])
+        XCTAssertEqual(rows.filter { $0["ordering_key"] is NSNull && $0["sequence"] is NSNull }.count, 1)
+    }
+
     func testNoTwoOfOneKeyInFlightUnderConcurrency64() throws {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
@@ -241,7 +261,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        try keyedEndpoint(db, receiver, path: "/status/204")
+        _ = try keyedEndpoint(db, receiver, path: "/status/204")
         for n in 1...2 { try enqueue(db, key: "kA", n: n) }
         XCTAssertEqual(try db.deliver().status, 0)
         let purge = try runTool(
@@ -260,7 +280,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        try keyedEndpoint(db, receiver, path: "/status/204")
+        _ = try keyedEndpoint(db, receiver, path: "/status/204")
         // JSON escapes: the data's keys are U+00E9 and U+0065 U+0301, K and U+212A.
         let keys = [#"\u00e9"#, #"e\u0301"#, "K", #"\u212a"#]
         for n in 1...2 {
@@ -304,7 +324,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        try keyedEndpoint(db, receiver, path: "/status/204")
+        _ = try keyedEndpoint(db, receiver, path: "/status/204")
         for n in 1...5 { try enqueue(db, key: "k\(n)", n: n) }
         try SQL.execute(
             db.path,
