@@ -6,6 +6,7 @@ import XCTest
 /// `--order-by` derives keys from the event's data. On both backends.
 final class OrderingKeyTests: XCTestCase {
     /// An endpoint at `path` on `receiver` whose deliveries are keyed by `orderBy`.
+    @discardableResult
     private func keyedEndpoint(
         _ db: TestDatabase, _ receiver: Receiver, path: String, orderBy: String = "key", extra: [String] = []
     ) throws -> String {
@@ -91,7 +92,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        _ = try keyedEndpoint(db, receiver, path: "/status/204")
+        try keyedEndpoint(db, receiver, path: "/status/204")
         try enqueue(db, key: "lic-7", n: 1)
         try enqueue(db, key: "lic-7", n: 2)
         XCTAssertEqual(try db.enqueue(["license.updated", #"{"n":3}"#]).status, 0)
@@ -261,7 +262,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        _ = try keyedEndpoint(db, receiver, path: "/status/204")
+        try keyedEndpoint(db, receiver, path: "/status/204")
         for n in 1...2 { try enqueue(db, key: "kA", n: n) }
         XCTAssertEqual(try db.deliver().status, 0)
         let purge = try runTool(
@@ -280,7 +281,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        _ = try keyedEndpoint(db, receiver, path: "/status/204")
+        try keyedEndpoint(db, receiver, path: "/status/204")
         // JSON escapes: the data's keys are U+00E9 and U+0065 U+0301, K and U+212A.
         let keys = [#"\u00e9"#, #"e\u0301"#, "K", #"\u212a"#]
         for n in 1...2 {
@@ -324,7 +325,7 @@ final class OrderingKeyTests: XCTestCase {
         let scratch = try Scratch()
         let receiver = try Receiver(in: scratch)
         let db = try TestDatabase(in: scratch)
-        _ = try keyedEndpoint(db, receiver, path: "/status/204")
+        try keyedEndpoint(db, receiver, path: "/status/204")
         for n in 1...5 { try enqueue(db, key: "k\(n)", n: n) }
         try SQL.execute(
             db.path,
