@@ -88,10 +88,12 @@ public struct EventFilter: Sendable {
         -> JSONValue?
     {
         guard let parsed = try? JSONValue(parsing: data) else { return nil }
-        var members: [(key: String, value: JSONValue)] = [
-            ("event_type", .string(eventType)), ("timestamp", .string(timestamp.rfc3339)), ("data", parsed),
-        ]
-        if test { members.append(("test", .bool(true))) }
-        return .object(members)
+        var keys = ["event_type", "timestamp", "data"]
+        var values: [JSONValue] = [.string(eventType), .string(timestamp.rfc3339), parsed]
+        if test {
+            keys.append("test")
+            values.append(.bool(true))
+        }
+        return .object(keys: keys, values: values)
     }
 }

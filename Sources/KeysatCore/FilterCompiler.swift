@@ -16,12 +16,14 @@ struct FilterCompiler {
     /// A filter: an object of fields and `$and`/`$or`/`$not`.
     func filter(_ value: JSONValue, at path: String) throws -> EventFilter.Clause {
         try checkDepth(value, at: path)
-        guard case .object(let members) = value else {
+        guard case .object(let keys, let values) = value else {
             throw failure(path, "a filter must be a JSON object, not \(Self.kind(value))")
         }
-        try checkDuplicates(members, at: path)
+        try checkDuplicates(keys, at: path)
         var clauses: [Clause] = []
-        for (key, member) in members {
+        for index in keys.indices {
+            let key = keys[index]
+            let member = values[index]
             let here = Self.path(path, key)
             switch key {
             case "$and", "$or":
@@ -45,16 +47,16 @@ struct FilterCompiler {
 
     /// What a field's value must be: a value (`$eq`), a nested filter, or operators.
     private func condition(_ value: JSONValue, at path: String) throws -> EventFilter.Condition {
-        guard case .object(let members) = value else { return .equal(value) }
-        try checkDuplicates(members, at: path)
-        guard let firstOperator = members.first(where: { $0.key.hasPrefix("$") }) else {
-            return .object(try members.map { .field($0.key, try condition($0.value, at: Self.path(path, $0.key))) })
+        guard case .object(let keys, let values) = value else { return .equal(value) }
+        try checkDuplicates(keys, at: path)
+        guard let firstOperator = keys.first(where: { $0.hasPrefix("$") }) else {
+            return .object(
+                try keys.indices.map { .field(keys[$0], try condition(values[$0], at: Self.path(path, keys[$0]))) })
         }
-        if let field = members.first(where: { !$0.key.hasPrefix("$") }) {
-            throw failure(
-                path, "mixes operators ('\(firstOperator.key)') with fields ('\(field.key)'): use $and")
+        if let field = keys.first(where: { !$0.hasPrefix("$") }) {
+            throw failure(path, "mixes operators ('\(firstOperator)') with fields ('\(field)'): use $and")
         }
-        let conditions = try members.map { try valueOperator($0.key, $0.value, at: path) }
+        let conditions = try keys.indices.map { try valueOperator(keys[$0], values[$0], at: path) }
         return conditions.count == 1 ? conditions[0] : .all(conditions)
     }
 
@@ -105,11 +107,11 @@ struct FilterCompiler {
         }
     }
 
-    private func checkDuplicates(_ members: [(key: String, value: JSONValue)], at path: String) throws {
-        for (index, member) in members.enumerated() {
-            let key = member.key.unicodeScalars
-            if members[..<index].contains(where: { $0.key.unicodeScalars.elementsEqual(key) }) {
-                throw failure(path, "duplicate key \(JSONText.string(member.key))")
+    private func checkDuplicates(_ keys: [String], at path: String) throws {
+        for index in keys.indices {
+            let key = keys[index].unicodeScalars
+            if keys[..<index].contains(where: { $0.unicodeScalars.elementsEqual(key) }) {
+                throw failure(path, "duplicate key \(JSONText.string(keys[index]))")
             }
         }
     }
@@ -126,8 +128,8 @@ struct FilterCompiler {
         guard level <= EventFilter.maximumDepth else { return level }
         var deepest = level + 1
         switch value {
-        case .object(let members):
-            for member in members { deepest = max(deepest, depth(member.value, from: level + 1)) }
+        case .object(_, let values):
+            for member in values { deepest = max(deepest, depth(member, from: level + 1)) }
         case .array(let elements):
             for element in elements { deepest = max(deepest, depth(element, from: level + 1)) }
         default: return level
@@ -137,11 +139,13 @@ struct FilterCompiler {
 
     private func checkDepth(_ value: JSONValue, at path: String, depth: Int) throws {
         switch value {
-        case .object(let members):
+        case .object(let keys, let values):
             guard depth < EventFilter.maximumDepth else {
                 throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")
             }
-            for member in members { try checkDepth(member.value, at: Self.path(path, member.key), depth: depth + 1) }
+            for index in keys.indices {
+                try checkDepth(values[index], at: Self.path(path, keys[index]), depth: depth + 1)
+            }
         case .array(let elements):
             guard depth < EventFilter.maximumDepth else {
                 throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")
