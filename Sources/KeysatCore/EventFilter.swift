@@ -25,15 +25,18 @@ public struct EventFilter: Sendable {
     public static let maximumDepth = 32
 
     /// A condition on an object (the envelope, or an object inside it).
-    indirect enum Clause: Sendable {
+    ///
+    /// Only the case that holds one of its own kind is boxed (`indirect`): arrays are references
+    /// already, and boxing every case was an allocation per clause and per value.
+    enum Clause: Sendable {
         case field(String, Condition)
         case all([Clause])
         case any([Clause])
-        case not(Clause)
+        indirect case not(Clause)
     }
 
     /// A condition on one field's value, which may be absent.
-    indirect enum Condition: Sendable {
+    enum Condition: Sendable {
         case equal(JSONValue)
         case oneOf([JSONValue])
         case compare(Comparison, JSONValue)
@@ -42,7 +45,7 @@ public struct EventFilter: Sendable {
         /// An object each of whose clauses holds.
         case object([Clause])
         case all([Condition])
-        case not(Condition)
+        indirect case not(Condition)
     }
 
     enum Comparison: Sendable {

@@ -9,7 +9,8 @@
 /// the first use of an array of a new element type costs keysat-enqueue's start the runtime's
 /// instantiation of its metadata, and a tuple's more (callgrind: 25,000 instructions for the
 /// pairs, of 147,000 that three filters cost), where arrays of strings are in use already.
-public indirect enum JSONValue: Sendable {
+/// Not `indirect`: arrays hold the nesting, and boxing each value was an allocation per value.
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(JSONNumber)
