@@ -20,7 +20,7 @@ struct FilterCompiler {
             throw failure(path, "a filter must be a JSON object, not \(Self.kind(value))")
         }
         try checkDuplicates(keys, at: path)
-        var clauses: [Clause] = []
+        var clause = Clause.always
         for index in keys.indices {
             let key = keys[index]
             let member = values[index]
@@ -30,19 +30,23 @@ struct FilterCompiler {
                 guard case .array(let elements) = member, !elements.isEmpty else {
                     throw failure(here, "'\(key)' takes a non-empty array of filters")
                 }
-                let parts = try elements.enumerated().map { try filter($1, at: here + "[\($0)]") }
-                clauses.append(key == "$and" ? .all(parts) : .any(parts))
+                var parts = try filter(elements[0], at: here + "[0]")
+                for place in elements.indices.dropFirst() {
+                    let part = try filter(elements[place], at: here + "[\(place)]")
+                    parts = key == "$and" ? .both(parts, part) : .either(parts, part)
+                }
+                clause = clause.and(parts)
             case "$not":
-                clauses.append(.not(try filter(member, at: here)))
+                clause = clause.and(.not(try filter(member, at: here)))
             case _ where Self.isValueOperator(key):
                 throw failure(path, "'\(key)' applies to a field's value: write {\"FIELD\": {\"\(key)\": …}}")
             case _ where key.hasPrefix("$"):
                 throw failure(path, "unknown operator '\(key)'")
             default:
-                clauses.append(.field(key, try condition(member, at: here)))
+                clause = clause.and(.field(key, try condition(member, at: here)))
             }
         }
-        return clauses.count == 1 ? clauses[0] : .all(clauses)
+        return clause
     }
 
     /// What a field's value must be: a value (`$eq`), a nested filter, or operators.
@@ -50,14 +54,20 @@ struct FilterCompiler {
         guard case .object(let keys, let values) = value else { return .equal(value) }
         try checkDuplicates(keys, at: path)
         guard let firstOperator = keys.first(where: { $0.hasPrefix("$") }) else {
-            return .object(
-                try keys.indices.map { .field(keys[$0], try condition(values[$0], at: Self.path(path, keys[$0]))) })
+            var clause = Clause.always
+            for index in keys.indices {
+                clause = clause.and(.field(keys[index], try condition(values[index], at: Self.path(path, keys[index]))))
+            }
+            return .object(clause)
         }
         if let field = keys.first(where: { !$0.hasPrefix("$") }) {
             throw failure(path, "mixes operators ('\(firstOperator)') with fields ('\(field)'): use $and")
         }
-        let conditions = try keys.indices.map { try valueOperator(keys[$0], values[$0], at: path) }
-        return conditions.count == 1 ? conditions[0] : .all(conditions)
+        var conditions = try valueOperator(keys[0], values[0], at: path)
+        for index in keys.indices.dropFirst() {
+            conditions = .both(conditions, try valueOperator(keys[index], values[index], at: path))
+        }
+        return conditions
     }
 
     private func valueOperator(_ name: String, _ operand: JSONValue, at path: String) throws
