@@ -86,7 +86,7 @@ public struct EventFilter: Sendable {
             throw KeysatError(.data, "filter: not valid JSON: \(error)")
         }
         let compiler = FilterCompiler()
-        clause = try compiler.filter(value, at: "")
+        clause = try compiler.compile(value, text: bytes)
         self.value = value
     }
 
