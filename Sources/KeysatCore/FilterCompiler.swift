@@ -63,7 +63,8 @@ struct FilterCompiler {
         guard let firstOperator = keys.first(where: { $0.hasPrefix("$") }) else {
             var clause = Clause.always
             for index in keys.indices {
-                clause = clause.and(.field(keys[index], try condition(values[index], at: Self.path(path, keys[index]))))
+                let key = keys[index]
+                clause = clause.and(.field(key, try condition(values[index], at: Self.path(path, key))))
             }
             return .object(clause)
         }

@@ -131,7 +131,8 @@ public enum JSONValue: Sendable {
         case .number(let number): return number.text
         case .string(let string): return JSONText.string(string)
         case .array(let elements): return "[" + elements.map(\.text).joined(separator: ",") + "]"
-        case .object(let keys, let values): return JSONText.object(keys.indices.map { (keys[$0], values[$0].text) })
+        case .object(let keys, let values):
+            return JSONText.object(keys.indices.map { (keys[$0], values[$0].text) })
         }
     }
 }
