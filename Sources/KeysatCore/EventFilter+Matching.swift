@@ -2,9 +2,10 @@
 extension EventFilter {
     static func holds(_ clause: Clause, on object: JSONValue) -> Bool {
         switch clause {
+        case .always: true
         case .field(let key, let condition): holds(condition, on: object.member(key))
-        case .all(let clauses): clauses.allSatisfy { holds($0, on: object) }
-        case .any(let clauses): clauses.contains { holds($0, on: object) }
+        case .both(let first, let second): holds(first, on: object) && holds(second, on: object)
+        case .either(let first, let second): holds(first, on: object) || holds(second, on: object)
         case .not(let clause): !holds(clause, on: object)
         }
     }
@@ -14,7 +15,7 @@ extension EventFilter {
     static func holds(_ condition: Condition, on value: JSONValue?) -> Bool {
         switch condition {
         case .exists(let wanted): return (value != nil) == wanted
-        case .all(let conditions): return conditions.allSatisfy { holds($0, on: value) }
+        case .both(let first, let second): return holds(first, on: value) && holds(second, on: value)
         case .not(let condition): return !holds(condition, on: value)
         default: break
         }
@@ -27,13 +28,13 @@ extension EventFilter {
             return compares(value, comparison, operand) || anyElement(of: value) { compares($0, comparison, operand) }
         case .startsWith(let prefix):
             return startsWith(value, prefix) || anyElement(of: value) { startsWith($0, prefix) }
-        case .object(let clauses):
+        case .object(let clause):
             func matches(_ candidate: JSONValue) -> Bool {
                 guard case .object = candidate else { return false }
-                return clauses.allSatisfy { holds($0, on: candidate) }
+                return holds(clause, on: candidate)
             }
             return matches(value) || anyElement(of: value, matches)
-        case .exists, .all, .not: return false  // answered above
+        case .exists, .both, .not: return false  // answered above
         }
     }
 

@@ -13,50 +13,69 @@ struct FilterCompiler {
         }
     }
 
+    /// The filter `value`, parsed from `text`. Objects and arrays nested deeper than
+    /// `EventFilter.maximumDepth` are refused first, naming the first place that is (paths are
+    /// spelt only then: keysat-enqueue compiles valid filters).
+    func compile(_ value: JSONValue, text: [UInt8]) throws -> EventFilter.Clause {
+        if Self.nesting(text) > EventFilter.maximumDepth { try checkDepth(value, at: "", depth: 0) }
+        return try filter(value, at: "")
+    }
+
     /// A filter: an object of fields and `$and`/`$or`/`$not`.
-    func filter(_ value: JSONValue, at path: String) throws -> EventFilter.Clause {
-        try checkDepth(value, at: path)
-        guard case .object(let members) = value else {
+    private func filter(_ value: JSONValue, at path: String) throws -> EventFilter.Clause {
+        guard case .object(let keys, let values) = value else {
             throw failure(path, "a filter must be a JSON object, not \(Self.kind(value))")
         }
-        try checkDuplicates(members, at: path)
-        var clauses: [Clause] = []
-        for (key, member) in members {
+        try checkDuplicates(keys, at: path)
+        var clause = Clause.always
+        for index in keys.indices {
+            let key = keys[index]
+            let member = values[index]
             let here = Self.path(path, key)
             switch key {
             case "$and", "$or":
                 guard case .array(let elements) = member, !elements.isEmpty else {
                     throw failure(here, "'\(key)' takes a non-empty array of filters")
                 }
-                let parts = try elements.enumerated().map { try filter($1, at: here + "[\($0)]") }
-                clauses.append(key == "$and" ? .all(parts) : .any(parts))
+                var parts = try filter(elements[0], at: here + "[0]")
+                for place in elements.indices.dropFirst() {
+                    let part = try filter(elements[place], at: here + "[\(place)]")
+                    parts = key == "$and" ? .both(parts, part) : .either(parts, part)
+                }
+                clause = clause.and(parts)
             case "$not":
-                clauses.append(.not(try filter(member, at: here)))
+                clause = clause.and(.not(try filter(member, at: here)))
             case _ where Self.isValueOperator(key):
                 throw failure(path, "'\(key)' applies to a field's value: write {\"FIELD\": {\"\(key)\": …}}")
             case _ where key.hasPrefix("$"):
                 throw failure(path, "unknown operator '\(key)'")
             default:
-                clauses.append(.field(key, try condition(member, at: here)))
+                clause = clause.and(.field(key, try condition(member, at: here)))
             }
         }
-        return clauses.count == 1 ? clauses[0] : .all(clauses)
+        return clause
     }
 
     /// What a field's value must be: a value (`$eq`), a nested filter, or operators.
     private func condition(_ value: JSONValue, at path: String) throws -> EventFilter.Condition {
-        guard case .object(let members) = value else { return .equal(value) }
-        try checkDuplicates(members, at: path)
-        let operators = members.filter { $0.key.hasPrefix("$") }
-        if operators.isEmpty {
-            return .object(try members.map { .field($0.key, try condition($0.value, at: Self.path(path, $0.key))) })
+        guard case .object(let keys, let values) = value else { return .equal(value) }
+        try checkDuplicates(keys, at: path)
+        guard let firstOperator = keys.first(where: { $0.hasPrefix("$") }) else {
+            var clause = Clause.always
+            for index in keys.indices {
+                let key = keys[index]
+                clause = clause.and(.field(key, try condition(values[index], at: Self.path(path, key))))
+            }
+            return .object(clause)
         }
-        if let field = members.first(where: { !$0.key.hasPrefix("$") }) {
-            throw failure(
-                path, "mixes operators ('\(operators[0].key)') with fields ('\(field.key)'): use $and")
+        if let field = keys.first(where: { !$0.hasPrefix("$") }) {
+            throw failure(path, "mixes operators ('\(firstOperator)') with fields ('\(field)'): use $and")
         }
-        let conditions = try members.map { try valueOperator($0.key, $0.value, at: path) }
-        return conditions.count == 1 ? conditions[0] : .all(conditions)
+        var conditions = try valueOperator(keys[0], values[0], at: path)
+        for index in keys.indices.dropFirst() {
+            conditions = .both(conditions, try valueOperator(keys[index], values[index], at: path))
+        }
+        return conditions
     }
 
     private func valueOperator(_ name: String, _ operand: JSONValue, at path: String) throws
@@ -106,38 +125,55 @@ struct FilterCompiler {
         }
     }
 
-    private func checkDuplicates(_ members: [(key: String, value: JSONValue)], at path: String) throws {
-        for (index, member) in members.enumerated() {
-            let key = member.key.unicodeScalars
-            if members[..<index].contains(where: { $0.key.unicodeScalars.elementsEqual(key) }) {
-                throw failure(path, "duplicate key \(JSONText.string(member.key))")
+    private func checkDuplicates(_ keys: [String], at path: String) throws {
+        for index in keys.indices {
+            let key = keys[index].unicodeScalars
+            if keys[..<index].contains(where: { $0.unicodeScalars.elementsEqual(key) }) {
+                throw failure(path, "duplicate key \(JSONText.string(keys[index]))")
             }
         }
     }
 
-    /// Refuses objects and arrays nested deeper than `EventFilter.maximumDepth`, naming the
-    /// first place that is (its path made only then: keysat-enqueue compiles valid filters).
-    private func checkDepth(_ value: JSONValue, at path: String) throws {
-        if Self.depth(value) > EventFilter.maximumDepth { try checkDepth(value, at: path, depth: 0) }
-    }
-
-    /// Levels of objects and arrays, at most one more than `EventFilter.maximumDepth`.
-    private static func depth(_ value: JSONValue, from level: Int = 0) -> Int {
-        guard level <= EventFilter.maximumDepth else { return level }
-        switch value {
-        case .object(let members): return members.map { depth($0.value, from: level + 1) }.max() ?? level + 1
-        case .array(let elements): return elements.map { depth($0, from: level + 1) }.max() ?? level + 1
-        default: return level
+    /// Levels of objects and arrays in `text` (valid JSON): its brackets outside strings, one
+    /// pass over the bytes. A walk of the values to measure them was a tenth of what compiling
+    /// the bench's filters cost (callgrind); they are walked only when too deep, to name where.
+    private static func nesting(_ text: [UInt8]) -> Int {
+        var level = 0
+        var deepest = 0
+        var inString = false
+        var escaped = false
+        for byte in text {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                level += 1
+                deepest = max(deepest, level)
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): level -= 1
+            default: break
+            }
         }
+        return deepest
     }
 
     private func checkDepth(_ value: JSONValue, at path: String, depth: Int) throws {
         switch value {
-        case .object(let members):
+        case .object(let keys, let values):
             guard depth < EventFilter.maximumDepth else {
                 throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")
             }
-            for member in members { try checkDepth(member.value, at: Self.path(path, member.key), depth: depth + 1) }
+            for index in keys.indices {
+                try checkDepth(values[index], at: Self.path(path, keys[index]), depth: depth + 1)
+            }
         case .array(let elements):
             guard depth < EventFilter.maximumDepth else {
                 throw failure(path, "nested deeper than \(EventFilter.maximumDepth) levels")

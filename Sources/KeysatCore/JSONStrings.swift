@@ -52,7 +52,12 @@ public enum JSONStrings {
         var peek: UInt8 { bytes[index] }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         /// The string values among the elements or member values of the array or object here.

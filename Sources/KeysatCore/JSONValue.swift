@@ -4,13 +4,20 @@
 /// they are); this is built only where a value must be looked at. Object members keep their
 /// order and duplicates; `member(_:)` takes the first, as SQLite's `json_extract` and
 /// `JSONStrings.field` do.
-public indirect enum JSONValue: Sendable {
+///
+/// An object is its keys and its values in two arrays, not an array of (key, value) pairs:
+/// the first use of an array of a new element type costs keysat-enqueue's start the runtime's
+/// instantiation of its metadata, and a tuple's more (callgrind: 25,000 instructions for the
+/// pairs, of 147,000 that three filters cost), where arrays of strings are in use already.
+/// Not `indirect`: arrays hold the nesting, and boxing each value was an allocation per value.
+public enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(JSONNumber)
     case string(String)
     case array([JSONValue])
-    case object([(key: String, value: JSONValue)])
+    /// Keys and values, as many of each, in the order written.
+    case object(keys: [String], values: [JSONValue])
 
     /// Parses one JSON value, strictly (RFC 8259, `JSONValidator`: no trailing commas, no
     /// comments, valid UTF-8, at most `JSONValidator.maximumDepth` levels).
@@ -27,10 +34,14 @@ public indirect enum JSONValue: Sendable {
         switch reader.peek {
         case UInt8(ascii: "\""): return .string(reader.string())
         case UInt8(ascii: "{"):
-            var members: [(key: String, value: JSONValue)] = []
+            var keys: [String] = []
+            var values: [JSONValue] = []
             reader.index += 1
-            while let key = nextKey(&reader) { members.append((key, value(&reader))) }
-            return .object(members)
+            while let key = nextKey(&reader) {
+                keys.append(key)
+                values.append(value(&reader))
+            }
+            return .object(keys: keys, values: values)
         case UInt8(ascii: "["):
             var elements: [JSONValue] = []
             reader.index += 1
@@ -84,8 +95,10 @@ public indirect enum JSONValue: Sendable {
     /// The value of the object's first member named `key` (compared as Unicode scalars, not
     /// by Swift's canonical equivalence); `nil` when there is none or this is not an object.
     public func member(_ key: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members.first { $0.key.unicodeScalars.elementsEqual(key.unicodeScalars) }?.value
+        guard case .object(let keys, let values) = self,
+            let index = keys.firstIndex(where: { $0.unicodeScalars.elementsEqual(key.unicodeScalars) })
+        else { return nil }
+        return values[index]
     }
 
     /// Whether two values are the same JSON value: same type (no coercion: `1` is not `"1"`),
@@ -99,11 +112,11 @@ public indirect enum JSONValue: Sendable {
         case (.string(let a), .string(let b)): return a.unicodeScalars.elementsEqual(b.unicodeScalars)
         case (.array(let a), .array(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.isSame(as: $1) }
-        case (.object(let a), .object(let b)):
+        case (.object(let a, _), .object(let b, _)):
             // Pairwise rather than with sets of keys (see `FilterCompiler.checkDuplicates`).
-            guard b.allSatisfy({ member($0.key) != nil }) else { return false }
-            return a.allSatisfy { mine in
-                guard let theirs = other.member(mine.key), let ours = member(mine.key) else { return false }
+            guard b.allSatisfy({ member($0) != nil }) else { return false }
+            return a.allSatisfy { key in
+                guard let theirs = other.member(key), let ours = member(key) else { return false }
                 return ours.isSame(as: theirs)
             }
         default: return false
@@ -118,7 +131,8 @@ public indirect enum JSONValue: Sendable {
         case .number(let number): return number.text
         case .string(let string): return JSONText.string(string)
         case .array(let elements): return "[" + elements.map(\.text).joined(separator: ",") + "]"
-        case .object(let members): return JSONText.object(members.map { ($0.key, $0.value.text) })
+        case .object(let keys, let values):
+            return JSONText.object(keys.indices.map { (keys[$0], values[$0].text) })
         }
     }
 }

@@ -182,6 +182,20 @@ final class EventFilterTests: XCTestCase {
         }
         let shallowEnough = String(repeating: #"{"a":"#, count: 32) + "1" + String(repeating: "}", count: 32)
         XCTAssertNoThrow(try EventFilter(shallowEnough))
+        // Arrays count as levels too; brackets in strings (after an escaped quote) do not.
+        let arrays = #"{"data":{"tags":{"$in":"# + String(repeating: "[", count: 30) + "1"
+            + String(repeating: "]", count: 30) + "}}}"
+        XCTAssertThrowsError(try EventFilter(arrays)) { error in
+            let message = (error as? KeysatError)?.message ?? ""
+            XCTAssertTrue(message.hasPrefix("filter: at data.tags.$in[0][0]"), message)
+            XCTAssertTrue(message.hasSuffix(": nested deeper than 32 levels"), message)
+        }
+        XCTAssertNoThrow(
+            try EventFilter(
+                #"{"data":{"tags":{"$in":"# + String(repeating: "[", count: 29) + "1"
+                    + String(repeating: "]", count: 29) + "}}}"))
+        let brackets = #"{"data":{"s":"\""# + String(repeating: "[{", count: 40) + #"\\"}}"#
+        XCTAssertTrue(takes(brackets, #"{"s":"\""# + String(repeating: "[{", count: 40) + #"\\"}"#))
         let long = #"{"data":{"plan":{"$in":["# + String(repeating: #""x","#, count: 3000) + #""y"]}}}"#
         XCTAssertThrowsError(try EventFilter(long)) { error in
             XCTAssertEqual((error as? KeysatError)?.message, "filter: longer than 8192 bytes")
