@@ -50,10 +50,9 @@ final class DeliveryRound {
     private var settingsWarned: Set<String> = []
     /// Endpoints whose client certificate files this run checked, and what was wrong.
     private var certificateChecks: [String: String?] = [:]
-    /// Endpoints' signing keys this run checked (by endpoint and keys), and whether they are keys.
-    private var signingKeyChecks: [String: Bool] = [:]
-    /// Per endpoint and stored filter text: whether it is a filter this program reads.
-    private var filterChecks: [String: Bool] = [:]
+    /// Stored settings this run judged (`judgedOnce`: signing keys, filters, by what, endpoint
+    /// and value), and whether they can be used.
+    private var storedChecks: [String: Bool] = [:]
     /// Requests started in this round.
     private var requestsStarted = 0
     /// The errno with which this host ran out of descriptors or memory while sending, and how
@@ -537,19 +536,11 @@ final class DeliveryRound {
     private func signingKeysReady(_ row: DueDelivery) -> Bool {
         guard row.signingKey != nil || row.previousSigningKey != nil else { return true }
         let keys = [row.signingKey, row.previousSigningKey].compactMap { $0 }
-        let fingerprint = row.endpointID + "\u{0}" + keys.joined(separator: "\u{0}")
-        if let ready = signingKeyChecks[fingerprint] { return ready }
-        let ready = keys.allSatisfy { AsymmetricKey.parts(ofSigningKey: $0) != nil }
-        signingKeyChecks[fingerprint] = ready
-        if !ready {
-            logger.log(
-                .warn, "endpoint signing key is not a whsk_ key; its deliveries wait",
-                [
-                    "endpoint_id": row.endpointID,
-                    "repair": "keysat-webhooks endpoint rotate-secret \(row.endpointID) --signing-key-file PATH",
-                ])
-        }
-        return ready
+        return judgedOnce(
+            ["signing key", row.endpointID] + keys, endpoint: row.endpointID,
+            warning: "endpoint signing key is not a whsk_ key; its deliveries wait",
+            repair: "keysat-webhooks endpoint rotate-secret \(row.endpointID) --signing-key-file PATH"
+        ) { keys.allSatisfy { AsymmetricKey.parts(ofSigningKey: $0) != nil } }
     }
 
     /// Whether the endpoint's stored filter (if any) is one this program reads. keysat-enqueue
@@ -559,18 +550,23 @@ final class DeliveryRound {
     /// endpoint and text, not per row.
     private func filterReady(_ row: DueDelivery) -> Bool {
         guard let text = row.settings.filter else { return true }
-        let fingerprint = row.endpointID + "\u{0}" + text
-        if let ready = filterChecks[fingerprint] { return ready }
-        let ready = EventFilter.isReadable(text)
-        filterChecks[fingerprint] = ready
-        if !ready {
-            logger.log(
-                .warn, "endpoint's stored filter cannot be read; its deliveries wait",
-                [
-                    "endpoint_id": row.endpointID,
-                    "repair": "keysat-webhooks endpoint update \(row.endpointID) --filter JSON (or --no-filter)",
-                ])
-        }
+        return judgedOnce(
+            ["filter", row.endpointID, text], endpoint: row.endpointID,
+            warning: "endpoint's stored filter cannot be read; its deliveries wait",
+            repair: "keysat-webhooks endpoint update \(row.endpointID) --filter JSON (or --no-filter)"
+        ) { EventFilter.isReadable(text) }
+    }
+
+    /// A stored setting judged once per run and value (`parts`: what it is, the endpoint, the
+    /// stored text), and the endpoint's hold said once, with how to repair it.
+    private func judgedOnce(
+        _ parts: [String], endpoint: String, warning: String, repair: String, _ check: () -> Bool
+    ) -> Bool {
+        let fingerprint = parts.joined(separator: "\u{0}")
+        if let ready = storedChecks[fingerprint] { return ready }
+        let ready = check()
+        storedChecks[fingerprint] = ready
+        if !ready { logger.log(.warn, warning, ["endpoint_id": endpoint, "repair": repair]) }
         return ready
     }
 
