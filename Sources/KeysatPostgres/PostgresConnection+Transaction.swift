@@ -9,13 +9,25 @@ extension PostgresConnection {
     /// before committing and thrown (70), never reported as committed. Transactions do not
     /// nest (70): a savepoint is a decision for the caller's SQL.
     ///
+    /// `settings` are `SET LOCAL` statements sent with BEGIN in the same round trip (fixed
+    /// text, never a value from outside): they last until the transaction ends.
+    ///
     /// - Throws: what `body` threw (after the rollback), or the failure of BEGIN or COMMIT
     ///   (COMMIT can fail for a serialization failure, 40001, exit 75: the work is undone).
-    public func transaction<Value>(_ body: () throws -> Value) throws -> Value {
+    public func transaction<Value>(settings: [StaticString] = [], _ body: () throws -> Value) throws -> Value {
         guard !isInTransaction else {
             throw KeysatError(.internal, "PostgreSQL: a transaction was begun inside another")
         }
-        try execute("BEGIN")
+        if settings.isEmpty {
+            try execute("BEGIN")
+        } else {
+            do {
+                try executeScript((["BEGIN"] + settings.map { "SET LOCAL \($0)" }).joined(separator: "; "))
+            } catch {
+                rollBack()
+                throw error
+            }
+        }
         let value: Value
         do {
             value = try body()

@@ -103,9 +103,9 @@ public final class PostgresStore {
         }
     }
 
-    /// Runs `body` in one transaction.
-    func transaction<Value>(_ body: () throws -> Value) throws -> Value {
-        try connection.transaction(body)
+    /// Runs `body` in one transaction, under `settings` (`SET LOCAL`) if any.
+    func transaction<Value>(settings: [StaticString] = [], _ body: () throws -> Value) throws -> Value {
+        try connection.transaction(settings: settings, body)
     }
 
     /// One statement's rows.
