@@ -21,6 +21,7 @@
     X(CURLMcode, curl_multi_remove_handle, (CURLM *, CURL *))                                      \
     X(CURLMcode, curl_multi_perform, (CURLM *, int *))                                             \
     X(CURLMcode, curl_multi_poll, (CURLM *, struct curl_waitfd *, unsigned int, int, int *))       \
+    X(CURLMcode, curl_multi_wakeup, (CURLM *))                                                     \
     X(CURLMsg *, curl_multi_info_read, (CURLM *, int *))                                           \
     X(const char *, curl_multi_strerror, (CURLMcode))                                              \
     X(CURLMcode, curl_multi_setopt, (CURLM *, CURLMoption, ...))
@@ -68,6 +69,7 @@ CURLMcode keysat_curl_multi_perform(CURLM *multi, int *running) { return p_curl_
 CURLMcode keysat_curl_multi_poll(CURLM *multi, struct curl_waitfd *fds, unsigned int count, int timeout, int *ready) {
     return p_curl_multi_poll(multi, fds, count, timeout, ready);
 }
+CURLMcode keysat_curl_multi_wakeup(CURLM *multi) { return p_curl_multi_wakeup(multi); }
 CURLMsg *keysat_curl_multi_info_read(CURLM *multi, int *remaining) { return p_curl_multi_info_read(multi, remaining); }
 const char *keysat_curl_multi_strerror(CURLMcode code) { return p_curl_multi_strerror(code); }
 

@@ -150,6 +150,8 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
 
     public var claimBatch: Int { store.claimBatch }
 
+    public func release(_ claimed: [DueDelivery]) throws { try store.release(claimed) }
+
     public func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws
         -> [Claim]
     {

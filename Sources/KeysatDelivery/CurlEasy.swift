@@ -154,6 +154,12 @@ final class MultiHandle {
         try check(keysat_curl_multi_poll(raw, nil, 0, Int32(timeoutMS), &ready), "multi_poll")
     }
 
+    /// Ends a `poll` under way on another thread (curl_multi_wakeup, safe from any thread).
+    var wakeHandle: @Sendable () -> Void {
+        let address = UInt(bitPattern: raw)
+        return { _ = keysat_curl_multi_wakeup(UnsafeMutableRawPointer(bitPattern: address)) }
+    }
+
     /// Finished transfers since the last call: the easy handle and its result code.
     func finished() -> [(UnsafeMutableRawPointer, CURLcode)] {
         var done: [(UnsafeMutableRawPointer, CURLcode)] = []

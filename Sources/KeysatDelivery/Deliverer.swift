@@ -155,6 +155,12 @@ public struct Deliverer {
             try Backends.open(databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock)
         }
         defer { try? recorder.close() }
+        // Claims are answered on a third connection and thread where each is a round trip to a
+        // server (PostgreSQL), while the run drives its transfers; SQLite's cost nothing.
+        let claims =
+            store.claimBatch > 1
+            ? BackgroundClaims { try Backends.open(databasePath, busyTimeoutMS: busyTimeoutMS, clock: clock) } : nil
+        defer { claims?.close() }
         var total = RunSummary()
         var roundOptions = options
         while true {
@@ -165,7 +171,7 @@ public struct Deliverer {
             }
             if let limit = options.limit { roundOptions.limit = limit - total.attempted }
             let run = DeliveryRun(
-                store: recorder, options: roundOptions, clock: clock, logger: logger, stop: stop)
+                store: recorder, options: roundOptions, clock: clock, logger: logger, stop: stop, claims: claims)
             total.merge(try run.run(at: t0))
             total.rounds += 1
             total.elapsedMS = Int((clock.elapsed() - start) / 1000)

@@ -66,12 +66,23 @@ final class DeliveryRound {
     /// the probes in flight.
     private var probing: Set<String> = []
     private var probeTags: Set<Int> = []
+    /// Claims answered on a thread of their own (a store whose claims cost a round trip), and
+    /// the rows of the one outstanding: no other claim begins until it is answered.
+    private let claims: BackgroundClaims?
+    private var claiming: [DueDelivery] = []
+    /// Rows those claims took, waiting for a slot, oldest first from `readyHead`, with when
+    /// they were taken (monotonic clock): the claims run ahead of the transfers, so that a
+    /// freed slot does not wait for a round trip.
+    private var ready: [(row: DueDelivery, since: Int64)] = []
+    private var readyHead = 0
+    private var readyCount: Int { ready.count - readyHead }
 
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
-        stop: @escaping () -> Bool, transport: any Transport, t0: Timestamp
+        stop: @escaping () -> Bool, transport: any Transport, t0: Timestamp, claims: BackgroundClaims? = nil
     ) {
         self.store = store
+        self.claims = claims
         self.options = options
         self.clock = clock
         self.logger = logger
@@ -89,6 +100,9 @@ final class DeliveryRound {
     }
 
     func run() throws -> RunSummary {
+        // However the round ends, no claim is left to answer after it (its wake-up would go to
+        // a transport that is gone); what it took and did not start is handed back.
+        defer { abandonClaim() }
         do {
             return try loop()
         } catch let failure as RecordingFailure {
@@ -106,9 +120,11 @@ final class DeliveryRound {
         if options.probeEverySeconds > 0 { try startProbes() }
         while true {
             checkSignals()  // also while every slot is busy
+            // Waited for only when nothing is in flight: else the transfers go on meanwhile.
+            try takeClaimAnswer(wait: transport.inFlight == 0)
             if endpoints.nextToken != nil { try resumeAfterTokens() }
             try startWhatFits()
-            if transport.inFlight == 0
+            if transport.inFlight == 0 && claiming.isEmpty && readyCount == 0
                 && (due.isEmpty && due.exhausted && endpoints.nextToken == nil || summary.stoppedBy != nil || exhaustion != nil || readFailure != nil)
             {
                 break
@@ -139,11 +155,13 @@ final class DeliveryRound {
     /// Starts attempts while a slot, the byte budget and the limits allow, in turn per endpoint.
     private func startWhatFits() throws {
         try due.fill()
+        try startReady()
         // A store whose claims cost a round trip (PostgreSQL) is asked once a few slots are
         // free, not as each one frees: a claim per finished attempt cost as much as the attempt.
+        // With claims in the background, the slots are those of the claims waiting to start.
         let gather = store.claimBatch > 1 ? min(4, max(1, options.concurrency / 4)) : 1
-        if transport.inFlight > 0 && options.concurrency - transport.inFlight < gather { return }
-        while transport.inFlight < options.concurrency,
+        if occupied > 0 && slots - occupied < gather { return }
+        while claiming.isEmpty, occupied < slots,
             transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget, mayStart(),
             let delivery = due.next(where: { self.endpoints.hasRoom($0) && !self.chains.contains($0) })
         {
@@ -155,7 +173,13 @@ final class DeliveryRound {
                 // Its key's chain sends the key's head, not this row; a key begun already serves it.
                 if keys.begin(delivery) { try continueKey(delivery) }
             } else {
-                try start([delivery] + due.take(delivery.endpointID, upTo: claimable(delivery.endpointID) - 1))
+                let ahead = claims != nil && delivery.settings.rateLimit == nil
+                if !ahead && transport.inFlight >= options.concurrency {
+                    due.putBack([delivery])  // claimed only as it can start (below): next turn
+                    break
+                }
+                try start(
+                    [delivery] + due.take(delivery.endpointID, upTo: claimable(delivery.endpointID, ahead: ahead) - 1))
             }
             try due.fill()
         }
@@ -177,11 +201,22 @@ final class DeliveryRound {
         return summary.stoppedBy == nil
     }
 
+    /// What the run's slots hold: its requests in flight, or, with claims in the background,
+    /// the claims waiting for a slot (at most `concurrency` of them run ahead of the requests).
+    private var occupied: Int { claims == nil ? transport.inFlight : readyCount }
+
+    /// How many `occupied` may reach: the concurrency, or twice it for the claims waiting to
+    /// start (measured: with one concurrency's worth ahead, the requests had ended before the
+    /// next claim's answer came in most turns, and the run waited with nothing in flight).
+    private var slots: Int { claims == nil ? options.concurrency : 2 * options.concurrency }
+
     /// How many of `endpoint`'s deliveries to claim at once: as many as may start now (free
     /// slots, the endpoint's room, the run's limit), up to what the store claims in one call.
-    private func claimable(_ endpoint: String) -> Int {
-        let limitLeft = limit == Int.max ? Int.max : max(1, limit - summary.attempted)
-        return max(1, min(store.claimBatch, options.concurrency - transport.inFlight, endpoints.room(endpoint), limitLeft))
+    /// `ahead`: for the claims waiting for a slot (else for the free slots).
+    private func claimable(_ endpoint: String, ahead: Bool) -> Int {
+        let limitLeft = limit == Int.max ? Int.max : max(1, limit - summary.attempted - readyCount)
+        let room = ahead ? slots - occupied : options.concurrency - transport.inFlight
+        return max(1, min(store.claimBatch, room, endpoints.room(endpoint), limitLeft))
     }
 
     /// Starts attempts for `rows` (of one endpoint), or records at once why there can be none.
@@ -196,17 +231,32 @@ final class DeliveryRound {
         }
         // Taken for this run (a store shared by runs on several hosts): not when another run
         // has it, the endpoint is at its cap across runs, or an ordered endpoint's older
-        // delivery is pending.
+        // delivery is pending. In the background where claims cost a round trip, but for the
+        // chains (ordered endpoints, ordering keys), whose next step depends on the answer, and
+        // for rate limits, whose tokens are taken by the claim: claimed only as they can start,
+        // so that no request goes later than its token (and several together).
+        if let claims, !first.ordered, first.orderingKey == nil, first.settings.rateLimit == nil {
+            do {
+                try claims.begin(
+                    sendable, perEndpoint: options.perEndpoint, inFlight: endpoints[first.endpointID].held,
+                        leaseSeconds: leaseSeconds + options.timeoutSeconds, wake: transport.wakeHandle())
+                claiming = sendable
+            } catch {
+                readFailure = error
+            }
+            return
+        }
+        try takeClaimAnswer(wait: true)
         let answers: [Claim]
         do {
             answers = try store.claim(
                 sendable, perEndpoint: first.ordered ? 1 : options.perEndpoint,
-                inFlight: endpoints[first.endpointID].inFlight, leaseSeconds: leaseSeconds)
+                inFlight: endpoints[first.endpointID].held, leaseSeconds: leaseSeconds)
         } catch {
             readFailure = error
             return
         }
-        try carryOut(answers, for: sendable)
+        try carryOut(answers, for: sendable, accept: send)
     }
 
     /// The rows that may be sent now; the others are dead-lettered (a defect, Keysat's rule for
@@ -240,8 +290,92 @@ final class DeliveryRound {
         return sendable
     }
 
+    /// Takes the answer of the claim begun in the background, if it is there (or, with `wait`,
+    /// once it is), and carries it out: what it claimed waits for a slot (`startReady`).
+    private func takeClaimAnswer(wait: Bool) throws {
+        guard let claims, let answer = claims.answer(wait: wait) else { return }
+        let rows = claiming
+        claiming = []
+        let answers: [Claim]
+        switch answer {
+        case .failure(let error):
+            readFailure = error
+            return
+        case .success(let given): answers = given
+        }
+        try carryOut(answers, for: rows) { row in
+            ready.append((row, clock.elapsed()))
+            endpoints.waiting(row.endpointID, 1)
+        }
+        try startReady()
+    }
+
+    /// Starts the claimed rows waiting for a slot, oldest first, while slots and the byte budget
+    /// allow. A disabled endpoint's are dead-lettered without a request, as the rows of one are
+    /// when read (Keysat's rule). Those that may not start are handed back
+    /// (`DeliveryStore.release`), due again at once: all of them once the run stops starting, an
+    /// endpoint's once its breaker opened, and any that waited longer than a request's timeout
+    /// (the lease of a claim ahead covers one wait of that long and one attempt). Rows of an
+    /// endpoint down to one attempt at a time (transport failures) go back to the due buffer.
+    private func startReady() throws {
+        var handBack: [DueDelivery] = []
+        var retake: [DueDelivery] = []
+        let oldest = clock.elapsed() - Int64(options.timeoutSeconds * 1_000_000)
+        while readyHead < ready.count {
+            let (row, since) = ready[readyHead]
+            let state = endpoints[row.endpointID]
+            let mayNot = !mayStart() || state.breakerOpen || since < oldest
+            let oneAtATime = state.transportFailures > 0 && state.inFlight > 0
+            if !mayNot && !oneAtATime && !state.disabled {
+                guard transport.inFlight < options.concurrency,
+                    transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget
+                else { break }
+            }
+            readyHead += 1
+            endpoints.waiting(row.endpointID, -1)
+            if state.disabled {
+                summary.count(row.endpointID) { $0.attempted += 1 }
+                record(policy.unsendable(row, at: clock.now()), row)
+            } else if mayNot {
+                if state.breakerOpen { summary.count(row.endpointID) { $0.skipped += 1 } }
+                handBack.append(row)
+            } else if oneAtATime {
+                handBack.append(row)
+                retake.append(row)
+            } else {
+                try send(row)
+            }
+        }
+        if readyHead == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+        }
+        guard !handBack.isEmpty else { return }
+        do {
+            try store.release(handBack)
+            due.putBack(retake)
+        } catch {
+            readFailure = readFailure ?? error  // left to their leases: due again once they end
+        }
+    }
+
+    /// Ends the round's claim in the background, if one is outstanding, without starting what
+    /// it took: handed back, or left to its leases if that fails.
+    private func abandonClaim() {
+        var handBack = ready[readyHead...].map(\.row)
+        ready = []
+        readyHead = 0
+        if let claims, case .success(let answers)? = claims.answer(wait: true) {
+            handBack += answers.compactMap { if case .claimed(let row) = $0 { row } else { nil } }
+        }
+        claiming = []
+        if !handBack.isEmpty { try? store.release(handBack) }
+    }
+
     /// Sends what the claim gave this run, and waits or steps aside for the rest.
-    private func carryOut(_ answers: [Claim], for sendable: [DueDelivery]) throws {
+    private func carryOut(_ answers: [Claim], for sendable: [DueDelivery], accept: (DueDelivery) throws -> Void)
+        throws
+    {
         guard let first = sendable.first else { return }
         let endpoint = first.endpointID
         var busy: [DueDelivery] = []
@@ -249,7 +383,7 @@ final class DeliveryRound {
         var nextToken = 0.0
         for (row, answer) in zip(sendable, answers) {
             switch answer {
-            case .claimed(let delivery): try send(delivery)
+            case .claimed(let delivery): try accept(delivery)
             case .taken: continue
             case .endpointBusy: busy.append(row)
             case .rateLimited(let seconds):
@@ -263,7 +397,7 @@ final class DeliveryRound {
         }
         if !limited.isEmpty { waitForTokens(limited, seconds: nextToken) }
         guard !busy.isEmpty, !first.ordered else { return }
-        if endpoints[endpoint].inFlight > 0 {
+        if endpoints[endpoint].held > 0 {
             // Other runs have the rest of its slots and this run some: wait for one of its own.
             due.putBack(busy)
             endpoints.markFull(endpoint)
@@ -317,7 +451,7 @@ final class DeliveryRound {
     private func pollTimeoutMS() -> Int {
         guard let next = endpoints.nextToken else { return 100 }
         let wait = Int(max(0, min(100_000, next - clock.elapsed())))
-        if transport.inFlight == 0 && wait > 0 { usleep(UInt32(wait)) }
+        if transport.inFlight == 0 && claiming.isEmpty && wait > 0 { usleep(UInt32(wait)) }
         return (wait + 999) / 1000
     }
 
@@ -365,6 +499,7 @@ final class DeliveryRound {
 
     /// Continues an ordered endpoint's chain after one of its deliveries finished or was dropped.
     private func continueChain(_ endpoint: String) throws {
+        try takeClaimAnswer(wait: true)  // its attempts count in the slots and the endpoint's room
         while mayStart(), transport.inFlight < options.concurrency {
             try flush()  // the chain's next row is read from the store, which must have the last outcome
             try recording { try store.drain() }  // a failed commit is the run's to report, counted
@@ -400,6 +535,7 @@ final class DeliveryRound {
     /// slot or room at its endpoint, when the key's row put back in the due buffer is served
     /// again. A head recorded at once (a defect, a disabled endpoint) is followed by the next.
     private func continueKey(_ row: DueDelivery, committed: Bool = false) throws {
+        try takeClaimAnswer(wait: true)
         var committed = committed
         while mayStart() {
             guard transport.inFlight < options.concurrency, endpoints.hasRoom(row.endpointID),

@@ -15,6 +15,8 @@ public final class DeliveryRun {
     private let logger: Logger
     private let stop: () -> Bool
     private let makeTransport: () throws -> any Transport
+    /// Claims answered on a thread of their own, for a store whose claims cost a round trip.
+    private let claims: BackgroundClaims?
 
     /// - Parameters:
     ///   - store: where due deliveries come from and outcomes go.
@@ -23,10 +25,10 @@ public final class DeliveryRun {
     ///   - stop: asked often; once it says `true`, no new attempt starts (SIGTERM).
     public convenience init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
-        stop: @escaping () -> Bool = { false }
+        stop: @escaping () -> Bool = { false }, claims: BackgroundClaims? = nil
     ) {
         self.init(
-            store: store, options: options, clock: clock, logger: logger, stop: stop,
+            store: store, options: options, clock: clock, logger: logger, stop: stop, claims: claims,
             transport: {
                 try HTTPEngine(
                     settings: HTTPEngine.Settings(
@@ -40,8 +42,10 @@ public final class DeliveryRun {
     /// - Parameter transport: makes the transport, once, when the run has a request to send.
     init(
         store: any DeliveryStore, options: DeliveryOptions, clock: any TimeSource, logger: Logger,
-        stop: @escaping () -> Bool, transport: @escaping () throws -> any Transport
+        stop: @escaping () -> Bool, claims: BackgroundClaims? = nil,
+        transport: @escaping () throws -> any Transport
     ) {
+        self.claims = claims
         self.store = store
         self.options = options
         self.clock = clock
@@ -77,7 +81,7 @@ public final class DeliveryRun {
         }
         let round = DeliveryRound(
             store: store, options: options, clock: clock, logger: logger, stop: stop,
-            transport: LazyTransport(makeTransport), t0: t0)
+            transport: LazyTransport(makeTransport), t0: t0, claims: claims)
         return try round.run()
     }
 }

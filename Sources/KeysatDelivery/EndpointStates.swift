@@ -5,6 +5,11 @@ import KeysatCore
 struct EndpointStates {
     struct State {
         var inFlight = 0
+        /// Claimed by this run and waiting for a slot (`DeliveryRound`'s claims ahead): they
+        /// count against the endpoint's cap as its attempts in flight do.
+        var ready = 0
+        /// What the endpoint's cap is measured against: attempts in flight and claims waiting.
+        var held: Int { inFlight + ready }
         var transportFailures = 0
         var breakerOpen = false
         var failed = false
@@ -35,7 +40,7 @@ struct EndpointStates {
     func hasRoom(_ endpoint: String) -> Bool {
         guard let state = states[endpoint] else { return perEndpoint > 0 }
         if state.breakerOpen || state.full || state.rateDeferred || waitingForTokens[endpoint] != nil { return false }
-        return state.inFlight < (state.transportFailures > 0 ? 1 : perEndpoint)
+        return state.held < (state.transportFailures > 0 ? 1 : perEndpoint)
     }
 
     /// Notes that other runs have the rest of `endpoint`'s slots (see `State.full`).
@@ -45,7 +50,7 @@ struct EndpointStates {
     func room(_ endpoint: String) -> Int {
         guard let state = states[endpoint] else { return max(perEndpoint, 0) }
         if state.breakerOpen || state.full || state.rateDeferred || waitingForTokens[endpoint] != nil { return 0 }
-        return max(0, (state.transportFailures > 0 ? 1 : perEndpoint) - state.inFlight)
+        return max(0, (state.transportFailures > 0 ? 1 : perEndpoint) - state.held)
     }
 
     /// Notes that `endpoint`'s next token comes at `moment` (monotonic clock).
@@ -74,6 +79,9 @@ struct EndpointStates {
     var rateDeferred: [String] { states.compactMap { $0.value.rateDeferred ? $0.key : nil } }
 
     mutating func started(_ endpoint: String) { states[endpoint, default: State()].inFlight += 1 }
+
+    /// Notes `count` claims of `endpoint` waiting for a slot (negative: no longer waiting).
+    mutating func waiting(_ endpoint: String, _ count: Int) { states[endpoint, default: State()].ready += count }
 
     /// A request that never left this host (`HTTPResult.Failure.exhausted`): its slot freed, no
     /// decision taken about the endpoint.

@@ -156,6 +156,8 @@ final class HTTPEngine: Transport {
 
     /// Waits up to `timeoutMS` for activity (at once when curl has work pending, as for new
     /// requests), lets the transfers progress once, and returns the ones that finished.
+    func wakeHandle() -> (@Sendable () -> Void)? { multi.wakeHandle }
+
     func poll(timeoutMS: Int) throws -> [HTTPResult] {
         do {
             if !active.isEmpty { try multi.poll(timeoutMS: timeoutMS) }

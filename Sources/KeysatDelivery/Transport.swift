@@ -68,6 +68,15 @@ protocol Transport: AnyObject {
     /// Waits up to `timeoutMS` for progress (not at all while nothing is in flight) and returns
     /// the requests that finished.
     func poll(timeoutMS: Int) throws -> [HTTPResult]
+    /// What another thread calls to end a `poll` under way at once (a claim answered in the
+    /// background, `BackgroundClaims`); `nil` when there is none to end (nothing in flight).
+    /// Valid while the transport lives: the run keeps it until every claim is answered.
+    func wakeHandle() -> (@Sendable () -> Void)?
+}
+
+extension Transport {
+    /// A scripted transport's poll does not wait.
+    func wakeHandle() -> (@Sendable () -> Void)? { nil }
 }
 
 /// A transport made only when a run has a request to send: an idle run never loads libcurl.
@@ -98,4 +107,6 @@ final class LazyTransport: Transport {
     static let reserve = 8 << 20
 
     func poll(timeoutMS: Int) throws -> [HTTPResult] { try made?.poll(timeoutMS: timeoutMS) ?? [] }
+
+    func wakeHandle() -> (@Sendable () -> Void)? { made?.wakeHandle() }
 }

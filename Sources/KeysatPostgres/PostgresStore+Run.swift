@@ -146,6 +146,33 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    /// Rows whose claim is still this run's token lose it (due again for any run at once);
+    /// the run's count of attempts in flight at their endpoints goes down by as many as were
+    /// handed back, whether or not a row still had the claim (the claim counted either way).
+    /// A claim need not survive a crash of the server: committed without waiting for the flush.
+    public func release(_ claimed: [DueDelivery]) throws {
+        guard !claimed.isEmpty else { return }
+        var counts: [String: Int] = [:]
+        for row in claimed { counts[row.endpointID, default: 0] += 1 }
+        let endpoints = counts.keys.sorted()  // in order, as outcomes take them: no deadlock
+        try transaction(settings: ["synchronous_commit = off"]) {
+            try run(
+                """
+                UPDATE webhook_deliveries AS d SET claim_token = NULL, lease_expires_at = NULL, claimed_by = NULL
+                FROM unnest($1::bigint[], $2::uuid[]) AS r(seq, token)
+                WHERE d.seq = r.seq AND d.claim_token = r.token
+                """,
+                [PostgresArray.literal(claimed.map { String($0.rowID) }), PostgresArray.literal(claimed.map(\.claimToken))])
+            try run(
+                """
+                UPDATE keysat_webhooks_in_flight AS f SET attempts = greatest(f.attempts - u.released, 0)
+                FROM (SELECT * FROM unnest($1::text[], $2::integer[]) AS u(endpoint_id, released) ORDER BY 1) AS u
+                WHERE f.endpoint_id = u.endpoint_id AND f.run = $3
+                """,
+                [PostgresArray.literal(endpoints), PostgresArray.literal(endpoints.map { String(counts[$0]!) }), runID])
+        }
+    }
+
     /// A delivery with an ordering key, claimed by `keysat_claim_keyed` (only its key's head,
     /// only while no run has one of the key in flight); 'key' (held) is `.taken`: another run
     /// serves the key, or this row is not its head.

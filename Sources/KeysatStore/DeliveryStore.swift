@@ -232,6 +232,13 @@ public protocol DeliveryStore: AnyObject {
     /// run starts at a time; a store whose claims cost a round trip to a server says more).
     var claimBatch: Int { get }
 
+    /// Hands back claimed deliveries whose requests will not start (the run stopped starting,
+    /// or their endpoint's breaker opened, while the claim was being answered): each row whose
+    /// claim is still its own is due again for any run at once, rather than when its lease
+    /// ends, and no longer counts against its endpoint's cap. A store without claims does
+    /// nothing.
+    func release(_ claimed: [DueDelivery]) throws
+
     /// Erases previous secrets whose grace period ended before `now`; returns how many.
     func eraseExpiredSecrets(now: Timestamp) throws -> Int
 
@@ -282,6 +289,9 @@ public protocol DeliveryStore: AnyObject {
 }
 
 extension DeliveryStore {
+    /// Claims that are not kept (SQLite, under the run lock; a test's store) need no handing back.
+    public func release(_ claimed: [DueDelivery]) throws {}
+
     /// A store that writes no ordering keys (a test's) has no heads: a wrapping store passes
     /// the call on (`BackgroundRecorder`), else the keyed rows it serves would wait.
     public func keyHead(endpointID: String, key: String, hold: Bool) throws -> DueDelivery? { nil }

@@ -104,4 +104,62 @@ final class ClaimRunTests: XCTestCase {
         _ = try deliver(options)  // all three start before the first is polled
         XCTAssertEqual(store.claims.map(\.inFlight), [0, 1, 2])
     }
+
+    // MARK: - Claims in the background
+
+    /// A run whose claims are answered on a thread of their own (`BackgroundClaims`, over a
+    /// store of their own as on PostgreSQL) and the claimer's store, once its thread has ended.
+    private func deliverClaimingInBackground(_ options: DeliveryOptions, stop: @escaping () -> Bool = { false })
+        throws -> (RunSummary, FakeStore)
+    {
+        let claimer = FakeStore()
+        let claims = BackgroundClaims { claimer }
+        defer { claims.close() }
+        let summary = try DeliveryRun.fake(store, transport, options: options, stop: stop, claims: claims).run(
+            at: FakeStore.t0)
+        claims.close()
+        return (summary, claimer)
+    }
+
+    /// Claims run ahead of the requests, each within its endpoint's cap counting what the run
+    /// holds of it (in flight and waiting for a slot); every delivery is sent once, within the
+    /// concurrency and the cap, and nothing is handed back.
+    func testClaimsInTheBackgroundRunAheadWithinEachEndpointsCap() throws {
+        for index in 0..<40 { store.add("e\(index % 4)") }
+        store.claimBatch = 32
+        var options = DeliveryOptions()
+        options.concurrency = 4
+        options.perEndpoint = 3
+        let (summary, claimer) = try deliverClaimingInBackground(options)
+        XCTAssertEqual(summary.delivered, 40)
+        XCTAssertEqual(Set(store.recorded.map(\.deliveryID)).count, 40)
+        XCTAssertEqual(transport.started.count, 40)
+        XCTAssertLessThanOrEqual(transport.maxInFlight, 4)
+        XCTAssertLessThanOrEqual(transport.maxInFlightByHost.values.max() ?? 0, 3)
+        for call in claimer.claimLog {
+            XCTAssertLessThanOrEqual(call.size + call.inFlight, call.perEndpoint, "\(claimer.claimLog)")
+        }
+        XCTAssertTrue(claimer.claimLog.contains { $0.inFlight > 0 }, "claims while the endpoint's requests were in flight")
+        XCTAssertTrue(store.released.isEmpty, "\(store.released)")
+        XCTAssertEqual(Set(store.recorded.map { $0.claimToken ?? "" }), Set(store.recorded.map { "token-" + $0.deliveryID }))
+    }
+
+    /// Once the run stops starting (a signal here), the claims waiting for a slot are handed
+    /// back, not left to their leases: every claimed delivery was either sent or handed back.
+    func testClaimsWaitingForASlotAreHandedBackWhenTheRunStops() throws {
+        for index in 0..<40 { store.add("e\(index % 4)") }
+        store.claimBatch = 32
+        var polls = 0
+        transport.onPoll = { polls += 1 }
+        var options = DeliveryOptions()
+        options.concurrency = 2
+        options.perEndpoint = 4
+        let (summary, claimer) = try deliverClaimingInBackground(options, stop: { polls >= 3 })
+        XCTAssertEqual(summary.stoppedBy, .signal)
+        let sent = store.recorded.map(\.deliveryID)
+        XCTAssertFalse(store.released.isEmpty)
+        XCTAssertTrue(Set(sent).isDisjoint(with: store.released))
+        XCTAssertEqual(Set(sent).union(store.released), Set(claimer.claims.map(\.id)))
+        XCTAssertEqual(store.rows.count, 40 - sent.count, "the rest stay due")
+    }
 }

@@ -55,9 +55,16 @@ final class FakeStore: DeliveryStore {
     var claimBatch = 1
     /// The size of each call to `claim`.
     private(set) var claimCalls: [Int] = []
+    /// Each call to `claim`: how many rows, what the run said it holds of the endpoint, its cap.
+    private(set) var claimLog: [(size: Int, inFlight: Int, perEndpoint: Int)] = []
+    /// The deliveries handed back (`release`), in order.
+    private(set) var released: [String] = []
+
+    func release(_ claimed: [DueDelivery]) throws { released += claimed.map(\.id) }
 
     func claim(_ deliveries: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double) throws -> [Claim] {
         claimCalls.append(deliveries.count)
+        claimLog.append((deliveries.count, inFlight, perEndpoint))
         return try deliveries.enumerated().map { index, delivery in
             if let slots = slotsLeftByOthers, inFlight + index >= slots { return .endpointBusy }
             return try claimOne(delivery, perEndpoint: perEndpoint, inFlight: inFlight)
@@ -233,13 +240,13 @@ extension DeliveryRun {
     /// A run over `store` and `transport`, with the test's clock and a silent logger.
     static func fake(
         _ store: FakeStore, _ transport: FakeTransport, options: DeliveryOptions = DeliveryOptions(),
-        stop: @escaping () -> Bool = { false }, logged: LogLines? = nil
+        stop: @escaping () -> Bool = { false }, logged: LogLines? = nil, claims: BackgroundClaims? = nil
     ) -> DeliveryRun {
         let logger = Logger(
             program: "keysat-deliver", threshold: .info, environment: Environment([:]),
             write: { line in logged?.append(line) })
         return DeliveryRun(
-            store: store, options: options, clock: transport.clock, logger: logger, stop: stop,
+            store: store, options: options, clock: transport.clock, logger: logger, stop: stop, claims: claims,
             transport: { transport })
     }
 }

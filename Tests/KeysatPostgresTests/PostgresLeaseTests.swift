@@ -178,6 +178,31 @@ final class PostgresLeaseTests: XCTestCase {
         }
     }
 
+    /// Claims a run hands back (`release`: taken ahead of its requests and never started) are
+    /// due again at once for any run and free their slots at the endpoint's cap; a row whose
+    /// claim another run holds by now is not touched.
+    func testReleasedClaimsAreDueAgainAtOnceAndFreeTheirSlots() throws {
+        let (mine, other) = (try store(), try store())
+        let rows = try queue(3, on: mine)
+        let taken = try mine.claim(rows, perEndpoint: 3, inFlight: 0, leaseSeconds: 60).compactMap(claimed)
+        XCTAssertEqual(taken.count, 3)
+        guard case .endpointBusy = try other.claim(rows[2], perEndpoint: 3, inFlight: 0, leaseSeconds: 60) else {
+            return XCTFail("three live claims under a cap of 3")
+        }
+        // The second row's lease is taken over meanwhile (as if it had expired): not released.
+        try mine.run("UPDATE webhook_deliveries SET claim_token = gen_random_uuid() WHERE id = $1", [rows[1].id])
+        try mine.release(Array(taken.suffix(2)))
+        XCTAssertEqual(
+            try column("SELECT claim_token IS NULL FROM webhook_deliveries ORDER BY seq", on: mine), ["f", "f", "t"])
+        XCTAssertEqual(try column("SELECT attempts::text FROM keysat_webhooks_in_flight", on: mine), ["1"])
+        XCTAssertEqual(
+            try other.dueDeliveries(dueBy: .init(microseconds: 0), retries: false, after: nil, limit: 10).map(\.id),
+            [rows[2].id])
+        XCTAssertNotNil(
+            claimed(try other.claim(rows[2], perEndpoint: 3, inFlight: 0, leaseSeconds: 60)), "due, and a free slot")
+        try mine.release([])
+    }
+
     // MARK: - Ordered endpoints
 
     /// Two and three runs on one ordered endpoint: only its oldest pending delivery can be

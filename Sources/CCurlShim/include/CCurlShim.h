@@ -32,6 +32,8 @@ CURLMcode keysat_curl_multi_cleanup(CURLM *multi);
 CURLMcode keysat_curl_multi_add_handle(CURLM *multi, CURL *handle);
 CURLMcode keysat_curl_multi_remove_handle(CURLM *multi, CURL *handle);
 CURLMcode keysat_curl_multi_perform(CURLM *multi, int *running);
+/* Ends a curl_multi_poll under way on another thread (libcurl >= 7.68, the package's minimum). */
+CURLMcode keysat_curl_multi_wakeup(CURLM *multi);
 CURLMcode keysat_curl_multi_poll(CURLM *multi, struct curl_waitfd *fds, unsigned int count, int timeout, int *ready);
 CURLMsg *keysat_curl_multi_info_read(CURLM *multi, int *remaining);
 const char *keysat_curl_multi_strerror(CURLMcode code);
