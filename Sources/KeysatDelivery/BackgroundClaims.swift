@@ -62,10 +62,13 @@ public final class BackgroundClaims: @unchecked Sendable {
         _ rows: [DueDelivery], perEndpoint: Int, inFlight: Int, leaseSeconds: Double,
         wake: (@Sendable () -> Void)?
     ) throws {
-        guard !outstanding else { throw KeysatError(.internal, "a claim was begun while another was outstanding") }
+        guard !outstanding else {
+            throw KeysatError(.internal, "a claim was begun while another was outstanding")
+        }
         try startIfNeeded()
         pthread_mutex_lock(mutex)
-        request = Request(rows: rows, perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds, wake: wake)
+        request = Request(
+            rows: rows, perEndpoint: perEndpoint, inFlight: inFlight, leaseSeconds: leaseSeconds, wake: wake)
         answered = nil
         pthread_cond_broadcast(changed)
         pthread_mutex_unlock(mutex)
@@ -126,7 +129,9 @@ public final class BackgroundClaims: @unchecked Sendable {
             request = nil
             pthread_mutex_unlock(mutex)
             let result = Result {
-                guard let claimer else { throw KeysatError(.internal, "the claimer's connection is not open") }
+                guard let claimer else {
+                    throw KeysatError(.internal, "the claimer's connection is not open")
+                }
                 return try claimer.claim(
                     next.rows, perEndpoint: next.perEndpoint, inFlight: next.inFlight,
                     leaseSeconds: next.leaseSeconds)

@@ -27,7 +27,12 @@ final class DeliveryRound {
     /// How long a claim on a delivery lasts (`DeliveryStore.claim`): its whole attempt, the
     /// commit of its outcome, and a margin for a slow host. A run killed mid-attempt leaves
     /// its claims to expire; then any run takes those deliveries again.
-    private var leaseSeconds: Double { options.timeoutSeconds + Double(options.commitIntervalMS) / 1000 + 60 }
+    /// With claims in the background, every claim of the run is leased one timeout longer: a
+    /// claim ahead may wait that long for a slot (and the run's one count of attempts in flight
+    /// per endpoint expires with the latest claim).
+    private var leaseSeconds: Double {
+        options.timeoutSeconds + Double(options.commitIntervalMS) / 1000 + 60 + (claims == nil ? 0 : options.timeoutSeconds)
+    }
 
     private var summary = RunSummary()
     private var endpoints: EndpointStates
@@ -163,8 +168,17 @@ final class DeliveryRound {
         if occupied > 0 && slots - occupied < gather { return }
         while claiming.isEmpty, occupied < slots,
             transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget, mayStart(),
+            summary.attempted + readyCount < limit,
             let delivery = due.next(where: { self.endpoints.hasRoom($0) && !self.chains.contains($0) })
         {
+            // Chains (ordered endpoints, ordering keys) and rate limits are claimed on this
+            // thread, only as they can start (`start`): with the slots full, next turn.
+            let ahead = claims != nil && !delivery.ordered && delivery.orderingKey == nil
+                && delivery.settings.rateLimit == nil
+            if !ahead && transport.inFlight >= options.concurrency {
+                due.putBack([delivery])
+                break
+            }
             if delivery.ordered {
                 _ = due.drop(delivery.endpointID)
                 chains.begin(delivery.endpointID)
@@ -173,11 +187,6 @@ final class DeliveryRound {
                 // Its key's chain sends the key's head, not this row; a key begun already serves it.
                 if keys.begin(delivery) { try continueKey(delivery) }
             } else {
-                let ahead = claims != nil && delivery.settings.rateLimit == nil
-                if !ahead && transport.inFlight >= options.concurrency {
-                    due.putBack([delivery])  // claimed only as it can start (below): next turn
-                    break
-                }
                 try start(
                     [delivery] + due.take(delivery.endpointID, upTo: claimable(delivery.endpointID, ahead: ahead) - 1))
             }
@@ -205,10 +214,9 @@ final class DeliveryRound {
     /// the claims waiting for a slot (at most `concurrency` of them run ahead of the requests).
     private var occupied: Int { claims == nil ? transport.inFlight : readyCount }
 
-    /// How many `occupied` may reach: the concurrency, or twice it for the claims waiting to
-    /// start (measured: with one concurrency's worth ahead, the requests had ended before the
-    /// next claim's answer came in most turns, and the run waited with nothing in flight).
-    private var slots: Int { claims == nil ? options.concurrency : 2 * options.concurrency }
+    /// How many `occupied` may reach: the concurrency, for the requests or for the claims
+    /// waiting to start (each of which holds a slot of its endpoint's cap across all runs).
+    private var slots: Int { options.concurrency }
 
     /// How many of `endpoint`'s deliveries to claim at once: as many as may start now (free
     /// slots, the endpoint's room, the run's limit), up to what the store claims in one call.
@@ -239,7 +247,7 @@ final class DeliveryRound {
             do {
                 try claims.begin(
                     sendable, perEndpoint: options.perEndpoint, inFlight: endpoints[first.endpointID].held,
-                        leaseSeconds: leaseSeconds + options.timeoutSeconds, wake: transport.wakeHandle())
+                        leaseSeconds: leaseSeconds, wake: transport.wakeHandle())
                 claiming = sendable
             } catch {
                 readFailure = error
@@ -292,7 +300,7 @@ final class DeliveryRound {
 
     /// Takes the answer of the claim begun in the background, if it is there (or, with `wait`,
     /// once it is), and carries it out: what it claimed waits for a slot (`startReady`).
-    private func takeClaimAnswer(wait: Bool) throws {
+    private func takeClaimAnswer(wait: Bool, start: Bool = true) throws {
         guard let claims, let answer = claims.answer(wait: wait) else { return }
         let rows = claiming
         claiming = []
@@ -307,25 +315,27 @@ final class DeliveryRound {
             ready.append((row, clock.elapsed()))
             endpoints.waiting(row.endpointID, 1)
         }
-        try startReady()
+        if start { try startReady() }
     }
 
     /// Starts the claimed rows waiting for a slot, oldest first, while slots and the byte budget
     /// allow. A disabled endpoint's are dead-lettered without a request, as the rows of one are
     /// when read (Keysat's rule). Those that may not start are handed back
     /// (`DeliveryStore.release`), due again at once: all of them once the run stops starting, an
-    /// endpoint's once its breaker opened, and any that waited longer than a request's timeout
-    /// (the lease of a claim ahead covers one wait of that long and one attempt). Rows of an
-    /// endpoint down to one attempt at a time (transport failures) go back to the due buffer.
+    /// endpoint's once its breaker opened. Rows of an endpoint down to one attempt at a time
+    /// (transport failures) and any that waited longer than a request's timeout (the lease of a
+    /// claim ahead covers one wait of that long and one attempt) go back to the due buffer too.
     private func startReady() throws {
         var handBack: [DueDelivery] = []
         var retake: [DueDelivery] = []
+        // Also when a request fails to start part-way: what was set aside goes back.
+        defer { handOver(handBack, retake: retake) }
         let oldest = clock.elapsed() - Int64(options.timeoutSeconds * 1_000_000)
         while readyHead < ready.count {
             let (row, since) = ready[readyHead]
             let state = endpoints[row.endpointID]
-            let mayNot = !mayStart() || state.breakerOpen || since < oldest
-            let oneAtATime = state.transportFailures > 0 && state.inFlight > 0
+            let mayNot = !mayStart() || state.breakerOpen
+            let oneAtATime = state.transportFailures > 0 && state.inFlight > 0 || since < oldest
             if !mayNot && !oneAtATime && !state.disabled {
                 guard transport.inFlight < options.concurrency,
                     transport.inFlight == 0 || inFlightBytes < options.inFlightByteBudget
@@ -350,9 +360,14 @@ final class DeliveryRound {
             ready.removeAll(keepingCapacity: true)
             readyHead = 0
         }
-        guard !handBack.isEmpty else { return }
+    }
+
+    /// Hands `rows` back to the store (due again at once); those in `retake` go back to the
+    /// due buffer too, to be claimed again in this round.
+    private func handOver(_ rows: [DueDelivery], retake: [DueDelivery]) {
+        guard !rows.isEmpty else { return }
         do {
-            try store.release(handBack)
+            try store.release(rows)
             due.putBack(retake)
         } catch {
             readFailure = readFailure ?? error  // left to their leases: due again once they end
@@ -499,7 +514,9 @@ final class DeliveryRound {
 
     /// Continues an ordered endpoint's chain after one of its deliveries finished or was dropped.
     private func continueChain(_ endpoint: String) throws {
-        try takeClaimAnswer(wait: true)  // its attempts count in the slots and the endpoint's room
+        // An outstanding claim's answer first (its rows count in the endpoint's room), without
+        // starting them: the slot that freed is the chain's.
+        try takeClaimAnswer(wait: true, start: false)
         while mayStart(), transport.inFlight < options.concurrency {
             try flush()  // the chain's next row is read from the store, which must have the last outcome
             try recording { try store.drain() }  // a failed commit is the run's to report, counted
@@ -535,7 +552,7 @@ final class DeliveryRound {
     /// slot or room at its endpoint, when the key's row put back in the due buffer is served
     /// again. A head recorded at once (a defect, a disabled endpoint) is followed by the next.
     private func continueKey(_ row: DueDelivery, committed: Bool = false) throws {
-        try takeClaimAnswer(wait: true)
+        try takeClaimAnswer(wait: true, start: false)
         var committed = committed
         while mayStart() {
             guard transport.inFlight < options.concurrency, endpoints.hasRoom(row.endpointID),
