@@ -90,6 +90,10 @@ final class LazyTransport: Transport {
 
     func start(_ request: HTTPRequest) throws {
         if made == nil {
+            // Room to load them first: the Swift runtime stops the program (SIGILL) when an
+            // allocation fails, and making the transport allocates (measured, a debug build
+            // under `ulimit -v` died there, in the metadata of a libcurl type, 2 MB short).
+            try SystemCall.requireAddressSpace(Self.loading + Self.reserve, for: "cannot keep room for the run's requests")
             made = try make()
             // With the libraries the transport loaded (libcurl, libcrypto) in place, room for
             // the run's peak is proved before the first request: a host short of memory
@@ -105,6 +109,11 @@ final class LazyTransport: Transport {
     /// batches); a run needs more with many large payloads in flight, so this narrows the
     /// window in which memory runs out after a request, and cannot close it.
     static let reserve = 8 << 20
+
+    /// The address space making the transport takes (libcurl, libcrypto and what they load,
+    /// their first allocations), with a margin: measured about 11 MB on Debian 12 (the lowest
+    /// `ulimit -v` a release build's run delivered under moved from 49 to 62 MB with 24 here).
+    static let loading = 16 << 20
 
     func poll(timeoutMS: Int) throws -> [HTTPResult] { try made?.poll(timeoutMS: timeoutMS) ?? [] }
 
