@@ -105,20 +105,8 @@ public final class BackgroundClaims: @unchecked Sendable {
     private func startIfNeeded() throws {
         guard thread == nil else { return }
         if claimer == nil { claimer = try open() }
-        var made = pthread_t()
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        let rc = pthread_create(
-            &made, nil,
-            { context in
-                Unmanaged<BackgroundClaims>.fromOpaque(context!).takeUnretainedValue().claimLoop()
-                return nil
-            }, context)
-        guard rc == 0 else {
-            throw KeysatError.system(
-                rc == EAGAIN ? .system : .internal, "cannot start the thread that claims deliveries",
-                errno: rc, advice: rc == EAGAIN ? KeysatError.exhaustionAdvice(ENOMEM) : nil)
-        }
-        thread = made
+        // Unretained: `close` (and so `deinit`) joins the thread before `self` goes away.
+        thread = try WorkerThread.start("claims deliveries") { [unowned(unsafe) self] in self.claimLoop() }
     }
 
     private func claimLoop() {

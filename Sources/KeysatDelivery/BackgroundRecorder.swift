@@ -199,20 +199,8 @@ public final class BackgroundRecorder: DeliveryStore, @unchecked Sendable {
             try opened.prepareToRecord()
             writer = opened
         }
-        var made = pthread_t()
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        let rc = pthread_create(
-            &made, nil,
-            { context in
-                Unmanaged<BackgroundRecorder>.fromOpaque(context!).takeUnretainedValue().writeLoop()
-                return nil
-            }, context)
-        guard rc == 0 else {
-            throw KeysatError.system(
-                rc == EAGAIN ? .system : .internal, "cannot start the thread that records outcomes",
-                errno: rc, advice: rc == EAGAIN ? KeysatError.exhaustionAdvice(ENOMEM) : nil)
-        }
-        thread = made
+        // Unretained: `close` (and so `deinit`) joins the thread before `self` goes away.
+        thread = try WorkerThread.start("records outcomes") { [unowned(unsafe) self] in self.writeLoop() }
     }
 
     /// Commits what the run hands over, batch after batch, until closed and drained.
