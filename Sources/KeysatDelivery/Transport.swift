@@ -112,7 +112,7 @@ final class LazyTransport: Transport {
 
     /// The address space making the transport takes (libcurl, libcrypto and what they load,
     /// their first allocations), with a margin: measured about 11 MB on Debian 12 (the lowest
-    /// `ulimit -v` a release build's run delivered under moved from 49 to 62 MB with 24 here).
+    /// `ulimit -v` a release build's run delivered under moved from 49 to 53 MB with it).
     static let loading = 16 << 20
 
     func poll(timeoutMS: Int) throws -> [HTTPResult] { try made?.poll(timeoutMS: timeoutMS) ?? [] }
