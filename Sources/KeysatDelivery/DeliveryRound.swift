@@ -356,8 +356,12 @@ final class DeliveryRound {
                 try send(row)
             }
         }
+        // Rows taken are let go of (their payloads with them), however long the queue runs.
         if readyHead == ready.count {
             ready.removeAll(keepingCapacity: true)
+            readyHead = 0
+        } else if readyHead >= 64 && readyHead * 2 >= ready.count {
+            ready.removeFirst(readyHead)
             readyHead = 0
         }
     }
