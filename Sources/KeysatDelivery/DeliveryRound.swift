@@ -326,6 +326,7 @@ final class DeliveryRound {
     /// (transport failures) and any that waited longer than a request's timeout (the lease of a
     /// claim ahead covers one wait of that long and one attempt) go back to the due buffer too.
     private func startReady() throws {
+        guard readyHead < ready.count else { return }  // every turn of the loop, on SQLite too
         var handBack: [DueDelivery] = []
         var retake: [DueDelivery] = []
         // Also when a request fails to start part-way: what was set aside goes back.
